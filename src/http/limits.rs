@@ -1,0 +1,69 @@
+//! Every bound the HTTP ring enforces, as named constants with gunicorn's
+//! defaults, gathered in [`Limits`] so the CLI can override each one.
+//!
+//! Why these numbers: they are the defaults of gunicorn (whose users expect
+//! them) and leave headroom for real browsers, whose heads are ~1-2 KiB.
+
+/// Longest request line (`METHOD SP target SP version`), without CRLF.
+/// Longer → 414. gunicorn: `--limit-request-line 8190`.
+pub const MAX_REQUEST_LINE: usize = 8190;
+
+/// Most header fields in one request head. More → 431.
+/// gunicorn: `--limit-request-fields 100`.
+pub const MAX_HEADER_FIELDS: usize = 100;
+
+/// Longest single header field line (`name: value`). Longer → 431.
+/// gunicorn: `--limit-request-field_size 8190`.
+pub const MAX_FIELD_SIZE: usize = 8190;
+
+/// Upper bound a user may set for `MAX_HEADER_FIELDS`, as gunicorn's.
+pub const MAX_HEADER_FIELDS_CEILING: usize = 32768;
+
+/// Total bytes of chunk extensions accepted over one chunked body.
+/// Extensions carry nothing a WSGI app can see; a client sending more is
+/// burning our CPU (cf. the chunk-extension DoS in CVE-2023-39326).
+pub const MAX_CHUNK_EXT_BYTES: usize = 4096;
+
+/// Total bytes of trailer fields accepted after the last chunk. Trailers are
+/// read and dropped: they never reach the environ.
+pub const MAX_TRAILER_BYTES: usize = 8190;
+
+/// Hex digits accepted in one chunk size. 15 digits keep the value below
+/// 2^60, far beyond any real body, and make overflow impossible.
+pub const MAX_CHUNK_SIZE_DIGITS: usize = 15;
+
+/// Decimal digits accepted in Content-Length: 18 digits cannot overflow u64.
+pub const MAX_CONTENT_LENGTH_DIGITS: usize = 18;
+
+/// The bounds one parser instance applies. `Default` gives the constants
+/// above; `max_body` is off by default as in gunicorn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub request_line: usize,
+    pub header_fields: usize,
+    pub field_size: usize,
+    /// Largest request body accepted (Content-Length or decoded chunked
+    /// total); larger → 413. `None`: no limit.
+    pub max_body: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_line: MAX_REQUEST_LINE,
+            header_fields: MAX_HEADER_FIELDS,
+            field_size: MAX_FIELD_SIZE,
+            max_body: None,
+        }
+    }
+}
+
+impl Limits {
+    /// The most bytes a complete head may take under these limits: a head
+    /// still partial beyond this is rejected without waiting for more.
+    pub fn max_head_bytes(&self) -> usize {
+        // request line + CRLF, every field + CRLF, the final CRLF, plus a
+        // few leading empty lines that RFC 9112 §2.2 says to skip.
+        (self.request_line + 2) + self.header_fields * (self.field_size + 2) + 2 + 16
+    }
+}

@@ -1,0 +1,22 @@
+//! The sans-IO HTTP/1.1 ring: bytes in, parsed heads and body spans out;
+//! response heads and frames out. No sockets, no Python, no clock but the
+//! `Date` cache: everything here is tested on raw bytes alone (whole, byte
+//! by byte and in random splits, see `tests/http_*.rs`) and fuzzed (`fuzz/`).
+//!
+//! - [`request`]: the request head (httparse + RFC 9112 semantics)
+//! - [`body`]: Content-Length and chunked body decoding
+//! - [`response`]: response framing decisions and serialisation
+//! - [`error`]: why a request is refused, mapped to its status code
+//! - [`limits`]: every bound, as a named constant
+
+pub mod body;
+pub mod date;
+pub mod error;
+pub mod limits;
+pub mod request;
+pub mod response;
+
+pub use body::{BodyDecoder, Decoded};
+pub use error::ParseError;
+pub use limits::Limits;
+pub use request::{parse_head, Framing, RequestHead, Status, Version};

@@ -1,0 +1,469 @@
+//! Request-head parsing: bytes in, a [`RequestHead`] of byte ranges out.
+//!
+//! `httparse` does the tokenizing (it is SIMD-accelerated, fuzzed and well
+//! kept); this module adds what httparse leaves to its caller and RFC 9112
+//! makes a MUST: size limits with their 414/431 answers, the 505 for other
+//! versions, exactly one Host on HTTP/1.1, strict Content-Length and
+//! Transfer-Encoding rules (the request-smuggling surface), request-target
+//! forms, and the keep-alive / 100-continue decisions.
+//!
+//! The head is described by ranges into the caller's buffer instead of
+//! copied strings: the WSGI ring turns them straight into Python `str`s, so
+//! no byte of the head is copied twice.
+
+use std::ops::Range;
+
+use super::error::ParseError;
+use super::limits::Limits;
+
+/// Result of feeding a buffer to a parser: done, or more bytes needed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Status<T> {
+    Complete(T),
+    Partial,
+}
+
+/// The HTTP versions we serve (others get a 505).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+impl Version {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+/// How the request body is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// No body.
+    Empty,
+    /// `Content-Length: n`, n > 0.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed request head: ranges index the buffer given to [`parse_head`].
+#[derive(Clone, Debug)]
+pub struct RequestHead {
+    /// Bytes of the head, including leading empty lines and the final CRLF.
+    pub head_len: usize,
+    pub method: Range<usize>,
+    /// The whole request target as sent.
+    pub target: Range<usize>,
+    /// The path part, still percent-encoded. Empty for an absolute-form
+    /// target without a path (meaning `/`).
+    pub path: Range<usize>,
+    /// The query without `?`; empty when there is none.
+    pub query: Range<usize>,
+    /// Authority of an absolute-form target (it overrides Host, RFC 9112 §3.2.2).
+    pub authority: Option<Range<usize>>,
+    pub version: Version,
+    /// (name, value) of every field in order; values trimmed of SP/HTAB.
+    pub headers: Vec<(Range<usize>, Range<usize>)>,
+    /// Value of the one Host field, if any.
+    pub host: Option<Range<usize>>,
+    pub framing: Framing,
+    /// Whether the connection may carry another request after this one.
+    pub keep_alive: bool,
+    /// HTTP/1.1 `Expect: 100-continue` was sent.
+    pub expect_continue: bool,
+}
+
+impl Default for RequestHead {
+    fn default() -> Self {
+        RequestHead {
+            head_len: 0,
+            method: 0..0,
+            target: 0..0,
+            path: 0..0,
+            query: 0..0,
+            authority: None,
+            version: Version::Http11,
+            headers: Vec::with_capacity(16),
+            host: None,
+            framing: Framing::Empty,
+            keep_alive: true,
+            expect_continue: false,
+        }
+    }
+}
+
+/// Headers parsed on the stack when the field limit allows: the common case
+/// costs no allocation.
+const STACK_HEADERS: usize = 128;
+
+/// Parses one request head from the start of `buf` into `head`.
+///
+/// Returns `Complete(n)` with the head's length (the body, if any, starts at
+/// `buf[n..]`), `Partial` if `buf` holds only a prefix of a head that is
+/// still within the limits, or the reason to refuse the request.
+pub fn parse_head(
+    buf: &[u8],
+    limits: &Limits,
+    head: &mut RequestHead,
+) -> Result<Status<usize>, ParseError> {
+    let fields = limits.header_fields.max(1);
+    if fields <= STACK_HEADERS {
+        let mut storage = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        parse_with(buf, limits, head, &mut storage[..fields])
+    } else {
+        let mut storage = vec![httparse::EMPTY_HEADER; fields];
+        parse_with(buf, limits, head, &mut storage)
+    }
+}
+
+fn parse_with<'b>(
+    buf: &'b [u8],
+    limits: &Limits,
+    head: &mut RequestHead,
+    storage: &mut [httparse::Header<'b>],
+) -> Result<Status<usize>, ParseError> {
+    let line_start = skip_empty_lines(buf);
+    let line_len = match memchr(b'\n', &buf[line_start..]) {
+        Some(i) => i,
+        None if buf.len() - line_start > limits.request_line => {
+            return Err(ParseError::RequestLineTooLong)
+        }
+        None => return Ok(Status::Partial),
+    };
+    let line_len = line_len - usize::from(line_len > 0 && buf[line_start + line_len - 1] == b'\r');
+    if line_len > limits.request_line {
+        return Err(ParseError::RequestLineTooLong);
+    }
+    let mut req = httparse::Request::new(storage);
+    let n = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() > limits.max_head_bytes() {
+                return Err(ParseError::HeaderTooLarge);
+            }
+            check_partial_fields(&buf[line_start + line_len..], limits)?;
+            return Ok(Status::Partial);
+        }
+        Err(e) => return Err(map_httparse_error(e, &buf[line_start..line_start + line_len])),
+    };
+    let base = buf.as_ptr() as usize;
+    let range = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        start..start + s.len()
+    };
+    let method = req.method.unwrap_or_default().as_bytes();
+    let target = req.path.unwrap_or_default().as_bytes();
+    head.head_len = n;
+    head.method = range(method);
+    head.target = range(target);
+    head.version = if req.version == Some(0) { Version::Http10 } else { Version::Http11 };
+    head.headers.clear();
+    head.host = None;
+    head.authority = None;
+    head.expect_continue = false;
+    split_target(method, target, head, &range)?;
+
+    let mut host_count = 0;
+    let mut content_length: Option<u64> = None;
+    let mut te = TransferCodings::default();
+    let (mut close, mut keep_alive) = (false, false);
+    for h in req.headers.iter() {
+        let name = h.name.as_bytes();
+        let value = trim_ows(h.value);
+        let line = (value.as_ptr() as usize + value.len()).saturating_sub(name.as_ptr() as usize);
+        if line > limits.field_size {
+            return Err(ParseError::HeaderTooLarge);
+        }
+        if value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(ParseError::BadHeader);
+        }
+        head.headers.push((range(name), range(value)));
+        if name.eq_ignore_ascii_case(b"host") {
+            host_count += 1;
+            if !valid_host(value) {
+                return Err(ParseError::BadHeader);
+            }
+            head.host = Some(range(value));
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            let n = parse_content_length(value)?;
+            if content_length.is_some_and(|prev| prev != n) {
+                return Err(ParseError::ConflictingContentLength);
+            }
+            content_length = Some(n);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            te.add(value);
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in value.split(|&b| b == b',').map(trim_ows) {
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            head.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+        }
+    }
+    if host_count > 1 {
+        return Err(ParseError::DuplicateHost);
+    }
+    if host_count == 0 && head.version == Version::Http11 {
+        return Err(ParseError::MissingHost);
+    }
+    head.framing = match (te.present, content_length) {
+        (false, None | Some(0)) => Framing::Empty,
+        (false, Some(n)) => Framing::Length(n),
+        (true, Some(_)) => return Err(ParseError::ContentLengthWithTransferEncoding),
+        (true, None) if head.version == Version::Http10 => {
+            return Err(ParseError::TransferEncodingOnHttp10)
+        }
+        (true, None) => te.framing()?,
+    };
+    if let (Framing::Length(n), Some(max)) = (head.framing, limits.max_body) {
+        if n > max {
+            return Err(ParseError::BodyTooLarge);
+        }
+    }
+    head.expect_continue &= head.version == Version::Http11;
+    head.keep_alive = match head.version {
+        Version::Http11 => !close,
+        Version::Http10 => keep_alive && !close,
+    };
+    Ok(Status::Complete(n))
+}
+
+/// Splits the request target into path, query and authority (RFC 9112 §3.2).
+fn split_target(
+    method: &[u8],
+    target: &[u8],
+    head: &mut RequestHead,
+    range: &impl Fn(&[u8]) -> Range<usize>,
+) -> Result<(), ParseError> {
+    if method == b"CONNECT" {
+        return Err(ParseError::MethodNotImplemented);
+    }
+    // A fragment is not part of a request target; clients that send one
+    // anyway get it ignored, as every mainstream server does.
+    let target = match memchr(b'#', target) {
+        Some(i) => &target[..i],
+        None => target,
+    };
+    let rest = if target.first() == Some(&b'/') {
+        target
+    } else if target == b"*" {
+        if method != b"OPTIONS" {
+            return Err(ParseError::BadTarget);
+        }
+        target
+    } else {
+        let after_scheme = strip_prefix_ignore_case(target, b"http://")
+            .or_else(|| strip_prefix_ignore_case(target, b"https://"))
+            .ok_or(ParseError::BadTarget)?;
+        let end = after_scheme
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
+            .unwrap_or(after_scheme.len());
+        let authority = &after_scheme[..end];
+        if authority.is_empty() || !valid_host(authority) {
+            return Err(ParseError::BadTarget);
+        }
+        head.authority = Some(range(authority));
+        &after_scheme[end..]
+    };
+    match memchr(b'?', rest) {
+        Some(i) => {
+            head.path = range(&rest[..i]);
+            head.query = range(&rest[i + 1..]);
+        }
+        None => {
+            head.path = range(rest);
+            head.query = head.path.end..head.path.end;
+        }
+    }
+    Ok(())
+}
+
+/// The Transfer-Encoding codings seen over all TE fields of a request.
+#[derive(Default)]
+struct TransferCodings {
+    present: bool,
+    chunked_count: usize,
+    last_is_chunked: bool,
+    other: bool,
+    empty: bool,
+}
+
+impl TransferCodings {
+    fn add(&mut self, value: &[u8]) {
+        self.present = true;
+        for coding in value.split(|&b| b == b',').map(trim_ows) {
+            if coding.is_empty() {
+                self.empty = true;
+            } else if coding.eq_ignore_ascii_case(b"chunked") {
+                self.chunked_count += 1;
+                self.last_is_chunked = true;
+            } else {
+                self.other = true;
+                self.last_is_chunked = false;
+            }
+        }
+    }
+
+    /// RFC 9112 §6.3: chunked must be the final coding, exactly once, else
+    /// the length cannot be known (400); a coding we do not know is 501.
+    fn framing(&self) -> Result<Framing, ParseError> {
+        if self.empty || self.chunked_count > 1 || !self.last_is_chunked {
+            return Err(ParseError::BadTransferEncoding);
+        }
+        if self.other {
+            return Err(ParseError::UnsupportedTransferCoding);
+        }
+        Ok(Framing::Chunked)
+    }
+}
+
+/// `1*DIGIT`, or a list of identical such values (RFC 9110 §8.6).
+fn parse_content_length(value: &[u8]) -> Result<u64, ParseError> {
+    let mut result = None;
+    for item in value.split(|&b| b == b',').map(trim_ows) {
+        if item.is_empty()
+            || item.len() > super::limits::MAX_CONTENT_LENGTH_DIGITS
+            || !item.iter().all(u8::is_ascii_digit)
+        {
+            return Err(ParseError::BadContentLength);
+        }
+        let n = item.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        if result.is_some_and(|prev| prev != n) {
+            return Err(ParseError::ConflictingContentLength);
+        }
+        result = Some(n);
+    }
+    result.ok_or(ParseError::BadContentLength)
+}
+
+/// RFC 3986 `host [":" port]`: reg-name, IPv4 or an IP literal in brackets.
+fn valid_host(value: &[u8]) -> bool {
+    value.iter().all(|&b| {
+        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%[]".contains(&b)
+    })
+}
+
+/// While a head is partial, a field line already longer than the limit is
+/// refused at once instead of after the client finished sending it.
+fn check_partial_fields(fields: &[u8], limits: &Limits) -> Result<(), ParseError> {
+    let mut count = 0;
+    for line in fields.split(|&b| b == b'\n') {
+        if line.len() > limits.field_size + 1 {
+            return Err(ParseError::HeaderTooLarge);
+        }
+        count += 1;
+    }
+    if count > limits.header_fields + 2 {
+        return Err(ParseError::TooManyHeaders);
+    }
+    Ok(())
+}
+
+fn map_httparse_error(e: httparse::Error, request_line: &[u8]) -> ParseError {
+    match e {
+        httparse::Error::Version => classify_version(request_line),
+        httparse::Error::TooManyHeaders => ParseError::TooManyHeaders,
+        httparse::Error::HeaderName | httparse::Error::HeaderValue | httparse::Error::NewLine => {
+            // A CR or LF inside the request line itself shows up as NewLine.
+            if request_line.contains(&b'\r') {
+                ParseError::BadRequestLine
+            } else {
+                ParseError::BadHeader
+            }
+        }
+        httparse::Error::Token => {
+            let method_end = memchr(b' ', request_line).unwrap_or(request_line.len());
+            if method_end == 0 || !request_line[..method_end].iter().all(|&b| is_tchar(b)) {
+                ParseError::BadMethod
+            } else {
+                ParseError::BadRequestLine
+            }
+        }
+        _ => ParseError::BadRequestLine,
+    }
+}
+
+/// httparse knows only HTTP/1.0 and 1.1: tell a well-formed other version
+/// (505) from garbage (400).
+fn classify_version(request_line: &[u8]) -> ParseError {
+    let version = request_line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    match version {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            ParseError::VersionNotSupported
+        }
+        _ => ParseError::BadVersion,
+    }
+}
+
+/// RFC 9110 §5.6.2 tchar.
+pub fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn skip_empty_lines(buf: &[u8]) -> usize {
+    let mut i = 0;
+    while i < buf.len() {
+        match buf[i] {
+            b'\n' => i += 1,
+            b'\r' if buf.get(i + 1) == Some(&b'\n') => i += 2,
+            _ => break,
+        }
+    }
+    i
+}
+
+/// Strips SP and HTAB (and nothing else: no Unicode whitespace) at both ends.
+pub fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+fn strip_prefix_ignore_case<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix))
+        .then(|| &s[prefix.len()..])
+}
+
+pub(crate) fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+/// Decodes `%XX` escapes into `out`; a `%` not followed by two hex digits is
+/// kept as is (as gunicorn and waitress do), never an error.
+pub fn percent_decode(src: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(src.len());
+    let mut i = 0;
+    while i < src.len() {
+        if src[i] == b'%' && i + 2 < src.len() {
+            if let (Some(h), Some(l)) = (hex_val(src[i + 1]), hex_val(src[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(src[i]);
+        i += 1;
+    }
+}
+
+pub(crate) fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
