@@ -7,3 +7,19 @@
 //! - [`wsgi`]: the only code that touches Python (PEP 3333)
 
 pub mod http;
+pub mod io;
+pub mod wsgi;
+
+use pyo3::prelude::*;
+
+/// The native module `qiao._qiao`.
+#[pymodule]
+fn _qiao(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(wsgi::server::serve, m)?)?;
+    m.add_class::<wsgi::file_wrapper::FileWrapper>()?;
+    m.add_class::<wsgi::input::Input>()?;
+    m.add_class::<wsgi::start_response::StartResponse>()?;
+    m.add("RequestBodyError", m.py().get_type::<wsgi::input::RequestBodyError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

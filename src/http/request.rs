@@ -129,7 +129,8 @@ fn parse_with<'b>(
     let line_start = skip_empty_lines(buf);
     let line_len = match memchr(b'\n', &buf[line_start..]) {
         Some(i) => i,
-        None if buf.len() - line_start > limits.request_line => {
+        // The CR ending a line of exactly the limit may already be here.
+        None if buf.len() - line_start > limits.request_line + 1 => {
             return Err(ParseError::RequestLineTooLong)
         }
         None => return Ok(Status::Partial),
@@ -354,7 +355,13 @@ fn valid_host(value: &[u8]) -> bool {
 fn check_partial_fields(fields: &[u8], limits: &Limits) -> Result<(), ParseError> {
     let mut count = 0;
     for line in fields.split(|&b| b == b'\n') {
-        if line.len() > limits.field_size + 1 {
+        // Measured as the complete head measures it: without the CR and
+        // without trailing OWS, so no prefix fails where the whole passes.
+        let mut line = line.strip_suffix(b"\r").unwrap_or(line);
+        while let [rest @ .., b' ' | b'\t'] = line {
+            line = rest;
+        }
+        if line.len() > limits.field_size {
             return Err(ParseError::HeaderTooLarge);
         }
         count += 1;

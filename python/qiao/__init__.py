@@ -1,0 +1,24 @@
+"""Qiao (桥, "bridge"): a WSGI server for Python with an HTTP/1.1 engine in Rust.
+
+Run an application from the command line::
+
+    qiao myapp:application --bind 127.0.0.1:8000
+
+or from Python::
+
+    import qiao
+    qiao.serve(application, bind="127.0.0.1:8000")
+"""
+
+from ._qiao import FileWrapper, RequestBodyError
+from ._qiao import __version__ as __version__
+
+
+def serve(app, bind=None, **options):
+    """Serves ``app``; see :func:`qiao.server.serve`."""
+    from .server import serve as _serve
+
+    return _serve(app, bind, **options)
+
+
+__all__ = ["FileWrapper", "RequestBodyError", "serve", "__version__"]

@@ -1,0 +1,5 @@
+"""``python -m qiao``: the same as the ``qiao`` command."""
+
+from .cli import run
+
+run()

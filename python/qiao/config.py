@@ -1,0 +1,92 @@
+"""Qiao's settings, in one table (as gunicorn's ``config.py``).
+
+Every option the command line accepts is declared once here: its flags,
+type, default and help. ``cli.py`` builds the argument parser from this
+table, and ``qiao.serve()`` accepts the same names as keyword arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    flags: tuple[str, ...]
+    default: Any
+    help: str
+    type: Callable[[str], Any] | None = str
+    action: str | None = None
+    metavar: str | None = None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+#: Default address when no --bind is given (as gunicorn).
+DEFAULT_BIND = "127.0.0.1:8000"
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("bind", ("-b", "--bind"), None,
+            "Address to listen on: HOST:PORT, [IPv6]:PORT, or unix:/path. "
+            f"Repeatable. Default {DEFAULT_BIND}.", action="append", metavar="ADDRESS"),
+    Setting("workers", ("-w", "--workers"), 1,
+            "Worker processes (the process model beyond 1 is in progress).",
+            type=_positive_int, metavar="N"),
+    Setting("threads", ("--threads",), 1,
+            "Serving threads per worker, each with its own event loop. "
+            "More than 1 helps applications that block.", type=_positive_int, metavar="N"),
+    Setting("backlog", ("--backlog",), 2048,
+            "Maximum number of pending connections in the listen queue.",
+            type=_positive_int, metavar="N"),
+    Setting("chdir", ("--chdir",), None,
+            "Change to this directory before loading the application.", metavar="DIR"),
+    Setting("log_level", ("--log-level",), "info",
+            "Error log level: debug, info, warning, error, critical.", metavar="LEVEL"),
+    Setting("access_log", ("--access-log",), None,
+            "Write an access log line per request to FILE ('-' for stdout). Off by default.",
+            metavar="FILE"),
+    Setting("keepalive", ("--keepalive",), 5.0,
+            "Seconds to wait for the next request on a keep-alive connection.",
+            type=_seconds, metavar="SECONDS"),
+    Setting("header_timeout", ("--header-timeout",), 30.0,
+            "Seconds allowed to receive a whole request head.", type=_seconds,
+            metavar="SECONDS"),
+    Setting("io_timeout", ("--io-timeout",), 30.0,
+            "Longest stall allowed while reading a request body or writing a response.",
+            type=_seconds, metavar="SECONDS"),
+    Setting("max_connections", ("--max-connections",), 10000,
+            "Connections one serving thread holds at most; beyond, accepting pauses.",
+            type=_positive_int, metavar="N"),
+    Setting("limit_request_line", ("--limit-request-line",), 8190,
+            "Longest request line in bytes (longer: 414).", type=_positive_int, metavar="N"),
+    Setting("limit_request_fields", ("--limit-request-fields",), 100,
+            "Most header fields in a request (more: 431).", type=_positive_int, metavar="N"),
+    Setting("limit_request_field_size", ("--limit-request-field-size",), 8190,
+            "Longest header field line in bytes (longer: 431).", type=_positive_int,
+            metavar="N"),
+    Setting("max_body", ("--max-body-size",), None,
+            "Largest request body in bytes (larger: 413). Off by default.",
+            type=_positive_int, metavar="N"),
+    Setting("script_name", ("--script-name",), "",
+            "SCRIPT_NAME for every request (when mounted below a prefix).", metavar="PREFIX"),
+)
+
+#: The names qiao.serve() accepts, with their defaults.
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")

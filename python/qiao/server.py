@@ -1,0 +1,155 @@
+"""``qiao.serve()``: bind the listening sockets, set up logging and signals,
+and hand everything to the Rust engine.
+
+Sockets are bound here, in Python, and passed to the engine as file
+descriptors: the same code path will let a supervisor bind once and share
+the sockets with forked workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import resource
+import signal
+import socket
+import stat
+from typing import Any, Callable, Iterable
+
+from . import _log
+from ._qiao import serve as _serve_native
+from .config import DEFAULT_BIND, DEFAULTS
+
+log = logging.getLogger("qiao.error")
+
+
+class BindError(Exception):
+    """A --bind address is malformed or cannot be listened on."""
+
+
+def parse_bind(address: str) -> tuple[int, Any]:
+    """``HOST:PORT``, ``[v6]:PORT``, ``:PORT`` or ``unix:PATH`` →
+    (address family, socket address)."""
+    if address.startswith("unix:"):
+        path = address[5:]
+        if not path:
+            raise BindError(f"empty Unix socket path in {address!r}")
+        return socket.AF_UNIX, path
+    if address.startswith("["):
+        host, sep, port = address[1:].partition("]:")
+        if not sep:
+            raise BindError(f"bad IPv6 address {address!r}: expected [HOST]:PORT")
+        family = socket.AF_INET6
+    else:
+        host, sep, port = address.rpartition(":")
+        if not sep:
+            host, port = address, "8000"
+        host = host or "0.0.0.0"
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        port_num = int(port)
+        if not 0 <= port_num <= 65535:
+            raise ValueError
+    except ValueError:
+        raise BindError(f"bad port in {address!r}") from None
+    return family, (host, port_num)
+
+
+def bind_socket(address: str, backlog: int) -> socket.socket:
+    family, addr = parse_bind(address)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if family == socket.AF_UNIX:
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISSOCK(os.stat(addr).st_mode):
+                    os.unlink(addr)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(addr)
+        sock.listen(backlog)
+    except OSError as e:
+        sock.close()
+        raise BindError(f"cannot listen on {address}: {e.strerror or e}") from None
+    sock.setblocking(False)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{sock.getsockname()}"
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
+
+
+def _raise_nofile_limit() -> None:
+    """Thousands of keep-alive connections need more descriptors than the
+    usual soft limit of 1024: raise it to the hard limit."""
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class _Stop(Exception):
+    """Raised by the SIGTERM handler inside the engine's signal check."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Stop()
+
+
+def serve(app: Callable, bind: str | Iterable[str] | None = None, *,
+          sockets: list[socket.socket] | None = None, **options: Any) -> None:
+    """Serves the WSGI callable ``app`` until SIGINT or SIGTERM.
+
+    ``bind``: one address or a list (``"127.0.0.1:8000"``, ``"[::1]:8000"``,
+    ``"unix:/run/app.sock"``). Other keyword arguments are the settings of
+    :mod:`qiao.config` (``threads``, ``keepalive``, ``access_log``, ...).
+    """
+    unknown = set(options) - set(DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    opts = {**DEFAULTS, **options}
+    _log.setup(opts["log_level"], opts["access_log"])
+    if isinstance(bind, str):
+        bind = [bind]
+    owned = [] if sockets else [bind_socket(a, opts["backlog"]) for a in (bind or [DEFAULT_BIND])]
+    listeners = list(sockets or []) + owned
+    _raise_nofile_limit()
+    for sock in listeners:
+        log.info("Listening at: %s (%d)", _url(sock), os.getpid())
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        _serve_native(
+            app,
+            [(s.fileno(), s.family == socket.AF_UNIX) for s in listeners],
+            threads=opts["threads"],
+            multiprocess=opts["workers"] > 1,
+            script_name=opts["script_name"],
+            log_error=_log.log_error,
+            access_log=_log.access if opts["access_log"] else None,
+            keepalive=opts["keepalive"],
+            header_timeout=opts["header_timeout"],
+            io_timeout=opts["io_timeout"],
+            max_connections=opts["max_connections"],
+            limit_request_line=opts["limit_request_line"],
+            limit_request_fields=opts["limit_request_fields"],
+            limit_request_field_size=opts["limit_request_field_size"],
+            max_body=opts["max_body"],
+        )
+    except (KeyboardInterrupt, _Stop):
+        log.info("Shutting down")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        for sock in owned:
+            path = sock.getsockname() if sock.family == socket.AF_UNIX else None
+            sock.close()
+            if path:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)

@@ -1,0 +1,92 @@
+//! One client connection between requests: its socket, its read buffer
+//! and where it is in the request cycle ([`Phase`]), with the deadline
+//! that applies to that phase.
+
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use super::listener::{PeerInfo, Stream};
+use crate::http::{BodyDecoder, RequestHead};
+
+/// Where a connection is between two dispatches to the application.
+#[derive(Debug)]
+pub enum Phase {
+    /// Waiting for (the rest of) a request head. `started`: some byte of
+    /// it arrived, so the head deadline runs instead of the idle one.
+    Head { started: bool },
+    /// `head` is parsed; its body is being received before dispatch
+    /// (small Content-Length bodies only, so a slow client cannot hold
+    /// the thread that runs the app).
+    Body { body_end: usize },
+    /// `head` is parsed and its body buffered as far as wanted: dispatch.
+    Ready,
+    /// Discarding the rest of a body the app did not read, so it is never
+    /// parsed as the next request. `budget`: bytes we still accept to drop.
+    Drain { decoder: BodyDecoder, budget: u64 },
+    /// Sending side shut after a final response; reading and dropping
+    /// what the client still sends until it closes or the deadline.
+    Linger,
+}
+
+/// A connection owned by the event loop.
+pub struct Conn {
+    pub stream: Stream,
+    pub fd: RawFd,
+    pub peer: PeerInfo,
+    /// Index of the listener it was accepted on.
+    pub listener: usize,
+    /// Received bytes; the unconsumed part is `buf[start..]`.
+    pub buf: Vec<u8>,
+    pub start: usize,
+    pub phase: Phase,
+    /// The parsed head when `phase` is `Body` or `Ready`; ranges index
+    /// `buf[start..]`.
+    pub head: RequestHead,
+    pub head_len: usize,
+    pub deadline: Instant,
+    /// Requests served on this connection.
+    pub served: u64,
+}
+
+impl Conn {
+    pub fn new(stream: Stream, peer: PeerInfo, listener: usize, deadline: Instant) -> Self {
+        let fd = stream.fd();
+        Conn {
+            stream,
+            fd,
+            peer,
+            listener,
+            buf: Vec::new(),
+            start: 0,
+            phase: Phase::Head { started: false },
+            head: RequestHead::default(),
+            head_len: 0,
+            deadline,
+            served: 0,
+        }
+    }
+
+    /// Unconsumed received bytes.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Marks `n` pending bytes consumed; an emptied buffer restarts at 0
+    /// (and can go back to the pool).
+    pub fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start >= self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Moves pending bytes to the front when the consumed prefix is large,
+    /// so the buffer does not grow with every pipelined request.
+    pub fn compact(&mut self) {
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+}

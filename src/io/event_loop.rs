@@ -1,0 +1,509 @@
+//! The event loop: one `mio::Poll` per serving thread, the connections it
+//! owns, and the batch cycle: wait for readiness without the GIL, read and
+//! parse without the GIL, then serve every complete request (pipelined ones
+//! included) in one [`Handler::session`], i.e. one GIL hold.
+//!
+//! Timers are coarse on purpose: every [`SWEEP_INTERVAL`] the loop checks
+//! each connection's single deadline. That is O(connections) twice a
+//! second instead of a timer-heap operation per request.
+
+use std::io;
+use std::mem;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::body::BodyReader;
+use super::conn::{Conn, Phase};
+use super::listener::{Listener, ListenerInfo, PeerInfo};
+use super::output::Output;
+use super::sock;
+use crate::http::date::{DateCache, DATE_LEN};
+use crate::http::response::simple_response;
+use crate::http::{parse_head, BodyDecoder, Decoded, Framing, Limits, ParseError, RequestHead, Status};
+
+/// How often deadlines are checked (and, on the main thread, signals).
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a closing connection keeps reading (and dropping) what the
+/// client still sends, so our final response is not lost to a TCP reset.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most bytes of an unread request body dropped to keep the connection;
+/// a larger rest closes it instead.
+pub const MAX_DRAIN_BYTES: u64 = 1 << 20;
+/// Content-Length bodies up to this size are received by the event loop
+/// before the app is called, so a slow uploader never blocks the thread.
+pub const PREBUFFER_BODY_BYTES: usize = 256 * 1024;
+/// Bytes asked of the kernel per `read(2)` by the loop.
+pub const READ_CHUNK: usize = 64 * 1024;
+/// Read buffers kept for reuse; idle connections hold none.
+pub const BUFFER_POOL_SIZE: usize = 256;
+/// Larger buffers are freed rather than pooled.
+pub const MAX_POOLED_BUFFER: usize = PREBUFFER_BODY_BYTES + 2 * READ_CHUNK;
+/// Readiness events taken per wait.
+pub const EVENTS_PER_POLL: usize = 1024;
+/// Connections accepted per listener readiness before serving others.
+pub const ACCEPT_BATCH: usize = 256;
+
+const WAKE_TOKEN: Token = Token(usize::MAX);
+const CONN_BASE: usize = 1 << 16;
+
+/// The settings of one event loop.
+#[derive(Clone, Debug)]
+pub struct LoopConfig {
+    pub limits: Limits,
+    /// Idle time allowed between requests on a keep-alive connection.
+    pub keepalive: Duration,
+    /// Time allowed to receive a whole request head, from its first byte
+    /// (or from accept, for a connection's first request).
+    pub header_timeout: Duration,
+    /// Longest stall while reading a body or writing a response.
+    pub io_timeout: Duration,
+    /// Connections one loop holds at most; beyond, accepting pauses.
+    pub max_connections: usize,
+}
+
+/// State shared by all loops of a process: the stop flag and the wakers.
+#[derive(Default)]
+pub struct Shared {
+    stop: AtomicBool,
+    wakers: Mutex<Vec<Arc<Waker>>>,
+}
+
+impl Shared {
+    /// Asks every loop to stop: they close idle connections and return.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for w in self.wakers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = w.wake();
+        }
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// One request handed to the application side.
+pub struct Exchange<'a> {
+    pub head: &'a RequestHead,
+    /// `head`'s ranges index `body.buffer()[base..]`.
+    pub base: usize,
+    pub body: &'a mut BodyReader,
+    pub out: &'a mut Output,
+    pub peer: &'a PeerInfo,
+    pub listener: &'a ListenerInfo,
+    /// The current IMF-fixdate.
+    pub date: &'a [u8],
+}
+
+impl Exchange<'_> {
+    /// The bytes of a range of the head.
+    pub fn bytes(&self, r: &std::ops::Range<usize>) -> &[u8] {
+        &self.body.buffer()[self.base + r.start..self.base + r.end]
+    }
+}
+
+/// What the application side decided about the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    KeepAlive,
+    Close,
+}
+
+/// Serves one request completely (response written and flushed).
+pub trait Serve {
+    fn serve(&mut self, ex: &mut Exchange<'_>) -> Outcome;
+}
+
+/// The application side as the loop sees it.
+pub trait Handler {
+    /// Runs `f` with whatever serving needs held (the GIL, for WSGI);
+    /// called once per batch of ready requests.
+    fn session<R>(&mut self, f: impl FnOnce(&mut dyn Serve) -> R) -> R;
+    /// Called on the main thread's loop every sweep and when a signal
+    /// interrupted the wait; returns false to stop the server.
+    fn tick(&mut self) -> bool {
+        true
+    }
+}
+
+enum Step {
+    Ready,
+    Wait,
+    Closed,
+}
+
+/// One serving thread's loop.
+pub struct EventLoop {
+    poll: Poll,
+    events: Events,
+    tokens: Vec<Token>,
+    listeners: Vec<Listener>,
+    infos: Vec<ListenerInfo>,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    live: usize,
+    pool: Vec<Vec<u8>>,
+    wbuf: Vec<u8>,
+    dates: DateCache,
+    config: LoopConfig,
+    shared: Arc<Shared>,
+    ready: Vec<usize>,
+    accept_paused: bool,
+}
+
+impl EventLoop {
+    pub fn new(mut listeners: Vec<Listener>, config: LoopConfig, shared: Arc<Shared>) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        for (i, l) in listeners.iter_mut().enumerate() {
+            poll.registry().register(l.source(), Token(i), Interest::READABLE)?;
+        }
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE_TOKEN)?);
+        shared.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(waker);
+        let infos = listeners.iter().map(Listener::info).collect();
+        Ok(EventLoop {
+            poll,
+            events: Events::with_capacity(EVENTS_PER_POLL),
+            tokens: Vec::with_capacity(EVENTS_PER_POLL),
+            listeners,
+            infos,
+            conns: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            pool: Vec::new(),
+            wbuf: Vec::with_capacity(crate::io::output::OUTPUT_FLUSH_BYTES),
+            dates: DateCache::default(),
+            config,
+            shared,
+            ready: Vec::new(),
+            accept_paused: false,
+        })
+    }
+
+    /// Runs until [`Shared::stop`]. `main`: this is the thread that checks
+    /// signals through [`Handler::tick`].
+    pub fn run<H: Handler>(&mut self, handler: &mut H, main: bool) -> io::Result<()> {
+        let mut next_sweep = Instant::now() + SWEEP_INTERVAL;
+        loop {
+            if self.shared.stopping() {
+                self.shutdown();
+                return Ok(());
+            }
+            let timeout = next_sweep.saturating_duration_since(Instant::now());
+            match self.poll.poll(&mut self.events, Some(timeout)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    if main && !handler.tick() {
+                        self.shared.stop();
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            self.tokens.clear();
+            self.tokens.extend(self.events.iter().map(|e| e.token()));
+            for i in 0..self.tokens.len() {
+                match self.tokens[i] {
+                    WAKE_TOKEN => {}
+                    Token(t) if t < CONN_BASE => self.accept(t),
+                    Token(t) => {
+                        if let Step::Ready = self.progress(t - CONN_BASE) {
+                            self.ready.push(t - CONN_BASE);
+                        }
+                    }
+                }
+            }
+            if !self.ready.is_empty() {
+                let ready = mem::take(&mut self.ready);
+                handler.session(|serve| {
+                    for &idx in &ready {
+                        self.serve_conn(idx, serve);
+                    }
+                });
+                self.ready = ready;
+                self.ready.clear();
+            }
+            let now = Instant::now();
+            if now >= next_sweep {
+                self.sweep(now);
+                next_sweep = now + SWEEP_INTERVAL;
+                if main && !handler.tick() {
+                    self.shared.stop();
+                }
+            }
+        }
+    }
+
+    fn accept(&mut self, li: usize) {
+        for _ in 0..ACCEPT_BATCH {
+            if self.live >= self.config.max_connections {
+                self.accept_paused = true;
+                return;
+            }
+            let (mut stream, peer) = match self.listeners[li].accept() {
+                Ok(pair) => pair,
+                // WouldBlock: drained. Anything else (EMFILE, ECONNABORTED)
+                // is retried at the next readiness.
+                Err(_) => return,
+            };
+            let idx = self.free.pop().unwrap_or_else(|| {
+                self.conns.push(None);
+                self.conns.len() - 1
+            });
+            if self.poll.registry().register(stream.source(), Token(CONN_BASE + idx), Interest::READABLE).is_err() {
+                self.free.push(idx);
+                continue;
+            }
+            let deadline = Instant::now() + self.config.header_timeout;
+            self.conns[idx] = Some(Conn::new(stream, peer, li, deadline));
+            self.live += 1;
+        }
+    }
+
+    /// Advances a connection as far as the received bytes allow, reading
+    /// until the socket has nothing more (the registration is edge-triggered).
+    fn progress(&mut self, idx: usize) -> Step {
+        loop {
+            let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else { return Step::Closed };
+            match &mut conn.phase {
+                Phase::Ready => return Step::Ready,
+                Phase::Body { body_end } => {
+                    if conn.buf.len() >= *body_end {
+                        conn.phase = Phase::Ready;
+                        continue;
+                    }
+                }
+                Phase::Head { started } => {
+                    if conn.start < conn.buf.len() {
+                        if !*started {
+                            *started = true;
+                            conn.deadline = Instant::now() + self.config.header_timeout;
+                        }
+                        match parse_head(&conn.buf[conn.start..], &self.config.limits, &mut conn.head) {
+                            Ok(Status::Complete(n)) => {
+                                conn.head_len = n;
+                                conn.phase = match conn.head.framing {
+                                    Framing::Length(len)
+                                        if !conn.head.expect_continue
+                                            && n as u64 + len <= PREBUFFER_BODY_BYTES as u64 =>
+                                    {
+                                        conn.deadline = Instant::now() + self.config.io_timeout;
+                                        Phase::Body { body_end: conn.start + n + len as usize }
+                                    }
+                                    _ => Phase::Ready,
+                                };
+                                continue;
+                            }
+                            Ok(Status::Partial) => {}
+                            Err(e) => {
+                                self.refuse(idx, e);
+                                continue;
+                            }
+                        }
+                    }
+                }
+                Phase::Drain { decoder, budget } => {
+                    let mut done = false;
+                    while conn.start < conn.buf.len() {
+                        match decoder.decode(&conn.buf[conn.start..]) {
+                            Ok((n, Decoded::End)) => {
+                                conn.start += n;
+                                done = true;
+                                break;
+                            }
+                            Ok((n, _)) if (n as u64) <= *budget => {
+                                *budget -= n as u64;
+                                conn.start += n;
+                            }
+                            _ => {
+                                self.close(idx);
+                                return Step::Closed;
+                            }
+                        }
+                    }
+                    let done = done || decoder.is_done();
+                    conn.consume(0);
+                    if done {
+                        conn.phase = Phase::Head { started: false };
+                        continue;
+                    }
+                }
+                Phase::Linger => conn.consume(conn.buf.len()),
+            }
+            match self.fill(idx) {
+                Ok(0) => {
+                    self.close(idx);
+                    return Step::Closed;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.park(idx);
+                    return Step::Wait;
+                }
+                Err(_) => {
+                    self.close(idx);
+                    return Step::Closed;
+                }
+            }
+        }
+    }
+
+    /// One non-blocking read into the connection's buffer (taking a pooled
+    /// buffer if it has none). `Ok(0)`: the client closed.
+    fn fill(&mut self, idx: usize) -> io::Result<usize> {
+        let conn = self.conns[idx].as_mut().expect("live connection");
+        if conn.buf.capacity() == 0 {
+            if let Some(buf) = self.pool.pop() {
+                conn.buf = buf;
+            }
+        }
+        conn.compact();
+        sock::read_some(conn.fd, &mut conn.buf, READ_CHUNK)
+    }
+
+    /// An idle connection gives its empty buffer back to the pool, so
+    /// thousands of keep-alive connections cost no buffer memory.
+    fn park(&mut self, idx: usize) {
+        let Some(conn) = self.conns[idx].as_mut() else { return };
+        if conn.buf.is_empty() && matches!(conn.phase, Phase::Head { started: false }) {
+            let buf = mem::take(&mut conn.buf);
+            self.recycle(buf);
+        }
+    }
+
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() > 0 && buf.capacity() <= MAX_POOLED_BUFFER && self.pool.len() < BUFFER_POOL_SIZE {
+            buf.clear();
+            self.pool.push(buf);
+        }
+    }
+
+    /// Serves every ready request of a connection, pipelined ones in turn,
+    /// inside the caller's session.
+    fn serve_conn(&mut self, idx: usize, serve: &mut dyn Serve) {
+        loop {
+            let mut date = [0u8; DATE_LEN];
+            date.copy_from_slice(self.dates.get());
+            let io_timeout = self.config.io_timeout;
+            let max_body = self.config.limits.max_body;
+            let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else { return };
+            if !matches!(conn.phase, Phase::Ready) {
+                return;
+            }
+            let base = conn.start;
+            let decoder = BodyDecoder::new(conn.head.framing, max_body);
+            let buf = mem::take(&mut conn.buf);
+            let mut body = BodyReader::new(conn.fd, buf, base + conn.head_len, decoder, conn.head.expect_continue, io_timeout);
+            let mut out = Output::new(conn.fd, mem::take(&mut self.wbuf), io_timeout);
+            let outcome = serve.serve(&mut Exchange {
+                head: &conn.head,
+                base,
+                body: &mut body,
+                out: &mut out,
+                peer: &conn.peer,
+                listener: &self.infos[conn.listener],
+                date: &date,
+            });
+            let keep = outcome == Outcome::KeepAlive && !out.failed() && !body.continue_pending();
+            self.wbuf = out.into_buffer();
+            let (buf, pos, decoder, body_error) = body.into_parts();
+            conn.buf = buf;
+            conn.start = 0;
+            conn.consume(pos);
+            conn.served += 1;
+            if !keep || body_error.is_some() || self.shared.stopping() {
+                self.close_after_response(idx);
+                return;
+            }
+            conn.phase = match decoder.remaining_hint() {
+                Some(0) => Phase::Head { started: false },
+                Some(n) if n > MAX_DRAIN_BYTES => {
+                    self.close_after_response(idx);
+                    return;
+                }
+                _ => Phase::Drain { decoder, budget: MAX_DRAIN_BYTES },
+            };
+            conn.deadline = Instant::now() + self.config.keepalive;
+            match self.progress(idx) {
+                Step::Ready => continue,
+                Step::Wait | Step::Closed => return,
+            }
+        }
+    }
+
+    /// Answers a request the HTTP ring refused, then closes.
+    fn refuse(&mut self, idx: usize, e: ParseError) {
+        self.respond_and_close(idx, e.status(), e.message());
+    }
+
+    fn respond_and_close(&mut self, idx: usize, status: u16, message: &str) {
+        let mut date = [0u8; DATE_LEN];
+        date.copy_from_slice(self.dates.get());
+        let Some(conn) = self.conns[idx].as_mut() else { return };
+        let mut msg = Vec::with_capacity(256);
+        simple_response(&mut msg, status, message, &date, false, false);
+        let mut wait = |fd, interest, deadline| sock::wait(fd, interest, deadline);
+        // A few hundred bytes into an empty socket buffer: this does not block.
+        let _ = sock::write_all_vectored(conn.fd, &[&msg], self.config.io_timeout, &mut wait);
+        self.close_after_response(idx);
+    }
+
+    /// Half-closes and lingers: the client gets our last response before
+    /// the connection ends, even if it is still sending.
+    fn close_after_response(&mut self, idx: usize) {
+        let Some(conn) = self.conns[idx].as_mut() else { return };
+        sock::shutdown_write(conn.fd);
+        conn.phase = Phase::Linger;
+        conn.deadline = Instant::now() + LINGER_TIMEOUT;
+        conn.consume(conn.buf.len());
+    }
+
+    fn close(&mut self, idx: usize) {
+        let Some(mut conn) = self.conns.get_mut(idx).and_then(Option::take) else { return };
+        let _ = self.poll.registry().deregister(conn.stream.source());
+        let buf = mem::take(&mut conn.buf);
+        drop(conn);
+        self.recycle(buf);
+        self.free.push(idx);
+        self.live -= 1;
+        if self.accept_paused && !self.shared.stopping() {
+            self.accept_paused = false;
+            for li in 0..self.listeners.len() {
+                self.accept(li);
+            }
+        }
+    }
+
+    /// Closes connections whose deadline passed; a half-received head is
+    /// answered with 408 first.
+    fn sweep(&mut self, now: Instant) {
+        for idx in 0..self.conns.len() {
+            let Some(conn) = self.conns[idx].as_ref() else { continue };
+            if conn.deadline > now {
+                continue;
+            }
+            match conn.phase {
+                Phase::Head { started: true } => self.respond_and_close(idx, 408, "timed out reading the request head"),
+                Phase::Linger => self.close(idx),
+                _ => {
+                    sock::shutdown_write(conn.fd);
+                    self.close(idx);
+                }
+            }
+        }
+    }
+
+    /// Stops listening and closes every connection: no request is in
+    /// flight on this thread when the loop checks the stop flag.
+    fn shutdown(&mut self) {
+        for l in self.listeners.iter_mut() {
+            let _ = self.poll.registry().deregister(l.source());
+        }
+        self.listeners.clear();
+        for idx in 0..self.conns.len() {
+            self.close(idx);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Listening sockets handed over by the Python side as file descriptors
+//! (Python binds them, so the future pre-fork supervisor can share them
+//! with its workers), and the per-listener facts the environ needs.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, RawFd};
+
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+/// A listening socket of either family.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// An accepted connection.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// What the environ says about the socket a request came in on.
+#[derive(Clone, Debug)]
+pub struct ListenerInfo {
+    /// `SERVER_NAME` when the request has no Host.
+    pub server_name: String,
+    /// `SERVER_PORT` when the request has no Host port.
+    pub server_port: String,
+}
+
+/// The client end of a connection, as the environ shows it.
+#[derive(Clone, Debug, Default)]
+pub struct PeerInfo {
+    pub addr: String,
+    pub port: String,
+}
+
+impl Listener {
+    /// Takes a duplicate of `fd`, so each event-loop thread owns (and
+    /// closes) its own descriptor for the shared socket.
+    pub fn from_shared_fd(fd: RawFd, unix: bool) -> io::Result<Listener> {
+        // SAFETY: dup of a valid listening fd the caller keeps open.
+        let own = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if own < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `own` is a fresh fd we now own.
+        Ok(if unix {
+            let l = unsafe { std::os::unix::net::UnixListener::from_raw_fd(own) };
+            l.set_nonblocking(true)?;
+            Listener::Unix(UnixListener::from_std(l))
+        } else {
+            let l = unsafe { std::net::TcpListener::from_raw_fd(own) };
+            l.set_nonblocking(true)?;
+            Listener::Tcp(TcpListener::from_std(l))
+        })
+    }
+
+    pub fn info(&self) -> ListenerInfo {
+        match self {
+            Listener::Tcp(l) => match l.local_addr() {
+                Ok(addr) => ListenerInfo {
+                    server_name: addr.ip().to_string(),
+                    server_port: addr.port().to_string(),
+                },
+                Err(_) => ListenerInfo { server_name: "localhost".into(), server_port: "80".into() },
+            },
+            Listener::Unix(l) => ListenerInfo {
+                server_name: l
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+                    .unwrap_or_else(|| "localhost".into()),
+                server_port: String::new(),
+            },
+        }
+    }
+
+    /// Accepts one connection (non-blocking): `WouldBlock` when none waits.
+    pub fn accept(&self) -> io::Result<(Stream, PeerInfo)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, addr) = l.accept()?;
+                // Responses are written whole; Nagle would only delay them.
+                let _ = s.set_nodelay(true);
+                Ok((Stream::Tcp(s), peer_of(addr)))
+            }
+            Listener::Unix(l) => {
+                let (s, _) = l.accept()?;
+                Ok((Stream::Unix(s), PeerInfo::default()))
+            }
+        }
+    }
+}
+
+fn peer_of(addr: SocketAddr) -> PeerInfo {
+    let ip = match addr {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => a.ip().to_string(),
+        },
+    };
+    PeerInfo { addr: ip, port: addr.port().to_string() }
+}
+
+impl Stream {
+    pub fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Unix(s) => s,
+        }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
+impl Listener {
+    pub fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Listener::Tcp(l) => l,
+            Listener::Unix(l) => l,
+        }
+    }
+}

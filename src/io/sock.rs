@@ -1,0 +1,182 @@
+//! Raw socket operations on file descriptors: non-blocking reads, vectored
+//! writes and `sendfile(2)` that wait for readiness through a caller-given
+//! function, so the WSGI ring can release the GIL exactly while waiting.
+//!
+//! Plain `libc` calls rather than `std`/`mio` streams because the WSGI
+//! objects (`wsgi.input`, `write()`) hold only the fd while the connection
+//! itself stays owned by the event loop; `writev` and `sendfile` are not in
+//! `std` for sockets anyway.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+/// Which readiness to wait for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    Read,
+    Write,
+}
+
+/// Blocks until `fd` is ready or `deadline` passes (`TimedOut`). This is
+/// the only blocking call: callers wrap it to release the GIL around it.
+pub fn wait(fd: RawFd, interest: Interest, deadline: Instant) -> io::Result<()> {
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "socket timed out"));
+        }
+        let ms = (deadline - now).as_millis().clamp(1, i32::MAX as u128) as i32;
+        let events = match interest {
+            Interest::Read => libc::POLLIN,
+            Interest::Write => libc::POLLOUT,
+        };
+        let mut pfd = libc::pollfd { fd, events, revents: 0 };
+        // SAFETY: one valid pollfd, count 1.
+        let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if rc > 0 {
+            return Ok(());
+        }
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+}
+
+/// A way to wait for readiness: `sock::wait` itself, or a wrapper that
+/// releases the GIL around it.
+pub type Waiter<'a> = &'a mut dyn FnMut(RawFd, Interest, Instant) -> io::Result<()>;
+
+/// One non-blocking `read(2)` into the spare capacity of `buf`.
+/// `Ok(0)` is end of stream; `WouldBlock` means nothing is there yet.
+pub fn read_some(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    buf.reserve(max);
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(max);
+    loop {
+        // SAFETY: writing at most `len` bytes into reserved, owned memory.
+        let rc = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), len) };
+        if rc >= 0 {
+            let n = rc as usize;
+            // SAFETY: the kernel initialised `n` bytes.
+            unsafe { buf.set_len(buf.len() + n) };
+            return Ok(n);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Writes every byte of every slice, in order, with `writev(2)`, waiting
+/// through `waiter` whenever the socket buffer is full.
+/// `timeout` bounds each stall (no progress), not the whole transfer.
+pub fn write_all_vectored(fd: RawFd, parts: &[&[u8]], timeout: Duration, waiter: Waiter) -> io::Result<()> {
+    const MAX_IOV: usize = 64;
+    let mut iov: Vec<libc::iovec> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| libc::iovec { iov_base: p.as_ptr() as *mut _, iov_len: p.len() })
+        .collect();
+    let mut first = 0;
+    while first < iov.len() {
+        let count = (iov.len() - first).min(MAX_IOV);
+        // SAFETY: the iovecs point into `parts`, alive for this call.
+        let rc = unsafe { libc::writev(fd, iov[first..].as_ptr(), count as libc::c_int) };
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => {
+                    waiter(fd, Interest::Write, deadline_in(timeout))?;
+                    continue;
+                }
+                _ => return Err(err),
+            }
+        }
+        let mut n = rc as usize;
+        while n > 0 && first < iov.len() {
+            let v = &mut iov[first];
+            if n >= v.iov_len {
+                n -= v.iov_len;
+                first += 1;
+            } else {
+                // SAFETY: advancing within the same slice.
+                v.iov_base = unsafe { (v.iov_base as *mut u8).add(n) }.cast();
+                v.iov_len -= n;
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends `count` bytes of `file_fd` from `offset` with `sendfile(2)`: the
+/// bytes go from the page cache to the socket without entering user space.
+/// Returns the bytes sent, fewer than `count` only if the file was shorter.
+pub fn sendfile_all(
+    sock: RawFd,
+    file_fd: RawFd,
+    mut offset: u64,
+    count: u64,
+    timeout: Duration,
+    waiter: Waiter,
+) -> io::Result<u64> {
+    /// Largest piece per call: keeps one call from monopolising the socket.
+    const SENDFILE_PIECE: u64 = 1 << 21;
+    let mut sent = 0;
+    while sent < count {
+        let mut off = offset as libc::off_t;
+        let piece = (count - sent).min(SENDFILE_PIECE) as usize;
+        // SAFETY: valid fds; `off` is a local the kernel updates.
+        let rc = unsafe { libc::sendfile(sock, file_fd, &mut off, piece) };
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => {
+                    waiter(sock, Interest::Write, deadline_in(timeout))?;
+                    continue;
+                }
+                _ => return Err(err),
+            }
+        }
+        if rc == 0 {
+            break; // end of file
+        }
+        sent += rc as u64;
+        offset += rc as u64;
+    }
+    Ok(sent)
+}
+
+/// Sets or clears `TCP_CORK`, so a head and a `sendfile` body leave in
+/// full segments. Errors are ignored: on a Unix socket it does not apply.
+pub fn set_cork(fd: RawFd, on: bool) {
+    let v: libc::c_int = on.into();
+    // SAFETY: plain setsockopt with an int option.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// Half-closes the sending side (used before a lingering close).
+pub fn shutdown_write(fd: RawFd) {
+    // SAFETY: shutdown on an fd we own; errors are irrelevant here.
+    unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+}
+
+/// `deadline` from a timeout.
+pub fn deadline_in(timeout: Duration) -> Instant {
+    Instant::now() + timeout
+}

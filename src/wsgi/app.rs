@@ -1,0 +1,248 @@
+//! One request through the application: environ in, `app(environ,
+//! start_response)` called, its result sent (lists with a known length,
+//! `wsgi.file_wrapper` files by `sendfile`, any other iterable chunk by
+//! chunk), `close()` always called, failures answered with a 500 and
+//! logged with their traceback.
+
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::intern;
+
+use super::environ::{fill_environ, EnvironCache};
+use super::file_wrapper::FileWrapper;
+use super::input::Input;
+use super::start_response::StartResponse;
+use crate::http::response::{simple_response, BodyMode, RequestFacts};
+use crate::io::sock::{self, Interest};
+use crate::io::{Exchange, Outcome, Serve};
+
+/// What every serving thread shares: the app and the logging hooks.
+pub struct WsgiShared {
+    pub app: Py<PyAny>,
+    /// Constant environ entries, copied per request.
+    pub template: Py<PyDict>,
+    /// `log_error(message, exception_or_None)`.
+    pub log_error: Py<PyAny>,
+    /// `access(environ, status, bytes, seconds)` or None when disabled.
+    pub access_log: Option<Py<PyAny>>,
+}
+
+/// A serving session: one GIL hold on one thread.
+pub struct WsgiServe<'a, 'py> {
+    pub py: Python<'py>,
+    pub shared: &'a WsgiShared,
+    pub cache: &'a mut EnvironCache,
+}
+
+impl Serve for WsgiServe<'_, '_> {
+    fn serve(&mut self, ex: &mut Exchange<'_>) -> Outcome {
+        let py = self.py;
+        let started = self.shared.access_log.as_ref().map(|_| Instant::now());
+        let environ = match self.shared.template.bind(py).copy() {
+            Ok(e) => e,
+            Err(e) => return self.internal_error(ex, "cannot copy the environ template", e),
+        };
+        if let Err(e) = fill_environ(py, &environ, ex, self.cache) {
+            return self.internal_error(ex, "cannot build the environ", e);
+        }
+        let req = RequestFacts {
+            version: ex.head.version,
+            is_head: ex.bytes(&ex.head.method) == b"HEAD",
+            keep_alive: ex.head.keep_alive,
+        };
+        let input = match Py::new(py, Input::new(std::mem::take(ex.body))) {
+            Ok(i) => i,
+            Err(e) => return self.internal_error(ex, "cannot create wsgi.input", e),
+        };
+        let out = std::mem::take(ex.out);
+        let sr = match Bound::new(py, StartResponse::new(out, req, ex.date, input.clone_ref(py))) {
+            Ok(sr) => sr,
+            Err(e) => {
+                *ex.body = input.borrow_mut(py).take_reader();
+                return self.internal_error(ex, "cannot create start_response", e);
+            }
+        };
+        let outcome = match environ.set_item(intern!(py, "wsgi.input"), &input) {
+            Ok(()) => self.run_app(&environ, &sr),
+            Err(e) => self.fail(&sr, "cannot set wsgi.input", e),
+        };
+        let (status, sent) = {
+            let sr = sr.borrow();
+            (if sr.headers_sent() { sr.status_code() } else { 500 }, sr.body_sent())
+        };
+        *ex.out = sr.borrow_mut().take_output();
+        *ex.body = input.borrow_mut(py).take_reader();
+        if let (Some(log), Some(t0)) = (&self.shared.access_log, started) {
+            let secs = t0.elapsed().as_secs_f64();
+            if let Err(e) = log.bind(py).call1((environ, status, sent, secs)) {
+                self.log(&format!("access log failed: {e}"), None);
+            }
+        }
+        outcome
+    }
+}
+
+impl WsgiServe<'_, '_> {
+    fn run_app(&mut self, environ: &Bound<'_, PyDict>, sr: &Bound<'_, StartResponse>) -> Outcome {
+        let py = self.py;
+        let result = match self.shared.app.bind(py).call1((environ, sr)) {
+            Ok(r) => r,
+            Err(e) => return self.fail(sr, "Error handling request", e),
+        };
+        let outcome = match self.send_result(sr, &result) {
+            Ok(o) => o,
+            Err(e) => self.fail(sr, "Error handling request", e),
+        };
+        // PEP 3333: close() is called however the response ended.
+        if let Ok(true) = result.hasattr(intern!(py, "close")) {
+            if let Err(e) = result.call_method0(intern!(py, "close")) {
+                self.log("Error closing the application's result", Some(e));
+            }
+        }
+        outcome
+    }
+
+    fn send_result(&mut self, sr: &Bound<'_, StartResponse>, result: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+        let py = self.py;
+        if let Ok(fw) = result.cast::<FileWrapper>() {
+            if let Some(outcome) = self.try_sendfile(sr, &fw.borrow())? {
+                return Ok(outcome);
+            }
+        }
+        let items = if let Ok(list) = result.cast::<PyList>() {
+            Some(list.as_sequence().to_tuple()?)
+        } else {
+            result.cast::<PyTuple>().ok().map(|t| t.clone())
+        };
+        if let Some(items) = items {
+            // The whole body is known: check every item before sending a
+            // byte, and send a Content-Length instead of chunking.
+            let mut total = 0u64;
+            for item in items.iter() {
+                total += body_bytes(&item)?.as_bytes().len() as u64;
+            }
+            let mut this = sr.borrow_mut();
+            if !this.headers_sent() && total > 0 {
+                this.send_head(py, Some(total))?;
+            }
+            for item in items.iter() {
+                this.send_body(py, item.cast::<PyBytes>()?.as_bytes())?;
+            }
+            this.finish(py)?;
+            return Ok(self.outcome(&this));
+        }
+        for item in result.try_iter()? {
+            let item = item?;
+            let bytes = body_bytes(&item)?;
+            let mut this = sr.borrow_mut();
+            this.send_body(py, bytes.as_bytes())?;
+            if this.output().failed() {
+                return Ok(Outcome::Close);
+            }
+        }
+        let mut this = sr.borrow_mut();
+        this.finish(py)?;
+        Ok(self.outcome(&this))
+    }
+
+    /// Sends a `wsgi.file_wrapper` around a regular file with sendfile(2);
+    /// `None` when the file-like has no usable descriptor (then iterate).
+    fn try_sendfile(&mut self, sr: &Bound<'_, StartResponse>, fw: &FileWrapper) -> PyResult<Option<Outcome>> {
+        let py = self.py;
+        let file = fw.filelike.bind(py);
+        let Some(fd) = file.call_method0(intern!(py, "fileno")).ok().and_then(|f| f.extract::<RawFd>().ok()) else {
+            return Ok(None);
+        };
+        // SAFETY: fstat into a zeroed struct on a descriptor the app owns.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+            return Ok(None);
+        }
+        let pos = match file.call_method0(intern!(py, "tell")).and_then(|p| p.extract::<u64>()) {
+            Ok(p) => p,
+            Err(_) => return Ok(None),
+        };
+        let mut this = sr.borrow_mut();
+        let mut count = (st.st_size as u64).saturating_sub(pos);
+        if let Some(cl) = this.content_length() {
+            count = count.min(cl);
+        }
+        if !this.headers_sent() {
+            this.send_head(py, Some(count))?;
+        }
+        let mode = this.plan().map(|p| p.mode);
+        let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        match mode {
+            Some(BodyMode::Length(n)) => {
+                let want = count.min(n.saturating_sub(this.body_sent()));
+                let sent = this.output().sendfile(fd, pos, want, &mut wait)?;
+                if sent < want {
+                    return Ok(Some(Outcome::Close));
+                }
+            }
+            Some(BodyMode::None) => this.output().flush(&mut wait)?,
+            // Chunked/close-delimited after an earlier write(): iterate.
+            _ => return Ok(None),
+        }
+        Ok(Some(self.outcome(&this)))
+    }
+
+    fn outcome(&self, sr: &StartResponse) -> Outcome {
+        let complete = match sr.plan().map(|p| p.mode) {
+            Some(BodyMode::Length(n)) => sr.body_sent() >= n,
+            _ => true,
+        };
+        if sr.keep_alive() && complete && !sr.output_failed() {
+            Outcome::KeepAlive
+        } else {
+            Outcome::Close
+        }
+    }
+
+    /// The app failed: log with traceback; answer 500 if nothing was sent,
+    /// else cut the connection so the client sees an incomplete response.
+    fn fail(&mut self, sr: &Bound<'_, StartResponse>, msg: &str, err: PyErr) -> Outcome {
+        let py = self.py;
+        self.log(msg, Some(err));
+        let mut this = sr.borrow_mut();
+        if !this.headers_sent() {
+            let date = *this.date();
+            let is_head = this.is_head();
+            let out = this.output();
+            out.buffer().clear();
+            simple_response(out.buffer(), 500, "Internal Server Error", &date, false, is_head);
+            let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+            let _ = out.flush(&mut wait);
+        }
+        Outcome::Close
+    }
+
+    fn internal_error(&mut self, ex: &mut Exchange<'_>, msg: &str, err: PyErr) -> Outcome {
+        let py = self.py;
+        self.log(msg, Some(err));
+        simple_response(ex.out.buffer(), 500, "Internal Server Error", ex.date, false, false);
+        let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let _ = ex.out.flush(&mut wait);
+        Outcome::Close
+    }
+
+    fn log(&self, msg: &str, err: Option<PyErr>) {
+        let py = self.py;
+        let exc = err.map(|e| e.into_value(py).into_any());
+        if self.shared.log_error.bind(py).call1((msg, exc)).is_err() {
+            eprintln!("qiao: {msg}");
+        }
+    }
+}
+
+/// A body item must be bytes (PEP 3333); a str is the classic mistake.
+fn body_bytes<'a, 'py>(item: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyBytes>> {
+    item.cast::<PyBytes>().map_err(|_| {
+        let name = item.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        PyTypeError::new_err(format!("response body items must be bytes, not {name}"))
+    })
+}

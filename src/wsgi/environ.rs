@@ -1,0 +1,148 @@
+//! Building the PEP 3333 environ from a parsed head without copying the
+//! head twice: keys are interned Python strings made once (fixed CGI keys
+//! through `intern!`, `HTTP_*` keys through a per-thread cache), the
+//! constant entries are copied from a template dict, and every value is
+//! decoded straight from the connection buffer as latin-1, as PEP 3333
+//! requires of native strings.
+
+use std::collections::HashMap;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use pyo3::{ffi, intern};
+
+use crate::http::request::percent_decode;
+use crate::io::Exchange;
+
+/// Distinct header names whose `HTTP_*` keys are cached per thread; past
+/// this, keys of unusual headers are built per request.
+pub const HEADER_KEY_CACHE_SIZE: usize = 512;
+
+/// Decodes bytes as latin-1 into a `str` (every byte is one code point).
+pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+    // SAFETY: valid pointer and length; latin-1 decoding cannot fail
+    // except on memory exhaustion, which pyo3 turns into a panic-free Err.
+    unsafe {
+        let ptr = ffi::PyUnicode_DecodeLatin1(bytes.as_ptr().cast(), bytes.len() as ffi::Py_ssize_t, std::ptr::null());
+        Bound::from_owned_ptr_or_err(py, ptr)
+            .map(|b| b.cast_into_unchecked())
+            .unwrap_or_else(|_| PyString::new(py, ""))
+    }
+}
+
+/// Per-thread state of the environ builder.
+#[derive(Default)]
+pub struct EnvironCache {
+    header_keys: HashMap<Vec<u8>, Py<PyString>>,
+    scratch: Vec<u8>,
+    key: Vec<u8>,
+}
+
+impl EnvironCache {
+    /// The interned `HTTP_*` key for a header name, or `None` for names
+    /// that must not reach the environ (containing `_`).
+    fn header_key<'py>(&mut self, py: Python<'py>, name: &[u8]) -> Option<Bound<'py, PyString>> {
+        // `X_Forwarded_For` would alias `X-Forwarded-For`: a client could
+        // spoof headers a proxy sets. Dropped, as nginx and gunicorn do.
+        if name.contains(&b'_') {
+            return None;
+        }
+        self.key.clear();
+        self.key.extend_from_slice(b"HTTP_");
+        self.key.extend(name.iter().map(|&b| if b == b'-' { b'_' } else { b.to_ascii_uppercase() }));
+        if let Some(k) = self.header_keys.get(&self.key) {
+            return Some(k.bind(py).clone());
+        }
+        if self.header_keys.len() < HEADER_KEY_CACHE_SIZE {
+            let interned = PyString::intern(py, &String::from_utf8_lossy(&self.key));
+            self.header_keys.insert(self.key.clone(), interned.clone().unbind());
+            return Some(interned);
+        }
+        Some(latin1(py, &self.key))
+    }
+}
+
+/// Fills `environ` (a copy of the template) for one request.
+pub fn fill_environ<'py>(
+    py: Python<'py>,
+    environ: &Bound<'py, PyDict>,
+    ex: &Exchange<'_>,
+    cache: &mut EnvironCache,
+) -> PyResult<()> {
+    let head = ex.head;
+    environ.set_item(intern!(py, "REQUEST_METHOD"), latin1(py, ex.bytes(&head.method)))?;
+    let path = ex.bytes(&head.path);
+    percent_decode(if path.is_empty() { b"/" } else { path }, &mut cache.scratch);
+    environ.set_item(intern!(py, "PATH_INFO"), latin1(py, &cache.scratch))?;
+    environ.set_item(intern!(py, "QUERY_STRING"), latin1(py, ex.bytes(&head.query)))?;
+    let target = latin1(py, ex.bytes(&head.target));
+    environ.set_item(intern!(py, "RAW_URI"), &target)?;
+    environ.set_item(intern!(py, "REQUEST_URI"), target)?;
+    let protocol = match head.version {
+        crate::http::Version::Http10 => intern!(py, "HTTP/1.0"),
+        crate::http::Version::Http11 => intern!(py, "HTTP/1.1"),
+    };
+    environ.set_item(intern!(py, "SERVER_PROTOCOL"), protocol)?;
+    environ.set_item(intern!(py, "REMOTE_ADDR"), PyString::new(py, &ex.peer.addr))?;
+    environ.set_item(intern!(py, "REMOTE_PORT"), PyString::new(py, &ex.peer.port))?;
+
+    for (name_r, value_r) in &head.headers {
+        let name = ex.bytes(name_r);
+        let value = ex.bytes(value_r);
+        let key = if name.eq_ignore_ascii_case(b"content-type") {
+            intern!(py, "CONTENT_TYPE").clone()
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            intern!(py, "CONTENT_LENGTH").clone()
+        } else if name.eq_ignore_ascii_case(b"host") && head.authority.is_some() {
+            // The absolute-form authority replaces Host (RFC 9112 §3.2.2).
+            continue;
+        } else {
+            match cache.header_key(py, name) {
+                Some(k) => k,
+                None => continue,
+            }
+        };
+        match environ.get_item(&key)? {
+            Some(prev) => {
+                let sep = if name.eq_ignore_ascii_case(b"cookie") { "; " } else { ", " };
+                let joined = format!("{}{}{}", prev.cast::<PyString>()?.to_str()?, sep, latin1(py, value).to_str()?);
+                environ.set_item(key, joined)?;
+            }
+            None => environ.set_item(key, latin1(py, value))?,
+        }
+    }
+    if let Some(auth) = &head.authority {
+        environ.set_item(intern!(py, "HTTP_HOST"), latin1(py, ex.bytes(auth)))?;
+    }
+    if let crate::http::Framing::Length(n) = head.framing {
+        environ.set_item(intern!(py, "CONTENT_LENGTH"), itoa::Buffer::new().format(n))?;
+    }
+    let (name, port) = match head.authority.as_ref().or(head.host.as_ref()) {
+        Some(r) => split_host(ex.bytes(r)),
+        None => (&b""[..], &b""[..]),
+    };
+    if name.is_empty() {
+        environ.set_item(intern!(py, "SERVER_NAME"), PyString::new(py, &ex.listener.server_name))?;
+        environ.set_item(intern!(py, "SERVER_PORT"), PyString::new(py, &ex.listener.server_port))?;
+    } else {
+        environ.set_item(intern!(py, "SERVER_NAME"), latin1(py, name))?;
+        let port = if port.is_empty() { intern!(py, "80").clone() } else { latin1(py, port) };
+        environ.set_item(intern!(py, "SERVER_PORT"), port)?;
+    }
+    Ok(())
+}
+
+/// `host[:port]` or `[v6]:port` → (host, port).
+fn split_host(value: &[u8]) -> (&[u8], &[u8]) {
+    if value.first() == Some(&b'[') {
+        if let Some(end) = value.iter().position(|&b| b == b']') {
+            let rest = &value[end + 1..];
+            return (&value[..=end], rest.strip_prefix(b":").unwrap_or(b""));
+        }
+        return (value, b"");
+    }
+    match value.iter().rposition(|&b| b == b':') {
+        Some(i) => (&value[..i], &value[i + 1..]),
+        None => (value, b""),
+    }
+}

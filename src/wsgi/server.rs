@@ -1,0 +1,176 @@
+//! The Python entry point `_qiao.serve(...)`: builds one event loop per
+//! thread over the listening sockets Python bound, runs them with the GIL
+//! released, and returns when a signal handler raised (the main thread's
+//! loop checks signals) or `stop()` was called.
+
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use super::app::{WsgiServe, WsgiShared};
+use super::environ::EnvironCache;
+use super::file_wrapper::FileWrapper;
+use crate::http::limits::MAX_HEADER_FIELDS_CEILING;
+use crate::http::Limits;
+use crate::io::{EventLoop, Handler, Listener, LoopConfig, Serve, Shared};
+
+/// Connections one serving thread holds at most by default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// The WSGI side of one serving thread.
+struct WsgiHandler {
+    shared: Arc<WsgiShared>,
+    cache: EnvironCache,
+    /// The exception a signal handler raised, to re-raise in Python.
+    pending: Option<PyErr>,
+}
+
+impl Handler for WsgiHandler {
+    fn session<R>(&mut self, f: impl FnOnce(&mut dyn Serve) -> R) -> R {
+        Python::attach(|py| {
+            let mut serve = WsgiServe { py, shared: &self.shared, cache: &mut self.cache };
+            f(&mut serve)
+        })
+    }
+
+    fn tick(&mut self) -> bool {
+        match Python::attach(|py| py.check_signals()) {
+            Ok(()) => true,
+            Err(e) => {
+                self.pending = Some(e);
+                false
+            }
+        }
+    }
+}
+
+/// Serves `app` on already-listening sockets until a signal handler
+/// raises (the exception propagates) or the process is told to stop.
+///
+/// `listeners`: `(fd, is_unix)` pairs; the caller keeps the sockets open.
+#[pyfunction]
+#[pyo3(signature = (
+    app, listeners, *, threads=1, multiprocess=false, url_scheme="http", script_name="",
+    errors=None, log_error=None, access_log=None, keepalive=5.0, header_timeout=30.0,
+    io_timeout=30.0, max_connections=DEFAULT_MAX_CONNECTIONS,
+    limit_request_line=crate::http::limits::MAX_REQUEST_LINE,
+    limit_request_fields=crate::http::limits::MAX_HEADER_FIELDS,
+    limit_request_field_size=crate::http::limits::MAX_FIELD_SIZE, max_body=None,
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn serve(
+    py: Python<'_>,
+    app: Py<PyAny>,
+    listeners: Vec<(RawFd, bool)>,
+    threads: usize,
+    multiprocess: bool,
+    url_scheme: &str,
+    script_name: &str,
+    errors: Option<Py<PyAny>>,
+    log_error: Option<Py<PyAny>>,
+    access_log: Option<Py<PyAny>>,
+    keepalive: f64,
+    header_timeout: f64,
+    io_timeout: f64,
+    max_connections: usize,
+    limit_request_line: usize,
+    limit_request_fields: usize,
+    limit_request_field_size: usize,
+    max_body: Option<u64>,
+) -> PyResult<()> {
+    if listeners.is_empty() {
+        return Err(PyValueError::new_err("no listening socket"));
+    }
+    let threads = threads.max(1);
+    let secs = |s: f64, what: &str| {
+        Duration::try_from_secs_f64(s).map_err(|_| PyValueError::new_err(format!("invalid {what}: {s}")))
+    };
+    let config = LoopConfig {
+        limits: Limits {
+            request_line: limit_request_line.max(16),
+            header_fields: limit_request_fields.clamp(1, MAX_HEADER_FIELDS_CEILING),
+            field_size: limit_request_field_size.max(16),
+            max_body,
+        },
+        keepalive: secs(keepalive, "keepalive")?,
+        header_timeout: secs(header_timeout, "header timeout")?,
+        io_timeout: secs(io_timeout, "I/O timeout")?,
+        max_connections: max_connections.max(1),
+    };
+    let template = PyDict::new(py);
+    template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
+    template.set_item("wsgi.url_scheme", url_scheme)?;
+    template.set_item("wsgi.errors", match errors {
+        Some(e) => e,
+        None => py.import("sys")?.getattr("stderr")?.unbind(),
+    })?;
+    template.set_item("wsgi.multithread", threads > 1)?;
+    template.set_item("wsgi.multiprocess", multiprocess)?;
+    template.set_item("wsgi.run_once", false)?;
+    template.set_item("wsgi.input_terminated", true)?;
+    template.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+    template.set_item("SCRIPT_NAME", script_name)?;
+    let log_error = match log_error {
+        Some(f) => f,
+        None => py.import("qiao._log")?.getattr("log_error")?.unbind(),
+    };
+    let shared = Arc::new(WsgiShared { app, template: template.unbind(), log_error, access_log });
+    let stop = Arc::new(Shared::default());
+
+    let mut loops = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let ls = listeners
+            .iter()
+            .map(|&(fd, unix)| Listener::from_shared_fd(fd, unix))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| PyOSError::new_err(format!("cannot use listening socket: {e}")))?;
+        loops.push(EventLoop::new(ls, config.clone(), stop.clone()).map_err(|e| PyOSError::new_err(e.to_string()))?);
+    }
+    let mut main_loop = loops.remove(0);
+    let mut main = WsgiHandler { shared: shared.clone(), cache: EnvironCache::default(), pending: None };
+    let result = py.detach(|| {
+        std::thread::scope(|scope| {
+            for mut lp in loops {
+                let shared = shared.clone();
+                let stop = stop.clone();
+                scope.spawn(move || {
+                    block_signals();
+                    let mut h = WsgiHandler { shared, cache: EnvironCache::default(), pending: None };
+                    if let Err(e) = lp.run(&mut h, false) {
+                        eprintln!("qiao: serving thread failed: {e}");
+                        stop.stop();
+                    }
+                });
+            }
+            let r = main_loop.run(&mut main, true);
+            stop.stop();
+            r
+        })
+    });
+    drop(main_loop);
+    if let Some(e) = main.pending.take() {
+        return Err(e);
+    }
+    result.map_err(|e| PyOSError::new_err(format!("event loop failed: {e}")))
+}
+
+/// Serving threads leave signals to the main thread, whose loop wakes on
+/// them (EINTR) and runs the Python handlers.
+fn block_signals() {
+    // SAFETY: building and applying a signal mask for this thread only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [
+            libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1,
+            libc::SIGUSR2, libc::SIGTTIN, libc::SIGTTOU, libc::SIGCHLD, libc::SIGWINCH,
+        ] {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}

@@ -1,0 +1,317 @@
+//! `start_response` and the `write()` callable it returns (PEP 3333),
+//! with the response state they share: validated status and headers, the
+//! framing plan, and the connection's [`Output`] for the duration of the
+//! request. Headers are validated when the app passes them (a CR, LF or
+//! NUL in a header can never be sent) and go out with the first non-empty
+//! body chunk.
+
+use pyo3::exceptions::{PyAssertionError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyTuple};
+
+use super::input::Input;
+use crate::http::date::DATE_LEN;
+use crate::http::request::is_tchar;
+use crate::http::response::{self, AppFacts, BodyMode, Plan, RequestFacts};
+use crate::io::sock::{self, Interest};
+use crate::io::Output;
+
+/// The `start_response` callable of one request.
+#[pyclass(module = "qiao._qiao")]
+pub struct StartResponse {
+    /// `"200 OK"` as bytes, once start_response was called.
+    status: Option<Vec<u8>>,
+    status_code: u16,
+    /// Validated headers as latin-1 bytes: (name, value) ranges of `fields`.
+    fields: Vec<u8>,
+    headers: Vec<(usize, usize, usize)>,
+    content_length: Option<u64>,
+    connection_close: bool,
+    headers_sent: bool,
+    plan: Option<Plan>,
+    req: RequestFacts,
+    date: [u8; DATE_LEN],
+    body_sent: u64,
+    out: Output,
+    input: Option<Py<Input>>,
+}
+
+impl StartResponse {
+    pub fn new(out: Output, req: RequestFacts, date: &[u8], input: Py<Input>) -> Self {
+        let mut d = [0u8; DATE_LEN];
+        d.copy_from_slice(&date[..DATE_LEN]);
+        StartResponse {
+            status: None,
+            status_code: 0,
+            fields: Vec::with_capacity(256),
+            headers: Vec::with_capacity(8),
+            content_length: None,
+            connection_close: false,
+            headers_sent: false,
+            plan: None,
+            req,
+            date: d,
+            body_sent: 0,
+            out,
+            input: Some(input),
+        }
+    }
+
+    pub fn headers_sent(&self) -> bool {
+        self.headers_sent
+    }
+
+    pub fn status_code(&self) -> u16 {
+        self.status_code
+    }
+
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length
+    }
+
+    pub fn started(&self) -> bool {
+        self.status.is_some()
+    }
+
+    pub fn body_sent(&self) -> u64 {
+        self.body_sent
+    }
+
+    pub fn output_failed(&self) -> bool {
+        self.out.failed()
+    }
+
+    pub fn date(&self) -> &[u8; DATE_LEN] {
+        &self.date
+    }
+
+    pub fn is_head(&self) -> bool {
+        self.req.is_head
+    }
+
+    pub fn output(&mut self) -> &mut Output {
+        &mut self.out
+    }
+
+    /// Takes the output back for the connection at the end of the request.
+    pub fn take_output(&mut self) -> Output {
+        self.input = None;
+        std::mem::take(&mut self.out)
+    }
+
+    /// Whether the connection can carry another request after this one.
+    pub fn keep_alive(&self) -> bool {
+        self.plan.is_some_and(|p| p.keep_alive)
+    }
+
+    pub fn plan(&self) -> Option<Plan> {
+        self.plan
+    }
+
+    /// Writes the head into the output buffer (not yet to the socket).
+    /// `known_length`: the whole body's length when the server knows it.
+    pub fn send_head(&mut self, py: Python<'_>, known_length: Option<u64>) -> PyResult<()> {
+        let Some(status) = &self.status else {
+            return Err(PyAssertionError::new_err("the application returned a body before calling start_response()"));
+        };
+        let plan = response::plan(
+            self.req,
+            AppFacts {
+                status: self.status_code,
+                content_length: self.content_length,
+                connection_close: self.connection_close,
+                known_length,
+            },
+        );
+        let fields = &self.fields;
+        let headers = self.headers.iter().map(|&(s, m, e)| (&fields[s..m], &fields[m..e]));
+        response::write_head(self.out.buffer(), status, headers, &self.date, self.req, &plan);
+        self.plan = Some(plan);
+        self.headers_sent = true;
+        if let Some(input) = &self.input {
+            // The final response has begun: a 100 Continue now would be wrong.
+            input.bind(py).borrow_mut().reader_mut().cancel_continue();
+        }
+        Ok(())
+    }
+
+    /// Sends one body chunk, sending the head first if needed.
+    pub fn send_body(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if !self.headers_sent {
+            self.send_head(py, None)?;
+        }
+        let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let result = match self.plan.map(|p| p.mode) {
+            Some(BodyMode::None) | None => Ok(()),
+            Some(BodyMode::Length(n)) => {
+                // Never send more than announced: extra bytes would be read
+                // by the client as the start of the next response.
+                let room = n.saturating_sub(self.body_sent).min(data.len() as u64) as usize;
+                self.body_sent += room as u64;
+                self.out.push(&data[..room], &mut wait)
+            }
+            Some(BodyMode::Chunked) => {
+                self.body_sent += data.len() as u64;
+                response::chunk_header(data.len(), self.out.buffer());
+                let r = self.out.push(data, &mut wait);
+                self.out.buffer().extend_from_slice(response::CHUNK_END);
+                r
+            }
+            Some(BodyMode::UntilClose) => {
+                self.body_sent += data.len() as u64;
+                self.out.push(data, &mut wait)
+            }
+        };
+        result.map_err(|e| PyErr::from(e))
+    }
+
+    /// Ends the body (last chunk) and writes everything out.
+    pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        if !self.headers_sent {
+            self.send_head(py, Some(0))?;
+        }
+        if self.plan.is_some_and(|p| p.mode == BodyMode::Chunked) {
+            self.out.buffer().extend_from_slice(response::LAST_CHUNK);
+        }
+        let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        self.out.flush(&mut wait).map_err(PyErr::from)
+    }
+
+    fn set_status(&mut self, status: &Bound<'_, PyAny>) -> PyResult<()> {
+        let status = status
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err(format!("status must be a str, not {}", type_name(status))))?;
+        let s = status.to_str()?;
+        let b = s.as_bytes();
+        let valid = b.len() >= 3
+            && b[..3].iter().all(u8::is_ascii_digit)
+            && (b.len() == 3 || b[3] == b' ')
+            && b.iter().all(|&c| c == b'\t' || (c >= b' ' && c != 0x7f));
+        if !valid || b[0] == b'0' {
+            return Err(PyValueError::new_err(format!("invalid status {s:?}: expected e.g. '200 OK'")));
+        }
+        self.status_code = s[..3].parse().unwrap_or(500);
+        self.status = Some(if b.len() == 3 { format!("{s} ").into_bytes() } else { b.to_vec() });
+        Ok(())
+    }
+
+    fn set_headers(&mut self, headers: &Bound<'_, PyAny>) -> PyResult<()> {
+        let list = headers
+            .cast::<PyList>()
+            .map_err(|_| PyTypeError::new_err(format!("headers must be a list, not {}", type_name(headers))))?;
+        self.fields.clear();
+        self.headers.clear();
+        self.content_length = None;
+        self.connection_close = false;
+        for item in list.iter() {
+            let pair = item.cast::<PyTuple>().map_err(|_| {
+                PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {}", type_name(&item)))
+            })?;
+            if pair.len() != 2 {
+                return Err(PyTypeError::new_err("each header must be a (name, value) tuple of two str"));
+            }
+            let (name, value) = (pair.get_item(0)?, pair.get_item(1)?);
+            let start = self.fields.len();
+            push_latin1(&mut self.fields, &name, "header name")?;
+            let mid = self.fields.len();
+            push_latin1(&mut self.fields, &value, "header value")?;
+            let end = self.fields.len();
+            let (n, v) = (&self.fields[start..mid], &self.fields[mid..end]);
+            if n.is_empty() || !n.iter().all(|&b| is_tchar(b)) {
+                return Err(PyValueError::new_err(format!("invalid header name {:?}", String::from_utf8_lossy(n))));
+            }
+            if v.iter().any(|&b| b < b' ' && b != b'\t' || b == 0x7f) {
+                return Err(PyValueError::new_err(format!(
+                    "invalid header value for {:?}: control characters (CR, LF, NUL...) are not allowed",
+                    String::from_utf8_lossy(n)
+                )));
+            }
+            if n.eq_ignore_ascii_case(b"content-length") {
+                let text = std::str::from_utf8(v).unwrap_or("").trim_matches([' ', '\t']);
+                let len = (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| text.parse::<u64>().ok())
+                    .flatten()
+                    .ok_or_else(|| PyValueError::new_err(format!("invalid Content-Length {text:?}")))?;
+                self.content_length = Some(len);
+            } else if n.eq_ignore_ascii_case(b"connection") {
+                self.connection_close |= v.split(|&b| b == b',').any(|t| {
+                    crate::http::request::trim_ows(t).eq_ignore_ascii_case(b"close")
+                });
+            }
+            self.headers.push((start, mid, end));
+        }
+        Ok(())
+    }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+/// Appends a `str` as latin-1 (PEP 3333: header strings are latin-1).
+fn push_latin1(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+    let s = obj
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be a str, not {}", type_name(obj))))?;
+    for c in s.to_str()?.chars() {
+        let code = c as u32;
+        if code > 0xff {
+            return Err(PyValueError::new_err(format!("{what} {s} is not latin-1 encodable")));
+        }
+        out.push(code as u8);
+    }
+    Ok(())
+}
+
+#[pymethods]
+impl StartResponse {
+    /// `start_response(status, response_headers, exc_info=None)`.
+    #[pyo3(signature = (status, headers, exc_info=None))]
+    fn __call__<'py>(
+        slf: Bound<'py, Self>,
+        status: &Bound<'py, PyAny>,
+        headers: &Bound<'py, PyAny>,
+        exc_info: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        {
+            let mut this = slf.borrow_mut();
+            match exc_info.filter(|e| !e.is_none()) {
+                Some(info) if this.headers_sent => {
+                    // Too late to change the response: re-raise (PEP 3333).
+                    return Err(PyErr::from_value(info.get_item(1)?));
+                }
+                Some(_) => {}
+                None if this.status.is_some() => {
+                    return Err(PyAssertionError::new_err(
+                        "start_response() called a second time without exc_info",
+                    ))
+                }
+                None => {}
+            }
+            this.set_status(status)?;
+            if let Err(e) = this.set_headers(headers) {
+                this.status = None;
+                return Err(e);
+            }
+        }
+        slf.getattr(pyo3::intern!(py, "write"))
+    }
+
+    /// The `write(data)` callable: sends body bytes immediately.
+    fn write(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        if self.input.is_none() {
+            return Err(PyRuntimeError::new_err("write() called after the response was finished"));
+        }
+        let bytes = data.cast::<pyo3::types::PyBytes>().map_err(|_| {
+            PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data)))
+        })?;
+        self.send_body(py, bytes.as_bytes())?;
+        let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        // write() promises the data is on its way before it returns.
+        self.out.flush(&mut wait).map_err(PyErr::from)
+    }
+}
