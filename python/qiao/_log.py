@@ -61,3 +61,8 @@ def setup(level: str = "info", access_log: str | None = None) -> None:
         access_logger.addHandler(handler)
         access_logger.setLevel(logging.INFO)
         access_logger.propagate = False
+
+
+def log_debug(message: str) -> None:
+    """Logs an event worth knowing when debugging (client disconnects...)."""
+    error_log.debug(message)

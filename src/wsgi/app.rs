@@ -27,6 +27,8 @@ pub struct WsgiShared {
     pub template: Py<PyDict>,
     /// `log_error(message, exception_or_None)`.
     pub log_error: Py<PyAny>,
+    /// `log_debug(message)`.
+    pub log_debug: Py<PyAny>,
     /// `access(environ, status, bytes, seconds)` or None when disabled.
     pub access_log: Option<Py<PyAny>>,
 }
@@ -180,6 +182,7 @@ impl WsgiServe<'_, '_> {
             Some(BodyMode::Length(n)) => {
                 let want = count.min(n.saturating_sub(this.body_sent()));
                 let sent = this.output().sendfile(fd, pos, want, &mut wait)?;
+                this.add_body_sent(sent);
                 if sent < want {
                     return Ok(Some(Outcome::Close));
                 }
@@ -207,8 +210,13 @@ impl WsgiServe<'_, '_> {
     /// else cut the connection so the client sees an incomplete response.
     fn fail(&mut self, sr: &Bound<'_, StartResponse>, msg: &str, err: PyErr) -> Outcome {
         let py = self.py;
-        self.log(msg, Some(err));
         let mut this = sr.borrow_mut();
+        if this.output_failed() {
+            // The client went away mid-response: not the application's fault.
+            self.debug(&format!("client disconnected: {}", err.value(py)));
+            return Outcome::Close;
+        }
+        self.log(msg, Some(err));
         if !this.headers_sent() {
             let date = *this.date();
             let is_head = this.is_head();
@@ -228,6 +236,10 @@ impl WsgiServe<'_, '_> {
         let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
         let _ = ex.out.flush(&mut wait);
         Outcome::Close
+    }
+
+    fn debug(&self, msg: &str) {
+        let _ = self.shared.log_debug.bind(self.py).call1((msg,));
     }
 
     fn log(&self, msg: &str, err: Option<PyErr>) {

@@ -118,7 +118,8 @@ pub fn serve(
         Some(f) => f,
         None => py.import("qiao._log")?.getattr("log_error")?.unbind(),
     };
-    let shared = Arc::new(WsgiShared { app, template: template.unbind(), log_error, access_log });
+    let log_debug = py.import("qiao._log")?.getattr("log_debug")?.unbind();
+    let shared = Arc::new(WsgiShared { app, template: template.unbind(), log_error, log_debug, access_log });
     let stop = Arc::new(Shared::default());
 
     let mut loops = Vec::with_capacity(threads);

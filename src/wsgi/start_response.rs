@@ -77,6 +77,11 @@ impl StartResponse {
         self.body_sent
     }
 
+    /// Counts body bytes sent past `send_body` (by sendfile).
+    pub fn add_body_sent(&mut self, n: u64) {
+        self.body_sent += n;
+    }
+
     pub fn output_failed(&self) -> bool {
         self.out.failed()
     }
