@@ -19,7 +19,10 @@ fn _qiao(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<wsgi::file_wrapper::FileWrapper>()?;
     m.add_class::<wsgi::input::Input>()?;
     m.add_class::<wsgi::start_response::StartResponse>()?;
-    m.add("RequestBodyError", m.py().get_type::<wsgi::input::RequestBodyError>())?;
+    m.add(
+        "RequestBodyError",
+        m.py().get_type::<wsgi::input::RequestBodyError>(),
+    )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

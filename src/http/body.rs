@@ -77,9 +77,18 @@ impl BodyDecoder {
         let state = match framing {
             Framing::Empty | Framing::Length(0) => BodyState::Done,
             Framing::Length(n) => BodyState::Length { remaining: n },
-            Framing::Chunked => BodyState::Chunked(Chunk::Size { digits: 0, value: 0 }),
+            Framing::Chunked => BodyState::Chunked(Chunk::Size {
+                digits: 0,
+                value: 0,
+            }),
         };
-        BodyDecoder { state, total: 0, max_body, ext_bytes: 0, trailer_bytes: 0 }
+        BodyDecoder {
+            state,
+            total: 0,
+            max_body,
+            ext_bytes: 0,
+            trailer_bytes: 0,
+        }
     }
 
     /// True once the whole body (and for chunked, the trailers) was read.
@@ -122,7 +131,11 @@ impl BodyDecoder {
         }
     }
 
-    fn decode_chunked(&mut self, mut st: Chunk, src: &[u8]) -> Result<(usize, Decoded), ParseError> {
+    fn decode_chunked(
+        &mut self,
+        mut st: Chunk,
+        src: &[u8],
+    ) -> Result<(usize, Decoded), ParseError> {
         let mut i = 0;
         while i < src.len() {
             if let Chunk::Data { remaining } = st {
@@ -131,7 +144,13 @@ impl BodyDecoder {
                 if self.max_body.is_some_and(|max| self.total > max) {
                     return Err(ParseError::BodyTooLarge);
                 }
-                st = if remaining == n as u64 { Chunk::DataCr } else { Chunk::Data { remaining: remaining - n as u64 } };
+                st = if remaining == n as u64 {
+                    Chunk::DataCr
+                } else {
+                    Chunk::Data {
+                        remaining: remaining - n as u64,
+                    }
+                };
                 self.state = BodyState::Chunked(st);
                 return Ok((i + n, Decoded::Data(i..i + n)));
             }
@@ -139,9 +158,10 @@ impl BodyDecoder {
             i += 1;
             st = match st {
                 Chunk::Size { digits, value } => match hex_val(b) {
-                    Some(d) if digits < MAX_CHUNK_SIZE_DIGITS => {
-                        Chunk::Size { digits: digits + 1, value: value << 4 | u64::from(d) }
-                    }
+                    Some(d) if digits < MAX_CHUNK_SIZE_DIGITS => Chunk::Size {
+                        digits: digits + 1,
+                        value: value << 4 | u64::from(d),
+                    },
                     Some(_) => return Err(ParseError::BadChunkSize),
                     None if digits == 0 => return Err(ParseError::BadChunkSize),
                     None => match b {
@@ -168,18 +188,26 @@ impl BodyDecoder {
                 },
                 Chunk::Data { .. } => unreachable!("handled above"),
                 Chunk::DataCr if b == b'\r' => Chunk::DataLf,
-                Chunk::DataLf if b == b'\n' => Chunk::Size { digits: 0, value: 0 },
+                Chunk::DataLf if b == b'\n' => Chunk::Size {
+                    digits: 0,
+                    value: 0,
+                },
                 Chunk::DataCr | Chunk::DataLf => return Err(ParseError::BadChunkData),
                 Chunk::TrailerStart => match b {
                     b'\r' => Chunk::EndLf,
                     _ if is_tchar(b) => self.trailer_byte(false, false)?,
                     _ => return Err(ParseError::BadTrailer),
                 },
-                Chunk::TrailerLine { has_colon, at_start } => match b {
+                Chunk::TrailerLine {
+                    has_colon,
+                    at_start,
+                } => match b {
                     b'\r' if has_colon => Chunk::TrailerLf,
                     b':' if !has_colon && !at_start => self.trailer_byte(true, false)?,
                     _ if !has_colon && is_tchar(b) => self.trailer_byte(false, false)?,
-                    b'\t' | b' '..=b'~' | 0x80..=0xff if has_colon => self.trailer_byte(true, false)?,
+                    b'\t' | b' '..=b'~' | 0x80..=0xff if has_colon => {
+                        self.trailer_byte(true, false)?
+                    }
                     _ => return Err(ParseError::BadTrailer),
                 },
                 Chunk::TrailerLf if b == b'\n' => Chunk::TrailerStart,
@@ -208,6 +236,9 @@ impl BodyDecoder {
         if self.trailer_bytes > MAX_TRAILER_BYTES {
             return Err(ParseError::BadTrailer);
         }
-        Ok(Chunk::TrailerLine { has_colon, at_start })
+        Ok(Chunk::TrailerLine {
+            has_colon,
+            at_start,
+        })
     }
 }

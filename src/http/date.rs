@@ -15,7 +15,10 @@ pub struct DateCache {
 
 impl Default for DateCache {
     fn default() -> Self {
-        let mut cache = DateCache { second: u64::MAX, text: [b' '; DATE_LEN] };
+        let mut cache = DateCache {
+            second: u64::MAX,
+            text: [b' '; DATE_LEN],
+        };
         cache.get();
         cache
     }
@@ -25,7 +28,10 @@ impl DateCache {
     /// The current date, reformatted only when the second changed.
     pub fn get(&mut self) -> &[u8] {
         let now = SystemTime::now();
-        let second = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let second = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         if second != self.second {
             self.second = second;
             let text = httpdate::fmt_http_date(now);

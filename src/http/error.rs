@@ -70,10 +70,21 @@ impl ParseError {
             VersionNotSupported => 505,
             UnsupportedTransferCoding | MethodNotImplemented => 501,
             BodyTooLarge => 413,
-            BadRequestLine | BadMethod | BadTarget | BadVersion | BadHeader | MissingHost
-            | DuplicateHost | BadContentLength | ConflictingContentLength
-            | ContentLengthWithTransferEncoding | TransferEncodingOnHttp10
-            | BadTransferEncoding | BadChunkSize | BadChunkData | BadChunkExtension
+            BadRequestLine
+            | BadMethod
+            | BadTarget
+            | BadVersion
+            | BadHeader
+            | MissingHost
+            | DuplicateHost
+            | BadContentLength
+            | ConflictingContentLength
+            | ContentLengthWithTransferEncoding
+            | TransferEncodingOnHttp10
+            | BadTransferEncoding
+            | BadChunkSize
+            | BadChunkData
+            | BadChunkExtension
             | BadTrailer => 400,
         }
     }

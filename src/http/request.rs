@@ -149,7 +149,12 @@ fn parse_with<'b>(
             check_partial_fields(&buf[line_start + line_len..], limits)?;
             return Ok(Status::Partial);
         }
-        Err(e) => return Err(map_httparse_error(e, &buf[line_start..line_start + line_len])),
+        Err(e) => {
+            return Err(map_httparse_error(
+                e,
+                &buf[line_start..line_start + line_len],
+            ))
+        }
     };
     let base = buf.as_ptr() as usize;
     let range = |s: &[u8]| {
@@ -161,7 +166,11 @@ fn parse_with<'b>(
     head.head_len = n;
     head.method = range(method);
     head.target = range(target);
-    head.version = if req.version == Some(0) { Version::Http10 } else { Version::Http11 };
+    head.version = if req.version == Some(0) {
+        Version::Http10
+    } else {
+        Version::Http11
+    };
     head.headers.clear();
     head.host = None;
     head.authority = None;
@@ -345,9 +354,9 @@ fn parse_content_length(value: &[u8]) -> Result<u64, ParseError> {
 
 /// RFC 3986 `host [":" port]`: reg-name, IPv4 or an IP literal in brackets.
 fn valid_host(value: &[u8]) -> bool {
-    value.iter().all(|&b| {
-        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%[]".contains(&b)
-    })
+    value
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%[]".contains(&b))
 }
 
 /// While a head is partial, a field line already longer than the limit is
@@ -397,15 +406,20 @@ fn map_httparse_error(e: httparse::Error, request_line: &[u8]) -> ParseError {
 }
 
 /// httparse knows only HTTP/1.0 and 1.1: tell a well-formed other version
-/// (505) from garbage (400).
+/// (505) from garbage (400). The version is what follows the second space:
+/// `GET /a b HTTP/1.1` (a space in the target) is a bad request line.
 fn classify_version(request_line: &[u8]) -> ParseError {
-    let version = request_line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    let version = request_line
+        .splitn(3, |&b| b == b' ')
+        .nth(2)
+        .unwrap_or_default();
     match version {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
             ParseError::VersionNotSupported
         }
+        _ if version.contains(&b' ') => ParseError::BadRequestLine,
         _ => ParseError::BadVersion,
     }
 }

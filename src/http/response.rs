@@ -58,7 +58,14 @@ pub fn plan(req: RequestFacts, app: AppFacts) -> Plan {
     let (mode, add_length) = if bodiless {
         (BodyMode::None, None)
     } else if let Some(n) = app.content_length {
-        (if req.is_head { BodyMode::None } else { BodyMode::Length(n) }, None)
+        (
+            if req.is_head {
+                BodyMode::None
+            } else {
+                BodyMode::Length(n)
+            },
+            None,
+        )
     } else if let Some(n) = app.known_length.filter(|_| !req.is_head) {
         (BodyMode::Length(n), Some(n))
     } else if req.is_head {
@@ -69,7 +76,11 @@ pub fn plan(req: RequestFacts, app: AppFacts) -> Plan {
         (BodyMode::UntilClose, None)
     };
     let keep_alive = req.keep_alive && !app.connection_close && mode != BodyMode::UntilClose;
-    Plan { mode, keep_alive, add_length }
+    Plan {
+        mode,
+        keep_alive,
+        add_length,
+    }
 }
 
 /// Writes the status line and head. `status_line` is the application's
@@ -89,7 +100,9 @@ pub fn write_head<'h>(
     for (name, value) in headers {
         // Hop-by-hop framing is ours to decide: the app's Transfer-Encoding
         // and Connection are replaced by what `plan` chose.
-        if name.eq_ignore_ascii_case(b"transfer-encoding") || name.eq_ignore_ascii_case(b"connection") {
+        if name.eq_ignore_ascii_case(b"transfer-encoding")
+            || name.eq_ignore_ascii_case(b"connection")
+        {
             continue;
         }
         has_server |= name.eq_ignore_ascii_case(b"server");
@@ -103,7 +116,11 @@ pub fn write_head<'h>(
         push_field(out, b"Date", date);
     }
     if let Some(n) = plan.add_length {
-        push_field(out, b"Content-Length", itoa::Buffer::new().format(n).as_bytes());
+        push_field(
+            out,
+            b"Content-Length",
+            itoa::Buffer::new().format(n).as_bytes(),
+        );
     }
     if plan.mode == BodyMode::Chunked {
         push_field(out, b"Transfer-Encoding", b"chunked");
@@ -167,7 +184,14 @@ pub fn reason(status: u16) -> &'static str {
 /// A complete response the server sends on its own (parse errors, app
 /// failures): plain text, a length, and `Connection: close` unless asked to
 /// keep the connection.
-pub fn simple_response(out: &mut Vec<u8>, status: u16, message: &str, date: &[u8], keep_alive: bool, is_head: bool) {
+pub fn simple_response(
+    out: &mut Vec<u8>,
+    status: u16,
+    message: &str,
+    date: &[u8],
+    keep_alive: bool,
+    is_head: bool,
+) {
     let body_len = message.len() + 1;
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
@@ -177,7 +201,11 @@ pub fn simple_response(out: &mut Vec<u8>, status: u16, message: &str, date: &[u8
     push_field(out, b"Server", SERVER_NAME);
     push_field(out, b"Date", date);
     push_field(out, b"Content-Type", b"text/plain; charset=utf-8");
-    push_field(out, b"Content-Length", itoa::Buffer::new().format(body_len).as_bytes());
+    push_field(
+        out,
+        b"Content-Length",
+        itoa::Buffer::new().format(body_len).as_bytes(),
+    );
     if !keep_alive {
         push_field(out, b"Connection", b"close");
     }

@@ -42,7 +42,9 @@ impl fmt::Display for BodyError {
                 write!(f, "client closed the connection after {received} body bytes, before the end of the body")
             }
             BodyError::Invalid(e) => write!(f, "invalid request body: {}", e.message()),
-            BodyError::Io(io::ErrorKind::TimedOut) => write!(f, "timed out reading the request body"),
+            BodyError::Io(io::ErrorKind::TimedOut) => {
+                write!(f, "timed out reading the request body")
+            }
             BodyError::Io(kind) => write!(f, "error reading the request body: {kind}"),
             BodyError::Closed => write!(f, "the request is finished; wsgi.input is closed"),
         }
@@ -80,9 +82,25 @@ impl Default for BodyReader {
 
 impl BodyReader {
     /// `buf[pos..]` holds whatever of the body (and beyond) was received.
-    pub fn new(fd: RawFd, buf: Vec<u8>, pos: usize, decoder: BodyDecoder, expect_continue: bool, timeout: Duration) -> Self {
+    pub fn new(
+        fd: RawFd,
+        buf: Vec<u8>,
+        pos: usize,
+        decoder: BodyDecoder,
+        expect_continue: bool,
+        timeout: Duration,
+    ) -> Self {
         let continue_pending = expect_continue && !decoder.is_done();
-        BodyReader { fd, buf, pos, ready: pos..pos, decoder, continue_pending, error: None, timeout }
+        BodyReader {
+            fd,
+            buf,
+            pos,
+            ready: pos..pos,
+            decoder,
+            continue_pending,
+            error: None,
+            timeout,
+        }
     }
 
     /// The connection buffer (the request head is at its start).
@@ -119,10 +137,17 @@ impl BodyReader {
 
     /// Appends up to `max` body bytes to `out`, blocking until `max` bytes or
     /// the end of the body. Returns how many were appended (0 at the end).
-    pub fn read(&mut self, out: &mut Vec<u8>, max: usize, waiter: Waiter) -> Result<usize, BodyError> {
+    pub fn read(
+        &mut self,
+        out: &mut Vec<u8>,
+        max: usize,
+        waiter: Waiter,
+    ) -> Result<usize, BodyError> {
         let mut got = 0;
         while got < max {
-            let Some(span) = self.take(max - got, waiter)? else { break };
+            let Some(span) = self.take(max - got, waiter)? else {
+                break;
+            };
             out.extend_from_slice(&self.buf[span.clone()]);
             got += span.len();
         }
@@ -130,10 +155,17 @@ impl BodyReader {
     }
 
     /// Like [`read`](Self::read) but stops after the first `\n`.
-    pub fn read_line(&mut self, out: &mut Vec<u8>, max: usize, waiter: Waiter) -> Result<usize, BodyError> {
+    pub fn read_line(
+        &mut self,
+        out: &mut Vec<u8>,
+        max: usize,
+        waiter: Waiter,
+    ) -> Result<usize, BodyError> {
         let mut got = 0;
         while got < max {
-            let Some(span) = self.take(max - got, waiter)? else { break };
+            let Some(span) = self.take(max - got, waiter)? else {
+                break;
+            };
             let slice = &self.buf[span.clone()];
             if let Some(i) = slice.iter().position(|&b| b == b'\n') {
                 out.extend_from_slice(&slice[..=i]);
@@ -153,7 +185,7 @@ impl BodyReader {
     fn take(&mut self, max: usize, waiter: Waiter) -> Result<Option<Range<usize>>, BodyError> {
         loop {
             if !self.ready.is_empty() {
-                let end = self.ready.end.min(self.ready.start + max);
+                let end = self.ready.end.min(self.ready.start.saturating_add(max));
                 let span = self.ready.start..end;
                 self.ready.start = end;
                 return Ok(Some(span));
@@ -201,11 +233,16 @@ impl BodyReader {
         };
         loop {
             match sock::read_some(self.fd, &mut self.buf, want) {
-                Ok(0) => return Err(BodyError::Truncated { received: self.decoder.total() }),
+                Ok(0) => {
+                    return Err(BodyError::Truncated {
+                        received: self.decoder.total(),
+                    })
+                }
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let deadline = sock::deadline_in(self.timeout);
-                    waiter(self.fd, Interest::Read, deadline).map_err(|e| BodyError::Io(e.kind()))?;
+                    waiter(self.fd, Interest::Read, deadline)
+                        .map_err(|e| BodyError::Io(e.kind()))?;
                 }
                 Err(e) => return Err(BodyError::Io(e.kind())),
             }

@@ -22,7 +22,9 @@ use super::output::Output;
 use super::sock;
 use crate::http::date::{DateCache, DATE_LEN};
 use crate::http::response::simple_response;
-use crate::http::{parse_head, BodyDecoder, Decoded, Framing, Limits, ParseError, RequestHead, Status};
+use crate::http::{
+    parse_head, BodyDecoder, Decoded, Framing, Limits, ParseError, RequestHead, Status,
+};
 
 /// How often deadlines are checked (and, on the main thread, signals).
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
@@ -62,6 +64,10 @@ pub struct LoopConfig {
     pub io_timeout: Duration,
     /// Connections one loop holds at most; beyond, accepting pauses.
     pub max_connections: usize,
+    /// Connections accepted per listener wake-up. With several loops on
+    /// the same sockets, 1 spreads connections over the threads (the
+    /// listener is re-armed so the others see what is left).
+    pub accept_batch: usize,
 }
 
 /// State shared by all loops of a process: the stop flag and the wakers.
@@ -155,13 +161,22 @@ pub struct EventLoop {
 }
 
 impl EventLoop {
-    pub fn new(mut listeners: Vec<Listener>, config: LoopConfig, shared: Arc<Shared>) -> io::Result<Self> {
+    pub fn new(
+        mut listeners: Vec<Listener>,
+        config: LoopConfig,
+        shared: Arc<Shared>,
+    ) -> io::Result<Self> {
         let poll = Poll::new()?;
         for (i, l) in listeners.iter_mut().enumerate() {
-            poll.registry().register(l.source(), Token(i), Interest::READABLE)?;
+            poll.registry()
+                .register(l.source(), Token(i), Interest::READABLE)?;
         }
         let waker = Arc::new(Waker::new(poll.registry(), WAKE_TOKEN)?);
-        shared.wakers.lock().unwrap_or_else(|e| e.into_inner()).push(waker);
+        shared
+            .wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(waker);
         let infos = listeners.iter().map(Listener::info).collect();
         Ok(EventLoop {
             poll,
@@ -237,7 +252,8 @@ impl EventLoop {
     }
 
     fn accept(&mut self, li: usize) {
-        for _ in 0..ACCEPT_BATCH {
+        let batch = self.config.accept_batch.clamp(1, ACCEPT_BATCH);
+        for _ in 0..batch {
             if self.live >= self.config.max_connections {
                 self.accept_paused = true;
                 return;
@@ -252,13 +268,27 @@ impl EventLoop {
                 self.conns.push(None);
                 self.conns.len() - 1
             });
-            if self.poll.registry().register(stream.source(), Token(CONN_BASE + idx), Interest::READABLE).is_err() {
+            if self
+                .poll
+                .registry()
+                .register(stream.source(), Token(CONN_BASE + idx), Interest::READABLE)
+                .is_err()
+            {
                 self.free.push(idx);
                 continue;
             }
             let deadline = Instant::now() + self.config.header_timeout;
             self.conns[idx] = Some(Conn::new(stream, peer, li, deadline));
             self.live += 1;
+            if batch == 1 {
+                // Edge-triggered: re-arm so a still-pending connection
+                // wakes a loop again (any loop, as they all watch it).
+                let _ = self.poll.registry().reregister(
+                    self.listeners[li].source(),
+                    Token(li),
+                    Interest::READABLE,
+                );
+            }
         }
     }
 
@@ -266,7 +296,9 @@ impl EventLoop {
     /// until the socket has nothing more (the registration is edge-triggered).
     fn progress(&mut self, idx: usize) -> Step {
         loop {
-            let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else { return Step::Closed };
+            let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else {
+                return Step::Closed;
+            };
             match &mut conn.phase {
                 Phase::Ready => return Step::Ready,
                 Phase::Body { body_end } => {
@@ -281,7 +313,11 @@ impl EventLoop {
                             *started = true;
                             conn.deadline = Instant::now() + self.config.header_timeout;
                         }
-                        match parse_head(&conn.buf[conn.start..], &self.config.limits, &mut conn.head) {
+                        match parse_head(
+                            &conn.buf[conn.start..],
+                            &self.config.limits,
+                            &mut conn.head,
+                        ) {
                             Ok(Status::Complete(n)) => {
                                 conn.head_len = n;
                                 conn.phase = match conn.head.framing {
@@ -290,7 +326,9 @@ impl EventLoop {
                                             && n as u64 + len <= PREBUFFER_BODY_BYTES as u64 =>
                                     {
                                         conn.deadline = Instant::now() + self.config.io_timeout;
-                                        Phase::Body { body_end: conn.start + n + len as usize }
+                                        Phase::Body {
+                                            body_end: conn.start + n + len as usize,
+                                        }
                                     }
                                     _ => Phase::Ready,
                                 };
@@ -366,7 +404,9 @@ impl EventLoop {
     /// An idle connection gives its empty buffer back to the pool, so
     /// thousands of keep-alive connections cost no buffer memory.
     fn park(&mut self, idx: usize) {
-        let Some(conn) = self.conns[idx].as_mut() else { return };
+        let Some(conn) = self.conns[idx].as_mut() else {
+            return;
+        };
         if conn.buf.is_empty() && matches!(conn.phase, Phase::Head { started: false }) {
             let buf = mem::take(&mut conn.buf);
             self.recycle(buf);
@@ -374,7 +414,10 @@ impl EventLoop {
     }
 
     fn recycle(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() > 0 && buf.capacity() <= MAX_POOLED_BUFFER && self.pool.len() < BUFFER_POOL_SIZE {
+        if buf.capacity() > 0
+            && buf.capacity() <= MAX_POOLED_BUFFER
+            && self.pool.len() < BUFFER_POOL_SIZE
+        {
             buf.clear();
             self.pool.push(buf);
         }
@@ -388,16 +431,25 @@ impl EventLoop {
             date.copy_from_slice(self.dates.get());
             let io_timeout = self.config.io_timeout;
             let max_body = self.config.limits.max_body;
-            let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else { return };
+            let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else {
+                return;
+            };
             if !matches!(conn.phase, Phase::Ready) {
                 return;
             }
             let base = conn.start;
             let decoder = BodyDecoder::new(conn.head.framing, max_body);
             let buf = mem::take(&mut conn.buf);
-            let mut body = BodyReader::new(conn.fd, buf, base + conn.head_len, decoder, conn.head.expect_continue, io_timeout);
+            let mut body = BodyReader::new(
+                conn.fd,
+                buf,
+                base + conn.head_len,
+                decoder,
+                conn.head.expect_continue,
+                io_timeout,
+            );
             let mut out = Output::new(conn.fd, mem::take(&mut self.wbuf), io_timeout);
-            let outcome = serve.serve(&mut Exchange {
+            let mut ex = Exchange {
                 head: &conn.head,
                 base,
                 body: &mut body,
@@ -405,7 +457,16 @@ impl EventLoop {
                 peer: &conn.peer,
                 listener: &self.infos[conn.listener],
                 date: &date,
-            });
+            };
+            // A bug must cost one connection, never the whole worker.
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve.serve(&mut ex)))
+                    .unwrap_or_else(|_| {
+                        eprintln!(
+                            "qiao: internal error while serving a request; connection closed"
+                        );
+                        Outcome::Close
+                    });
             let keep = outcome == Outcome::KeepAlive && !out.failed() && !body.continue_pending();
             self.wbuf = out.into_buffer();
             let (buf, pos, decoder, body_error) = body.into_parts();
@@ -423,7 +484,10 @@ impl EventLoop {
                     self.close_after_response(idx);
                     return;
                 }
-                _ => Phase::Drain { decoder, budget: MAX_DRAIN_BYTES },
+                _ => Phase::Drain {
+                    decoder,
+                    budget: MAX_DRAIN_BYTES,
+                },
             };
             conn.deadline = Instant::now() + self.config.keepalive;
             match self.progress(idx) {
@@ -441,7 +505,9 @@ impl EventLoop {
     fn respond_and_close(&mut self, idx: usize, status: u16, message: &str) {
         let mut date = [0u8; DATE_LEN];
         date.copy_from_slice(self.dates.get());
-        let Some(conn) = self.conns[idx].as_mut() else { return };
+        let Some(conn) = self.conns[idx].as_mut() else {
+            return;
+        };
         let mut msg = Vec::with_capacity(256);
         simple_response(&mut msg, status, message, &date, false, false);
         let mut wait = |fd, interest, deadline| sock::wait(fd, interest, deadline);
@@ -453,7 +519,9 @@ impl EventLoop {
     /// Half-closes and lingers: the client gets our last response before
     /// the connection ends, even if it is still sending.
     fn close_after_response(&mut self, idx: usize) {
-        let Some(conn) = self.conns[idx].as_mut() else { return };
+        let Some(conn) = self.conns[idx].as_mut() else {
+            return;
+        };
         sock::shutdown_write(conn.fd);
         conn.phase = Phase::Linger;
         conn.deadline = Instant::now() + LINGER_TIMEOUT;
@@ -461,7 +529,9 @@ impl EventLoop {
     }
 
     fn close(&mut self, idx: usize) {
-        let Some(mut conn) = self.conns.get_mut(idx).and_then(Option::take) else { return };
+        let Some(mut conn) = self.conns.get_mut(idx).and_then(Option::take) else {
+            return;
+        };
         let _ = self.poll.registry().deregister(conn.stream.source());
         let buf = mem::take(&mut conn.buf);
         drop(conn);
@@ -480,12 +550,16 @@ impl EventLoop {
     /// answered with 408 first.
     fn sweep(&mut self, now: Instant) {
         for idx in 0..self.conns.len() {
-            let Some(conn) = self.conns[idx].as_ref() else { continue };
+            let Some(conn) = self.conns[idx].as_ref() else {
+                continue;
+            };
             if conn.deadline > now {
                 continue;
             }
             match conn.phase {
-                Phase::Head { started: true } => self.respond_and_close(idx, 408, "timed out reading the request head"),
+                Phase::Head { started: true } => {
+                    self.respond_and_close(idx, 408, "timed out reading the request head")
+                }
                 Phase::Linger => self.close(idx),
                 _ => {
                     sock::shutdown_write(conn.fd);

@@ -64,7 +64,10 @@ impl Listener {
                     server_name: addr.ip().to_string(),
                     server_port: addr.port().to_string(),
                 },
-                Err(_) => ListenerInfo { server_name: "localhost".into(), server_port: "80".into() },
+                Err(_) => ListenerInfo {
+                    server_name: "localhost".into(),
+                    server_port: "80".into(),
+                },
             },
             Listener::Unix(l) => ListenerInfo {
                 server_name: l
@@ -102,7 +105,10 @@ fn peer_of(addr: SocketAddr) -> PeerInfo {
             None => a.ip().to_string(),
         },
     };
-    PeerInfo { addr: ip, port: addr.port().to_string() }
+    PeerInfo {
+        addr: ip,
+        port: addr.port().to_string(),
+    }
 }
 
 impl Stream {

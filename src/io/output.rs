@@ -24,13 +24,25 @@ pub struct Output {
 
 impl Default for Output {
     fn default() -> Self {
-        Output { fd: -1, buf: Vec::new(), timeout: Duration::ZERO, sent: 0, failed: true }
+        Output {
+            fd: -1,
+            buf: Vec::new(),
+            timeout: Duration::ZERO,
+            sent: 0,
+            failed: true,
+        }
     }
 }
 
 impl Output {
     pub fn new(fd: RawFd, buf: Vec<u8>, timeout: Duration) -> Self {
-        Output { fd, buf, timeout, sent: 0, failed: false }
+        Output {
+            fd,
+            buf,
+            timeout,
+            sent: 0,
+            failed: false,
+        }
     }
 
     /// Bytes waiting in the buffer, to append to.
@@ -58,7 +70,10 @@ impl Output {
     /// the socket takes it.
     pub fn write_with(&mut self, tail: &[u8], waiter: Waiter) -> io::Result<()> {
         if self.failed {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "connection already failed"));
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "connection already failed",
+            ));
         }
         let total = (self.buf.len() + tail.len()) as u64;
         let result = sock::write_all_vectored(self.fd, &[&self.buf, tail], self.timeout, waiter);
@@ -88,18 +103,28 @@ impl Output {
     /// Writes out whatever is buffered.
     pub fn flush(&mut self, waiter: Waiter) -> io::Result<()> {
         if self.buf.is_empty() || self.failed {
-            return if self.failed { Err(io::ErrorKind::BrokenPipe.into()) } else { Ok(()) };
+            return if self.failed {
+                Err(io::ErrorKind::BrokenPipe.into())
+            } else {
+                Ok(())
+            };
         }
         self.write_with(&[], waiter)
     }
 
     /// Sends the buffered head, then `count` bytes of `file_fd` from
     /// `offset` with `sendfile(2)`, corked so they share segments.
-    pub fn sendfile(&mut self, file_fd: RawFd, offset: u64, count: u64, waiter: Waiter) -> io::Result<u64> {
+    pub fn sendfile(
+        &mut self,
+        file_fd: RawFd,
+        offset: u64,
+        count: u64,
+        waiter: Waiter,
+    ) -> io::Result<u64> {
         sock::set_cork(self.fd, true);
-        let result = self
-            .flush(waiter)
-            .and_then(|()| sock::sendfile_all(self.fd, file_fd, offset, count, self.timeout, waiter));
+        let result = self.flush(waiter).and_then(|()| {
+            sock::sendfile_all(self.fd, file_fd, offset, count, self.timeout, waiter)
+        });
         sock::set_cork(self.fd, false);
         match result {
             Ok(n) => {

@@ -31,7 +31,11 @@ pub fn wait(fd: RawFd, interest: Interest, deadline: Instant) -> io::Result<()> 
             Interest::Read => libc::POLLIN,
             Interest::Write => libc::POLLOUT,
         };
-        let mut pfd = libc::pollfd { fd, events, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd, count 1.
         let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
         if rc > 0 {
@@ -75,12 +79,20 @@ pub fn read_some(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> 
 /// Writes every byte of every slice, in order, with `writev(2)`, waiting
 /// through `waiter` whenever the socket buffer is full.
 /// `timeout` bounds each stall (no progress), not the whole transfer.
-pub fn write_all_vectored(fd: RawFd, parts: &[&[u8]], timeout: Duration, waiter: Waiter) -> io::Result<()> {
+pub fn write_all_vectored(
+    fd: RawFd,
+    parts: &[&[u8]],
+    timeout: Duration,
+    waiter: Waiter,
+) -> io::Result<()> {
     const MAX_IOV: usize = 64;
     let mut iov: Vec<libc::iovec> = parts
         .iter()
         .filter(|p| !p.is_empty())
-        .map(|p| libc::iovec { iov_base: p.as_ptr() as *mut _, iov_len: p.len() })
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut _,
+            iov_len: p.len(),
+        })
         .collect();
     let mut first = 0;
     while first < iov.len() {

@@ -8,9 +8,9 @@ use std::os::fd::RawFd;
 use std::time::Instant;
 
 use pyo3::exceptions::PyTypeError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
-use pyo3::intern;
 
 use super::environ::{fill_environ, EnvironCache};
 use super::file_wrapper::FileWrapper;
@@ -61,7 +61,10 @@ impl Serve for WsgiServe<'_, '_> {
             Err(e) => return self.internal_error(ex, "cannot create wsgi.input", e),
         };
         let out = std::mem::take(ex.out);
-        let sr = match Bound::new(py, StartResponse::new(out, req, ex.date, input.clone_ref(py))) {
+        let sr = match Bound::new(
+            py,
+            StartResponse::new(out, req, ex.date, input.clone_ref(py)),
+        ) {
             Ok(sr) => sr,
             Err(e) => {
                 *ex.body = input.borrow_mut(py).take_reader();
@@ -74,7 +77,14 @@ impl Serve for WsgiServe<'_, '_> {
         };
         let (status, sent) = {
             let sr = sr.borrow();
-            (if sr.headers_sent() { sr.status_code() } else { 500 }, sr.body_sent())
+            (
+                if sr.headers_sent() {
+                    sr.status_code()
+                } else {
+                    500
+                },
+                sr.body_sent(),
+            )
         };
         *ex.out = sr.borrow_mut().take_output();
         *ex.body = input.borrow_mut(py).take_reader();
@@ -108,7 +118,11 @@ impl WsgiServe<'_, '_> {
         outcome
     }
 
-    fn send_result(&mut self, sr: &Bound<'_, StartResponse>, result: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+    fn send_result(
+        &mut self,
+        sr: &Bound<'_, StartResponse>,
+        result: &Bound<'_, PyAny>,
+    ) -> PyResult<Outcome> {
         let py = self.py;
         if let Ok(fw) = result.cast::<FileWrapper>() {
             if let Some(outcome) = self.try_sendfile(sr, &fw.borrow())? {
@@ -153,18 +167,30 @@ impl WsgiServe<'_, '_> {
 
     /// Sends a `wsgi.file_wrapper` around a regular file with sendfile(2);
     /// `None` when the file-like has no usable descriptor (then iterate).
-    fn try_sendfile(&mut self, sr: &Bound<'_, StartResponse>, fw: &FileWrapper) -> PyResult<Option<Outcome>> {
+    fn try_sendfile(
+        &mut self,
+        sr: &Bound<'_, StartResponse>,
+        fw: &FileWrapper,
+    ) -> PyResult<Option<Outcome>> {
         let py = self.py;
         let file = fw.filelike.bind(py);
-        let Some(fd) = file.call_method0(intern!(py, "fileno")).ok().and_then(|f| f.extract::<RawFd>().ok()) else {
+        let Some(fd) = file
+            .call_method0(intern!(py, "fileno"))
+            .ok()
+            .and_then(|f| f.extract::<RawFd>().ok())
+        else {
             return Ok(None);
         };
         // SAFETY: fstat into a zeroed struct on a descriptor the app owns.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+        if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG
+        {
             return Ok(None);
         }
-        let pos = match file.call_method0(intern!(py, "tell")).and_then(|p| p.extract::<u64>()) {
+        let pos = match file
+            .call_method0(intern!(py, "tell"))
+            .and_then(|p| p.extract::<u64>())
+        {
             Ok(p) => p,
             Err(_) => return Ok(None),
         };
@@ -177,7 +203,8 @@ impl WsgiServe<'_, '_> {
             this.send_head(py, Some(count))?;
         }
         let mode = this.plan().map(|p| p.mode);
-        let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let mut wait =
+            |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
         match mode {
             Some(BodyMode::Length(n)) => {
                 let want = count.min(n.saturating_sub(this.body_sent()));
@@ -222,8 +249,16 @@ impl WsgiServe<'_, '_> {
             let is_head = this.is_head();
             let out = this.output();
             out.buffer().clear();
-            simple_response(out.buffer(), 500, "Internal Server Error", &date, false, is_head);
-            let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+            simple_response(
+                out.buffer(),
+                500,
+                "Internal Server Error",
+                &date,
+                false,
+                is_head,
+            );
+            let mut wait =
+                |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
             let _ = out.flush(&mut wait);
         }
         Outcome::Close
@@ -232,8 +267,16 @@ impl WsgiServe<'_, '_> {
     fn internal_error(&mut self, ex: &mut Exchange<'_>, msg: &str, err: PyErr) -> Outcome {
         let py = self.py;
         self.log(msg, Some(err));
-        simple_response(ex.out.buffer(), 500, "Internal Server Error", ex.date, false, false);
-        let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        simple_response(
+            ex.out.buffer(),
+            500,
+            "Internal Server Error",
+            ex.date,
+            false,
+            false,
+        );
+        let mut wait =
+            |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
         let _ = ex.out.flush(&mut wait);
         Outcome::Close
     }
@@ -254,7 +297,11 @@ impl WsgiServe<'_, '_> {
 /// A body item must be bytes (PEP 3333); a str is the classic mistake.
 fn body_bytes<'a, 'py>(item: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyBytes>> {
     item.cast::<PyBytes>().map_err(|_| {
-        let name = item.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        let name = item
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
         PyTypeError::new_err(format!("response body items must be bytes, not {name}"))
     })
 }

@@ -23,7 +23,11 @@ pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     // SAFETY: valid pointer and length; latin-1 decoding cannot fail
     // except on memory exhaustion, which pyo3 turns into a panic-free Err.
     unsafe {
-        let ptr = ffi::PyUnicode_DecodeLatin1(bytes.as_ptr().cast(), bytes.len() as ffi::Py_ssize_t, std::ptr::null());
+        let ptr = ffi::PyUnicode_DecodeLatin1(
+            bytes.as_ptr().cast(),
+            bytes.len() as ffi::Py_ssize_t,
+            std::ptr::null(),
+        );
         Bound::from_owned_ptr_or_err(py, ptr)
             .map(|b| b.cast_into_unchecked())
             .unwrap_or_else(|_| PyString::new(py, ""))
@@ -49,13 +53,20 @@ impl EnvironCache {
         }
         self.key.clear();
         self.key.extend_from_slice(b"HTTP_");
-        self.key.extend(name.iter().map(|&b| if b == b'-' { b'_' } else { b.to_ascii_uppercase() }));
+        self.key.extend(name.iter().map(|&b| {
+            if b == b'-' {
+                b'_'
+            } else {
+                b.to_ascii_uppercase()
+            }
+        }));
         if let Some(k) = self.header_keys.get(&self.key) {
             return Some(k.bind(py).clone());
         }
         if self.header_keys.len() < HEADER_KEY_CACHE_SIZE {
             let interned = PyString::intern(py, &String::from_utf8_lossy(&self.key));
-            self.header_keys.insert(self.key.clone(), interned.clone().unbind());
+            self.header_keys
+                .insert(self.key.clone(), interned.clone().unbind());
             return Some(interned);
         }
         Some(latin1(py, &self.key))
@@ -70,11 +81,20 @@ pub fn fill_environ<'py>(
     cache: &mut EnvironCache,
 ) -> PyResult<()> {
     let head = ex.head;
-    environ.set_item(intern!(py, "REQUEST_METHOD"), latin1(py, ex.bytes(&head.method)))?;
+    environ.set_item(
+        intern!(py, "REQUEST_METHOD"),
+        latin1(py, ex.bytes(&head.method)),
+    )?;
     let path = ex.bytes(&head.path);
-    percent_decode(if path.is_empty() { b"/" } else { path }, &mut cache.scratch);
+    percent_decode(
+        if path.is_empty() { b"/" } else { path },
+        &mut cache.scratch,
+    );
     environ.set_item(intern!(py, "PATH_INFO"), latin1(py, &cache.scratch))?;
-    environ.set_item(intern!(py, "QUERY_STRING"), latin1(py, ex.bytes(&head.query)))?;
+    environ.set_item(
+        intern!(py, "QUERY_STRING"),
+        latin1(py, ex.bytes(&head.query)),
+    )?;
     let target = latin1(py, ex.bytes(&head.target));
     environ.set_item(intern!(py, "RAW_URI"), &target)?;
     environ.set_item(intern!(py, "REQUEST_URI"), target)?;
@@ -104,8 +124,17 @@ pub fn fill_environ<'py>(
         };
         match environ.get_item(&key)? {
             Some(prev) => {
-                let sep = if name.eq_ignore_ascii_case(b"cookie") { "; " } else { ", " };
-                let joined = format!("{}{}{}", prev.cast::<PyString>()?.to_str()?, sep, latin1(py, value).to_str()?);
+                let sep = if name.eq_ignore_ascii_case(b"cookie") {
+                    "; "
+                } else {
+                    ", "
+                };
+                let joined = format!(
+                    "{}{}{}",
+                    prev.cast::<PyString>()?.to_str()?,
+                    sep,
+                    latin1(py, value).to_str()?
+                );
                 environ.set_item(key, joined)?;
             }
             None => environ.set_item(key, latin1(py, value))?,
@@ -122,11 +151,21 @@ pub fn fill_environ<'py>(
         None => (&b""[..], &b""[..]),
     };
     if name.is_empty() {
-        environ.set_item(intern!(py, "SERVER_NAME"), PyString::new(py, &ex.listener.server_name))?;
-        environ.set_item(intern!(py, "SERVER_PORT"), PyString::new(py, &ex.listener.server_port))?;
+        environ.set_item(
+            intern!(py, "SERVER_NAME"),
+            PyString::new(py, &ex.listener.server_name),
+        )?;
+        environ.set_item(
+            intern!(py, "SERVER_PORT"),
+            PyString::new(py, &ex.listener.server_port),
+        )?;
     } else {
         environ.set_item(intern!(py, "SERVER_NAME"), latin1(py, name))?;
-        let port = if port.is_empty() { intern!(py, "80").clone() } else { latin1(py, port) };
+        let port = if port.is_empty() {
+            intern!(py, "80").clone()
+        } else {
+            latin1(py, port)
+        };
         environ.set_item(intern!(py, "SERVER_PORT"), port)?;
     }
     Ok(())

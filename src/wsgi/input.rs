@@ -12,7 +12,7 @@ use crate::io::sock::{self, Interest};
 use crate::io::{BodyError, BodyReader};
 
 create_exception!(
-    _qiao,
+    qiao,
     RequestBodyError,
     PyOSError,
     "The request body could not be read in full (client disconnect, bad framing, timeout)."
@@ -30,7 +30,10 @@ pub struct Input {
 
 impl Input {
     pub fn new(reader: BodyReader) -> Self {
-        Input { reader, scratch: Vec::new() }
+        Input {
+            reader,
+            scratch: Vec::new(),
+        }
     }
 
     /// Takes the reader back when the request is over.
@@ -48,14 +51,22 @@ impl Input {
         size: Option<isize>,
         line: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let mut wait =
+            |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
         self.scratch.clear();
         let result = match size.filter(|&n| n >= 0) {
-            Some(n) if line => self.reader.read_line(&mut self.scratch, n as usize, &mut wait),
+            Some(n) if line => self
+                .reader
+                .read_line(&mut self.scratch, n as usize, &mut wait),
             Some(n) => self.reader.read(&mut self.scratch, n as usize, &mut wait),
-            None if line => self.reader.read_line(&mut self.scratch, usize::MAX, &mut wait),
+            None if line => self
+                .reader
+                .read_line(&mut self.scratch, usize::MAX, &mut wait),
             None => loop {
-                match self.reader.read(&mut self.scratch, READ_ALL_STEP, &mut wait) {
+                match self
+                    .reader
+                    .read(&mut self.scratch, READ_ALL_STEP, &mut wait)
+                {
                     Ok(0) => break Ok(self.scratch.len()),
                     Ok(_) => {}
                     Err(e) => break Err(e),
@@ -82,13 +93,21 @@ impl Input {
 
     /// Reads one line, up to and including `\n`, at most `size` bytes.
     #[pyo3(signature = (size=None))]
-    fn readline<'py>(&mut self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+    fn readline<'py>(
+        &mut self,
+        py: Python<'py>,
+        size: Option<isize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         self.fill(py, size, true)
     }
 
     /// Reads lines until the end of the body, or until about `hint` bytes.
     #[pyo3(signature = (hint=None))]
-    fn readlines<'py>(&mut self, py: Python<'py>, hint: Option<isize>) -> PyResult<Bound<'py, PyList>> {
+    fn readlines<'py>(
+        &mut self,
+        py: Python<'py>,
+        hint: Option<isize>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let lines = PyList::empty(py);
         let limit = hint.filter(|&h| h > 0).map(|h| h as usize);
         let mut total = 0;

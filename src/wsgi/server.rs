@@ -32,7 +32,11 @@ struct WsgiHandler {
 impl Handler for WsgiHandler {
     fn session<R>(&mut self, f: impl FnOnce(&mut dyn Serve) -> R) -> R {
         Python::attach(|py| {
-            let mut serve = WsgiServe { py, shared: &self.shared, cache: &mut self.cache };
+            let mut serve = WsgiServe {
+                py,
+                shared: &self.shared,
+                cache: &mut self.cache,
+            };
             f(&mut serve)
         })
     }
@@ -87,7 +91,8 @@ pub fn serve(
     }
     let threads = threads.max(1);
     let secs = |s: f64, what: &str| {
-        Duration::try_from_secs_f64(s).map_err(|_| PyValueError::new_err(format!("invalid {what}: {s}")))
+        Duration::try_from_secs_f64(s)
+            .map_err(|_| PyValueError::new_err(format!("invalid {what}: {s}")))
     };
     let config = LoopConfig {
         limits: Limits {
@@ -100,14 +105,22 @@ pub fn serve(
         header_timeout: secs(header_timeout, "header timeout")?,
         io_timeout: secs(io_timeout, "I/O timeout")?,
         max_connections: max_connections.max(1),
+        accept_batch: if threads > 1 {
+            1
+        } else {
+            crate::io::event_loop::ACCEPT_BATCH
+        },
     };
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
     template.set_item("wsgi.url_scheme", url_scheme)?;
-    template.set_item("wsgi.errors", match errors {
-        Some(e) => e,
-        None => py.import("sys")?.getattr("stderr")?.unbind(),
-    })?;
+    template.set_item(
+        "wsgi.errors",
+        match errors {
+            Some(e) => e,
+            None => py.import("sys")?.getattr("stderr")?.unbind(),
+        },
+    )?;
     template.set_item("wsgi.multithread", threads > 1)?;
     template.set_item("wsgi.multiprocess", multiprocess)?;
     template.set_item("wsgi.run_once", false)?;
@@ -119,7 +132,13 @@ pub fn serve(
         None => py.import("qiao._log")?.getattr("log_error")?.unbind(),
     };
     let log_debug = py.import("qiao._log")?.getattr("log_debug")?.unbind();
-    let shared = Arc::new(WsgiShared { app, template: template.unbind(), log_error, log_debug, access_log });
+    let shared = Arc::new(WsgiShared {
+        app,
+        template: template.unbind(),
+        log_error,
+        log_debug,
+        access_log,
+    });
     let stop = Arc::new(Shared::default());
 
     let mut loops = Vec::with_capacity(threads);
@@ -129,10 +148,17 @@ pub fn serve(
             .map(|&(fd, unix)| Listener::from_shared_fd(fd, unix))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| PyOSError::new_err(format!("cannot use listening socket: {e}")))?;
-        loops.push(EventLoop::new(ls, config.clone(), stop.clone()).map_err(|e| PyOSError::new_err(e.to_string()))?);
+        loops.push(
+            EventLoop::new(ls, config.clone(), stop.clone())
+                .map_err(|e| PyOSError::new_err(e.to_string()))?,
+        );
     }
     let mut main_loop = loops.remove(0);
-    let mut main = WsgiHandler { shared: shared.clone(), cache: EnvironCache::default(), pending: None };
+    let mut main = WsgiHandler {
+        shared: shared.clone(),
+        cache: EnvironCache::default(),
+        pending: None,
+    };
     let result = py.detach(|| {
         std::thread::scope(|scope| {
             for mut lp in loops {
@@ -140,7 +166,11 @@ pub fn serve(
                 let stop = stop.clone();
                 scope.spawn(move || {
                     block_signals();
-                    let mut h = WsgiHandler { shared, cache: EnvironCache::default(), pending: None };
+                    let mut h = WsgiHandler {
+                        shared,
+                        cache: EnvironCache::default(),
+                        pending: None,
+                    };
                     if let Err(e) = lp.run(&mut h, false) {
                         eprintln!("qiao: serving thread failed: {e}");
                         stop.stop();
@@ -167,8 +197,16 @@ fn block_signals() {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         for sig in [
-            libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1,
-            libc::SIGUSR2, libc::SIGTTIN, libc::SIGTTOU, libc::SIGCHLD, libc::SIGWINCH,
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+            libc::SIGTTIN,
+            libc::SIGTTOU,
+            libc::SIGCHLD,
+            libc::SIGWINCH,
         ] {
             libc::sigaddset(&mut set, sig);
         }

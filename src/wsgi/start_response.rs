@@ -117,7 +117,9 @@ impl StartResponse {
     /// `known_length`: the whole body's length when the server knows it.
     pub fn send_head(&mut self, py: Python<'_>, known_length: Option<u64>) -> PyResult<()> {
         let Some(status) = &self.status else {
-            return Err(PyAssertionError::new_err("the application returned a body before calling start_response()"));
+            return Err(PyAssertionError::new_err(
+                "the application returned a body before calling start_response()",
+            ));
         };
         let plan = response::plan(
             self.req,
@@ -129,8 +131,18 @@ impl StartResponse {
             },
         );
         let fields = &self.fields;
-        let headers = self.headers.iter().map(|&(s, m, e)| (&fields[s..m], &fields[m..e]));
-        response::write_head(self.out.buffer(), status, headers, &self.date, self.req, &plan);
+        let headers = self
+            .headers
+            .iter()
+            .map(|&(s, m, e)| (&fields[s..m], &fields[m..e]));
+        response::write_head(
+            self.out.buffer(),
+            status,
+            headers,
+            &self.date,
+            self.req,
+            &plan,
+        );
         self.plan = Some(plan);
         self.headers_sent = true;
         if let Some(input) = &self.input {
@@ -148,7 +160,8 @@ impl StartResponse {
         if !self.headers_sent {
             self.send_head(py, None)?;
         }
-        let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let mut wait =
+            |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
         let result = match self.plan.map(|p| p.mode) {
             Some(BodyMode::None) | None => Ok(()),
             Some(BodyMode::Length(n)) => {
@@ -181,14 +194,15 @@ impl StartResponse {
         if self.plan.is_some_and(|p| p.mode == BodyMode::Chunked) {
             self.out.buffer().extend_from_slice(response::LAST_CHUNK);
         }
-        let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let mut wait =
+            |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
         self.out.flush(&mut wait).map_err(PyErr::from)
     }
 
     fn set_status(&mut self, status: &Bound<'_, PyAny>) -> PyResult<()> {
-        let status = status
-            .cast::<PyString>()
-            .map_err(|_| PyTypeError::new_err(format!("status must be a str, not {}", type_name(status))))?;
+        let status = status.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!("status must be a str, not {}", type_name(status)))
+        })?;
         let s = status.to_str()?;
         let b = s.as_bytes();
         let valid = b.len() >= 3
@@ -196,27 +210,41 @@ impl StartResponse {
             && (b.len() == 3 || b[3] == b' ')
             && b.iter().all(|&c| c == b'\t' || (c >= b' ' && c != 0x7f));
         if !valid || b[0] == b'0' {
-            return Err(PyValueError::new_err(format!("invalid status {s:?}: expected e.g. '200 OK'")));
+            return Err(PyValueError::new_err(format!(
+                "invalid status {s:?}: expected e.g. '200 OK'"
+            )));
         }
         self.status_code = s[..3].parse().unwrap_or(500);
-        self.status = Some(if b.len() == 3 { format!("{s} ").into_bytes() } else { b.to_vec() });
+        self.status = Some(if b.len() == 3 {
+            format!("{s} ").into_bytes()
+        } else {
+            b.to_vec()
+        });
         Ok(())
     }
 
     fn set_headers(&mut self, headers: &Bound<'_, PyAny>) -> PyResult<()> {
-        let list = headers
-            .cast::<PyList>()
-            .map_err(|_| PyTypeError::new_err(format!("headers must be a list, not {}", type_name(headers))))?;
+        let list = headers.cast::<PyList>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "headers must be a list, not {}",
+                type_name(headers)
+            ))
+        })?;
         self.fields.clear();
         self.headers.clear();
         self.content_length = None;
         self.connection_close = false;
         for item in list.iter() {
             let pair = item.cast::<PyTuple>().map_err(|_| {
-                PyTypeError::new_err(format!("each header must be a (name, value) tuple, not {}", type_name(&item)))
+                PyTypeError::new_err(format!(
+                    "each header must be a (name, value) tuple, not {}",
+                    type_name(&item)
+                ))
             })?;
             if pair.len() != 2 {
-                return Err(PyTypeError::new_err("each header must be a (name, value) tuple of two str"));
+                return Err(PyTypeError::new_err(
+                    "each header must be a (name, value) tuple of two str",
+                ));
             }
             let (name, value) = (pair.get_item(0)?, pair.get_item(1)?);
             let start = self.fields.len();
@@ -226,7 +254,10 @@ impl StartResponse {
             let end = self.fields.len();
             let (n, v) = (&self.fields[start..mid], &self.fields[mid..end]);
             if n.is_empty() || !n.iter().all(|&b| is_tchar(b)) {
-                return Err(PyValueError::new_err(format!("invalid header name {:?}", String::from_utf8_lossy(n))));
+                return Err(PyValueError::new_err(format!(
+                    "invalid header name {:?}",
+                    String::from_utf8_lossy(n)
+                )));
             }
             if v.iter().any(|&b| b < b' ' && b != b'\t' || b == 0x7f) {
                 return Err(PyValueError::new_err(format!(
@@ -235,16 +266,20 @@ impl StartResponse {
                 )));
             }
             if n.eq_ignore_ascii_case(b"content-length") {
-                let text = std::str::from_utf8(v).unwrap_or("").trim_matches([' ', '\t']);
+                let text = std::str::from_utf8(v)
+                    .unwrap_or("")
+                    .trim_matches([' ', '\t']);
                 let len = (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
                     .then(|| text.parse::<u64>().ok())
                     .flatten()
-                    .ok_or_else(|| PyValueError::new_err(format!("invalid Content-Length {text:?}")))?;
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!("invalid Content-Length {text:?}"))
+                    })?;
                 self.content_length = Some(len);
             } else if n.eq_ignore_ascii_case(b"connection") {
-                self.connection_close |= v.split(|&b| b == b',').any(|t| {
-                    crate::http::request::trim_ows(t).eq_ignore_ascii_case(b"close")
-                });
+                self.connection_close |= v
+                    .split(|&b| b == b',')
+                    .any(|t| crate::http::request::trim_ows(t).eq_ignore_ascii_case(b"close"));
             }
             self.headers.push((start, mid, end));
         }
@@ -253,18 +288,23 @@ impl StartResponse {
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Appends a `str` as latin-1 (PEP 3333: header strings are latin-1).
 fn push_latin1(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
-    let s = obj
-        .cast::<PyString>()
-        .map_err(|_| PyTypeError::new_err(format!("{what} must be a str, not {}", type_name(obj))))?;
+    let s = obj.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!("{what} must be a str, not {}", type_name(obj)))
+    })?;
     for c in s.to_str()?.chars() {
         let code = c as u32;
         if code > 0xff {
-            return Err(PyValueError::new_err(format!("{what} {s} is not latin-1 encodable")));
+            return Err(PyValueError::new_err(format!(
+                "{what} {s} is not latin-1 encodable"
+            )));
         }
         out.push(code as u8);
     }
@@ -309,13 +349,16 @@ impl StartResponse {
     /// The `write(data)` callable: sends body bytes immediately.
     fn write(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         if self.input.is_none() {
-            return Err(PyRuntimeError::new_err("write() called after the response was finished"));
+            return Err(PyRuntimeError::new_err(
+                "write() called after the response was finished",
+            ));
         }
         let bytes = data.cast::<pyo3::types::PyBytes>().map_err(|_| {
             PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data)))
         })?;
         self.send_body(py, bytes.as_bytes())?;
-        let mut wait = |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let mut wait =
+            |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
         // write() promises the data is on its way before it returns.
         self.out.flush(&mut wait).map_err(PyErr::from)
     }
