@@ -1,12 +1,19 @@
 //! Every bound the HTTP ring enforces, as named constants with gunicorn's
 //! defaults, gathered in [`Limits`] so the CLI can override each one.
 //!
-//! Why these numbers: they are the defaults of gunicorn (whose users expect
-//! them) and leave headroom for real browsers, whose heads are ~1-2 KiB.
+//! Why these numbers: they carry gunicorn's option names and (but for the
+//! request line, where gunicorn's default is 4094) its defaults, which leave
+//! headroom for real browsers, whose heads are ~1-2 KiB.
 
 /// Longest request line (`METHOD SP target SP version`), without CRLF.
-/// Longer → 414. gunicorn: `--limit-request-line 8190`.
+/// Longer → 414. Set by `--limit-request-line` (gunicorn's name; its
+/// default is 4094, ours is its documented maximum).
 pub const MAX_REQUEST_LINE: usize = 8190;
+
+/// Empty lines (CRLF or LF) accepted before a request line, in bytes.
+/// RFC 9112 §2.2 asks to ignore at least one; an endless stream of them is
+/// refused instead of buffered.
+pub const MAX_LEADING_EMPTY_BYTES: usize = 16;
 
 /// Most header fields in one request head. More → 431.
 /// gunicorn: `--limit-request-fields 100`.
@@ -64,6 +71,9 @@ impl Limits {
     pub fn max_head_bytes(&self) -> usize {
         // request line + CRLF, every field + CRLF, the final CRLF, plus a
         // few leading empty lines that RFC 9112 §2.2 says to skip.
-        (self.request_line + 2) + self.header_fields * (self.field_size + 2) + 2 + 16
+        (self.request_line + 2)
+            + self.header_fields * (self.field_size + 2)
+            + 2
+            + MAX_LEADING_EMPTY_BYTES
     }
 }

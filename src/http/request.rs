@@ -127,6 +127,9 @@ fn parse_with<'b>(
     storage: &mut [httparse::Header<'b>],
 ) -> Result<Status<usize>, ParseError> {
     let line_start = skip_empty_lines(buf);
+    if line_start > super::limits::MAX_LEADING_EMPTY_BYTES {
+        return Err(ParseError::BadRequestLine);
+    }
     let line_len = match memchr(b'\n', &buf[line_start..]) {
         Some(i) => i,
         // The CR ending a line of exactly the limit may already be here.

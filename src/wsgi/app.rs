@@ -132,7 +132,7 @@ impl WsgiServe<'_, '_> {
         let items = if let Ok(list) = result.cast::<PyList>() {
             Some(list.as_sequence().to_tuple()?)
         } else {
-            result.cast::<PyTuple>().ok().map(|t| t.clone())
+            result.cast::<PyTuple>().ok().cloned()
         };
         if let Some(items) = items {
             // The whole body is known: check every item before sending a

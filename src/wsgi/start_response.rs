@@ -183,7 +183,7 @@ impl StartResponse {
                 self.out.push(data, &mut wait)
             }
         };
-        result.map_err(|e| PyErr::from(e))
+        result.map_err(PyErr::from)
     }
 
     /// Ends the body (last chunk) and writes everything out.
