@@ -25,8 +25,7 @@ def log_error(message: str, exc: BaseException | None) -> None:
 
 def access(environ: dict, status: int, sent: int, seconds: float) -> None:
     """Logs one request in the combined log format, plus the duration."""
-    query = environ.get("QUERY_STRING")
-    target = environ.get("RAW_URI") or (environ.get("PATH_INFO", "") + ("?" + query if query else ""))
+    target = environ.get("RAW_URI") or environ.get("PATH_INFO", "")
     access_logger.info(
         '%s - - [%s] "%s %s %s" %d %d "%s" "%s" %.6f',
         environ.get("REMOTE_ADDR", "-") or "-",
@@ -47,8 +46,11 @@ def setup(level: str = "info", access_log: str | None = None) -> None:
     ``qiao.serve`` who configured logging themselves keep their setup)."""
     if not error_log.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(
-            "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s", "%Y-%m-%d %H:%M:%S %z"))
+        handler.setFormatter(
+            logging.Formatter(
+                "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s", "%Y-%m-%d %H:%M:%S %z"
+            )
+        )
         error_log.addHandler(handler)
         error_log.propagate = False
     error_log.setLevel(level.upper())

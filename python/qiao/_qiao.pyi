@@ -1,6 +1,7 @@
 """Type stubs for the native engine module ``qiao._qiao``."""
 
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any, Callable
 
 __version__: str
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import NoReturn
 
 from . import __version__
 from .config import LOG_LEVELS, SETTINGS
@@ -16,14 +17,25 @@ EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage error in one line (and exit status 2), not the
+    whole usage block: the one line is what the user needs."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"qiao: error: {message} (see qiao --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="qiao",
         description="Serve a WSGI application with Qiao.",
         epilog="Example: qiao myproject.wsgi:application --bind 0.0.0.0:8000 --threads 4",
     )
-    parser.add_argument("app", metavar="MODULE[:CALLABLE]",
-                        help="the WSGI application: module, module:name or module:factory()")
+    parser.add_argument(
+        "app",
+        metavar="MODULE[:CALLABLE]",
+        help="the WSGI application: module, module:name or module:factory()",
+    )
     parser.add_argument("--version", action="version", version=f"qiao {__version__}")
     for s in SETTINGS:
         kwargs = {"dest": s.name, "default": s.default, "help": s.help}
@@ -46,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     options = {s.name: getattr(args, s.name) for s in SETTINGS}
     if options["log_level"].lower() not in LOG_LEVELS:
-        return _fail(f"unknown --log-level {options['log_level']!r} "
-                     f"(choose from {', '.join(LOG_LEVELS)})")
+        return _fail(
+            f"unknown --log-level {options['log_level']!r} (choose from {', '.join(LOG_LEVELS)})"
+        )
     options["log_level"] = options["log_level"].lower()
     chdir = options.pop("chdir")
     if chdir:
@@ -57,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(f"cannot change to directory {chdir!r}: {e.strerror}")
         sys.path.insert(0, os.getcwd())
     if options["workers"] > 1:
-        print("qiao: warning: --workers > 1 is not supported yet; serving with 1 worker",
-              file=sys.stderr)
+        print(
+            "qiao: warning: --workers > 1 is not supported yet; serving with 1 worker",
+            file=sys.stderr,
+        )
     from .loader import AppLoadError, load_app
     from .server import BindError, serve
 

@@ -42,11 +42,9 @@ def load_app(spec: str) -> Any:
     except ModuleNotFoundError as e:
         if e.name and module_name.startswith(e.name):
             raise AppLoadError(f"cannot import module {module_name!r}: {e}") from None
-        raise AppLoadError(
-            f"error while importing {module_name!r}: {type(e).__name__}: {e}") from e
+        raise AppLoadError(f"error while importing {module_name!r}: {type(e).__name__}: {e}") from e
     except Exception as e:
-        raise AppLoadError(
-            f"error while importing {module_name!r}: {type(e).__name__}: {e}") from e
+        raise AppLoadError(f"error while importing {module_name!r}: {type(e).__name__}: {e}") from e
 
     factory_args = None
     if attr.endswith(")") and "(" in attr:
@@ -66,8 +64,7 @@ def load_app(spec: str) -> Any:
             except AppLoadError:
                 raise
             except Exception as e:
-                raise AppLoadError(
-                    f"factory {spec!r} failed: {type(e).__name__}: {e}") from e
+                raise AppLoadError(f"factory {spec!r} failed: {type(e).__name__}: {e}") from e
         if not callable(obj):
             raise AppLoadError(f"{module_name}:{name} is not callable (got {type(obj).__name__})")
         return obj

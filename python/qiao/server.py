@@ -15,7 +15,8 @@ import resource
 import signal
 import socket
 import stat
-from typing import Any, Callable, Iterable
+from collections.abc import Iterable
+from typing import Any, Callable
 
 from . import _log
 from ._qiao import serve as _serve_native
@@ -101,8 +102,13 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Stop()
 
 
-def serve(app: Callable, bind: str | Iterable[str] | None = None, *,
-          sockets: list[socket.socket] | None = None, **options: Any) -> None:
+def serve(
+    app: Callable,
+    bind: str | Iterable[str] | None = None,
+    *,
+    sockets: list[socket.socket] | None = None,
+    **options: Any,
+) -> None:
     """Serves the WSGI callable ``app`` until SIGINT or SIGTERM.
 
     ``bind``: one address or a list (``"127.0.0.1:8000"``, ``"[::1]:8000"``,

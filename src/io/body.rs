@@ -118,7 +118,8 @@ impl BodyReader {
         self.error.as_ref().filter(|e| **e != BodyError::Closed)
     }
 
-    /// Whether the `100 Continue` is still owed (the app never read).
+    /// Whether a `100 Continue` is still owed: the client waits for it and
+    /// no body byte arrived yet.
     pub fn continue_pending(&self) -> bool {
         self.continue_pending
     }
@@ -199,6 +200,9 @@ impl BodyReader {
             if self.pos < self.buf.len() {
                 match self.decoder.decode(&self.buf[self.pos..]) {
                     Ok((n, Decoded::Data(r))) => {
+                        // Body bytes already arrived: no 100 is owed any
+                        // more (RFC 9110 §10.1.1 lets us omit it).
+                        self.continue_pending = false;
                         self.ready = self.pos + r.start..self.pos + r.end;
                         self.pos += n;
                     }

@@ -16,8 +16,9 @@ pub enum Phase {
     Head { started: bool },
     /// `head` is parsed; its body is being received before dispatch
     /// (small Content-Length bodies only, so a slow client cannot hold
-    /// the thread that runs the app).
-    Body { body_end: usize },
+    /// the thread that runs the app). `need`: bytes of head and body,
+    /// counted from `start` (which compaction may move).
+    Body { need: usize },
     /// `head` is parsed and its body buffered as far as wanted: dispatch.
     Ready,
     /// Discarding the rest of a body the app did not read, so it is never

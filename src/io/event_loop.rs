@@ -253,16 +253,22 @@ impl EventLoop {
 
     fn accept(&mut self, li: usize) {
         let batch = self.config.accept_batch.clamp(1, ACCEPT_BATCH);
-        for _ in 0..batch {
+        for n in 0..batch {
             if self.live >= self.config.max_connections {
                 self.accept_paused = true;
                 return;
             }
             let (mut stream, peer) = match self.listeners[li].accept() {
                 Ok(pair) => pair,
-                // WouldBlock: drained. Anything else (EMFILE, ECONNABORTED)
-                // is retried at the next readiness.
-                Err(_) => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(_) => {
+                    // Out of descriptors or memory: no new edge will come
+                    // for what is queued, so retry when a connection
+                    // closes or at the next sweep.
+                    self.accept_paused = true;
+                    return;
+                }
             };
             let idx = self.free.pop().unwrap_or_else(|| {
                 self.conns.push(None);
@@ -280,9 +286,10 @@ impl EventLoop {
             let deadline = Instant::now() + self.config.header_timeout;
             self.conns[idx] = Some(Conn::new(stream, peer, li, deadline));
             self.live += 1;
-            if batch == 1 {
-                // Edge-triggered: re-arm so a still-pending connection
-                // wakes a loop again (any loop, as they all watch it).
+            if n + 1 == batch {
+                // Stopping before WouldBlock: the registration is
+                // edge-triggered, so re-arm it for what is still queued
+                // (any loop watching this socket will be woken).
                 let _ = self.poll.registry().reregister(
                     self.listeners[li].source(),
                     Token(li),
@@ -301,8 +308,8 @@ impl EventLoop {
             };
             match &mut conn.phase {
                 Phase::Ready => return Step::Ready,
-                Phase::Body { body_end } => {
-                    if conn.buf.len() >= *body_end {
+                Phase::Body { need } => {
+                    if conn.buf.len() - conn.start >= *need {
                         conn.phase = Phase::Ready;
                         continue;
                     }
@@ -327,7 +334,7 @@ impl EventLoop {
                                     {
                                         conn.deadline = Instant::now() + self.config.io_timeout;
                                         Phase::Body {
-                                            body_end: conn.start + n + len as usize,
+                                            need: n + len as usize,
                                         }
                                     }
                                     _ => Phase::Ready,
@@ -375,7 +382,15 @@ impl EventLoop {
                     self.close(idx);
                     return Step::Closed;
                 }
-                Ok(_) => {}
+                Ok(_) => {
+                    let io_timeout = self.config.io_timeout;
+                    if let Some(conn) = self.conns[idx].as_mut() {
+                        if matches!(conn.phase, Phase::Body { .. } | Phase::Drain { .. }) {
+                            // The I/O timeout bounds a stall, not the transfer.
+                            conn.deadline = Instant::now() + io_timeout;
+                        }
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.park(idx);
                     return Step::Wait;
@@ -549,6 +564,12 @@ impl EventLoop {
     /// Closes connections whose deadline passed; a half-received head is
     /// answered with 408 first.
     fn sweep(&mut self, now: Instant) {
+        if self.accept_paused && self.live < self.config.max_connections {
+            self.accept_paused = false;
+            for li in 0..self.listeners.len() {
+                self.accept(li);
+            }
+        }
         for idx in 0..self.conns.len() {
             let Some(conn) = self.conns[idx].as_ref() else {
                 continue;
@@ -559,6 +580,9 @@ impl EventLoop {
             match conn.phase {
                 Phase::Head { started: true } => {
                     self.respond_and_close(idx, 408, "timed out reading the request head")
+                }
+                Phase::Body { .. } => {
+                    self.respond_and_close(idx, 408, "timed out reading the request body")
                 }
                 Phase::Linger => self.close(idx),
                 _ => {

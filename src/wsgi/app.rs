@@ -18,7 +18,7 @@ use super::input::Input;
 use super::start_response::StartResponse;
 use crate::http::response::{simple_response, BodyMode, RequestFacts};
 use crate::io::sock::{self, Interest};
-use crate::io::{Exchange, Outcome, Serve};
+use crate::io::{BodyError, Exchange, Outcome, Serve};
 
 /// What every serving thread shares: the app and the logging hooks.
 pub struct WsgiShared {
@@ -243,6 +243,24 @@ impl WsgiServe<'_, '_> {
             self.debug(&format!("client disconnected: {}", err.value(py)));
             return Outcome::Close;
         }
+        if let Some(body_error) = this.body_error(py) {
+            // The request body failed (bad framing, cut short, too slow):
+            // the client's fault, answered with its 4xx, not a 500.
+            self.debug(&format!("request body error: {body_error}"));
+            if !this.headers_sent() {
+                let (status, text) = client_error_status(&body_error);
+                let date = *this.date();
+                let is_head = this.is_head();
+                let out = this.output();
+                out.buffer().clear();
+                simple_response(out.buffer(), status, text, &date, false, is_head);
+                let mut wait = |fd, interest: Interest, deadline| {
+                    py.detach(|| sock::wait(fd, interest, deadline))
+                };
+                let _ = out.flush(&mut wait);
+            }
+            return Outcome::Close;
+        }
         self.log(msg, Some(err));
         if !this.headers_sent() {
             let date = *this.date();
@@ -291,6 +309,16 @@ impl WsgiServe<'_, '_> {
         if self.shared.log_error.bind(py).call1((msg, exc)).is_err() {
             eprintln!("qiao: {msg}");
         }
+    }
+}
+
+/// The status answering a request whose body could not be read.
+fn client_error_status(e: &BodyError) -> (u16, &'static str) {
+    match e {
+        BodyError::Invalid(p) => (p.status(), p.message()),
+        BodyError::Truncated { .. } => (400, "incomplete request body"),
+        BodyError::Io(std::io::ErrorKind::TimedOut) => (408, "timed out reading the request body"),
+        BodyError::Io(_) | BodyError::Closed => (400, "error reading the request body"),
     }
 }
 

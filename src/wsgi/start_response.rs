@@ -77,6 +77,15 @@ impl StartResponse {
         self.body_sent
     }
 
+    /// The error reading the request body met, if any: a failure caused by
+    /// the client, which the app usually just let propagate.
+    pub fn body_error(&self, py: Python<'_>) -> Option<crate::io::BodyError> {
+        let input = self.input.as_ref()?;
+        let guard = input.bind(py).try_borrow_mut().ok()?;
+        let mut guard = guard;
+        guard.reader_mut().error().cloned()
+    }
+
     /// Counts body bytes sent past `send_body` (by sendfile).
     pub fn add_body_sent(&mut self, n: u64) {
         self.body_sent += n;
