@@ -127,9 +127,12 @@ def serve(
     _raise_nofile_limit()
     for sock in listeners:
         log.info("Listening at: %s (%d)", _url(sock), os.getpid())
-    previous = None
+    previous = {}
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _on_sigterm)
+        # Explicitly, because a process started in the background by a
+        # shell inherits SIGINT ignored, and Python then installs nothing.
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         _serve_native(
             app,
@@ -151,8 +154,8 @@ def serve(
     except (KeyboardInterrupt, _Stop):
         log.info("Shutting down")
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         for sock in owned:
             path = sock.getsockname() if sock.family == socket.AF_UNIX else None
             sock.close()

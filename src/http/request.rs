@@ -11,6 +11,7 @@
 //! copied strings: the WSGI ring turns them straight into Python `str`s, so
 //! no byte of the head is copied twice.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use super::error::ParseError;
@@ -112,10 +113,12 @@ pub fn parse_head(
 ) -> Result<Status<usize>, ParseError> {
     let fields = limits.header_fields.max(1);
     if fields <= STACK_HEADERS {
-        let mut storage = [httparse::EMPTY_HEADER; STACK_HEADERS];
+        // Uninitialised: zeroing 128 headers would cost more than parsing.
+        let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
         parse_with(buf, limits, head, &mut storage[..fields])
     } else {
-        let mut storage = vec![httparse::EMPTY_HEADER; fields];
+        let mut storage: Vec<MaybeUninit<httparse::Header<'_>>> = Vec::with_capacity(fields);
+        storage.resize_with(fields, MaybeUninit::uninit);
         parse_with(buf, limits, head, &mut storage)
     }
 }
@@ -124,7 +127,7 @@ fn parse_with<'b>(
     buf: &'b [u8],
     limits: &Limits,
     head: &mut RequestHead,
-    storage: &mut [httparse::Header<'b>],
+    storage: &mut [MaybeUninit<httparse::Header<'b>>],
 ) -> Result<Status<usize>, ParseError> {
     let line_start = skip_empty_lines(buf);
     if line_start > super::limits::MAX_LEADING_EMPTY_BYTES {
@@ -142,8 +145,8 @@ fn parse_with<'b>(
     if line_len > limits.request_line {
         return Err(ParseError::RequestLineTooLong);
     }
-    let mut req = httparse::Request::new(storage);
-    let n = match req.parse(buf) {
+    let mut req = httparse::Request::new(&mut []);
+    let n = match req.parse_with_uninit_headers(buf, storage) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             if buf.len() > limits.max_head_bytes() {

@@ -109,8 +109,12 @@ impl WsgiServe<'_, '_> {
             Ok(o) => o,
             Err(e) => self.fail(sr, "Error handling request", e),
         };
-        // PEP 3333: close() is called however the response ended.
-        if let Ok(true) = result.hasattr(intern!(py, "close")) {
+        // PEP 3333: close() is called however the response ended. (A plain
+        // list or tuple has none: skipping the lookup saves a raised and
+        // discarded AttributeError per request.)
+        let plain =
+            result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>();
+        if !plain && matches!(result.hasattr(intern!(py, "close")), Ok(true)) {
             if let Err(e) = result.call_method0(intern!(py, "close")) {
                 self.log("Error closing the application's result", Some(e));
             }

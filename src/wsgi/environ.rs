@@ -6,6 +6,7 @@
 //! requires of native strings.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -17,6 +18,22 @@ use crate::io::Exchange;
 /// Distinct header names whose `HTTP_*` keys are cached per thread; past
 /// this, keys of unusual headers are built per request.
 pub const HEADER_KEY_CACHE_SIZE: usize = 512;
+
+/// The environ keys `fill_environ` sets for every request (see the
+/// template in `server.rs`).
+pub const ALWAYS_SET: [&str; 11] = [
+    "REQUEST_METHOD",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "RAW_URI",
+    "REQUEST_URI",
+    "SERVER_PROTOCOL",
+    "REMOTE_ADDR",
+    "REMOTE_PORT",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "wsgi.input",
+];
 
 /// Decodes bytes as latin-1 into a `str` (every byte is one code point).
 pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
@@ -34,10 +51,33 @@ pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     }
 }
 
+/// FNV-1a: header names are short and the cache is bounded, so
+/// SipHash's flooding resistance buys nothing here but costs per lookup.
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 /// Per-thread state of the environ builder.
 #[derive(Default)]
 pub struct EnvironCache {
-    header_keys: HashMap<Vec<u8>, Py<PyString>>,
+    header_keys: HashMap<Vec<u8>, Py<PyString>, BuildHasherDefault<Fnv>>,
     scratch: Vec<u8>,
     key: Vec<u8>,
 }
@@ -81,10 +121,15 @@ pub fn fill_environ<'py>(
     cache: &mut EnvironCache,
 ) -> PyResult<()> {
     let head = ex.head;
-    environ.set_item(
-        intern!(py, "REQUEST_METHOD"),
-        latin1(py, ex.bytes(&head.method)),
-    )?;
+    let method = match ex.bytes(&head.method) {
+        b"GET" => intern!(py, "GET").clone(),
+        b"POST" => intern!(py, "POST").clone(),
+        b"HEAD" => intern!(py, "HEAD").clone(),
+        b"PUT" => intern!(py, "PUT").clone(),
+        b"DELETE" => intern!(py, "DELETE").clone(),
+        other => latin1(py, other),
+    };
+    environ.set_item(intern!(py, "REQUEST_METHOD"), method)?;
     let path = ex.bytes(&head.path);
     percent_decode(
         if path.is_empty() { b"/" } else { path },

@@ -127,6 +127,12 @@ pub fn serve(
     template.set_item("wsgi.input_terminated", true)?;
     template.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
     template.set_item("SCRIPT_NAME", script_name)?;
+    // Keys set for every request get a placeholder here, so copying the
+    // template clones a key table big enough for the whole environ and each
+    // per-request set replaces a value instead of inserting (and resizing).
+    for key in super::environ::ALWAYS_SET {
+        template.set_item(key, "")?;
+    }
     let log_error = match log_error {
         Some(f) => f,
         None => py.import("qiao._log")?.getattr("log_error")?.unbind(),

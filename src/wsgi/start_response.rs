@@ -308,7 +308,13 @@ fn push_latin1(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, what: &str) -> PyResul
     let s = obj.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!("{what} must be a str, not {}", type_name(obj)))
     })?;
-    for c in s.to_str()?.chars() {
+    let text = s.to_str()?;
+    if text.is_ascii() {
+        // The common case: ASCII is its own latin-1 encoding.
+        out.extend_from_slice(text.as_bytes());
+        return Ok(());
+    }
+    for c in text.chars() {
         let code = c as u32;
         if code > 0xff {
             return Err(PyValueError::new_err(format!(
