@@ -9,22 +9,20 @@
 
 use std::io;
 use std::mem;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::body::BodyReader;
 use super::conn::{Conn, Phase};
-use super::listener::{Listener, ListenerInfo, PeerInfo};
+use super::listener::{Listener, ListenerInfo};
 use super::output::Output;
+pub use super::service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};
 use super::sock;
 use crate::http::date::{DateCache, DATE_LEN};
 use crate::http::response::simple_response;
-use crate::http::{
-    parse_head, BodyDecoder, Decoded, Framing, Limits, ParseError, RequestHead, Status,
-};
+use crate::http::{parse_head, BodyDecoder, Decoded, Framing, ParseError, Status};
 
 /// How often deadlines are checked (and, on the main thread, signals).
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
@@ -50,90 +48,6 @@ pub const ACCEPT_BATCH: usize = 256;
 
 const WAKE_TOKEN: Token = Token(usize::MAX);
 const CONN_BASE: usize = 1 << 16;
-
-/// The settings of one event loop.
-#[derive(Clone, Debug)]
-pub struct LoopConfig {
-    pub limits: Limits,
-    /// Idle time allowed between requests on a keep-alive connection.
-    pub keepalive: Duration,
-    /// Time allowed to receive a whole request head, from its first byte
-    /// (or from accept, for a connection's first request).
-    pub header_timeout: Duration,
-    /// Longest stall while reading a body or writing a response.
-    pub io_timeout: Duration,
-    /// Connections one loop holds at most; beyond, accepting pauses.
-    pub max_connections: usize,
-    /// Connections accepted per listener wake-up. With several loops on
-    /// the same sockets, 1 spreads connections over the threads (the
-    /// listener is re-armed so the others see what is left).
-    pub accept_batch: usize,
-}
-
-/// State shared by all loops of a process: the stop flag and the wakers.
-#[derive(Default)]
-pub struct Shared {
-    stop: AtomicBool,
-    wakers: Mutex<Vec<Arc<Waker>>>,
-}
-
-impl Shared {
-    /// Asks every loop to stop: they close idle connections and return.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for w in self.wakers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = w.wake();
-        }
-    }
-
-    pub fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-    }
-}
-
-/// One request handed to the application side.
-pub struct Exchange<'a> {
-    pub head: &'a RequestHead,
-    /// `head`'s ranges index `body.buffer()[base..]`.
-    pub base: usize,
-    pub body: &'a mut BodyReader,
-    pub out: &'a mut Output,
-    pub peer: &'a PeerInfo,
-    pub listener: &'a ListenerInfo,
-    /// The current IMF-fixdate.
-    pub date: &'a [u8],
-}
-
-impl Exchange<'_> {
-    /// The bytes of a range of the head.
-    pub fn bytes(&self, r: &std::ops::Range<usize>) -> &[u8] {
-        &self.body.buffer()[self.base + r.start..self.base + r.end]
-    }
-}
-
-/// What the application side decided about the connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    KeepAlive,
-    Close,
-}
-
-/// Serves one request completely (response written and flushed).
-pub trait Serve {
-    fn serve(&mut self, ex: &mut Exchange<'_>) -> Outcome;
-}
-
-/// The application side as the loop sees it.
-pub trait Handler {
-    /// Runs `f` with whatever serving needs held (the GIL, for WSGI);
-    /// called once per batch of ready requests.
-    fn session<R>(&mut self, f: impl FnOnce(&mut dyn Serve) -> R) -> R;
-    /// Called on the main thread's loop every sweep and when a signal
-    /// interrupted the wait; returns false to stop the server.
-    fn tick(&mut self) -> bool {
-        true
-    }
-}
 
 enum Step {
     Ready,
@@ -172,11 +86,7 @@ impl EventLoop {
                 .register(l.source(), Token(i), Interest::READABLE)?;
         }
         let waker = Arc::new(Waker::new(poll.registry(), WAKE_TOKEN)?);
-        shared
-            .wakers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(waker);
+        shared.add_waker(waker);
         let infos = listeners.iter().map(Listener::info).collect();
         Ok(EventLoop {
             poll,

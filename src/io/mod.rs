@@ -12,9 +12,11 @@ pub mod conn;
 pub mod event_loop;
 pub mod listener;
 pub mod output;
+pub mod service;
 pub mod sock;
 
 pub use body::{BodyError, BodyReader};
-pub use event_loop::{EventLoop, Exchange, Handler, LoopConfig, Outcome, Serve, Shared};
+pub use event_loop::EventLoop;
 pub use listener::{Listener, ListenerInfo, PeerInfo};
 pub use output::Output;
+pub use service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};

@@ -207,8 +207,7 @@ impl WsgiServe<'_, '_> {
             this.send_head(py, Some(count))?;
         }
         let mode = this.plan().map(|p| p.mode);
-        let mut wait =
-            |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let mut wait = super::gil_free_wait(py);
         match mode {
             Some(BodyMode::Length(n)) => {
                 let want = count.min(n.saturating_sub(this.body_sent()));
@@ -279,8 +278,7 @@ impl WsgiServe<'_, '_> {
                 false,
                 is_head,
             );
-            let mut wait =
-                |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+            let mut wait = super::gil_free_wait(py);
             let _ = out.flush(&mut wait);
         }
         Outcome::Close
@@ -297,8 +295,7 @@ impl WsgiServe<'_, '_> {
             false,
             false,
         );
-        let mut wait =
-            |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let mut wait = super::gil_free_wait(py);
         let _ = ex.out.flush(&mut wait);
         Outcome::Close
     }

@@ -8,7 +8,6 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::io::sock::{self, Interest};
 use crate::io::{BodyError, BodyReader};
 
 create_exception!(
@@ -51,8 +50,7 @@ impl Input {
         size: Option<isize>,
         line: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let mut wait =
-            |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let mut wait = super::gil_free_wait(py);
         self.scratch.clear();
         let result = match size.filter(|&n| n >= 0) {
             Some(n) if line => self

@@ -9,3 +9,18 @@ pub mod file_wrapper;
 pub mod input;
 pub mod server;
 pub mod start_response;
+
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use pyo3::Python;
+
+use crate::io::sock::{self, Interest};
+
+/// The way the WSGI ring waits for a socket: `sock::wait` with the GIL
+/// released, so other threads run Python meanwhile.
+pub(crate) fn gil_free_wait(
+    py: Python<'_>,
+) -> impl FnMut(RawFd, Interest, Instant) -> std::io::Result<()> + '_ {
+    move |fd, interest, deadline| py.detach(|| sock::wait(fd, interest, deadline))
+}

@@ -13,7 +13,6 @@ use super::input::Input;
 use crate::http::date::DATE_LEN;
 use crate::http::request::is_tchar;
 use crate::http::response::{self, AppFacts, BodyMode, Plan, RequestFacts};
-use crate::io::sock::{self, Interest};
 use crate::io::Output;
 
 /// The `start_response` callable of one request.
@@ -169,8 +168,7 @@ impl StartResponse {
         if !self.headers_sent {
             self.send_head(py, None)?;
         }
-        let mut wait =
-            |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let mut wait = super::gil_free_wait(py);
         let result = match self.plan.map(|p| p.mode) {
             Some(BodyMode::None) | None => Ok(()),
             Some(BodyMode::Length(n)) => {
@@ -203,8 +201,7 @@ impl StartResponse {
         if self.plan.is_some_and(|p| p.mode == BodyMode::Chunked) {
             self.out.buffer().extend_from_slice(response::LAST_CHUNK);
         }
-        let mut wait =
-            |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let mut wait = super::gil_free_wait(py);
         self.out.flush(&mut wait).map_err(PyErr::from)
     }
 
@@ -372,8 +369,7 @@ impl StartResponse {
             PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data)))
         })?;
         self.send_body(py, bytes.as_bytes())?;
-        let mut wait =
-            |fd, interest: Interest, deadline| py.detach(|| sock::wait(fd, interest, deadline));
+        let mut wait = super::gil_free_wait(py);
         // write() promises the data is on its way before it returns.
         self.out.flush(&mut wait).map_err(PyErr::from)
     }
