@@ -292,6 +292,18 @@ def exc_info(environ, start_response):
     return [b"replaced"]
 
 
+@route("/exc-info-late")
+def exc_info_late(environ, start_response):
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"partial-")
+    try:
+        raise ValueError("too late to replace: exc-info-late-marker")
+    except ValueError:
+        # PEP 3333: with the headers already sent, this must re-raise.
+        start_response("500 Oops", [("Content-Type", "text/plain")], sys.exc_info())
+    return [b"never sent"]
+
+
 @route("/bad-header")
 def bad_header(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("X-Evil", "a\r\nX-Injected: 1")])

@@ -13,7 +13,7 @@ import os
 
 import pytest
 import requests
-from rawhttp import build_request, chunk_encode
+from rawhttp import build_request, chunk_encode, wait_for
 
 CGI_KEYS = [
     "REQUEST_METHOD",
@@ -221,6 +221,36 @@ def test_exc_info_replaces_status_before_body(conn):
 def test_exc_info_replaces_headers_too(conn):
     resp = conn.request("GET", "/exc-info")
     assert resp.header("x-first") is None
+
+
+def test_exc_info_after_headers_reraises_and_cuts_the_response(server, conn):
+    conn.send(b"GET /exc-info-late HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    head = conn.read_head()
+    assert head.status == 200
+    # The body began (chunked, no length known) and is cut: no last chunk,
+    # so the client can tell the response is incomplete.
+    rest = conn.read_to_eof()
+    assert b"partial-" in rest
+    assert b"never sent" not in rest
+    assert not rest.endswith(b"0\r\n\r\n")
+    wait_for(lambda: "exc-info-late-marker" in server.stderr())
+
+
+def test_multithread_reflects_threads_option(pooled):
+    one = pooled("apps:app")
+    four = pooled("apps:app", options=["--threads", "4"])
+    for srv, expected in ((one, False), (four, True)):
+        c = srv.connect()
+        try:
+            assert get_environ(c)["wsgi.multithread"] is expected
+        finally:
+            c.close()
+    # One worker process: not multiprocess.
+    c = one.connect()
+    try:
+        assert get_environ(c)["wsgi.multiprocess"] is False
+    finally:
+        c.close()
 
 
 def test_write_callable_then_iterable(conn):
