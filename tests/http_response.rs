@@ -72,7 +72,8 @@ const PLAN: &[Row] = &[
     // HEAD
     ((V11, true, true, 200, None, None, false), (NoBody, true, None)),
     ((V11, true, true, 200, Some(5), None, false), (NoBody, true, None)),
-    ((V11, true, true, 200, None, Some(10), false), (NoBody, true, None)),
+    // HEAD carries the length GET would have sent (RFC 9110 §9.3.2).
+    ((V11, true, true, 200, None, Some(10), false), (NoBody, true, Some(10))),
     ((V11, true, true, 200, None, None, true), (NoBody, false, None)),
     ((V11, true, false, 200, None, None, false), (NoBody, false, None)),
     ((V10, true, true, 200, None, None, false), (NoBody, true, None)),
@@ -250,7 +251,10 @@ fn write_head_output() {
         req(V11, true, true),
         app(200, None, Some(10), false),
     );
-    assert_eq!(got, format!("HTTP/1.1 200 OK\r\nServer: qiao\r\n{D}\r\n"));
+    assert_eq!(
+        got,
+        format!("HTTP/1.1 200 OK\r\nServer: qiao\r\n{D}Content-Length: 10\r\n\r\n")
+    );
     // 204 and 304: no framing fields at all.
     let got = head(
         b"204 No Content",

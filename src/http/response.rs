@@ -66,8 +66,16 @@ pub fn plan(req: RequestFacts, app: AppFacts) -> Plan {
             },
             None,
         )
-    } else if let Some(n) = app.known_length.filter(|_| !req.is_head) {
-        (BodyMode::Length(n), Some(n))
+    } else if let Some(n) = app.known_length {
+        // HEAD gets the length GET would have sent (RFC 9110 §9.3.2).
+        (
+            if req.is_head {
+                BodyMode::None
+            } else {
+                BodyMode::Length(n)
+            },
+            Some(n),
+        )
     } else if req.is_head {
         (BodyMode::None, None)
     } else if req.version == Version::Http11 {
