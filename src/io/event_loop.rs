@@ -16,6 +16,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::body::BodyReader;
 use super::conn::{Conn, Phase};
+use super::heartbeat::{self, Heartbeat};
 use super::listener::{Listener, ListenerInfo};
 use super::output::Output;
 pub use super::service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};
@@ -35,6 +36,10 @@ pub const MAX_DRAIN_BYTES: u64 = 1 << 20;
 /// Content-Length bodies up to this size are received by the event loop
 /// before the app is called, so a slow uploader never blocks the thread.
 pub const PREBUFFER_BODY_BYTES: usize = 256 * 1024;
+/// While draining, an idle connection is closed after this grace (a
+/// client that sends its next request within it gets an answer with
+/// `Connection: close` instead of a reset).
+pub const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(1000);
 /// Bytes asked of the kernel per `read(2)` by the loop.
 pub const READ_CHUNK: usize = 64 * 1024;
 /// Read buffers kept for reuse; idle connections hold none.
@@ -72,6 +77,9 @@ pub struct EventLoop {
     shared: Arc<Shared>,
     ready: Vec<usize>,
     accept_paused: bool,
+    /// Set when draining began: the time by which the loop gives up.
+    drain_until: Option<Instant>,
+    heartbeat: Option<Heartbeat>,
 }
 
 impl EventLoop {
@@ -104,10 +112,17 @@ impl EventLoop {
             shared,
             ready: Vec::new(),
             accept_paused: false,
+            drain_until: None,
+            heartbeat: None,
         })
     }
 
-    /// Runs until [`Shared::stop`]. `main`: this is the thread that checks
+    /// Reports this loop's progress in a supervisor-visible slot.
+    pub fn set_heartbeat(&mut self, heartbeat: Heartbeat) {
+        self.heartbeat = Some(heartbeat);
+    }
+
+    /// Runs until [`Shared::stop`], or until drained after [`Shared::drain`]. `main`: this is the thread that checks
     /// signals through [`Handler::tick`].
     pub fn run<H: Handler>(&mut self, handler: &mut H, main: bool) -> io::Result<()> {
         let mut next_sweep = Instant::now() + SWEEP_INTERVAL;
@@ -115,6 +130,21 @@ impl EventLoop {
             if self.shared.stopping() {
                 self.shutdown();
                 return Ok(());
+            }
+            if self.shared.draining() {
+                let until = *self
+                    .drain_until
+                    .get_or_insert_with(|| Instant::now() + self.config.graceful_timeout);
+                if !self.listeners.is_empty() {
+                    self.start_drain();
+                }
+                if self.live == 0 || Instant::now() >= until {
+                    self.shutdown();
+                    return Ok(());
+                }
+            }
+            if let Some(hb) = &self.heartbeat {
+                hb.alive(heartbeat::monotonic_ms());
             }
             let timeout = next_sweep.saturating_duration_since(Instant::now());
             match self.poll.poll(&mut self.events, Some(timeout)) {
@@ -162,6 +192,9 @@ impl EventLoop {
     }
 
     fn accept(&mut self, li: usize) {
+        if self.drain_until.is_some() {
+            return;
+        }
         let batch = self.config.accept_batch.clamp(1, ACCEPT_BATCH);
         for n in 0..batch {
             if self.live >= self.config.max_connections {
@@ -363,6 +396,18 @@ impl EventLoop {
                 return;
             }
             let base = conn.start;
+            if self.shared.draining() {
+                // The response says `Connection: close`: the client will
+                // not send another request here.
+                conn.head.keep_alive = false;
+            }
+            if let Some(hb) = &self.heartbeat {
+                let h = &conn.head;
+                hb.begin(
+                    &conn.buf[base + h.method.start..base + h.method.end],
+                    &conn.buf[base + h.target.start..base + h.target.end],
+                );
+            }
             let decoder = BodyDecoder::new(conn.head.framing, max_body);
             let buf = mem::take(&mut conn.buf);
             let mut body = BodyReader::new(
@@ -392,6 +437,10 @@ impl EventLoop {
                         );
                         Outcome::Close
                     });
+            if let Some(hb) = &self.heartbeat {
+                hb.end();
+            }
+            self.shared.count_request();
             let keep = outcome == Outcome::KeepAlive && !out.failed() && !body.continue_pending();
             self.wbuf = out.into_buffer();
             let (buf, pos, decoder, body_error) = body.into_parts();
@@ -499,6 +548,21 @@ impl EventLoop {
                     sock::shutdown_write(conn.fd);
                     self.close(idx);
                 }
+            }
+        }
+    }
+
+    /// Stops listening; idle connections get `DRAIN_IDLE_GRACE` to send
+    /// a last request, the others are answered with `Connection: close`.
+    fn start_drain(&mut self) {
+        for l in self.listeners.iter_mut() {
+            let _ = self.poll.registry().deregister(l.source());
+        }
+        self.listeners.clear();
+        let grace = Instant::now() + DRAIN_IDLE_GRACE;
+        for conn in self.conns.iter_mut().flatten() {
+            if matches!(conn.phase, Phase::Head { started: false }) && conn.deadline > grace {
+                conn.deadline = grace;
             }
         }
     }

@@ -10,6 +10,7 @@
 pub mod body;
 pub mod conn;
 pub mod event_loop;
+pub mod heartbeat;
 pub mod listener;
 pub mod output;
 pub mod service;

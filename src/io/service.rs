@@ -3,7 +3,7 @@
 //! the traits the WSGI ring implements ([`Handler`], [`Serve`]), and the
 //! stop signal shared by every loop of a process.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,21 +27,29 @@ pub struct LoopConfig {
     pub io_timeout: Duration,
     /// Connections one loop holds at most; beyond, accepting pauses.
     pub max_connections: usize,
+    /// How long a draining loop keeps serving before it closes what is left.
+    pub graceful_timeout: Duration,
     /// Connections accepted per listener wake-up. With several loops on
     /// the same sockets, 1 spreads connections over the threads (the
     /// listener is re-armed so the others see what is left).
     pub accept_batch: usize,
 }
 
-/// State shared by all loops of a process: the stop flag and the wakers.
+/// State shared by all loops of a process: the stop and drain flags, the
+/// request count for `--max-requests`, and the wakers that make a loop
+/// notice a flag at once. Setting a flag is all a signal handler does.
 #[derive(Default)]
 pub struct Shared {
     stop: AtomicBool,
+    drain: AtomicBool,
+    served: AtomicU64,
+    /// Drain after this many requests (0: never).
+    max_requests: AtomicU64,
     wakers: Mutex<Vec<Arc<Waker>>>,
 }
 
 impl Shared {
-    /// Registers a loop's waker, so [`stop`](Self::stop) reaches it.
+    /// Registers a loop's waker, so a flag change reaches it.
     pub fn add_waker(&self, waker: Arc<Waker>) {
         self.wakers
             .lock()
@@ -49,16 +57,51 @@ impl Shared {
             .push(waker);
     }
 
-    /// Asks every loop to stop: they close idle connections and return.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
+    fn wake_all(&self) {
         for w in self.wakers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = w.wake();
         }
     }
 
+    /// Stops at once: loops close every connection and return.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake_all();
+    }
+
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Stops gracefully: no new connections; each open one gets its next
+    /// response with `Connection: close`; idle ones are closed after a
+    /// short grace; loops return when no connection is left.
+    pub fn drain(&self) {
+        self.drain.store(true, Ordering::SeqCst);
+        self.wake_all();
+    }
+
+    pub fn draining(&self) -> bool {
+        self.drain.load(Ordering::Relaxed)
+    }
+
+    /// Retire (drain) after `n` requests in all; 0 disables.
+    pub fn set_max_requests(&self, n: u64) {
+        self.max_requests.store(n, Ordering::Relaxed);
+    }
+
+    /// Counts one served request; drains when `--max-requests` is reached.
+    pub fn count_request(&self) {
+        let n = self.served.fetch_add(1, Ordering::Relaxed) + 1;
+        let max = self.max_requests.load(Ordering::Relaxed);
+        if max > 0 && n >= max && !self.draining() {
+            self.drain();
+        }
+    }
+
+    /// Requests served so far.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
     }
 }
 

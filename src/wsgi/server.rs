@@ -16,10 +16,52 @@ use super::environ::EnvironCache;
 use super::file_wrapper::FileWrapper;
 use crate::http::limits::MAX_HEADER_FIELDS_CEILING;
 use crate::http::Limits;
+use crate::io::heartbeat::{Heartbeat, SLOT_SIZE};
 use crate::io::{EventLoop, Handler, Listener, LoopConfig, Serve, Shared};
+use pyo3::buffer::PyBuffer;
 
 /// Connections one serving thread holds at most by default.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// A handle on a running server, made before `serve` and passed to it, so
+/// Python signal handlers can ask for a graceful or an immediate stop.
+/// Its methods only set a flag and wake the loops: safe in a handler.
+#[pyclass(module = "qiao._qiao")]
+pub struct Control {
+    shared: Arc<Shared>,
+}
+
+#[pymethods]
+impl Control {
+    #[new]
+    fn new() -> Self {
+        Control {
+            shared: Arc::new(Shared::default()),
+        }
+    }
+
+    /// Graceful stop: no new connections, in-flight requests finish, each
+    /// connection's next response says `Connection: close`.
+    fn drain(&self) {
+        self.shared.drain();
+    }
+
+    /// Immediate stop: every connection is closed.
+    fn stop(&self) {
+        self.shared.stop();
+    }
+
+    /// Requests served so far by this process.
+    #[getter]
+    fn served(&self) -> u64 {
+        self.shared.served()
+    }
+
+    #[getter]
+    fn draining(&self) -> bool {
+        self.shared.draining()
+    }
+}
 
 /// The WSGI side of one serving thread.
 struct WsgiHandler {
@@ -64,6 +106,7 @@ impl Handler for WsgiHandler {
     limit_request_line=crate::http::limits::MAX_REQUEST_LINE,
     limit_request_fields=crate::http::limits::MAX_HEADER_FIELDS,
     limit_request_field_size=crate::http::limits::MAX_FIELD_SIZE, max_body=None,
+    control=None, max_requests=0, graceful_timeout=30.0, heartbeat=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
@@ -85,6 +128,10 @@ pub fn serve(
     limit_request_fields: usize,
     limit_request_field_size: usize,
     max_body: Option<u64>,
+    control: Option<Py<Control>>,
+    max_requests: u64,
+    graceful_timeout: f64,
+    heartbeat: Option<(Py<PyAny>, usize)>,
 ) -> PyResult<()> {
     if listeners.is_empty() {
         return Err(PyValueError::new_err("no listening socket"));
@@ -105,6 +152,7 @@ pub fn serve(
         header_timeout: secs(header_timeout, "header timeout")?,
         io_timeout: secs(io_timeout, "I/O timeout")?,
         max_connections: max_connections.max(1),
+        graceful_timeout: secs(graceful_timeout, "graceful timeout")?,
         accept_batch: if threads > 1 {
             1
         } else {
@@ -145,7 +193,26 @@ pub fn serve(
         log_debug,
         access_log,
     });
-    let stop = Arc::new(Shared::default());
+    let stop = match &control {
+        Some(c) => c.borrow(py).shared.clone(),
+        None => Arc::new(Shared::default()),
+    };
+    stop.set_max_requests(max_requests);
+    // The heartbeat slots live in a buffer the supervisor shares (an
+    // anonymous shared mmap); holding the PyBuffer keeps it exported.
+    let heartbeat_buf = match &heartbeat {
+        Some((obj, offset)) => {
+            let buf = PyBuffer::<u8>::get(obj.bind(py))?;
+            let end = offset + threads * SLOT_SIZE;
+            if buf.readonly() || buf.len_bytes() < end || offset % 8 != 0 {
+                return Err(PyValueError::new_err(
+                    "heartbeat buffer too small, read-only or misaligned",
+                ));
+            }
+            Some((buf, *offset))
+        }
+        None => None,
+    };
 
     let mut loops = Vec::with_capacity(threads);
     for _ in 0..threads {
@@ -154,10 +221,18 @@ pub fn serve(
             .map(|&(fd, unix)| Listener::from_shared_fd(fd, unix))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| PyOSError::new_err(format!("cannot use listening socket: {e}")))?;
-        loops.push(
-            EventLoop::new(ls, config.clone(), stop.clone())
-                .map_err(|e| PyOSError::new_err(e.to_string()))?,
-        );
+        let mut lp = EventLoop::new(ls, config.clone(), stop.clone())
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        if let Some((buf, offset)) = &heartbeat_buf {
+            let t = loops.len();
+            // SAFETY: bounds, alignment and writability checked above; the
+            // buffer stays exported until `heartbeat_buf` drops, after the
+            // loops are gone.
+            lp.set_heartbeat(unsafe {
+                Heartbeat::new((buf.buf_ptr() as *mut u8).add(offset + t * SLOT_SIZE))
+            });
+        }
+        loops.push(lp);
     }
     let mut main_loop = loops.remove(0);
     let mut main = WsgiHandler {
@@ -189,6 +264,7 @@ pub fn serve(
         })
     });
     drop(main_loop);
+    drop(heartbeat_buf);
     if let Some(e) = main.pending.take() {
         return Err(e);
     }
@@ -218,4 +294,15 @@ fn block_signals() {
         }
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
+}
+
+/// `(slot_size, line_offset, line_capacity)` of the heartbeat slots, so the
+/// supervisor reads them without repeating the layout.
+#[pyfunction]
+pub fn heartbeat_layout() -> (usize, usize, usize) {
+    (
+        SLOT_SIZE,
+        SLOT_SIZE - crate::io::heartbeat::LINE_CAPACITY,
+        crate::io::heartbeat::LINE_CAPACITY,
+    )
 }

@@ -132,6 +132,7 @@ pub fn test_config() -> LoopConfig {
         header_timeout: Duration::from_secs(1),
         io_timeout: Duration::from_secs(2),
         max_connections: 10_000,
+        graceful_timeout: Duration::from_secs(5),
         accept_batch: 64,
     }
 }
@@ -143,6 +144,8 @@ pub struct Server {
     shared: Arc<Shared>,
     /// The loop's result, sent when `run` returns.
     done: mpsc::Receiver<io::Result<()>>,
+    /// Set once a test saw the loop return.
+    finished: std::cell::Cell<bool>,
     _listener: TcpListener,
 }
 
@@ -180,9 +183,32 @@ impl Server {
             state,
             shared,
             done,
+            finished: std::cell::Cell::new(false),
             _listener: listener,
         };
         (server, pre)
+    }
+
+    /// The loop's shared flags and counters.
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Asks the loop to drain (graceful stop).
+    pub fn drain(&self) {
+        self.shared.drain();
+    }
+
+    /// Whether the loop returned (successfully) within `timeout`.
+    pub fn finished_within(&self, timeout: Duration) -> bool {
+        match self.done.recv_timeout(timeout) {
+            Ok(result) => {
+                result.expect("event loop returned an error");
+                self.finished.set(true);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// A client connection with a read timeout.
@@ -193,6 +219,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.finished.get() {
+            return;
+        }
         self.shared.stop();
         let result = self.done.recv_timeout(Duration::from_secs(5));
         if !thread::panicking() {
