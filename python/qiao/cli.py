@@ -69,26 +69,30 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as e:
             return _fail(f"cannot change to directory {chdir!r}: {e.strerror}")
         sys.path.insert(0, os.getcwd())
-    if options["workers"] > 1:
-        print(
-            "qiao: warning: --workers > 1 is not supported yet; serving with 1 worker",
-            file=sys.stderr,
-        )
+    if options["workers"] == 0:
+        options["workers"] = os.cpu_count() or 1
+    if options["reload"] and options["preload"]:
+        return _fail("--reload cannot be combined with --preload (preloaded code never reloads)")
+    from . import _log
+    from .arbiter import Arbiter
     from .loader import AppLoadError, load_app
-    from .server import BindError, serve
+    from .server import BindError, close_listeners, open_listeners
 
+    _log.setup(options["log_level"], options["access_log"])
+    app = None
+    if options["preload"]:
+        try:
+            app = load_app(args.app)
+        except AppLoadError as e:
+            return _fail(str(e))
     try:
-        app = load_app(args.app)
-    except AppLoadError as e:
-        return _fail(str(e))
-    bind = options.pop("bind")
-    try:
-        serve(app, bind, **options)
+        sockets = open_listeners(options["bind"], options["backlog"])
     except BindError as e:
         return _fail(str(e))
-    except OSError as e:
-        return _fail(str(e))
-    return 0
+    try:
+        return Arbiter(app, args.app, sockets, options).run()
+    finally:
+        close_listeners(sockets)
 
 
 def run() -> None:

@@ -30,6 +30,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    """A worker count; 0 or "auto" means one per CPU."""
+    if text == "auto":
+        return 0
+    return _positive_int(text)
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -54,8 +61,8 @@ SETTINGS: tuple[Setting, ...] = (
         "workers",
         ("-w", "--workers"),
         1,
-        "Worker processes (the process model beyond 1 is in progress).",
-        type=_positive_int,
+        "Worker processes; 0 or 'auto' for one per CPU.",
+        type=_workers,
         metavar="N",
     ),
     Setting(
@@ -74,6 +81,62 @@ SETTINGS: tuple[Setting, ...] = (
         "Maximum number of pending connections in the listen queue.",
         type=_positive_int,
         metavar="N",
+    ),
+    Setting(
+        "preload",
+        ("--preload",),
+        False,
+        "Import the application once in the supervisor, before forking the workers "
+        "(saves memory; SIGHUP then restarts workers without reloading code).",
+        type=None,
+        action="store_true",
+    ),
+    Setting(
+        "timeout",
+        ("-t", "--timeout"),
+        30.0,
+        "Kill a worker that spends longer than this many seconds in one request (0 disables).",
+        type=float,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "graceful_timeout",
+        ("--graceful-timeout",),
+        30.0,
+        "Seconds a stopping worker may take to finish its requests before it is killed.",
+        type=_seconds,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "max_requests",
+        ("--max-requests",),
+        0,
+        "Restart a worker (gracefully) after this many requests (0 disables).",
+        type=_positive_int,
+        metavar="N",
+    ),
+    Setting(
+        "max_requests_jitter",
+        ("--max-requests-jitter",),
+        0,
+        "Add a random 0..N to --max-requests per worker, so they do not all restart at once.",
+        type=_positive_int,
+        metavar="N",
+    ),
+    Setting(
+        "reload",
+        ("--reload",),
+        False,
+        "Restart the workers when a Python file under the current directory changes (development).",
+        type=None,
+        action="store_true",
+    ),
+    Setting(
+        "pid",
+        ("-p", "--pid"),
+        None,
+        "Write the supervisor's process id to this file.",
+        metavar="FILE",
     ),
     Setting(
         "chdir",

@@ -94,6 +94,56 @@ def _raise_nofile_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def open_listeners(bind: str | Iterable[str] | None, backlog: int) -> list[socket.socket]:
+    """Binds every address (the default one when none is given)."""
+    if isinstance(bind, str):
+        bind = [bind]
+    sockets: list[socket.socket] = []
+    try:
+        for address in bind or [DEFAULT_BIND]:
+            sockets.append(bind_socket(address, backlog))
+    except BindError:
+        close_listeners(sockets)
+        raise
+    _raise_nofile_limit()
+    return sockets
+
+
+def log_listening(sockets: list[socket.socket]) -> None:
+    for sock in sockets:
+        log.info("Listening at: %s (%d)", _url(sock), os.getpid())
+
+
+def close_listeners(sockets: list[socket.socket]) -> None:
+    """Closes the sockets, removing the files of Unix ones."""
+    for sock in sockets:
+        path = sock.getsockname() if sock.family == socket.AF_UNIX else None
+        sock.close()
+        if path:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def engine_options(opts: dict) -> dict:
+    """The keyword arguments of the engine's ``serve`` for these settings."""
+    return dict(
+        threads=opts["threads"],
+        multiprocess=opts["workers"] > 1,
+        script_name=opts["script_name"],
+        log_error=_log.log_error,
+        access_log=_log.access if opts["access_log"] else None,
+        keepalive=opts["keepalive"],
+        header_timeout=opts["header_timeout"],
+        io_timeout=opts["io_timeout"],
+        max_connections=opts["max_connections"],
+        limit_request_line=opts["limit_request_line"],
+        limit_request_fields=opts["limit_request_fields"],
+        limit_request_field_size=opts["limit_request_field_size"],
+        max_body=opts["max_body"],
+        graceful_timeout=opts["graceful_timeout"],
+    )
+
+
 class _Stop(Exception):
     """Raised by the SIGTERM handler inside the engine's signal check."""
 
@@ -120,13 +170,9 @@ def serve(
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     opts = {**DEFAULTS, **options}
     _log.setup(opts["log_level"], opts["access_log"])
-    if isinstance(bind, str):
-        bind = [bind]
-    owned = [] if sockets else [bind_socket(a, opts["backlog"]) for a in (bind or [DEFAULT_BIND])]
+    owned = [] if sockets else open_listeners(bind, opts["backlog"])
     listeners = list(sockets or []) + owned
-    _raise_nofile_limit()
-    for sock in listeners:
-        log.info("Listening at: %s (%d)", _url(sock), os.getpid())
+    log_listening(listeners)
     previous = {}
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -137,28 +183,11 @@ def serve(
         _serve_native(
             app,
             [(s.fileno(), s.family == socket.AF_UNIX) for s in listeners],
-            threads=opts["threads"],
-            multiprocess=opts["workers"] > 1,
-            script_name=opts["script_name"],
-            log_error=_log.log_error,
-            access_log=_log.access if opts["access_log"] else None,
-            keepalive=opts["keepalive"],
-            header_timeout=opts["header_timeout"],
-            io_timeout=opts["io_timeout"],
-            max_connections=opts["max_connections"],
-            limit_request_line=opts["limit_request_line"],
-            limit_request_fields=opts["limit_request_fields"],
-            limit_request_field_size=opts["limit_request_field_size"],
-            max_body=opts["max_body"],
+            **engine_options(opts),
         )
     except (KeyboardInterrupt, _Stop):
         log.info("Shutting down")
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        for sock in owned:
-            path = sock.getsockname() if sock.family == socket.AF_UNIX else None
-            sock.close()
-            if path:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+        close_listeners(owned)

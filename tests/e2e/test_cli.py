@@ -21,7 +21,7 @@ import time
 import pytest
 import requests
 from conftest import E2E_DIR, IS_GUNICORN, Server, base_command, free_port, server_env
-from rawhttp import Conn
+from rawhttp import Conn, wait_for
 
 
 def run_cli(*args, timeout=30, cwd=E2E_DIR):
@@ -103,7 +103,10 @@ def test_module_import_error_inside_app_is_reported():
 
 def test_listening_line(start_server):
     srv = start_server("apps:app")
-    assert f"Listening at: http://127.0.0.1:{srv.port}" in srv.stderr()
+    # The supervisor logs once its first worker serves (the kernel accepts
+    # connections into the listen queue before that).
+    line = f"Listening at: http://127.0.0.1:{srv.port}"
+    assert wait_for(lambda: line in srv.stderr(), timeout=5), srv.stderr()
 
 
 @pytest.fixture

@@ -1,0 +1,389 @@
+"""The supervisor: binds the sockets, forks the workers and keeps them
+running (the model is gunicorn's arbiter).
+
+Signal handlers only enqueue the signal and wake the main loop through a
+pipe; the loop does the work:
+
+- SIGTERM: graceful stop: workers drain (in-flight requests finish), those
+  still busy after ``--graceful-timeout`` are killed; exit 0.
+- SIGINT, SIGQUIT: fast stop.
+- SIGHUP: reload: start new workers (they import the application afresh),
+  retire the old ones gracefully once the new ones serve.
+- SIGTTIN, SIGTTOU: one worker more, one less.
+- SIGCHLD: reap; a dead worker is replaced at once.
+
+Each worker thread has a heartbeat slot in an anonymous shared mapping
+(layout in ``src/io/heartbeat.rs``); a worker inside one request for longer
+than ``--timeout`` is killed, and the log names that request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import mmap
+import os
+import select
+import signal
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import worker as worker_mod
+from ._qiao import heartbeat_layout
+
+log = logging.getLogger("qiao.error")
+
+#: How often the supervisor wakes up with nothing to do (timeouts, reaping).
+TICK_SECONDS = 0.25
+#: A fast stop waits this long for workers before killing them.
+FAST_STOP_SECONDS = 1.0
+#: How long a reload waits for the new workers to serve before retiring
+#: the old ones anyway.
+RELOAD_READY_SECONDS = 30.0
+#: Heartbeat slots reserved per thread beyond the initial worker count, so
+#: SIGTTIN can add workers without remapping.
+EXTRA_WORKER_SLOTS = 32
+
+SLOT_SIZE, LINE_OFFSET, LINE_CAPACITY = heartbeat_layout()
+_SIGNAMES = {
+    signal.SIGHUP: "hup",
+    signal.SIGTERM: "term",
+    signal.SIGINT: "int",
+    signal.SIGQUIT: "quit",
+    signal.SIGTTIN: "ttin",
+    signal.SIGTTOU: "ttou",
+    signal.SIGCHLD: "chld",
+}
+
+
+@dataclass
+class Worker:
+    pid: int
+    slot: int
+    generation: int
+    started: float = field(default_factory=time.monotonic)
+    booted: bool = False
+    retiring: bool = False
+    kill_at: float | None = None
+
+
+class BootError(Exception):
+    """A worker could not load the application: stop, do not respawn."""
+
+
+class Arbiter:
+    def __init__(self, app: Any, app_spec: str, sockets: list, opts: dict) -> None:
+        self.app = app  # preloaded application, or None
+        self.app_spec = app_spec
+        self.sockets = sockets
+        self.opts = opts
+        self.num_workers = opts["workers"]
+        self.threads = max(1, opts["threads"])
+        self.workers: dict[int, Worker] = {}
+        self.generation = 0
+        self.signals: list[int] = []
+        self.stopping: str | None = None  # None, "graceful" or "fast"
+        self.reload_started: float | None = None
+        # Until the first worker serves, only one worker is started and the
+        # supervisor's log lines are held back: if the application cannot be
+        # loaded, the worker's one-line error is all the user sees.
+        self.booting = True
+        self.held_handlers: list[logging.Handler] | None = None
+        self.pid = os.getpid()
+        slots = self.num_workers + EXTRA_WORKER_SLOTS
+        self.heartbeat = mmap.mmap(-1, slots * self.threads * SLOT_SIZE)
+        self.free_slots = list(range(slots))
+        self.pipe_r, self.pipe_w = os.pipe()
+        for fd in (self.pipe_r, self.pipe_w):
+            os.set_blocking(fd, False)
+            os.set_inheritable(fd, False)
+
+    # -- signals: handlers only enqueue -------------------------------------
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if len(self.signals) < 16:
+            self.signals.append(signum)
+        with contextlib.suppress(OSError):
+            os.write(self.pipe_w, b".")
+
+    def _install_signals(self) -> None:
+        for sig in _SIGNAMES:
+            signal.signal(sig, self._on_signal)
+
+    def _sleep(self) -> None:
+        with contextlib.suppress(InterruptedError, OSError):
+            ready, _, _ = select.select([self.pipe_r], [], [], TICK_SECONDS)
+            if ready:
+                while os.read(self.pipe_r, 4096):
+                    pass
+
+    # -- workers --------------------------------------------------------------
+    def _slot_offset(self, slot: int) -> int:
+        return slot * self.threads * SLOT_SIZE
+
+    def spawn(self) -> None:
+        if not self.free_slots:
+            log.warning("no heartbeat slot left: not starting another worker")
+            return
+        slot = self.free_slots.pop(0)
+        offset = self._slot_offset(slot)
+        self.heartbeat[offset : offset + self.threads * SLOT_SIZE] = bytes(self.threads * SLOT_SIZE)
+        pid = os.fork()
+        if pid:
+            self.workers[pid] = Worker(pid, slot, self.generation)
+            log.info("Booting worker with pid: %d", pid)
+            return
+        # In the child: never return into the supervisor's loop.
+        status = 1
+        if self.held_handlers is not None:
+            log.handlers = self.held_handlers
+        try:
+            os.close(self.pipe_r)
+            os.close(self.pipe_w)
+            status = worker_mod.run(
+                self.app, self.app_spec, self.sockets, self.opts, self.heartbeat, offset, self.pid
+            )
+        except BaseException:  # noqa: BLE001 - report, then exit with a status
+            log.exception("Worker failed")
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(status)
+
+    def _slot(self, w: Worker, thread: int) -> tuple[int, int, str]:
+        """(busy_since_ms, alive_ms, request line) of one worker thread."""
+        base = self._slot_offset(w.slot) + thread * SLOT_SIZE
+        busy, alive, length = struct.unpack_from("=QQI", self.heartbeat, base)
+        length = min(length, LINE_CAPACITY)
+        line = self.heartbeat[base + LINE_OFFSET : base + LINE_OFFSET + length]
+        return busy, alive, line.decode("latin-1")
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            w = self.workers.pop(pid, None)
+            if w is None:
+                continue
+            self.free_slots.append(w.slot)
+            if os.WIFSIGNALED(status):
+                sig = os.WTERMSIG(status)
+                name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
+                log.error("Worker (pid:%d) was killed by signal %s", pid, name)
+            else:
+                code = os.WEXITSTATUS(status)
+                if code == worker_mod.WORKER_BOOT_ERROR:
+                    self._boot_failed(w)
+                    continue
+                level = (
+                    logging.INFO
+                    if code == 0 and (w.retiring or self.stopping)
+                    else (logging.INFO if code == 0 else logging.ERROR)
+                )
+                log.log(level, "Worker (pid:%d) exited with code %d", pid, code)
+
+    def _boot_failed(self, w: Worker) -> None:
+        """A worker could not load the application. At start-up that ends
+        the server; after a reload, the workers that serve are kept."""
+        serving = [o for o in self.workers.values() if o.booted and not o.retiring]
+        if not serving:
+            raise BootError(f"worker (pid:{w.pid}) failed to boot")
+        log.error(
+            "Worker (pid:%d) failed to boot: keeping the %d workers that serve", w.pid, len(serving)
+        )
+        self.generation = max(o.generation for o in serving)
+        self.reload_started = None
+        for o in list(self.workers.values()):
+            if o.generation > self.generation:
+                self.retire(o)
+
+    def check_workers(self) -> None:
+        """Marks booted workers, kills those stuck in one request too long,
+        and those that outlived their graceful timeout."""
+        now = time.monotonic()
+        now_ms = int(now * 1000)
+        timeout = self.opts["timeout"]
+        for w in list(self.workers.values()):
+            if w.kill_at is not None and now >= w.kill_at:
+                self._kill(w.pid, signal.SIGKILL)
+                continue
+            for t in range(self.threads):
+                busy, alive, line = self._slot(w, t)
+                if alive and not w.booted:
+                    w.booted = True
+                if timeout and busy and now_ms - busy > timeout * 1000:
+                    log.error(
+                        "Worker (pid:%d) timed out after %ss in request: %s", w.pid, timeout, line
+                    )
+                    self._kill(w.pid, signal.SIGKILL)
+                    break
+
+    def manage(self) -> None:
+        """Keeps the number of serving (not retiring) workers at target."""
+        if self.stopping:
+            return
+        current = [w for w in self.workers.values() if not w.retiring]
+        newest = [w for w in current if w.generation == self.generation]
+        if self.booting:
+            if any(w.booted for w in current):
+                self.booting = False
+                self._release_logs(emit=True)
+            elif not current:
+                self.spawn()
+                return
+            else:
+                return
+        for _ in range(self.num_workers - len(newest)):
+            self.spawn()
+        if self.reload_started is not None:
+            waited = time.monotonic() - self.reload_started
+            if all(w.booted for w in newest) or waited > RELOAD_READY_SECONDS:
+                for w in current:
+                    if w.generation < self.generation:
+                        self.retire(w)
+                self.reload_started = None
+            return
+        surplus = len(newest) - self.num_workers
+        for w in sorted(newest, key=lambda w: w.started)[: max(0, surplus)]:
+            self.retire(w)
+
+    def retire(self, w: Worker) -> None:
+        if w.retiring:
+            return
+        w.retiring = True
+        w.kill_at = time.monotonic() + self.opts["graceful_timeout"]
+        self._kill(w.pid, signal.SIGTERM)
+
+    def _kill(self, pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except OSError as e:
+            if e.errno != errno.ESRCH:
+                raise
+
+    # -- the loop -------------------------------------------------------------
+    def handle(self, sig: int) -> None:
+        name = _SIGNAMES.get(sig, str(sig))
+        if sig != signal.SIGCHLD:
+            log.info("Handling signal: %s", name)
+        if sig == signal.SIGTERM:
+            self.stop(graceful=True)
+        elif sig in (signal.SIGINT, signal.SIGQUIT):
+            self.stop(graceful=False)
+        elif sig == signal.SIGHUP:
+            self.reload()
+        elif sig == signal.SIGTTIN:
+            self.num_workers += 1
+        elif sig == signal.SIGTTOU:
+            self.num_workers = max(1, self.num_workers - 1)
+
+    def reload(self) -> None:
+        """New workers first (fresh imports), old ones retired once the new
+        ones serve: the listening sockets never stop being served."""
+        if self.app is not None:
+            log.info("Reloading workers (the application was preloaded: code is not reloaded)")
+        self.generation += 1
+        self.reload_started = time.monotonic()
+        for _ in range(self.num_workers):
+            self.spawn()
+
+    def stop(self, graceful: bool) -> None:
+        if self.stopping == "fast":
+            return
+        self.stopping = "graceful" if graceful else "fast"
+        deadline = time.monotonic() + (
+            self.opts["graceful_timeout"] if graceful else FAST_STOP_SECONDS
+        )
+        for w in self.workers.values():
+            w.retiring = True
+            w.kill_at = min(w.kill_at or deadline, deadline)
+            self._kill(w.pid, signal.SIGTERM if graceful else signal.SIGQUIT)
+
+    def _watch_files(self) -> None:
+        """--reload: a thread waits for changes to Python files under the
+        current directory (inotify, through watchfiles) and asks for a
+        reload as SIGHUP would."""
+        try:
+            from watchfiles import PythonFilter, watch
+        except ImportError:
+            log.warning("--reload needs the watchfiles package (pip install watchfiles)")
+            return
+
+        def loop() -> None:
+            for changes in watch(
+                os.getcwd(), watch_filter=PythonFilter(), debounce=200, stop_event=self.watch_stop
+            ):
+                log.info("Reloading: %s changed", sorted(p for _, p in changes)[0])
+                self._on_signal(signal.SIGHUP, None)
+
+        import threading
+
+        self.watch_stop = threading.Event()
+        threading.Thread(target=loop, name="qiao-reload", daemon=True).start()
+
+    def _hold_logs(self) -> None:
+        from logging.handlers import MemoryHandler
+
+        self.held_handlers = log.handlers[:]
+        log.handlers = [MemoryHandler(capacity=10_000, flushLevel=logging.CRITICAL + 1)]
+
+    def _release_logs(self, emit: bool) -> None:
+        if self.held_handlers is None:
+            return
+        memory = log.handlers[0]
+        log.handlers = self.held_handlers
+        self.held_handlers = None
+        if emit:
+            for record in getattr(memory, "buffer", []):
+                log.handle(record)
+
+    def run(self) -> int:
+        from .server import log_listening
+
+        self._hold_logs()
+        log_listening(self.sockets)
+        self._install_signals()
+        if self.opts.get("reload"):
+            self._watch_files()
+        pidfile = self.opts.get("pid")
+        if pidfile:
+            with open(pidfile, "w") as f:
+                f.write(f"{self.pid}\n")
+        status = 0
+        try:
+            self.manage()
+            while True:
+                while self.signals:
+                    self.handle(self.signals.pop(0))
+                try:
+                    self.reap()
+                except BootError as e:
+                    if self.booting:
+                        self._release_logs(emit=False)  # the worker said why
+                    else:
+                        log.error("%s: stopping", e)
+                    status = 1
+                    self.stop(graceful=False)
+                if self.stopping and not self.workers:
+                    break
+                self.check_workers()
+                self.manage()
+                self._sleep()
+        finally:
+            for w in self.workers.values():
+                self._kill(w.pid, signal.SIGKILL)
+            if pidfile:
+                with contextlib.suppress(OSError):
+                    os.unlink(pidfile)
+        if status == 0 or not self.booting:
+            self._release_logs(emit=True)
+            log.info("Shutting down")
+        return status

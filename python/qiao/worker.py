@@ -1,0 +1,100 @@
+"""One worker process, forked by the supervisor (:mod:`qiao.arbiter`).
+
+It imports the application (unless the supervisor preloaded it), then
+serves the inherited listening sockets with the Rust engine until told to
+stop. Signal handlers only set a flag on the engine's ``Control``:
+
+- SIGTERM: drain (finish in-flight requests, then exit 0),
+- SIGINT, SIGQUIT: stop at once,
+- SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1: ignored (they are the supervisor's).
+
+A worker also exits when the supervisor dies (``PR_SET_PDEATHSIG``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import random
+import signal
+import socket
+import sys
+from typing import Any
+
+from ._qiao import Control
+from ._qiao import serve as _serve_native
+from .server import engine_options
+
+#: Exit status of a worker whose application could not be loaded: the
+#: supervisor stops instead of respawning it forever (gunicorn's value).
+WORKER_BOOT_ERROR = 3
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Asks the kernel to send SIGTERM when the supervisor exits."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def _install_signals(control: Control) -> None:
+    def drain(signum: int, frame: Any) -> None:
+        control.drain()
+
+    def stop(signum: int, frame: Any) -> None:
+        control.stop()
+
+    signal.signal(signal.SIGTERM, drain)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGQUIT, stop)
+    for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1):
+        signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+def run(
+    app: Any,
+    app_spec: str,
+    sockets: list[socket.socket],
+    opts: dict,
+    heartbeat: Any,
+    slot_offset: int,
+    supervisor_pid: int,
+) -> int:
+    """Runs in the forked child; returns its exit status."""
+    _die_with_parent()
+    control = Control()
+    _install_signals(control)
+    if os.getppid() != supervisor_pid:  # the supervisor died before we armed PDEATHSIG
+        return 0
+    if app is None:
+        from .loader import AppLoadError, load_app
+
+        try:
+            app = load_app(app_spec)
+        except AppLoadError as e:
+            print(f"qiao: error: {e}", file=sys.stderr, flush=True)
+            return WORKER_BOOT_ERROR
+        except BaseException as e:  # noqa: BLE001 - any failure to boot is reported the same way
+            print(
+                f"qiao: error: cannot load {app_spec!r}: {type(e).__name__}: {e}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return WORKER_BOOT_ERROR
+    max_requests = opts["max_requests"]
+    if max_requests > 0 and opts["max_requests_jitter"] > 0:
+        max_requests += random.randint(0, opts["max_requests_jitter"])
+    _serve_native(
+        app,
+        [(s.fileno(), s.family == socket.AF_UNIX) for s in sockets],
+        control=control,
+        max_requests=max_requests,
+        heartbeat=(heartbeat, slot_offset),
+        **engine_options(opts),
+    )
+    return 0
