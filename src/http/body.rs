@@ -183,6 +183,15 @@ impl BodyDecoder {
                 },
                 Chunk::SizeLf { value } => match (b, value) {
                     (b'\n', 0) => Chunk::TrailerStart,
+                    // A chunk announced past the body limit is refused now,
+                    // not after its bytes were received.
+                    (b'\n', remaining)
+                        if self
+                            .max_body
+                            .is_some_and(|max| self.total.saturating_add(remaining) > max) =>
+                    {
+                        return Err(ParseError::BodyTooLarge)
+                    }
                     (b'\n', remaining) => Chunk::Data { remaining },
                     _ => return Err(ParseError::BadChunkSize),
                 },

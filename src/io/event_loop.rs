@@ -42,10 +42,12 @@ pub const PREBUFFER_BODY_BYTES: usize = 256 * 1024;
 pub const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(1000);
 /// Bytes asked of the kernel per `read(2)` by the loop.
 pub const READ_CHUNK: usize = 64 * 1024;
-/// Read buffers kept for reuse; idle connections hold none.
-pub const BUFFER_POOL_SIZE: usize = 256;
-/// Larger buffers are freed rather than pooled.
-pub const MAX_POOLED_BUFFER: usize = PREBUFFER_BODY_BYTES + 2 * READ_CHUNK;
+/// Read buffers kept for reuse; idle connections hold none. With
+/// `MAX_POOLED_BUFFER`, the pool holds 8 MiB at most.
+pub const BUFFER_POOL_SIZE: usize = 64;
+/// Larger buffers (grown by a big prebuffered body) are freed rather than
+/// pooled.
+pub const MAX_POOLED_BUFFER: usize = 2 * READ_CHUNK;
 /// Readiness events taken per wait.
 pub const EVENTS_PER_POLL: usize = 1024;
 /// Connections accepted per listener readiness before serving others.
@@ -322,7 +324,17 @@ impl EventLoop {
             }
             match self.fill(idx) {
                 Ok(0) => {
-                    self.close(idx);
+                    if matches!(
+                        self.conns[idx].as_ref().map(|c| &c.phase),
+                        Some(Phase::Body { .. })
+                    ) {
+                        // Half-closed before the announced body was complete:
+                        // say so (the client may still read) rather than vanish.
+                        self.respond_and_close(idx, 400, "incomplete request body");
+                        self.close(idx);
+                    } else {
+                        self.close(idx);
+                    }
                     return Step::Closed;
                 }
                 Ok(_) => {

@@ -393,3 +393,43 @@ def _good_app(environ, start_response):
 
 
 validated = validator(_good_app)
+
+
+# -- hardening suites (test_corpus.py, test_security.py, test_limits.py) -----------
+
+PROBE_HITS: dict[str, int] = {}
+
+
+def probe(environ, start_response):
+    """Any path: 200 with what the server parsed, as JSON; counts requests per path.
+
+    ``/__hits?path=P`` answers how many requests reached PATH_INFO ``P`` (a
+    smuggled request must never count); ``path=read-error:P`` how many of them
+    had their ``wsgi.input`` read raise. A query holding ``noread`` leaves the
+    body unread, for the drain tests.
+    """
+    path = environ.get("PATH_INFO", "")
+    if path == "/__hits":
+        with _LOCK:
+            n = PROBE_HITS.get(query(environ).get("path", ""), 0)
+        return respond(start_response, str(n).encode())
+    with _LOCK:
+        PROBE_HITS[path] = PROBE_HITS.get(path, 0) + 1
+    unread = "noread" in environ.get("QUERY_STRING", "")
+    try:
+        body = b"" if unread else read_all(environ)
+    except Exception as exc:  # the server refused the body mid-read
+        with _LOCK:
+            PROBE_HITS[f"read-error:{path}"] = PROBE_HITS.get(f"read-error:{path}", 0) + 1
+        raise RuntimeError(f"probe: body read failed: {exc!r}") from exc
+    info = {
+        "method": environ["REQUEST_METHOD"],
+        "path": path,
+        "query": environ.get("QUERY_STRING", ""),
+        "protocol": environ.get("SERVER_PROTOCOL", ""),
+        "content_length": environ.get("CONTENT_LENGTH", ""),
+        "content_type": environ.get("CONTENT_TYPE", ""),
+        "headers": {k: v for k, v in environ.items() if k.startswith("HTTP_")},
+        "body": body.decode("latin-1"),
+    }
+    return respond_json(start_response, info)
