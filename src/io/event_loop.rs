@@ -408,6 +408,9 @@ impl EventLoop {
                 return;
             }
             let base = conn.start;
+            // Counted before serving, so the request that reaches
+            // `--max-requests` is itself answered with `Connection: close`.
+            self.shared.count_request();
             if self.shared.draining() {
                 // The response says `Connection: close`: the client will
                 // not send another request here.
@@ -452,7 +455,6 @@ impl EventLoop {
             if let Some(hb) = &self.heartbeat {
                 hb.end();
             }
-            self.shared.count_request();
             let keep = outcome == Outcome::KeepAlive && !out.failed() && !body.continue_pending();
             self.wbuf = out.into_buffer();
             let (buf, pos, decoder, body_error) = body.into_parts();
