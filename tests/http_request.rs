@@ -203,7 +203,11 @@ const LIMITS: &[Case] = &[
     ("field over limit", b"GET / HTTP/1.0\r\nX: 012345678901234567890123456789\r\n\r\n", err(HeaderTooLarge, 431)),
     ("field over limit, partial", b"GET / HTTP/1.0\r\nX: 0123456789012345678901234567890123456789", err(HeaderTooLarge, 431)),
     ("name over limit, partial", b"GET / HTTP/1.0\r\nXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX", err(HeaderTooLarge, 431)),
-    ("field at limit with trailing OWS", b"GET / HTTP/1.0\r\nX: 01234567890123456789012345678  \r\n\r\n", Want::Ok(&[H(&[("X", "01234567890123456789012345678")])])),
+    // The whole line counts, trailing OWS included (as gunicorn counts it):
+    // a limit that ignored trailing OWS could not be applied to a line still
+    // arriving without depending on how it was split.
+    ("field at limit, trailing OWS over it", b"GET / HTTP/1.0\r\nX: 01234567890123456789012345678  \r\n\r\n", err(HeaderTooLarge, 431)),
+    ("field at limit exactly", b"GET / HTTP/1.0\r\nX: 01234567890123456789012345678\r\n\r\n", Want::Ok(&[H(&[("X", "01234567890123456789012345678")])])),
     ("body at max", b"POST / HTTP/1.0\r\nContent-Length: 10\r\n\r\n", Want::Ok(&[F(Framing::Length(10))])),
     ("body over max", b"POST / HTTP/1.0\r\nContent-Length: 11\r\n\r\n", err(BodyTooLarge, 413)),
     ("chunked with max is checked later", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", Want::Ok(&[F(Framing::Chunked)])),

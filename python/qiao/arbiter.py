@@ -26,6 +26,7 @@ import mmap
 import os
 import select
 import signal
+import socket
 import struct
 import sys
 import time
@@ -299,6 +300,13 @@ class Arbiter:
         if self.stopping == "fast":
             return
         self.stopping = "graceful" if graceful else "fast"
+        # Stop accepting everywhere at once: shutting down the listening
+        # sockets (not just closing our descriptors) acts on the sockets
+        # every worker shares, so new clients are refused, not queued,
+        # even by a worker that is busy in a request.
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RD)
         deadline = time.monotonic() + (
             self.opts["graceful_timeout"] if graceful else FAST_STOP_SECONDS
         )

@@ -133,17 +133,26 @@ fn parse_with<'b>(
     if line_start > super::limits::MAX_LEADING_EMPTY_BYTES {
         return Err(ParseError::BadRequestLine);
     }
-    let line_len = match memchr(b'\n', &buf[line_start..]) {
-        Some(i) => i,
-        // The CR ending a line of exactly the limit may already be here.
-        None if buf.len() - line_start > limits.request_line + 1 => {
-            return Err(ParseError::RequestLineTooLong)
-        }
-        None => return Ok(Status::Partial),
-    };
-    let line_len = line_len - usize::from(line_len > 0 && buf[line_start + line_len - 1] == b'\r');
-    if line_len > limits.request_line {
-        return Err(ParseError::RequestLineTooLong);
+    let line_end = memchr(b'\n', &buf[line_start..]).map_or(buf.len(), |i| line_start + i);
+    // Without its CR: a CR left inside means a bare CR in the line.
+    let request_line = &buf[line_start..line_end];
+    let request_line = request_line.strip_suffix(b"\r").unwrap_or(request_line);
+    if let Some((at, size_error)) = first_overlong(buf, line_start, limits) {
+        // Only the bytes before the limit decide, so the answer does not
+        // depend on how the head was split into reads: a syntax error there
+        // wins, otherwise it is the size.
+        let mut req = httparse::Request::new(&mut []);
+        return match req.parse_with_uninit_headers(&buf[..at], storage) {
+            Err(e) => Err(map_httparse_error(
+                e,
+                &request_line[..request_line.len().min(at - line_start)],
+            )),
+            Ok(_) => Err(size_error),
+        };
+    }
+    if line_end == buf.len() {
+        // The request line is not complete: its version cannot be judged yet.
+        return Ok(Status::Partial);
     }
     let mut req = httparse::Request::new(&mut []);
     let n = match req.parse_with_uninit_headers(buf, storage) {
@@ -152,15 +161,9 @@ fn parse_with<'b>(
             if buf.len() > limits.max_head_bytes() {
                 return Err(ParseError::HeaderTooLarge);
             }
-            check_partial_fields(&buf[line_start + line_len..], limits)?;
             return Ok(Status::Partial);
         }
-        Err(e) => {
-            return Err(map_httparse_error(
-                e,
-                &buf[line_start..line_start + line_len],
-            ))
-        }
+        Err(e) => return Err(map_httparse_error(e, request_line)),
     };
     let base = buf.as_ptr() as usize;
     let range = |s: &[u8]| {
@@ -190,10 +193,6 @@ fn parse_with<'b>(
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         let value = trim_ows(h.value);
-        let line = (value.as_ptr() as usize + value.len()).saturating_sub(name.as_ptr() as usize);
-        if line > limits.field_size {
-            return Err(ParseError::HeaderTooLarge);
-        }
         if value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
             return Err(ParseError::BadHeader);
         }
@@ -365,26 +364,41 @@ fn valid_host(value: &[u8]) -> bool {
         .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%[]".contains(&b))
 }
 
-/// While a head is partial, a field line already longer than the limit is
-/// refused at once instead of after the client finished sending it.
-fn check_partial_fields(fields: &[u8], limits: &Limits) -> Result<(), ParseError> {
-    let mut count = 0;
-    for line in fields.split(|&b| b == b'\n') {
-        // Measured as the complete head measures it: without the CR and
-        // without trailing OWS, so no prefix fails where the whole passes.
-        let mut line = line.strip_suffix(b"\r").unwrap_or(line);
-        while let [rest @ .., b' ' | b'\t'] = line {
-            line = rest;
+/// The first place where the head passes a limit: the request line over
+/// `request_line` bytes, a field line over `field_size` (CRLF not counted),
+/// or a field line beyond `header_fields`, as `(index of the first byte
+/// past the limit, error)`. A line still arriving counts once the
+/// violation is certain, so the answer never depends on how the head was
+/// split into reads.
+fn first_overlong(buf: &[u8], start: usize, limits: &Limits) -> Option<(usize, ParseError)> {
+    let mut pos = start;
+    let mut fields = 0;
+    loop {
+        let rest = &buf[pos..];
+        let (content, complete) = match memchr(b'\n', rest) {
+            Some(i) => (i - usize::from(i > 0 && rest[i - 1] == b'\r'), Some(i)),
+            // A final CR may be the start of the line's CRLF.
+            None => (rest.len() - usize::from(rest.last() == Some(&b'\r')), None),
+        };
+        let (limit, error) = if pos == start {
+            (limits.request_line, ParseError::RequestLineTooLong)
+        } else if content == 0 {
+            return None; // the end of the head, or not known yet
+        } else {
+            fields += 1;
+            if fields > limits.header_fields {
+                return Some((pos, ParseError::TooManyHeaders));
+            }
+            (limits.field_size, ParseError::HeaderTooLarge)
+        };
+        if content > limit {
+            return Some((pos + limit, error));
         }
-        if line.len() > limits.field_size {
-            return Err(ParseError::HeaderTooLarge);
+        match complete {
+            Some(i) => pos += i + 1,
+            None => return None,
         }
-        count += 1;
     }
-    if count > limits.header_fields + 2 {
-        return Err(ParseError::TooManyHeaders);
-    }
-    Ok(())
 }
 
 fn map_httparse_error(e: httparse::Error, request_line: &[u8]) -> ParseError {
