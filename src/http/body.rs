@@ -34,7 +34,7 @@ enum Chunk {
     /// After the size: optional whitespace, then `;` or CR.
     SizeWs { value: u64 },
     /// Inside the chunk extensions, up to CR.
-    Ext { value: u64 },
+    Ext { value: u64, at: ExtAt },
     /// Saw the CR ending the size line; LF must follow.
     SizeLf { value: u64 },
     /// Inside chunk data, with this many bytes left.
@@ -51,6 +51,26 @@ enum Chunk {
     TrailerLf,
     /// CR of the final empty line seen; LF must follow.
     EndLf,
+}
+
+/// Where a decoder is inside the chunk extensions of a size line:
+/// `*( BWS ";" BWS ext-name [ BWS "=" BWS ( token / quoted-string ) ] )`
+/// (RFC 9112 §7.1.1), parsed rather than skipped so garbage is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExtAt {
+    /// After `;`: optional whitespace, then a name.
+    BeforeName,
+    Name,
+    /// After a name: whitespace, `=`, `;` or CR.
+    AfterName,
+    /// After `=`: optional whitespace, then a token or a quoted string.
+    BeforeValue,
+    Token,
+    Quoted,
+    /// After a backslash inside a quoted string.
+    Escape,
+    /// After a value: whitespace, `;` or CR.
+    AfterValue,
 }
 
 /// Decodes one request body, whatever its framing.
@@ -166,21 +186,43 @@ impl BodyDecoder {
                     None if digits == 0 => return Err(ParseError::BadChunkSize),
                     None => match b {
                         b'\r' => Chunk::SizeLf { value },
-                        b';' => self.ext_byte(value)?,
+                        b';' => self.ext_byte(value, ExtAt::BeforeName)?,
                         b' ' | b'\t' => Chunk::SizeWs { value },
                         _ => return Err(ParseError::BadChunkSize),
                     },
                 },
                 Chunk::SizeWs { value } => match b {
                     b' ' | b'\t' => Chunk::SizeWs { value },
-                    b';' => self.ext_byte(value)?,
+                    b';' => self.ext_byte(value, ExtAt::BeforeName)?,
                     _ => return Err(ParseError::BadChunkSize),
                 },
-                Chunk::Ext { value } => match b {
-                    b'\r' => Chunk::SizeLf { value },
-                    b'\t' | b' '..=b'~' | 0x80..=0xff => self.ext_byte(value)?,
-                    _ => return Err(ParseError::BadChunkExtension),
-                },
+                Chunk::Ext { value, at } => {
+                    use ExtAt::*;
+                    let ws = b == b' ' || b == b'\t';
+                    let next = match (at, b) {
+                        (BeforeName, _) if ws => BeforeName,
+                        (BeforeName | Name, _) if is_tchar(b) => Name,
+                        (Name | AfterName, _) if ws => AfterName,
+                        (Name | AfterName, b'=') => BeforeValue,
+                        (BeforeValue, _) if ws => BeforeValue,
+                        (BeforeValue, b'"') => Quoted,
+                        (BeforeValue | Token, _) if is_tchar(b) => Token,
+                        (Quoted, b'\\') => Escape,
+                        (Quoted, b'"') => AfterValue,
+                        (Quoted, b'\t' | b' ' | b'!' | 0x23..=0x5b | 0x5d..=0x7e | 0x80..=0xff) => {
+                            Quoted
+                        }
+                        (Escape, b'\t' | b' '..=b'~' | 0x80..=0xff) => Quoted,
+                        (Token | AfterValue, _) if ws => AfterValue,
+                        (Name | AfterName | Token | AfterValue, b';') => BeforeName,
+                        (Name | AfterName | Token | AfterValue, b'\r') => {
+                            st = Chunk::SizeLf { value };
+                            continue;
+                        }
+                        _ => return Err(ParseError::BadChunkExtension),
+                    };
+                    self.ext_byte(value, next)?
+                }
                 Chunk::SizeLf { value } => match (b, value) {
                     (b'\n', 0) => Chunk::TrailerStart,
                     // A chunk announced past the body limit is refused now,
@@ -232,12 +274,12 @@ impl BodyDecoder {
         Ok((i, Decoded::NeedMore))
     }
 
-    fn ext_byte(&mut self, value: u64) -> Result<Chunk, ParseError> {
+    fn ext_byte(&mut self, value: u64, at: ExtAt) -> Result<Chunk, ParseError> {
         self.ext_bytes += 1;
         if self.ext_bytes > MAX_CHUNK_EXT_BYTES {
             return Err(ParseError::BadChunkExtension);
         }
-        Ok(Chunk::Ext { value })
+        Ok(Chunk::Ext { value, at })
     }
 
     fn trailer_byte(&mut self, has_colon: bool, at_start: bool) -> Result<Chunk, ParseError> {
