@@ -144,15 +144,7 @@ impl BodyReader {
         max: usize,
         waiter: Waiter,
     ) -> Result<usize, BodyError> {
-        let mut got = 0;
-        while got < max {
-            let Some(span) = self.take(max - got, waiter)? else {
-                break;
-            };
-            out.extend_from_slice(&self.buf[span.clone()]);
-            got += span.len();
-        }
-        Ok(got)
+        self.read_until(out, max, None, waiter)
     }
 
     /// Like [`read`](Self::read) but stops after the first `\n`.
@@ -162,16 +154,26 @@ impl BodyReader {
         max: usize,
         waiter: Waiter,
     ) -> Result<usize, BodyError> {
+        self.read_until(out, max, Some(b'\n'), waiter)
+    }
+
+    fn read_until(
+        &mut self,
+        out: &mut Vec<u8>,
+        max: usize,
+        stop: Option<u8>,
+        waiter: Waiter,
+    ) -> Result<usize, BodyError> {
         let mut got = 0;
         while got < max {
             let Some(span) = self.take(max - got, waiter)? else {
                 break;
             };
             let slice = &self.buf[span.clone()];
-            if let Some(i) = slice.iter().position(|&b| b == b'\n') {
+            if let Some(i) = stop.and_then(|c| slice.iter().position(|&b| b == c)) {
                 out.extend_from_slice(&slice[..=i]);
                 got += i + 1;
-                // Give back what follows the newline.
+                // Give back what follows the stop byte.
                 self.ready.start = span.start + i + 1;
                 break;
             }

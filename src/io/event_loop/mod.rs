@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 
+mod lifecycle;
+
 use super::body::BodyReader;
 use super::conn::{Conn, Phase};
 use super::heartbeat::{self, Heartbeat};
@@ -22,8 +24,7 @@ use super::output::Output;
 pub use super::service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};
 use super::sock;
 use crate::http::date::{DateCache, DATE_LEN};
-use crate::http::response::simple_response;
-use crate::http::{parse_head, BodyDecoder, Decoded, Framing, ParseError, Status};
+use crate::http::{parse_head, BodyDecoder, Decoded, Framing, Status};
 
 /// How often deadlines are checked (and, on the main thread, signals).
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
@@ -371,28 +372,6 @@ impl EventLoop {
         sock::read_some(conn.fd, &mut conn.buf, READ_CHUNK)
     }
 
-    /// An idle connection gives its empty buffer back to the pool, so
-    /// thousands of keep-alive connections cost no buffer memory.
-    fn park(&mut self, idx: usize) {
-        let Some(conn) = self.conns[idx].as_mut() else {
-            return;
-        };
-        if conn.buf.is_empty() && matches!(conn.phase, Phase::Head { started: false }) {
-            let buf = mem::take(&mut conn.buf);
-            self.recycle(buf);
-        }
-    }
-
-    fn recycle(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() > 0
-            && buf.capacity() <= MAX_POOLED_BUFFER
-            && self.pool.len() < BUFFER_POOL_SIZE
-        {
-            buf.clear();
-            self.pool.push(buf);
-        }
-    }
-
     /// Serves every ready request of a connection, pipelined ones in turn,
     /// inside the caller's session.
     fn serve_conn(&mut self, idx: usize, serve: &mut dyn Serve) {
@@ -482,114 +461,6 @@ impl EventLoop {
                 Step::Ready => continue,
                 Step::Wait | Step::Closed => return,
             }
-        }
-    }
-
-    /// Answers a request the HTTP ring refused, then closes.
-    fn refuse(&mut self, idx: usize, e: ParseError) {
-        self.respond_and_close(idx, e.status(), e.message());
-    }
-
-    fn respond_and_close(&mut self, idx: usize, status: u16, message: &str) {
-        let mut date = [0u8; DATE_LEN];
-        date.copy_from_slice(self.dates.get());
-        let Some(conn) = self.conns[idx].as_mut() else {
-            return;
-        };
-        let mut msg = Vec::with_capacity(256);
-        simple_response(&mut msg, status, message, &date, false, false);
-        let mut wait = |fd, interest, deadline| sock::wait(fd, interest, deadline);
-        // A few hundred bytes into an empty socket buffer: this does not block.
-        let _ = sock::write_all_vectored(conn.fd, &[&msg], self.config.io_timeout, &mut wait);
-        self.close_after_response(idx);
-    }
-
-    /// Half-closes and lingers: the client gets our last response before
-    /// the connection ends, even if it is still sending.
-    fn close_after_response(&mut self, idx: usize) {
-        let Some(conn) = self.conns[idx].as_mut() else {
-            return;
-        };
-        sock::shutdown_write(conn.fd);
-        conn.phase = Phase::Linger;
-        conn.deadline = Instant::now() + LINGER_TIMEOUT;
-        conn.consume(conn.buf.len());
-    }
-
-    fn close(&mut self, idx: usize) {
-        let Some(mut conn) = self.conns.get_mut(idx).and_then(Option::take) else {
-            return;
-        };
-        let _ = self.poll.registry().deregister(conn.stream.source());
-        let buf = mem::take(&mut conn.buf);
-        drop(conn);
-        self.recycle(buf);
-        self.free.push(idx);
-        self.live -= 1;
-        if self.accept_paused && !self.shared.stopping() {
-            self.accept_paused = false;
-            for li in 0..self.listeners.len() {
-                self.accept(li);
-            }
-        }
-    }
-
-    /// Closes connections whose deadline passed; a half-received head is
-    /// answered with 408 first.
-    fn sweep(&mut self, now: Instant) {
-        if self.accept_paused && self.live < self.config.max_connections {
-            self.accept_paused = false;
-            for li in 0..self.listeners.len() {
-                self.accept(li);
-            }
-        }
-        for idx in 0..self.conns.len() {
-            let Some(conn) = self.conns[idx].as_ref() else {
-                continue;
-            };
-            if conn.deadline > now {
-                continue;
-            }
-            match conn.phase {
-                Phase::Head { started: true } => {
-                    self.respond_and_close(idx, 408, "timed out reading the request head")
-                }
-                Phase::Body { .. } => {
-                    self.respond_and_close(idx, 408, "timed out reading the request body")
-                }
-                Phase::Linger => self.close(idx),
-                _ => {
-                    sock::shutdown_write(conn.fd);
-                    self.close(idx);
-                }
-            }
-        }
-    }
-
-    /// Stops listening; idle connections get `DRAIN_IDLE_GRACE` to send
-    /// a last request, the others are answered with `Connection: close`.
-    fn start_drain(&mut self) {
-        for l in self.listeners.iter_mut() {
-            let _ = self.poll.registry().deregister(l.source());
-        }
-        self.listeners.clear();
-        let grace = Instant::now() + DRAIN_IDLE_GRACE;
-        for conn in self.conns.iter_mut().flatten() {
-            if matches!(conn.phase, Phase::Head { started: false }) && conn.deadline > grace {
-                conn.deadline = grace;
-            }
-        }
-    }
-
-    /// Stops listening and closes every connection: no request is in
-    /// flight on this thread when the loop checks the stop flag.
-    fn shutdown(&mut self) {
-        for l in self.listeners.iter_mut() {
-            let _ = self.poll.registry().deregister(l.source());
-        }
-        self.listeners.clear();
-        for idx in 0..self.conns.len() {
-            self.close(idx);
         }
     }
 }
