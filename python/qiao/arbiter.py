@@ -184,11 +184,7 @@ class Arbiter:
                 if code == worker_mod.WORKER_BOOT_ERROR:
                     self._boot_failed(w)
                     continue
-                level = (
-                    logging.INFO
-                    if code == 0 and (w.retiring or self.stopping)
-                    else (logging.INFO if code == 0 else logging.ERROR)
-                )
+                level = logging.INFO if code == 0 else logging.ERROR
                 log.log(level, "Worker (pid:%d) exited with code %d", pid, code)
 
     def _boot_failed(self, w: Worker) -> None:

@@ -46,7 +46,7 @@ enum Chunk {
     /// At the start of a trailer line (or the final empty line).
     TrailerStart,
     /// Inside a trailer field line.
-    TrailerLine { has_colon: bool, at_start: bool },
+    TrailerLine { has_colon: bool },
     /// CR ending a trailer line seen; LF must follow.
     TrailerLf,
     /// CR of the final empty line seen; LF must follow.
@@ -246,19 +246,14 @@ impl BodyDecoder {
                 Chunk::DataCr | Chunk::DataLf => return Err(ParseError::BadChunkData),
                 Chunk::TrailerStart => match b {
                     b'\r' => Chunk::EndLf,
-                    _ if is_tchar(b) => self.trailer_byte(false, false)?,
+                    _ if is_tchar(b) => self.trailer_byte(false)?,
                     _ => return Err(ParseError::BadTrailer),
                 },
-                Chunk::TrailerLine {
-                    has_colon,
-                    at_start,
-                } => match b {
+                Chunk::TrailerLine { has_colon } => match b {
                     b'\r' if has_colon => Chunk::TrailerLf,
-                    b':' if !has_colon && !at_start => self.trailer_byte(true, false)?,
-                    _ if !has_colon && is_tchar(b) => self.trailer_byte(false, false)?,
-                    b'\t' | b' '..=b'~' | 0x80..=0xff if has_colon => {
-                        self.trailer_byte(true, false)?
-                    }
+                    b':' if !has_colon => self.trailer_byte(true)?,
+                    _ if !has_colon && is_tchar(b) => self.trailer_byte(false)?,
+                    b'\t' | b' '..=b'~' | 0x80..=0xff if has_colon => self.trailer_byte(true)?,
                     _ => return Err(ParseError::BadTrailer),
                 },
                 Chunk::TrailerLf if b == b'\n' => Chunk::TrailerStart,
@@ -282,14 +277,11 @@ impl BodyDecoder {
         Ok(Chunk::Ext { value, at })
     }
 
-    fn trailer_byte(&mut self, has_colon: bool, at_start: bool) -> Result<Chunk, ParseError> {
+    fn trailer_byte(&mut self, has_colon: bool) -> Result<Chunk, ParseError> {
         self.trailer_bytes += 1;
         if self.trailer_bytes > MAX_TRAILER_BYTES {
             return Err(ParseError::BadTrailer);
         }
-        Ok(Chunk::TrailerLine {
-            has_colon,
-            at_start,
-        })
+        Ok(Chunk::TrailerLine { has_colon })
     }
 }

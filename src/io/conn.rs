@@ -67,11 +67,6 @@ impl Conn {
         }
     }
 
-    /// Unconsumed received bytes.
-    pub fn pending(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-
     /// Marks `n` pending bytes consumed; an emptied buffer restarts at 0
     /// (and can go back to the pool).
     pub fn consume(&mut self, n: usize) {

@@ -17,8 +17,7 @@ use super::file_wrapper::FileWrapper;
 use super::input::Input;
 use super::start_response::StartResponse;
 use crate::http::response::{simple_response, BodyMode, RequestFacts};
-use crate::io::sock::{self, Interest};
-use crate::io::{BodyError, Exchange, Outcome, Serve};
+use crate::io::{BodyError, Exchange, Outcome, Output, Serve};
 
 /// What every serving thread shares: the app and the logging hooks.
 pub struct WsgiShared {
@@ -252,51 +251,36 @@ impl WsgiServe<'_, '_> {
             self.debug(&format!("request body error: {body_error}"));
             if !this.headers_sent() {
                 let (status, text) = client_error_status(&body_error);
-                let date = *this.date();
-                let is_head = this.is_head();
-                let out = this.output();
-                out.buffer().clear();
-                simple_response(out.buffer(), status, text, &date, false, is_head);
-                let mut wait = |fd, interest: Interest, deadline| {
-                    py.detach(|| sock::wait(fd, interest, deadline))
-                };
-                let _ = out.flush(&mut wait);
+                let (date, is_head) = (*this.date(), this.is_head());
+                send_simple(py, this.output(), status, text, &date, is_head);
             }
             return Outcome::Close;
         }
         self.log(msg, Some(err));
         if !this.headers_sent() {
-            let date = *this.date();
-            let is_head = this.is_head();
-            let out = this.output();
-            out.buffer().clear();
-            simple_response(
-                out.buffer(),
+            let (date, is_head) = (*this.date(), this.is_head());
+            send_simple(
+                py,
+                this.output(),
                 500,
                 "Internal Server Error",
                 &date,
-                false,
                 is_head,
             );
-            let mut wait = super::gil_free_wait(py);
-            let _ = out.flush(&mut wait);
         }
         Outcome::Close
     }
 
     fn internal_error(&mut self, ex: &mut Exchange<'_>, msg: &str, err: PyErr) -> Outcome {
-        let py = self.py;
         self.log(msg, Some(err));
-        simple_response(
-            ex.out.buffer(),
+        send_simple(
+            self.py,
+            ex.out,
             500,
             "Internal Server Error",
             ex.date,
             false,
-            false,
         );
-        let mut wait = super::gil_free_wait(py);
-        let _ = ex.out.flush(&mut wait);
         Outcome::Close
     }
 
@@ -311,6 +295,21 @@ impl WsgiServe<'_, '_> {
             eprintln!("qiao: {msg}");
         }
     }
+}
+
+/// Replaces whatever is buffered with a complete response of the server's
+/// own (nothing of the app's response has been sent) and writes it out.
+fn send_simple(
+    py: Python<'_>,
+    out: &mut Output,
+    status: u16,
+    text: &str,
+    date: &[u8],
+    is_head: bool,
+) {
+    out.buffer().clear();
+    simple_response(out.buffer(), status, text, date, false, is_head);
+    let _ = out.flush(&mut super::gil_free_wait(py));
 }
 
 /// The status answering a request whose body could not be read.

@@ -332,10 +332,8 @@ impl EventLoop {
                         // Half-closed before the announced body was complete:
                         // say so (the client may still read) rather than vanish.
                         self.respond_and_close(idx, 400, "incomplete request body");
-                        self.close(idx);
-                    } else {
-                        self.close(idx);
                     }
+                    self.close(idx);
                     return Step::Closed;
                 }
                 Ok(_) => {
