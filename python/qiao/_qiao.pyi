@@ -35,7 +35,7 @@ def serve(
     app: Callable[..., Any],
     listeners: list[tuple[int, bool]],
     *,
-    threads: int = 1,
+    threads: int = 128,
     multiprocess: bool = False,
     url_scheme: str = "http",
     script_name: str = "",

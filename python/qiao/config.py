@@ -30,6 +30,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _workers(text: str) -> int:
     """A worker count; 0 or "auto" means one per CPU."""
     if text == "auto":
@@ -46,6 +53,11 @@ def _seconds(text: str) -> float:
 
 #: Default address when no --bind is given (as gunicorn).
 DEFAULT_BIND = "127.0.0.1:8000"
+
+#: Most serving threads a worker grows to by default (the engine's
+#: ``DEFAULT_MAX_THREADS``). The pool starts with one thread and adds one
+#: only while a request blocks, so a fast app never uses more.
+DEFAULT_THREADS = 128
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -68,10 +80,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "threads",
         ("--threads",),
-        1,
-        "Serving threads per worker, each with its own event loop. "
-        "More than 1 helps applications that block.",
-        type=_positive_int,
+        DEFAULT_THREADS,
+        "Most serving threads per worker. The pool starts with one and grows "
+        "only while requests block in the app (1: strictly one thread).",
+        type=_at_least_one,
         metavar="N",
     ),
     Setting(

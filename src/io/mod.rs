@@ -3,9 +3,10 @@
 //! socket operations the WSGI ring uses while the app runs. No Python here:
 //! the WSGI ring plugs in through [`Handler`] and [`Serve`].
 //!
-//! Threading: the thread that runs an event loop also calls the app for
-//! that loop's connections (no hand-off per request); `--threads N` runs N
-//! such loops sharing the listening sockets.
+//! Threading: one event loop per worker, served by a pool of threads
+//! (`pool`): the thread that leads the loop also calls the app for the
+//! request it took (no hand-off per request); when the app blocks, another
+//! thread takes the loop over.
 
 pub mod body;
 pub mod conn;
@@ -13,6 +14,7 @@ pub mod event_loop;
 pub mod heartbeat;
 pub mod listener;
 pub mod output;
+pub mod pool;
 pub mod service;
 pub mod sock;
 
@@ -20,4 +22,5 @@ pub use body::{BodyError, BodyReader};
 pub use event_loop::EventLoop;
 pub use listener::{Listener, ListenerInfo, PeerInfo};
 pub use output::Output;
+pub use pool::HandlerFactory;
 pub use service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};

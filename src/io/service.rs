@@ -140,11 +140,6 @@ pub trait Serve {
 /// The application side as the loop sees it.
 pub trait Handler {
     /// Runs `f` with whatever serving needs held (the GIL, for WSGI);
-    /// called once per batch of ready requests.
+    /// called once per run of requests a thread serves back to back.
     fn session<R>(&mut self, f: impl FnOnce(&mut dyn Serve) -> R) -> R;
-    /// Called on the main thread's loop every sweep and when a signal
-    /// interrupted the wait; returns false to stop the server.
-    fn tick(&mut self) -> bool {
-        true
-    }
 }

@@ -1,7 +1,8 @@
-//! The Python entry point `_qiao.serve(...)`: builds one event loop per
-//! thread over the listening sockets Python bound, runs them with the GIL
-//! released, and returns when a signal handler raised (the main thread's
-//! loop checks signals) or `stop()` was called.
+//! The Python entry point `_qiao.serve(...)`: builds the worker's event
+//! loop over the listening sockets Python bound and serves it with the
+//! I/O ring's thread pool, the GIL released; the calling (main) thread
+//! runs the pool's monitor and Python's signal handlers. Returns when a
+//! signal handler raised, or the server was stopped or drained.
 
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -17,11 +18,14 @@ use super::file_wrapper::FileWrapper;
 use crate::http::limits::MAX_HEADER_FIELDS_CEILING;
 use crate::http::Limits;
 use crate::io::heartbeat::{Heartbeat, SLOT_SIZE};
-use crate::io::{EventLoop, Handler, Listener, LoopConfig, Serve, Shared};
+use crate::io::{pool, EventLoop, Handler, HandlerFactory, Listener, LoopConfig, Serve, Shared};
 use pyo3::buffer::PyBuffer;
 
-/// Connections one serving thread holds at most by default.
+/// Connections one worker holds at most by default.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Serving threads a worker may grow to by default (the pool starts with
+/// one and adds threads only while requests block).
+pub const DEFAULT_MAX_THREADS: usize = 128;
 
 /// A handle on a running server, made before `serve` and passed to it, so
 /// Python signal handlers can ask for a graceful or an immediate stop.
@@ -67,8 +71,6 @@ impl Control {
 struct WsgiHandler {
     shared: Arc<WsgiShared>,
     cache: EnvironCache,
-    /// The exception a signal handler raised, to re-raise in Python.
-    pending: Option<PyErr>,
 }
 
 impl Handler for WsgiHandler {
@@ -82,15 +84,26 @@ impl Handler for WsgiHandler {
             f(&mut serve)
         })
     }
+}
 
-    fn tick(&mut self) -> bool {
-        match Python::attach(|py| py.check_signals()) {
-            Ok(()) => true,
-            Err(e) => {
-                self.pending = Some(e);
-                false
-            }
-        }
+/// Makes the serving threads' handlers.
+struct WsgiThreads {
+    shared: Arc<WsgiShared>,
+}
+
+impl HandlerFactory for WsgiThreads {
+    type Handler = WsgiHandler;
+
+    fn run_thread<R: Send>(&self, body: impl FnOnce(&mut WsgiHandler) -> R + Send) -> R {
+        block_signals();
+        let mut handler = WsgiHandler {
+            shared: self.shared.clone(),
+            cache: EnvironCache::default(),
+        };
+        // The thread keeps one Python thread state for its whole life
+        // (attached once, then detached while not serving), so taking the
+        // GIL per session is a plain restore, not a new thread state.
+        Python::attach(|py| py.detach(|| body(&mut handler)))
     }
 }
 
@@ -100,7 +113,7 @@ impl Handler for WsgiHandler {
 /// `listeners`: `(fd, is_unix)` pairs; the caller keeps the sockets open.
 #[pyfunction]
 #[pyo3(signature = (
-    app, listeners, *, threads=1, multiprocess=false, url_scheme="http", script_name="",
+    app, listeners, *, threads=DEFAULT_MAX_THREADS, multiprocess=false, url_scheme="http", script_name="",
     errors=None, log_error=None, access_log=None, keepalive=5.0, header_timeout=30.0,
     io_timeout=30.0, max_connections=DEFAULT_MAX_CONNECTIONS,
     limit_request_line=crate::http::limits::MAX_REQUEST_LINE,
@@ -153,11 +166,7 @@ pub fn serve(
         io_timeout: secs(io_timeout, "I/O timeout")?,
         max_connections: max_connections.max(1),
         graceful_timeout: secs(graceful_timeout, "graceful timeout")?,
-        accept_batch: if threads > 1 {
-            1
-        } else {
-            crate::io::event_loop::ACCEPT_BATCH
-        },
+        accept_batch: crate::io::event_loop::ACCEPT_BATCH,
     };
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
@@ -214,58 +223,37 @@ pub fn serve(
         None => None,
     };
 
-    let mut loops = Vec::with_capacity(threads);
-    for _ in 0..threads {
-        let ls = listeners
-            .iter()
-            .map(|&(fd, unix)| Listener::from_shared_fd(fd, unix))
-            .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|e| PyOSError::new_err(format!("cannot use listening socket: {e}")))?;
-        let mut lp = EventLoop::new(ls, config.clone(), stop.clone())
-            .map_err(|e| PyOSError::new_err(e.to_string()))?;
-        if let Some((buf, offset)) = &heartbeat_buf {
-            let t = loops.len();
-            // SAFETY: bounds, alignment and writability checked above; the
-            // buffer stays exported until `heartbeat_buf` drops, after the
-            // loops are gone.
-            lp.set_heartbeat(unsafe {
-                Heartbeat::new((buf.buf_ptr() as *mut u8).add(offset + t * SLOT_SIZE))
-            });
-        }
-        loops.push(lp);
-    }
-    let mut main_loop = loops.remove(0);
-    let mut main = WsgiHandler {
-        shared: shared.clone(),
-        cache: EnvironCache::default(),
-        pending: None,
-    };
-    let result = py.detach(|| {
-        std::thread::scope(|scope| {
-            for mut lp in loops {
-                let shared = shared.clone();
-                let stop = stop.clone();
-                scope.spawn(move || {
-                    block_signals();
-                    let mut h = WsgiHandler {
-                        shared,
-                        cache: EnvironCache::default(),
-                        pending: None,
-                    };
-                    if let Err(e) = lp.run(&mut h, false) {
-                        eprintln!("qiao: serving thread failed: {e}");
-                        stop.stop();
-                    }
-                });
-            }
-            let r = main_loop.run(&mut main, true);
-            stop.stop();
-            r
+    let ls = listeners
+        .iter()
+        .map(|&(fd, unix)| Listener::from_shared_fd(fd, unix))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| PyOSError::new_err(format!("cannot use listening socket: {e}")))?;
+    let lp =
+        EventLoop::new(ls, config, stop.clone()).map_err(|e| PyOSError::new_err(e.to_string()))?;
+    let heartbeats = (0..threads)
+        .map(|t| {
+            heartbeat_buf.as_ref().map(|(buf, offset)| {
+                // SAFETY: bounds, alignment and writability checked above;
+                // the buffer stays exported until `heartbeat_buf` drops,
+                // after the pool is gone.
+                unsafe { Heartbeat::new((buf.buf_ptr() as *mut u8).add(offset + t * SLOT_SIZE)) }
+            })
         })
+        .collect();
+    let factory = WsgiThreads { shared };
+    let mut pending: Option<PyErr> = None;
+    let result = py.detach(|| {
+        let mut tick = || match Python::attach(|py| py.check_signals()) {
+            Ok(()) => true,
+            Err(e) => {
+                pending = Some(e);
+                false
+            }
+        };
+        pool::run(lp, &factory, threads, heartbeats, &mut tick)
     });
-    drop(main_loop);
     drop(heartbeat_buf);
-    if let Some(e) = main.pending.take() {
+    if let Some(e) = pending {
         return Err(e);
     }
     result.map_err(|e| PyOSError::new_err(format!("event loop failed: {e}")))

@@ -237,9 +237,11 @@ def test_exc_info_after_headers_reraises_and_cuts_the_response(server, conn):
 
 
 def test_multithread_reflects_threads_option(pooled):
-    one = pooled("apps:app")
+    # The default pool may grow past one thread; --threads 1 never does.
+    one = pooled("apps:app", options=["--threads", "1"])
+    default = pooled("apps:app")
     four = pooled("apps:app", options=["--threads", "4"])
-    for srv, expected in ((one, False), (four, True)):
+    for srv, expected in ((one, False), (default, True), (four, True)):
         c = srv.connect()
         try:
             assert get_environ(c)["wsgi.multithread"] is expected

@@ -12,6 +12,9 @@
 //! - `/big`: 4 MiB of [`big_byte`] through `Output::push`/`flush`.
 //! - `/panic`: panics inside `serve`.
 //! - `/count`: the number of requests served so far, as the body.
+//! - `/gather?N`: blocks until N requests are inside `/gather` at once (or
+//!   [`GATHER_TIMEOUT`] passes); answers `all` or `timeout`. Only a pool
+//!   that serves blocked requests concurrently can answer `all`.
 //! - anything else (`/noread`, `/`...): the request target as the body,
 //!   without reading the request body.
 //!
@@ -24,19 +27,24 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use qiao::http::Limits;
 use qiao::io::{
-    sock, BodyError, EventLoop, Exchange, Handler, Listener, LoopConfig, Outcome, Serve, Shared,
+    pool, sock, BodyError, EventLoop, Exchange, Handler, HandlerFactory, Listener, LoopConfig,
+    Outcome, Serve, Shared,
 };
 
 /// Size of the `/big` response.
 pub const BIG: usize = 4 << 20;
 /// Client reads give up after this: a test fails instead of hanging.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `/gather` waits for the others.
+pub const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Serving threads a test server may grow to unless a test says otherwise.
+pub const TEST_THREADS: usize = 32;
 
 /// Byte `i` of the `/big` response.
 pub fn big_byte(i: usize) -> u8 {
@@ -49,6 +57,9 @@ pub struct State {
     /// Requests the fake application was called for.
     pub served: AtomicUsize,
     pub errors: Mutex<Vec<BodyError>>,
+    /// Requests inside `/gather` now, and the signal when it changes.
+    gathered: Mutex<usize>,
+    gather_cv: Condvar,
 }
 
 impl State {
@@ -70,6 +81,40 @@ pub struct Fake {
 impl Handler for Fake {
     fn session<R>(&mut self, f: impl FnOnce(&mut dyn Serve) -> R) -> R {
         f(self)
+    }
+}
+
+/// Makes one [`Fake`] per serving thread.
+pub struct FakeThreads {
+    pub state: Arc<State>,
+}
+
+impl HandlerFactory for FakeThreads {
+    type Handler = Fake;
+
+    fn run_thread<R: Send>(&self, body: impl FnOnce(&mut Fake) -> R + Send) -> R {
+        body(&mut Fake {
+            state: self.state.clone(),
+        })
+    }
+}
+
+impl State {
+    /// `/gather`: true when `n` requests were inside at once.
+    fn gather(&self, n: usize) -> bool {
+        let mut inside = self.gathered.lock().unwrap();
+        *inside += 1;
+        self.gather_cv.notify_all();
+        let (mut inside, timeout) = self
+            .gather_cv
+            .wait_timeout_while(inside, GATHER_TIMEOUT, |inside| *inside < n)
+            .unwrap();
+        // Not reset after a gathering: a test server runs one at most.
+        let all = !timeout.timed_out();
+        if !all {
+            *inside -= 1;
+        }
+        all
     }
 }
 
@@ -117,6 +162,18 @@ impl Serve for Fake {
             }
             b"/close" => respond(ex, b"bye", true, true),
             b"/count" => respond(ex, n.to_string().as_bytes(), close, true),
+            b"/gather" => {
+                let n = std::str::from_utf8(ex.bytes(&ex.head.query))
+                    .ok()
+                    .and_then(|q| q.parse().ok())
+                    .unwrap_or(1);
+                let answer: &[u8] = if self.state.gather(n) {
+                    b"all"
+                } else {
+                    b"timeout"
+                };
+                respond(ex, answer, close, true)
+            }
             b"/panic" => panic!("fake application panics on purpose"),
             b"/big" => respond(ex, &(0..BIG).map(big_byte).collect::<Vec<_>>(), close, true),
             _ => respond(ex, &target, close, true),
@@ -164,6 +221,19 @@ impl Server {
         tweak: impl FnOnce(&mut LoopConfig),
         before: impl FnOnce(SocketAddr) -> T,
     ) -> (Server, T) {
+        Server::start_full(TEST_THREADS, tweak, before)
+    }
+
+    /// A server whose pool grows to `threads` at most.
+    pub fn with_threads(threads: usize) -> Server {
+        Server::start_full(threads, |_| {}, |_| ()).0
+    }
+
+    fn start_full<T>(
+        threads: usize,
+        tweak: impl FnOnce(&mut LoopConfig),
+        before: impl FnOnce(SocketAddr) -> T,
+    ) -> (Server, T) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().unwrap();
         let pre = before(addr);
@@ -171,13 +241,13 @@ impl Server {
         tweak(&mut config);
         let shared = Arc::new(Shared::default());
         let l = Listener::from_shared_fd(listener.as_raw_fd(), false).expect("listener");
-        let mut lp = EventLoop::new(vec![l], config, shared.clone()).expect("event loop");
+        let lp = EventLoop::new(vec![l], config, shared.clone()).expect("event loop");
         let state = Arc::new(State::default());
-        let mut fake = Fake {
+        let factory = FakeThreads {
             state: state.clone(),
         };
         let (tx, done) = mpsc::channel();
-        thread::spawn(move || tx.send(lp.run(&mut fake, false)));
+        thread::spawn(move || tx.send(pool::run(lp, &factory, threads, Vec::new(), &mut || true)));
         let server = Server {
             addr,
             state,

@@ -109,6 +109,8 @@ impl EventLoop {
                     self.respond_and_close(idx, 408, "timed out reading the request body")
                 }
                 Phase::Linger => self.close(idx),
+                // Complete and waiting for a thread: the wait is ours.
+                Phase::Ready => {}
                 _ => {
                     sock::shutdown_write(conn.fd);
                     self.close(idx);
@@ -132,9 +134,11 @@ impl EventLoop {
         }
     }
 
-    /// Stops listening and closes every connection: no request is in
-    /// flight on this thread when the loop checks the stop flag.
+    /// Stops listening and closes every connection in the loop; those out
+    /// in a job are closed when they come back.
     pub(super) fn shutdown(&mut self) {
+        self.closed = true;
+        self.ready.clear();
         for l in self.listeners.iter_mut() {
             let _ = self.poll.registry().deregister(l.source());
         }

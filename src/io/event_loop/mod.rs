@@ -1,30 +1,33 @@
-//! The event loop: one `mio::Poll` per serving thread, the connections it
-//! owns, and the batch cycle: wait for readiness without the GIL, read and
-//! parse without the GIL, then serve every complete request (pipelined ones
-//! included) in one [`Handler::session`], i.e. one GIL hold.
+//! The event loop of one worker: its `mio::Poll`, the connections it owns
+//! and the work of the thread that leads it: wait for readiness without
+//! the GIL, accept, read and parse without the GIL, and queue every
+//! complete request (pipelined ones included) as a [`Job`]. Which thread
+//! leads and which serves is the pool's business (`io::pool`); this module
+//! only guarantees that a connection is either in the slab or out in one
+//! job, never both.
 //!
 //! Timers are coarse on purpose: every [`SWEEP_INTERVAL`] the loop checks
 //! each connection's single deadline. That is O(connections) twice a
 //! second instead of a timer-heap operation per request.
 
+use std::collections::VecDeque;
 use std::io;
-use std::mem;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 
+mod job;
 mod lifecycle;
 
-use super::body::BodyReader;
+pub use job::{Done, Job};
+
 use super::conn::{Conn, Phase};
-use super::heartbeat::{self, Heartbeat};
 use super::listener::{Listener, ListenerInfo};
-use super::output::Output;
 pub use super::service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};
 use super::sock;
-use crate::http::date::{DateCache, DATE_LEN};
-use crate::http::{parse_head, BodyDecoder, Decoded, Framing, Status};
+use crate::http::date::DateCache;
+use crate::http::{parse_head, Decoded, Framing, Status};
 
 /// How often deadlines are checked (and, on the main thread, signals).
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
@@ -53,6 +56,8 @@ pub const MAX_POOLED_BUFFER: usize = 2 * READ_CHUNK;
 pub const EVENTS_PER_POLL: usize = 1024;
 /// Connections accepted per listener readiness before serving others.
 pub const ACCEPT_BATCH: usize = 256;
+/// Response buffers kept for reuse (one is out per request in flight).
+pub const WRITE_BUFFER_POOL_SIZE: usize = 16;
 
 const WAKE_TOKEN: Token = Token(usize::MAX);
 const CONN_BASE: usize = 1 << 16;
@@ -63,26 +68,42 @@ enum Step {
     Closed,
 }
 
-/// One serving thread's loop.
+/// What a turn of the loop found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Turn {
+    /// Go on: serve what is ready, or take another turn.
+    Continue,
+    /// Stopped, or drained: every connection is closed; the pool ends.
+    Finished,
+}
+
+/// One worker's loop. Only the leading thread touches it (the pool keeps
+/// it behind a mutex); connections being served are out of `conns` (their
+/// slot is `None` but not free) until [`EventLoop::finish_job`].
 pub struct EventLoop {
     poll: Poll,
     events: Events,
     tokens: Vec<Token>,
     listeners: Vec<Listener>,
-    infos: Vec<ListenerInfo>,
+    infos: Vec<Arc<ListenerInfo>>,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
+    /// Connections open, those out in a job included.
     live: usize,
     pool: Vec<Vec<u8>>,
-    wbuf: Vec<u8>,
+    wbufs: Vec<Vec<u8>>,
     dates: DateCache,
     config: LoopConfig,
     shared: Arc<Shared>,
-    ready: Vec<usize>,
+    waker: Arc<Waker>,
+    /// Connections with a complete request, oldest first.
+    ready: VecDeque<usize>,
     accept_paused: bool,
     /// Set when draining began: the time by which the loop gives up.
     drain_until: Option<Instant>,
-    heartbeat: Option<Heartbeat>,
+    next_sweep: Instant,
+    /// Shut down: no more jobs; connections handed back are closed.
+    closed: bool,
 }
 
 impl EventLoop {
@@ -97,8 +118,8 @@ impl EventLoop {
                 .register(l.source(), Token(i), Interest::READABLE)?;
         }
         let waker = Arc::new(Waker::new(poll.registry(), WAKE_TOKEN)?);
-        shared.add_waker(waker);
-        let infos = listeners.iter().map(Listener::info).collect();
+        shared.add_waker(waker.clone());
+        let infos = listeners.iter().map(|l| Arc::new(l.info())).collect();
         Ok(EventLoop {
             poll,
             events: Events::with_capacity(EVENTS_PER_POLL),
@@ -109,89 +130,85 @@ impl EventLoop {
             free: Vec::new(),
             live: 0,
             pool: Vec::new(),
-            wbuf: Vec::with_capacity(crate::io::output::OUTPUT_FLUSH_BYTES),
+            wbufs: Vec::new(),
             dates: DateCache::default(),
             config,
             shared,
-            ready: Vec::new(),
+            waker,
+            ready: VecDeque::new(),
             accept_paused: false,
             drain_until: None,
-            heartbeat: None,
+            next_sweep: Instant::now() + SWEEP_INTERVAL,
+            closed: false,
         })
     }
 
-    /// Reports this loop's progress in a supervisor-visible slot.
-    pub fn set_heartbeat(&mut self, heartbeat: Heartbeat) {
-        self.heartbeat = Some(heartbeat);
+    /// The waker that interrupts this loop's wait (for connections handed
+    /// back by a thread that finished serving while another one leads).
+    pub fn waker(&self) -> Arc<Waker> {
+        self.waker.clone()
     }
 
-    /// Runs until [`Shared::stop`], or until drained after [`Shared::drain`]. `main`: this is the thread that checks
-    /// signals through [`Handler::tick`].
-    pub fn run<H: Handler>(&mut self, handler: &mut H, main: bool) -> io::Result<()> {
-        let mut next_sweep = Instant::now() + SWEEP_INTERVAL;
-        loop {
-            if self.shared.stopping() {
+    /// The flags and counters shared with the other loops of the process.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Whether a request is waiting for a thread.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// One turn of the leading thread: checks the stop and drain flags,
+    /// waits for readiness (no GIL: the caller holds only the loop), then
+    /// accepts, reads and parses what arrived and runs the deadline sweep
+    /// when due. Complete requests queue up for [`EventLoop::next_job`].
+    pub fn turn(&mut self) -> io::Result<Turn> {
+        if self.closed {
+            return Ok(Turn::Finished);
+        }
+        if self.shared.stopping() {
+            self.shutdown();
+            return Ok(Turn::Finished);
+        }
+        if self.shared.draining() {
+            let until = *self
+                .drain_until
+                .get_or_insert_with(|| Instant::now() + self.config.graceful_timeout);
+            if !self.listeners.is_empty() {
+                self.start_drain();
+            }
+            if self.live == 0 || Instant::now() >= until {
                 self.shutdown();
-                return Ok(());
+                return Ok(Turn::Finished);
             }
-            if self.shared.draining() {
-                let until = *self
-                    .drain_until
-                    .get_or_insert_with(|| Instant::now() + self.config.graceful_timeout);
-                if !self.listeners.is_empty() {
-                    self.start_drain();
-                }
-                if self.live == 0 || Instant::now() >= until {
-                    self.shutdown();
-                    return Ok(());
-                }
-            }
-            if let Some(hb) = &self.heartbeat {
-                hb.alive(heartbeat::monotonic_ms());
-            }
-            let timeout = next_sweep.saturating_duration_since(Instant::now());
-            match self.poll.poll(&mut self.events, Some(timeout)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    if main && !handler.tick() {
-                        self.shared.stop();
+        }
+        let timeout = self.next_sweep.saturating_duration_since(Instant::now());
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => {}
+            // Serving threads block signals; a stray one only ends the wait.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Turn::Continue),
+            Err(e) => return Err(e),
+        }
+        self.tokens.clear();
+        self.tokens.extend(self.events.iter().map(|e| e.token()));
+        for i in 0..self.tokens.len() {
+            match self.tokens[i] {
+                WAKE_TOKEN => {}
+                Token(t) if t < CONN_BASE => self.accept(t),
+                Token(t) => {
+                    if let Step::Ready = self.progress(t - CONN_BASE) {
+                        self.ready.push_back(t - CONN_BASE);
                     }
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-            self.tokens.clear();
-            self.tokens.extend(self.events.iter().map(|e| e.token()));
-            for i in 0..self.tokens.len() {
-                match self.tokens[i] {
-                    WAKE_TOKEN => {}
-                    Token(t) if t < CONN_BASE => self.accept(t),
-                    Token(t) => {
-                        if let Step::Ready = self.progress(t - CONN_BASE) {
-                            self.ready.push(t - CONN_BASE);
-                        }
-                    }
-                }
-            }
-            if !self.ready.is_empty() {
-                let ready = mem::take(&mut self.ready);
-                handler.session(|serve| {
-                    for &idx in &ready {
-                        self.serve_conn(idx, serve);
-                    }
-                });
-                self.ready = ready;
-                self.ready.clear();
-            }
-            let now = Instant::now();
-            if now >= next_sweep {
-                self.sweep(now);
-                next_sweep = now + SWEEP_INTERVAL;
-                if main && !handler.tick() {
-                    self.shared.stop();
                 }
             }
         }
+        let now = Instant::now();
+        if now >= self.next_sweep {
+            self.sweep(now);
+            self.next_sweep = now + SWEEP_INTERVAL;
+        }
+        Ok(Turn::Continue)
     }
 
     fn accept(&mut self, li: usize) {
@@ -368,97 +385,5 @@ impl EventLoop {
         }
         conn.compact();
         sock::read_some(conn.fd, &mut conn.buf, READ_CHUNK)
-    }
-
-    /// Serves every ready request of a connection, pipelined ones in turn,
-    /// inside the caller's session.
-    fn serve_conn(&mut self, idx: usize, serve: &mut dyn Serve) {
-        loop {
-            let mut date = [0u8; DATE_LEN];
-            date.copy_from_slice(self.dates.get());
-            let io_timeout = self.config.io_timeout;
-            let max_body = self.config.limits.max_body;
-            let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else {
-                return;
-            };
-            if !matches!(conn.phase, Phase::Ready) {
-                return;
-            }
-            let base = conn.start;
-            // Counted before serving, so the request that reaches
-            // `--max-requests` is itself answered with `Connection: close`.
-            self.shared.count_request();
-            if self.shared.draining() {
-                // The response says `Connection: close`: the client will
-                // not send another request here.
-                conn.head.keep_alive = false;
-            }
-            if let Some(hb) = &self.heartbeat {
-                let h = &conn.head;
-                hb.begin(
-                    &conn.buf[base + h.method.start..base + h.method.end],
-                    &conn.buf[base + h.target.start..base + h.target.end],
-                );
-            }
-            let decoder = BodyDecoder::new(conn.head.framing, max_body);
-            let buf = mem::take(&mut conn.buf);
-            let mut body = BodyReader::new(
-                conn.fd,
-                buf,
-                base + conn.head_len,
-                decoder,
-                conn.head.expect_continue,
-                io_timeout,
-            );
-            let mut out = Output::new(conn.fd, mem::take(&mut self.wbuf), io_timeout);
-            let mut ex = Exchange {
-                head: &conn.head,
-                base,
-                body: &mut body,
-                out: &mut out,
-                peer: &conn.peer,
-                listener: &self.infos[conn.listener],
-                date: &date,
-            };
-            // A bug must cost one connection, never the whole worker.
-            let outcome =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve.serve(&mut ex)))
-                    .unwrap_or_else(|_| {
-                        eprintln!(
-                            "qiao: internal error while serving a request; connection closed"
-                        );
-                        Outcome::Close
-                    });
-            if let Some(hb) = &self.heartbeat {
-                hb.end();
-            }
-            let keep = outcome == Outcome::KeepAlive && !out.failed() && !body.continue_pending();
-            self.wbuf = out.into_buffer();
-            let (buf, pos, decoder, body_error) = body.into_parts();
-            conn.buf = buf;
-            conn.start = 0;
-            conn.consume(pos);
-            conn.served += 1;
-            if !keep || body_error.is_some() || self.shared.stopping() {
-                self.close_after_response(idx);
-                return;
-            }
-            conn.phase = match decoder.remaining_hint() {
-                Some(0) => Phase::Head { started: false },
-                Some(n) if n > MAX_DRAIN_BYTES => {
-                    self.close_after_response(idx);
-                    return;
-                }
-                _ => Phase::Drain {
-                    decoder,
-                    budget: MAX_DRAIN_BYTES,
-                },
-            };
-            conn.deadline = Instant::now() + self.config.keepalive;
-            match self.progress(idx) {
-                Step::Ready => continue,
-                Step::Wait | Step::Closed => return,
-            }
-        }
     }
 }

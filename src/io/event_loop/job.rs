@@ -1,0 +1,200 @@
+//! One request taken out of the loop to be served on some thread
+//! ([`Job`]), and its way back ([`Done`]). A job owns its connection while
+//! it is out, so the thread serving it needs no lock: the loop's slot for
+//! it stays reserved (`None`, not free) and readiness events for it are
+//! ignored until [`EventLoop::finish_job`] puts it back and reads what
+//! arrived meanwhile (the registration is edge-triggered, so reading until
+//! `WouldBlock` there is what keeps no edge from being lost).
+
+use std::mem;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{EventLoop, Step, DRAIN_IDLE_GRACE, MAX_DRAIN_BYTES, WRITE_BUFFER_POOL_SIZE};
+use crate::http::date::DATE_LEN;
+use crate::http::BodyDecoder;
+use crate::io::body::BodyReader;
+use crate::io::conn::{Conn, Phase};
+use crate::io::heartbeat::Heartbeat;
+use crate::io::listener::ListenerInfo;
+use crate::io::output::{Output, OUTPUT_FLUSH_BYTES};
+use crate::io::service::{Exchange, Outcome, Serve};
+
+/// A request ready to be served, with everything serving needs.
+pub struct Job {
+    idx: usize,
+    conn: Conn,
+    wbuf: Vec<u8>,
+    date: [u8; DATE_LEN],
+    info: Arc<ListenerInfo>,
+    io_timeout: Duration,
+    max_body: Option<u64>,
+}
+
+/// A served request on its way back to the loop.
+pub struct Done {
+    idx: usize,
+    conn: Conn,
+    wbuf: Vec<u8>,
+    keep: bool,
+    decoder: BodyDecoder,
+}
+
+impl Job {
+    /// Serves the request completely (response written and flushed),
+    /// reporting it in the thread's heartbeat slot. A panic in `serve`
+    /// costs this connection only.
+    pub fn run(self, serve: &mut dyn Serve, heartbeat: Option<&Heartbeat>) -> Done {
+        let Job {
+            idx,
+            mut conn,
+            wbuf,
+            date,
+            info,
+            io_timeout,
+            max_body,
+        } = self;
+        let base = conn.start;
+        if let Some(hb) = heartbeat {
+            let h = &conn.head;
+            hb.begin(
+                &conn.buf[base + h.method.start..base + h.method.end],
+                &conn.buf[base + h.target.start..base + h.target.end],
+            );
+        }
+        let decoder = BodyDecoder::new(conn.head.framing, max_body);
+        let mut body = BodyReader::new(
+            conn.fd,
+            mem::take(&mut conn.buf),
+            base + conn.head_len,
+            decoder,
+            conn.head.expect_continue,
+            io_timeout,
+        );
+        let mut out = Output::new(conn.fd, wbuf, io_timeout);
+        let mut ex = Exchange {
+            head: &conn.head,
+            base,
+            body: &mut body,
+            out: &mut out,
+            peer: &conn.peer,
+            listener: &info,
+            date: &date,
+        };
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve.serve(&mut ex)))
+                .unwrap_or_else(|_| {
+                    eprintln!("qiao: internal error while serving a request; connection closed");
+                    Outcome::Close
+                });
+        if let Some(hb) = heartbeat {
+            hb.end();
+        }
+        let keep = outcome == Outcome::KeepAlive && !out.failed() && !body.continue_pending();
+        let wbuf = out.into_buffer();
+        let (buf, pos, decoder, body_error) = body.into_parts();
+        conn.buf = buf;
+        conn.start = 0;
+        conn.consume(pos);
+        conn.served += 1;
+        Done {
+            idx,
+            conn,
+            wbuf,
+            keep: keep && body_error.is_none(),
+            decoder,
+        }
+    }
+}
+
+impl EventLoop {
+    /// Takes the oldest ready request out of the loop, with its connection.
+    pub fn next_job(&mut self) -> Option<Job> {
+        if self.closed {
+            return None;
+        }
+        while let Some(idx) = self.ready.pop_front() {
+            // A connection can be queued twice (two readiness events), or
+            // closed since: only a present, ready one makes a job.
+            let ready = matches!(
+                self.conns.get(idx).and_then(Option::as_ref),
+                Some(Conn {
+                    phase: Phase::Ready,
+                    ..
+                })
+            );
+            if !ready {
+                continue;
+            }
+            let mut conn = self.conns[idx].take().expect("checked above");
+            // Counted before serving, so the request that reaches
+            // `--max-requests` is itself answered with `Connection: close`.
+            self.shared.count_request();
+            if self.shared.draining() {
+                // The response says `Connection: close`: the client will
+                // not send another request here.
+                conn.head.keep_alive = false;
+            }
+            let mut date = [0u8; DATE_LEN];
+            date.copy_from_slice(self.dates.get());
+            let wbuf = self
+                .wbufs
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(OUTPUT_FLUSH_BYTES));
+            return Some(Job {
+                idx,
+                info: self.infos[conn.listener].clone(),
+                conn,
+                wbuf,
+                date,
+                io_timeout: self.config.io_timeout,
+                max_body: self.config.limits.max_body,
+            });
+        }
+        None
+    }
+
+    /// Puts a served connection back: closes it, or drops the rest of an
+    /// unread body, or waits for its next request, which may already be
+    /// here (pipelined): then it is queued first, to keep its turn.
+    pub fn finish_job(&mut self, done: Done) {
+        let Done {
+            idx,
+            mut conn,
+            mut wbuf,
+            keep,
+            decoder,
+        } = done;
+        if self.wbufs.len() < WRITE_BUFFER_POOL_SIZE {
+            wbuf.clear();
+            self.wbufs.push(wbuf);
+        }
+        let keep = keep && !self.shared.stopping() && !self.closed;
+        conn.phase = match decoder.remaining_hint() {
+            Some(0) => Phase::Head { started: false },
+            Some(n) if n > MAX_DRAIN_BYTES => Phase::Linger,
+            _ => Phase::Drain {
+                decoder,
+                budget: MAX_DRAIN_BYTES,
+            },
+        };
+        let now = Instant::now();
+        conn.deadline = now + self.config.keepalive;
+        if self.drain_until.is_some() {
+            // Draining began while this request was served.
+            conn.deadline = conn.deadline.min(now + DRAIN_IDLE_GRACE);
+        }
+        let linger = !keep || matches!(conn.phase, Phase::Linger);
+        self.conns[idx] = Some(conn);
+        if linger {
+            self.close_after_response(idx);
+        }
+        if self.closed {
+            self.close(idx);
+            return;
+        }
+        if let Step::Ready = self.progress(idx) {
+            self.ready.push_front(idx);
+        }
+    }
+}
