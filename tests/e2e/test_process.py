@@ -13,9 +13,12 @@ import importlib.util
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -146,6 +149,30 @@ def test_new_connections_reach_every_worker(start_server):
     assert f"Listening at: {srv.url} ({srv.proc.pid})" in log, log
     for pid in seen:
         assert f"Booting worker with pid: {pid}" in log, log
+
+
+def test_concurrent_connections_spread_over_workers(start_server):
+    """A burst of keep-alive connections lands on every worker, none starved."""
+    srv = start_server(APP, options=["--workers", "2"])
+    assert wait_for(lambda: len(workers(srv)) == 2, 3), srv.stderr()
+    assert len(serving_pids(srv, 2)) == 2
+
+    def open_and_ask(_):
+        c = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        c.sendall(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
+        return c
+
+    with ThreadPoolExecutor(6) as ex:
+        conns = list(ex.map(open_and_ask, range(60)))
+    counts = Counter()
+    for c in conns:
+        data = b""
+        while b"\r\n\r\n" not in data or not data.split(b"\r\n\r\n", 1)[1]:
+            data += c.recv(4096)
+        counts[int(data.split(b"\r\n\r\n", 1)[1])] += 1
+        c.close()
+    assert set(counts) == workers(srv), counts
+    assert min(counts.values()) >= 6, f"uneven spread over workers: {counts}"
 
 
 @pytest.mark.parametrize("n, expected", [(1, "False"), (2, "True")])
