@@ -394,3 +394,15 @@ fn expect_continue_body_sent_with_the_head_keeps_the_connection() {
     assert!(c.silent_for(Duration::from_millis(200)), "closed");
     assert_eq!(ask(&mut c, "/next"), "/next");
 }
+
+#[test]
+fn a_request_sent_while_the_previous_one_is_still_serving_is_answered() {
+    // The next request's readiness event comes while the connection is
+    // out in a job; its return must read instead of waiting for an edge.
+    let srv = Server::start();
+    for feed in FEEDS {
+        let mut c = srv.connect();
+        assert_eq!(c.roundtrip(&get("/late-return"), feed).text(), "answered");
+        assert_eq!(c.roundtrip(&get("/after"), feed).text(), "/after");
+    }
+}

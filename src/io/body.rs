@@ -63,6 +63,8 @@ pub struct BodyReader {
     continue_pending: bool,
     error: Option<BodyError>,
     timeout: Duration,
+    /// Whether reading went to the socket (it may hold more than was read).
+    read_socket: bool,
 }
 
 impl Default for BodyReader {
@@ -76,6 +78,7 @@ impl Default for BodyReader {
             continue_pending: false,
             error: Some(BodyError::Closed),
             timeout: Duration::ZERO,
+            read_socket: false,
         }
     }
 }
@@ -100,6 +103,7 @@ impl BodyReader {
             continue_pending,
             error: None,
             timeout,
+            read_socket: false,
         }
     }
 
@@ -122,6 +126,12 @@ impl BodyReader {
     /// no body byte arrived yet.
     pub fn continue_pending(&self) -> bool {
         self.continue_pending
+    }
+
+    /// Whether serving read from the socket (so the connection's record
+    /// of having drained it is stale).
+    pub fn read_socket(&self) -> bool {
+        self.read_socket
     }
 
     /// Called once the final response has started: a 100 would be late.
@@ -237,6 +247,7 @@ impl BodyReader {
             Some(n) => (n as usize).clamp(1, BODY_READ_CHUNK),
             None => BODY_READ_CHUNK,
         };
+        self.read_socket = true;
         loop {
             match sock::read_some(self.fd, &mut self.buf, want) {
                 Ok(0) => {

@@ -47,6 +47,11 @@ pub struct Conn {
     pub deadline: Instant,
     /// Requests served on this connection.
     pub served: u64,
+    /// The last read found the socket empty and no readiness event came
+    /// since: reading now would only return `EAGAIN` (the registration is
+    /// edge-triggered, so new bytes bring an event). Saves a system call
+    /// per keep-alive request.
+    pub drained: bool,
 }
 
 impl Conn {
@@ -64,6 +69,7 @@ impl Conn {
             head_len: 0,
             deadline,
             served: 0,
+            drained: false,
         }
     }
 

@@ -12,6 +12,8 @@
 //! - `/big`: 4 MiB of [`big_byte`] through `Output::push`/`flush`.
 //! - `/panic`: panics inside `serve`.
 //! - `/count`: the number of requests served so far, as the body.
+//! - `/late-return`: answers, then stays 200 ms inside `serve` (the
+//!   client's next request arrives while the connection is out).
 //! - `/gather?N`: blocks until N requests are inside `/gather` at once (or
 //!   [`GATHER_TIMEOUT`] passes); answers `all` or `timeout`. Only a pool
 //!   that serves blocked requests concurrently can answer `all`.
@@ -162,6 +164,11 @@ impl Serve for Fake {
             }
             b"/close" => respond(ex, b"bye", true, true),
             b"/count" => respond(ex, n.to_string().as_bytes(), close, true),
+            b"/late-return" => {
+                let outcome = respond(ex, b"answered", close, true);
+                thread::sleep(Duration::from_millis(200));
+                outcome
+            }
             b"/gather" => {
                 let n = std::str::from_utf8(ex.bytes(&ex.head.query))
                     .ok()

@@ -38,6 +38,8 @@ pub struct Done {
     wbuf: Vec<u8>,
     keep: bool,
     decoder: BodyDecoder,
+    /// The app's reads went to the socket: it may hold more.
+    read_socket: bool,
 }
 
 impl Job {
@@ -92,6 +94,7 @@ impl Job {
         }
         let keep = outcome == Outcome::KeepAlive && !out.failed() && !body.continue_pending();
         let wbuf = out.into_buffer();
+        let read_socket = body.read_socket();
         let (buf, pos, decoder, body_error) = body.into_parts();
         conn.buf = buf;
         conn.start = 0;
@@ -103,6 +106,7 @@ impl Job {
             wbuf,
             keep: keep && body_error.is_none(),
             decoder,
+            read_socket,
         }
     }
 }
@@ -164,7 +168,11 @@ impl EventLoop {
             mut wbuf,
             keep,
             decoder,
+            read_socket,
         } = done;
+        if read_socket || std::mem::take(&mut self.missed[idx]) {
+            conn.drained = false;
+        }
         if self.wbufs.len() < WRITE_BUFFER_POOL_SIZE {
             wbuf.clear();
             self.wbufs.push(wbuf);

@@ -87,6 +87,9 @@ pub struct EventLoop {
     listeners: Vec<Listener>,
     infos: Vec<Arc<ListenerInfo>>,
     conns: Vec<Option<Conn>>,
+    /// Per slot: a readiness event came while its connection was out in a
+    /// job (the edge is consumed: the job's return must read).
+    missed: Vec<bool>,
     free: Vec<usize>,
     /// Connections open, those out in a job included.
     live: usize,
@@ -127,6 +130,7 @@ impl EventLoop {
             listeners,
             infos,
             conns: Vec::new(),
+            missed: Vec::new(),
             free: Vec::new(),
             live: 0,
             pool: Vec::new(),
@@ -197,6 +201,11 @@ impl EventLoop {
                 WAKE_TOKEN => {}
                 Token(t) if t < CONN_BASE => self.accept(t),
                 Token(t) => {
+                    match self.conns.get_mut(t - CONN_BASE) {
+                        Some(Some(conn)) => conn.drained = false,
+                        Some(None) => self.missed[t - CONN_BASE] = true,
+                        None => {}
+                    }
                     if let Step::Ready = self.progress(t - CONN_BASE) {
                         self.ready.push_back(t - CONN_BASE);
                     }
@@ -235,8 +244,10 @@ impl EventLoop {
             };
             let idx = self.free.pop().unwrap_or_else(|| {
                 self.conns.push(None);
+                self.missed.push(false);
                 self.conns.len() - 1
             });
+            self.missed[idx] = false;
             if self
                 .poll
                 .registry()
@@ -340,6 +351,10 @@ impl EventLoop {
                 }
                 Phase::Linger => conn.consume(conn.buf.len()),
             }
+            if self.conns[idx].as_ref().is_some_and(|c| c.drained) {
+                self.park(idx);
+                return Step::Wait;
+            }
             match self.fill(idx) {
                 Ok(0) => {
                     if matches!(
@@ -384,6 +399,12 @@ impl EventLoop {
             }
         }
         conn.compact();
-        sock::read_some(conn.fd, &mut conn.buf, READ_CHUNK)
+        let read = sock::read_some(conn.fd, &mut conn.buf, READ_CHUNK);
+        // A short read emptied the socket, as `WouldBlock` says it was.
+        conn.drained = match &read {
+            Ok(n) => *n > 0 && *n < READ_CHUNK,
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        };
+        read
     }
 }
