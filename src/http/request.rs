@@ -359,10 +359,27 @@ fn parse_content_length(value: &[u8]) -> Result<u64, ParseError> {
 
 /// RFC 3986 `host [":" port]`: reg-name, IPv4 or an IP literal in brackets.
 fn valid_host(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:%[]".contains(&b))
+    value.iter().all(|&b| HOST_BYTES[b as usize])
 }
+
+/// Bytes allowed in a Host value (RFC 3986 reg-name, IP literal, port),
+/// as a table: checked for every request.
+static HOST_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric();
+        i += 1;
+    }
+    let extra = b"-._~!$&'()*+,;=:%[]";
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+};
 
 /// The first place where the head passes a limit: the request line over
 /// `request_line` bytes, a field line over `field_size` (CRLF not counted),

@@ -3,7 +3,11 @@
 //! through `intern!`, `HTTP_*` keys through a per-thread cache), the
 //! constant entries are copied from a template dict, and every value is
 //! decoded straight from the connection buffer as latin-1, as PEP 3333
-//! requires of native strings.
+//! requires of native strings. Short values that repeat from request to
+//! request (Host, User-Agent, the client address...) come from a small
+//! per-thread cache of `str` objects: sharing an immutable `str` between
+//! environs is invisible to the app, and skips an allocation, a decode and
+//! a deallocation each.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -18,6 +22,14 @@ use crate::io::Exchange;
 /// Distinct header names whose `HTTP_*` keys are cached per thread; past
 /// this, keys of unusual headers are built per request.
 pub const HEADER_KEY_CACHE_SIZE: usize = 512;
+/// Distinct values kept in the per-thread value cache.
+pub const VALUE_CACHE_SIZE: usize = 256;
+/// Longest value (bytes) the value cache keeps; longer ones (cookies,
+/// tokens) rarely repeat.
+pub const MAX_CACHED_VALUE: usize = 64;
+/// Cache misses after which the value cache is emptied, so it follows the
+/// values that repeat now rather than those of the first requests.
+pub const VALUE_CACHE_REFRESH_MISSES: u32 = 4096;
 
 /// The environ keys `fill_environ` sets for every request (see the
 /// template in `server.rs`).
@@ -78,11 +90,34 @@ impl Hasher for Fnv {
 #[derive(Default)]
 pub struct EnvironCache {
     header_keys: HashMap<Vec<u8>, Py<PyString>, BuildHasherDefault<Fnv>>,
+    values: HashMap<Vec<u8>, Py<PyString>, BuildHasherDefault<Fnv>>,
+    misses: u32,
     scratch: Vec<u8>,
     key: Vec<u8>,
 }
 
 impl EnvironCache {
+    /// `bytes` as a latin-1 `str`, shared with earlier requests when short
+    /// and seen before.
+    fn value<'py>(&mut self, py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+        if bytes.len() > MAX_CACHED_VALUE {
+            return latin1(py, bytes);
+        }
+        if let Some(v) = self.values.get(bytes) {
+            return v.bind(py).clone();
+        }
+        self.misses += 1;
+        if self.misses >= VALUE_CACHE_REFRESH_MISSES {
+            self.misses = 0;
+            self.values.clear();
+        }
+        let v = latin1(py, bytes);
+        if self.values.len() < VALUE_CACHE_SIZE {
+            self.values.insert(bytes.to_vec(), v.clone().unbind());
+        }
+        v
+    }
+
     /// The interned `HTTP_*` key for a header name, or `None` for names
     /// that must not reach the environ (containing `_`).
     fn header_key<'py>(&mut self, py: Python<'py>, name: &[u8]) -> Option<Bound<'py, PyString>> {
@@ -148,8 +183,14 @@ pub fn fill_environ<'py>(
         crate::http::Version::Http11 => intern!(py, "HTTP/1.1"),
     };
     environ.set_item(intern!(py, "SERVER_PROTOCOL"), protocol)?;
-    environ.set_item(intern!(py, "REMOTE_ADDR"), PyString::new(py, &ex.peer.addr))?;
-    environ.set_item(intern!(py, "REMOTE_PORT"), PyString::new(py, &ex.peer.port))?;
+    environ.set_item(
+        intern!(py, "REMOTE_ADDR"),
+        cache.value(py, ex.peer.addr.as_bytes()),
+    )?;
+    environ.set_item(
+        intern!(py, "REMOTE_PORT"),
+        cache.value(py, ex.peer.port.as_bytes()),
+    )?;
 
     for (name_r, value_r) in &head.headers {
         let name = ex.bytes(name_r);
@@ -182,7 +223,7 @@ pub fn fill_environ<'py>(
                 );
                 environ.set_item(key, joined)?;
             }
-            None => environ.set_item(key, latin1(py, value))?,
+            None => environ.set_item(key, cache.value(py, value))?,
         }
     }
     if let Some(auth) = &head.authority {
@@ -205,11 +246,11 @@ pub fn fill_environ<'py>(
             PyString::new(py, &ex.listener.server_port),
         )?;
     } else {
-        environ.set_item(intern!(py, "SERVER_NAME"), latin1(py, name))?;
+        environ.set_item(intern!(py, "SERVER_NAME"), cache.value(py, name))?;
         let port = if port.is_empty() {
             intern!(py, "80").clone()
         } else {
-            latin1(py, port)
+            cache.value(py, port)
         };
         environ.set_item(intern!(py, "SERVER_PORT"), port)?;
     }

@@ -23,6 +23,11 @@ use pyo3::buffer::PyBuffer;
 
 /// Connections one worker holds at most by default.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Deleted entries in the environ template, i.e. room for this many
+/// request headers in each copy before CPython resizes it. Half the
+/// template's live entries at most, or `dict.copy()` stops cloning the key
+/// table and inserts one key at a time.
+pub const TEMPLATE_HEADROOM: usize = 10;
 /// Serving threads a worker may grow to by default (the pool starts with
 /// one and adds threads only while requests block).
 pub const DEFAULT_MAX_THREADS: usize = 128;
@@ -189,6 +194,16 @@ pub fn serve(
     // per-request set replaces a value instead of inserting (and resizing).
     for key in super::environ::ALWAYS_SET {
         template.set_item(key, "")?;
+    }
+    // Room for the request's headers too: keys inserted then deleted stay
+    // in the key table CPython's `dict.copy()` clones (it does so as long
+    // as at most a third of the entries are deleted ones), so each copy
+    // has space for `TEMPLATE_HEADROOM` more keys before a resize.
+    for i in 0..TEMPLATE_HEADROOM {
+        template.set_item(format!("qiao.headroom.{i}"), "")?;
+    }
+    for i in 0..TEMPLATE_HEADROOM {
+        template.del_item(format!("qiao.headroom.{i}"))?;
     }
     let log_error = match log_error {
         Some(f) => f,

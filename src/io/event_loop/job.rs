@@ -23,7 +23,7 @@ use crate::io::service::{Exchange, Outcome, Serve};
 /// A request ready to be served, with everything serving needs.
 pub struct Job {
     idx: usize,
-    conn: Conn,
+    conn: Box<Conn>,
     wbuf: Vec<u8>,
     date: [u8; DATE_LEN],
     info: Arc<ListenerInfo>,
@@ -34,7 +34,7 @@ pub struct Job {
 /// A served request on its way back to the loop.
 pub struct Done {
     idx: usize,
-    conn: Conn,
+    conn: Box<Conn>,
     wbuf: Vec<u8>,
     keep: bool,
     decoder: BodyDecoder,
@@ -121,7 +121,7 @@ impl EventLoop {
             // A connection can be queued twice (two readiness events), or
             // closed since: only a present, ready one makes a job.
             let ready = matches!(
-                self.conns.get(idx).and_then(Option::as_ref),
+                self.conns.get(idx).and_then(Option::as_deref),
                 Some(Conn {
                     phase: Phase::Ready,
                     ..

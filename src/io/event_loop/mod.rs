@@ -86,7 +86,8 @@ pub struct EventLoop {
     tokens: Vec<Token>,
     listeners: Vec<Listener>,
     infos: Vec<Arc<ListenerInfo>>,
-    conns: Vec<Option<Conn>>,
+    /// Boxed: a job moves its connection out and back per request.
+    conns: Vec<Option<Box<Conn>>>,
     /// Per slot: a readiness event came while its connection was out in a
     /// job (the edge is consumed: the job's return must read).
     missed: Vec<bool>,
@@ -258,7 +259,7 @@ impl EventLoop {
                 continue;
             }
             let deadline = Instant::now() + self.config.header_timeout;
-            self.conns[idx] = Some(Conn::new(stream, peer, li, deadline));
+            self.conns[idx] = Some(Box::new(Conn::new(stream, peer, li, deadline)));
             self.live += 1;
             if n + 1 == batch {
                 // Stopping before WouldBlock: the registration is
