@@ -74,6 +74,22 @@ def test_environ_wsgi_keys(conn):
     assert info["errors_methods"] == ["write", "writelines", "flush"]
 
 
+def test_environ_has_only_its_keys_and_fresh_values(conn):
+    """The template's spare room and the value cache never show: only
+    CGI/HTTP/wsgi keys, and each request sees its own header values."""
+    seen = []
+    for host, agent in [("a.example", "one"), ("b.example:81", "two"), ("a.example", "one")]:
+        env = get_environ(conn, headers=[("Host", host), ("User-Agent", agent)])["str"]
+        assert not [k for k in env if k.startswith("qiao.")], env.keys()
+        keys = ("HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "HTTP_USER_AGENT")
+        seen.append(tuple(env[k] for k in keys))
+    assert seen == [
+        ("a.example", "a.example", "80", "one"),
+        ("b.example:81", "b.example", "81", "two"),
+        ("a.example", "a.example", "80", "one"),
+    ]
+
+
 def test_environ_http10_protocol(conn):
     info = get_environ(conn, version="HTTP/1.0")
     assert info["str"]["SERVER_PROTOCOL"] == "HTTP/1.0"
