@@ -406,3 +406,57 @@ fn a_request_sent_while_the_previous_one_is_still_serving_is_answered() {
         assert_eq!(c.roundtrip(&get("/after"), feed).text(), "/after");
     }
 }
+
+#[test]
+fn the_health_path_is_answered_by_the_loop_without_the_app() {
+    let srv = Server::start();
+    for feed in FEEDS {
+        let mut c = srv.connect();
+        let r = c.roundtrip(&get("/healthz"), feed);
+        assert_eq!(r.status_line, "HTTP/1.1 200 OK");
+        assert_eq!(r.text(), "ok\n");
+        // HEAD: the same head, no body; then the connection goes on.
+        c.send(b"HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n", feed);
+        let head = c.head_only();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert_eq!(c.roundtrip(&get("/app"), feed).text(), "/app");
+    }
+    // Only `/app` reached the application (once per feed).
+    assert_eq!(srv.state.served.load(SeqCst), FEEDS.len());
+    // Not the probe: another path, a query, a body, another method.
+    let mut c = srv.connect();
+    assert_eq!(ask(&mut c, "/healthz/x"), "/healthz/x");
+    assert_eq!(ask(&mut c, "/healthz?deep=1"), "/healthz?deep=1");
+    assert_eq!(
+        c.roundtrip(&post("/healthz", b"x"), Feed::Whole).text(),
+        "/healthz"
+    );
+}
+
+#[test]
+fn pipelined_probes_and_requests_keep_their_order() {
+    let srv = Server::start();
+    let mut c = srv.connect();
+    let all = [get("/a"), get("/healthz"), get("/b"), get("/healthz")].concat();
+    c.send(&all, Feed::Split(3));
+    for expected in ["/a", "ok\n", "/b", "ok\n"] {
+        assert_eq!(c.response().text(), expected);
+    }
+}
+
+#[test]
+fn the_health_path_says_503_and_closes_while_draining() {
+    let srv = Server::start();
+    let mut busy = srv.connect();
+    // Keep the loop draining (not finished) with a request in flight.
+    let waiter = thread::spawn(move || busy.roundtrip(&get("/gather?2"), Feed::Whole).text());
+    thread::sleep(Duration::from_millis(100));
+    let mut probe = srv.connect();
+    srv.drain();
+    thread::sleep(Duration::from_millis(100));
+    let r = probe.roundtrip(&get("/healthz"), Feed::Whole);
+    assert_eq!(r.status_line, "HTTP/1.1 503 Service Unavailable");
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(probe.is_closed());
+    assert_eq!(waiter.join().unwrap(), "timeout");
+}

@@ -51,6 +51,12 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _health_path(text: str) -> str:
+    if not text.startswith("/") or any(c in text for c in "?# \t"):
+        raise argparse.ArgumentTypeError(f"must be a path starting with /, got {text!r}")
+    return text
+
+
 #: Default address when no --bind is given (as gunicorn).
 DEFAULT_BIND = "127.0.0.1:8000"
 
@@ -241,6 +247,15 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "SCRIPT_NAME for every request (when mounted below a prefix).",
         metavar="PREFIX",
+    ),
+    Setting(
+        "health_path",
+        ("--health-path",),
+        None,
+        "Answer GET/HEAD of this path from the engine, without the app: 200 ok, or 503 "
+        "while the worker stops (for load balancer and Kubernetes probes). Off by default.",
+        type=_health_path,
+        metavar="PATH",
     ),
 )
 

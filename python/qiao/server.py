@@ -141,6 +141,7 @@ def engine_options(opts: dict) -> dict:
         limit_request_field_size=opts["limit_request_field_size"],
         max_body=opts["max_body"],
         graceful_timeout=opts["graceful_timeout"],
+        health_path=opts["health_path"],
     )
 
 

@@ -176,6 +176,10 @@ pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// Standard reason phrase for the codes the server itself produces.
 pub fn reason(status: u16) -> &'static str {
     match status {
+        200 => "OK",
+        404 => "Not Found",
+        502 => "Bad Gateway",
+        504 => "Gateway Timeout",
         400 => "Bad Request",
         408 => "Request Timeout",
         413 => "Content Too Large",

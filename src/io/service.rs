@@ -33,6 +33,9 @@ pub struct LoopConfig {
     /// the same sockets, 1 spreads connections over the threads (the
     /// listener is re-armed so the others see what is left).
     pub accept_batch: usize,
+    /// `GET`/`HEAD` of this exact path is answered by the loop itself
+    /// (`200 ok`, or `503` while draining), without the application.
+    pub health_path: Option<Vec<u8>>,
 }
 
 /// State shared by all loops of a process: the stop and drain flags, the

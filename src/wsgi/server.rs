@@ -124,7 +124,7 @@ impl HandlerFactory for WsgiThreads {
     limit_request_line=crate::http::limits::MAX_REQUEST_LINE,
     limit_request_fields=crate::http::limits::MAX_HEADER_FIELDS,
     limit_request_field_size=crate::http::limits::MAX_FIELD_SIZE, max_body=None,
-    control=None, max_requests=0, graceful_timeout=30.0, heartbeat=None,
+    control=None, max_requests=0, graceful_timeout=30.0, heartbeat=None, health_path=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
@@ -150,6 +150,7 @@ pub fn serve(
     max_requests: u64,
     graceful_timeout: f64,
     heartbeat: Option<(Py<PyAny>, usize)>,
+    health_path: Option<String>,
 ) -> PyResult<()> {
     if listeners.is_empty() {
         return Err(PyValueError::new_err("no listening socket"));
@@ -172,6 +173,7 @@ pub fn serve(
         max_connections: max_connections.max(1),
         graceful_timeout: secs(graceful_timeout, "graceful timeout")?,
         accept_batch: crate::io::event_loop::ACCEPT_BATCH,
+        health_path: health_path.map(String::into_bytes),
     };
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;

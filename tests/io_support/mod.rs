@@ -198,6 +198,7 @@ pub fn test_config() -> LoopConfig {
         max_connections: 10_000,
         graceful_timeout: Duration::from_secs(5),
         accept_batch: 64,
+        health_path: Some(b"/healthz".to_vec()),
     }
 }
 
@@ -424,6 +425,19 @@ impl Client {
         r.body.resize(len, 0);
         self.reader.read_exact(&mut r.body).expect("response body");
         r
+    }
+
+    /// Reads the head of a response to HEAD (no body follows), as text.
+    pub fn head_only(&mut self) -> String {
+        let mut head = String::new();
+        loop {
+            let line = self.line();
+            head.push_str(&line);
+            head.push_str("\r\n");
+            if line.is_empty() {
+                return head;
+            }
+        }
     }
 
     /// Sends a request and reads its response.

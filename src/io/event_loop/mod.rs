@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 
+mod health;
 mod job;
 mod lifecycle;
 
@@ -302,6 +303,12 @@ impl EventLoop {
                         ) {
                             Ok(Status::Complete(n)) => {
                                 conn.head_len = n;
+                                if self.config.health_path.as_deref().is_some_and(|p| {
+                                    health::is_probe(&conn.head, &conn.buf[conn.start..], p)
+                                }) {
+                                    self.answer_probe(idx);
+                                    continue;
+                                }
                                 conn.phase = match conn.head.framing {
                                     Framing::Length(len)
                                         if !conn.head.expect_continue
