@@ -67,4 +67,5 @@ def serve(
     graceful_timeout: float = 30.0,
     heartbeat: tuple[Any, int] | None = None,
     health_path: str | None = None,
+    forwarded_allow_ips: str = "",
 ) -> None: ...

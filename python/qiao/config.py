@@ -51,6 +51,19 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _ip_list(text: str) -> str:
+    """Addresses or CIDR ranges, comma- or space-separated, or '*'."""
+    import ipaddress
+
+    for item in text.replace(",", " ").split():
+        if item != "*":
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"not an IP address or range: {item!r}") from None
+    return text
+
+
 def _health_path(text: str) -> str:
     if not text.startswith("/") or any(c in text for c in "?# \t"):
         raise argparse.ArgumentTypeError(f"must be a path starting with /, got {text!r}")
@@ -256,6 +269,16 @@ SETTINGS: tuple[Setting, ...] = (
         "while the worker stops (for load balancer and Kubernetes probes). Off by default.",
         type=_health_path,
         metavar="PATH",
+    ),
+    Setting(
+        "forwarded_allow_ips",
+        ("--forwarded-allow-ips",),
+        "",
+        "Proxies (addresses or CIDR ranges, comma-separated; '*' for any) whose "
+        "Forwarded / X-Forwarded-For/-Proto/-Host headers set REMOTE_ADDR, "
+        "wsgi.url_scheme and the host. Empty (default): no one's.",
+        type=_ip_list,
+        metavar="LIST",
     ),
 )
 

@@ -142,6 +142,7 @@ def engine_options(opts: dict) -> dict:
         max_body=opts["max_body"],
         graceful_timeout=opts["graceful_timeout"],
         health_path=opts["health_path"],
+        forwarded_allow_ips=opts["forwarded_allow_ips"],
     )
 
 

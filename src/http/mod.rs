@@ -7,11 +7,13 @@
 //! - [`body`]: Content-Length and chunked body decoding
 //! - [`response`]: response framing decisions and serialisation
 //! - [`error`]: why a request is refused, mapped to its status code
+//! - [`forwarded`]: what trusted proxies say about the original request
 //! - [`limits`]: every bound, as a named constant
 
 pub mod body;
 pub mod date;
 pub mod error;
+pub mod forwarded;
 pub mod limits;
 pub mod request;
 pub mod response;

@@ -358,7 +358,7 @@ fn parse_content_length(value: &[u8]) -> Result<u64, ParseError> {
 }
 
 /// RFC 3986 `host [":" port]`: reg-name, IPv4 or an IP literal in brackets.
-fn valid_host(value: &[u8]) -> bool {
+pub(crate) fn valid_host(value: &[u8]) -> bool {
     value.iter().all(|&b| HOST_BYTES[b as usize])
 }
 

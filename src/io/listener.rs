@@ -34,6 +34,11 @@ pub struct ListenerInfo {
 pub struct PeerInfo {
     pub addr: String,
     pub port: String,
+    /// The peer's address (`None` on a Unix socket).
+    pub ip: Option<std::net::IpAddr>,
+    /// The peer is a trusted proxy (`--forwarded-allow-ips`): its
+    /// forwarding headers describe the client.
+    pub trusted: bool,
 }
 
 impl Listener {
@@ -99,15 +104,17 @@ impl Listener {
 
 fn peer_of(addr: SocketAddr) -> PeerInfo {
     let ip = match addr {
-        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V4(a) => std::net::IpAddr::V4(*a.ip()),
         SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => a.ip().to_string(),
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => std::net::IpAddr::V6(*a.ip()),
         },
     };
     PeerInfo {
-        addr: ip,
+        addr: ip.to_string(),
         port: addr.port().to_string(),
+        ip: Some(ip),
+        trusted: false,
     }
 }
 

@@ -12,6 +12,7 @@ use mio::Waker;
 use super::body::BodyReader;
 use super::listener::{ListenerInfo, PeerInfo};
 use super::output::Output;
+use crate::http::forwarded::TrustedProxies;
 use crate::http::{Limits, RequestHead};
 
 /// The settings of one event loop.
@@ -36,6 +37,10 @@ pub struct LoopConfig {
     /// `GET`/`HEAD` of this exact path is answered by the loop itself
     /// (`200 ok`, or `503` while draining), without the application.
     pub health_path: Option<Vec<u8>>,
+    /// Peers whose forwarding headers are believed. A Unix-socket peer
+    /// counts as trusted whenever the list is not empty (only a local
+    /// process with access to the socket file can connect).
+    pub trusted: Arc<TrustedProxies>,
 }
 
 /// State shared by all loops of a process: the stop and drain flags, the

@@ -12,7 +12,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use super::environ::{fill_environ, EnvironCache};
+use super::environ::{fill_environ, EnvironCache, EnvironConfig};
 use super::file_wrapper::FileWrapper;
 use super::input::Input;
 use super::start_response::StartResponse;
@@ -30,6 +30,8 @@ pub struct WsgiShared {
     pub log_debug: Py<PyAny>,
     /// `access(environ, status, bytes, seconds)` or None when disabled.
     pub access_log: Option<Py<PyAny>>,
+    /// Settings the environ builder needs.
+    pub environ: EnvironConfig,
 }
 
 /// A serving session: one GIL hold on one thread.
@@ -47,7 +49,7 @@ impl Serve for WsgiServe<'_, '_> {
             Ok(e) => e,
             Err(e) => return self.internal_error(ex, "cannot copy the environ template", e),
         };
-        if let Err(e) = fill_environ(py, &environ, ex, self.cache) {
+        if let Err(e) = fill_environ(py, &environ, ex, self.cache, &self.shared.environ) {
             return self.internal_error(ex, "cannot build the environ", e);
         }
         let req = RequestFacts {

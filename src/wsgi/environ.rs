@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use pyo3::{ffi, intern};
 
+use crate::http::forwarded::{ForwardedFields, Origin, TrustedProxies};
 use crate::http::request::percent_decode;
 use crate::io::Exchange;
 
@@ -86,6 +87,15 @@ impl Hasher for Fnv {
     }
 }
 
+/// What the environ builder needs to know of the server's settings.
+#[derive(Debug, Default)]
+pub struct EnvironConfig {
+    /// `--forwarded-allow-ips`, to skip trusted hops in forwarding lists.
+    pub trusted: std::sync::Arc<TrustedProxies>,
+    /// The listener's own scheme is https (the default `SERVER_PORT`).
+    pub https: bool,
+}
+
 /// Per-thread state of the environ builder.
 #[derive(Default)]
 pub struct EnvironCache {
@@ -154,6 +164,7 @@ pub fn fill_environ<'py>(
     environ: &Bound<'py, PyDict>,
     ex: &Exchange<'_>,
     cache: &mut EnvironCache,
+    config: &EnvironConfig,
 ) -> PyResult<()> {
     let head = ex.head;
     let method = match ex.bytes(&head.method) {
@@ -192,9 +203,13 @@ pub fn fill_environ<'py>(
         cache.value(py, ex.peer.port.as_bytes()),
     )?;
 
+    let mut fields = ForwardedFields::default();
     for (name_r, value_r) in &head.headers {
         let name = ex.bytes(name_r);
         let value = ex.bytes(value_r);
+        if ex.peer.trusted {
+            collect_forwarded(&mut fields, name, value);
+        }
         let key = if name.eq_ignore_ascii_case(b"content-type") {
             intern!(py, "CONTENT_TYPE").clone()
         } else if name.eq_ignore_ascii_case(b"content-length") {
@@ -232,8 +247,20 @@ pub fn fill_environ<'py>(
     if let crate::http::Framing::Length(n) = head.framing {
         environ.set_item(intern!(py, "CONTENT_LENGTH"), itoa::Buffer::new().format(n))?;
     }
-    let (name, port) = match head.authority.as_ref().or(head.host.as_ref()) {
-        Some(r) => split_host(ex.bytes(r)),
+    let origin = if fields.is_empty() {
+        Origin::default()
+    } else {
+        fields.origin(&config.trusted)
+    };
+    let https = apply_origin(py, environ, &origin, cache)?.unwrap_or(config.https);
+    let host = origin.host.or_else(|| {
+        head.authority
+            .as_ref()
+            .or(head.host.as_ref())
+            .map(|r| ex.bytes(r))
+    });
+    let (name, port) = match host {
+        Some(h) => split_host(h),
         None => (&b""[..], &b""[..]),
     };
     if name.is_empty() {
@@ -248,13 +275,63 @@ pub fn fill_environ<'py>(
     } else {
         environ.set_item(intern!(py, "SERVER_NAME"), cache.value(py, name))?;
         let port = if port.is_empty() {
-            intern!(py, "80").clone()
+            if https {
+                intern!(py, "443").clone()
+            } else {
+                intern!(py, "80").clone()
+            }
         } else {
             cache.value(py, port)
         };
         environ.set_item(intern!(py, "SERVER_PORT"), port)?;
     }
     Ok(())
+}
+
+/// Keeps the values of the forwarding fields of a trusted peer.
+fn collect_forwarded<'a>(fields: &mut ForwardedFields<'a>, name: &[u8], value: &'a [u8]) {
+    let list = if name.eq_ignore_ascii_case(b"forwarded") {
+        &mut fields.forwarded
+    } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+        &mut fields.x_for
+    } else if name.eq_ignore_ascii_case(b"x-forwarded-proto") {
+        &mut fields.x_proto
+    } else if name.eq_ignore_ascii_case(b"x-forwarded-host") {
+        &mut fields.x_host
+    } else {
+        return;
+    };
+    list.push(value);
+}
+
+/// Applies what trusted proxies said: `REMOTE_ADDR`, `wsgi.url_scheme`
+/// and `HTTP_HOST` (the caller derives `SERVER_NAME`/`SERVER_PORT` from the
+/// host). Returns whether the forwarded scheme is https, if one was given.
+fn apply_origin<'py>(
+    py: Python<'py>,
+    environ: &Bound<'py, PyDict>,
+    origin: &Origin<'_>,
+    cache: &mut EnvironCache,
+) -> PyResult<Option<bool>> {
+    if let Some(client) = origin.client {
+        environ.set_item(intern!(py, "REMOTE_ADDR"), cache.value(py, client))?;
+    }
+    if let Some(host) = origin.host {
+        environ.set_item(intern!(py, "HTTP_HOST"), cache.value(py, host))?;
+    }
+    match origin.proto {
+        Some(p) => {
+            let https = p.eq_ignore_ascii_case(b"https");
+            let scheme = if https {
+                intern!(py, "https")
+            } else {
+                intern!(py, "http")
+            };
+            environ.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
+            Ok(Some(https))
+        }
+        None => Ok(None),
+    }
 }
 
 /// `host[:port]` or `[v6]:port` → (host, port).

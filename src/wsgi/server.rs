@@ -15,6 +15,7 @@ use pyo3::types::{PyDict, PyTuple};
 use super::app::{WsgiServe, WsgiShared};
 use super::environ::EnvironCache;
 use super::file_wrapper::FileWrapper;
+use crate::http::forwarded::TrustedProxies;
 use crate::http::limits::MAX_HEADER_FIELDS_CEILING;
 use crate::http::Limits;
 use crate::io::heartbeat::{Heartbeat, SLOT_SIZE};
@@ -125,6 +126,7 @@ impl HandlerFactory for WsgiThreads {
     limit_request_fields=crate::http::limits::MAX_HEADER_FIELDS,
     limit_request_field_size=crate::http::limits::MAX_FIELD_SIZE, max_body=None,
     control=None, max_requests=0, graceful_timeout=30.0, heartbeat=None, health_path=None,
+    forwarded_allow_ips="",
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
@@ -151,6 +153,7 @@ pub fn serve(
     graceful_timeout: f64,
     heartbeat: Option<(Py<PyAny>, usize)>,
     health_path: Option<String>,
+    forwarded_allow_ips: &str,
 ) -> PyResult<()> {
     if listeners.is_empty() {
         return Err(PyValueError::new_err("no listening socket"));
@@ -160,6 +163,10 @@ pub fn serve(
         Duration::try_from_secs_f64(s)
             .map_err(|_| PyValueError::new_err(format!("invalid {what}: {s}")))
     };
+    let trusted = Arc::new(
+        TrustedProxies::parse(forwarded_allow_ips)
+            .map_err(|e| PyValueError::new_err(format!("forwarded_allow_ips: {e}")))?,
+    );
     let config = LoopConfig {
         limits: Limits {
             request_line: limit_request_line.max(16),
@@ -174,6 +181,7 @@ pub fn serve(
         graceful_timeout: secs(graceful_timeout, "graceful timeout")?,
         accept_batch: crate::io::event_loop::ACCEPT_BATCH,
         health_path: health_path.map(String::into_bytes),
+        trusted: trusted.clone(),
     };
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
@@ -218,6 +226,10 @@ pub fn serve(
         log_error,
         log_debug,
         access_log,
+        environ: super::environ::EnvironConfig {
+            trusted,
+            https: url_scheme == "https",
+        },
     });
     let stop = match &control {
         Some(c) => c.borrow(py).shared.clone(),

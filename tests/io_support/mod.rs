@@ -199,6 +199,7 @@ pub fn test_config() -> LoopConfig {
         graceful_timeout: Duration::from_secs(5),
         accept_batch: 64,
         health_path: Some(b"/healthz".to_vec()),
+        trusted: Default::default(),
     }
 }
 

@@ -232,7 +232,7 @@ impl EventLoop {
                 self.accept_paused = true;
                 return;
             }
-            let (mut stream, peer) = match self.listeners[li].accept() {
+            let (mut stream, mut peer) = match self.listeners[li].accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
@@ -259,6 +259,8 @@ impl EventLoop {
                 self.free.push(idx);
                 continue;
             }
+            let trusted = &self.config.trusted;
+            peer.trusted = !trusted.is_empty() && peer.ip.is_none_or(|ip| trusted.contains(ip));
             let deadline = Instant::now() + self.config.header_timeout;
             self.conns[idx] = Some(Box::new(Conn::new(stream, peer, li, deadline)));
             self.live += 1;
