@@ -68,4 +68,5 @@ def serve(
     heartbeat: tuple[Any, int] | None = None,
     health_path: str | None = None,
     forwarded_allow_ips: str = "",
+    proxy_protocol: bool = False,
 ) -> None: ...

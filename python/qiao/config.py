@@ -280,6 +280,15 @@ SETTINGS: tuple[Setting, ...] = (
         type=_ip_list,
         metavar="LIST",
     ),
+    Setting(
+        "proxy_protocol",
+        ("--proxy-protocol",),
+        False,
+        "Every connection starts with HAProxy's PROXY v1/v2 header naming the client "
+        "(REMOTE_ADDR/REMOTE_PORT); accepted only from --forwarded-allow-ips when set.",
+        type=None,
+        action="store_true",
+    ),
 )
 
 #: The names qiao.serve() accepts, with their defaults.

@@ -143,6 +143,7 @@ def engine_options(opts: dict) -> dict:
         graceful_timeout=opts["graceful_timeout"],
         health_path=opts["health_path"],
         forwarded_allow_ips=opts["forwarded_allow_ips"],
+        proxy_protocol=opts["proxy_protocol"],
     )
 
 

@@ -58,6 +58,9 @@ pub enum ParseError {
     BadChunkExtension,
     /// Trailer section malformed or over `MAX_TRAILER_BYTES`.
     BadTrailer,
+    /// `--proxy-protocol`: the connection does not start with a valid
+    /// PROXY v1/v2 header, or its sender is not a trusted proxy.
+    BadProxyHeader,
 }
 
 impl ParseError {
@@ -85,7 +88,8 @@ impl ParseError {
             | BadChunkSize
             | BadChunkData
             | BadChunkExtension
-            | BadTrailer => 400,
+            | BadTrailer
+            | BadProxyHeader => 400,
         }
     }
 
@@ -116,6 +120,7 @@ impl ParseError {
             BadChunkData => "chunk data not followed by CRLF",
             BadChunkExtension => "invalid or oversized chunk extension",
             BadTrailer => "invalid or oversized trailer section",
+            BadProxyHeader => "missing or invalid PROXY protocol header",
         }
     }
 }

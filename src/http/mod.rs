@@ -9,12 +9,14 @@
 //! - [`error`]: why a request is refused, mapped to its status code
 //! - [`forwarded`]: what trusted proxies say about the original request
 //! - [`limits`]: every bound, as a named constant
+//! - [`proxy_protocol`]: HAProxy's PROXY v1/v2 connection header
 
 pub mod body;
 pub mod date;
 pub mod error;
 pub mod forwarded;
 pub mod limits;
+pub mod proxy_protocol;
 pub mod request;
 pub mod response;
 

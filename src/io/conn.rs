@@ -11,6 +11,9 @@ use crate::http::{BodyDecoder, RequestHead};
 /// Where a connection is between two dispatches to the application.
 #[derive(Debug)]
 pub enum Phase {
+    /// `--proxy-protocol`: waiting for the PROXY header that names the
+    /// client, before the first request.
+    Proxy,
     /// Waiting for (the rest of) a request head. `started`: some byte of
     /// it arrived, so the head deadline runs instead of the idle one.
     Head { started: bool },

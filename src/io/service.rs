@@ -41,6 +41,9 @@ pub struct LoopConfig {
     /// counts as trusted whenever the list is not empty (only a local
     /// process with access to the socket file can connect).
     pub trusted: Arc<TrustedProxies>,
+    /// Every connection starts with a PROXY v1/v2 header (`--proxy-protocol`),
+    /// accepted only from trusted proxies when `trusted` is not empty.
+    pub proxy_protocol: bool,
 }
 
 /// State shared by all loops of a process: the stop and drain flags, the

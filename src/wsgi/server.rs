@@ -126,7 +126,7 @@ impl HandlerFactory for WsgiThreads {
     limit_request_fields=crate::http::limits::MAX_HEADER_FIELDS,
     limit_request_field_size=crate::http::limits::MAX_FIELD_SIZE, max_body=None,
     control=None, max_requests=0, graceful_timeout=30.0, heartbeat=None, health_path=None,
-    forwarded_allow_ips="",
+    forwarded_allow_ips="", proxy_protocol=false,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
@@ -154,6 +154,7 @@ pub fn serve(
     heartbeat: Option<(Py<PyAny>, usize)>,
     health_path: Option<String>,
     forwarded_allow_ips: &str,
+    proxy_protocol: bool,
 ) -> PyResult<()> {
     if listeners.is_empty() {
         return Err(PyValueError::new_err("no listening socket"));
@@ -182,6 +183,7 @@ pub fn serve(
         accept_batch: crate::io::event_loop::ACCEPT_BATCH,
         health_path: health_path.map(String::into_bytes),
         trusted: trusted.clone(),
+        proxy_protocol,
     };
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;

@@ -200,6 +200,7 @@ pub fn test_config() -> LoopConfig {
         accept_batch: 64,
         health_path: Some(b"/healthz".to_vec()),
         trusted: Default::default(),
+        proxy_protocol: false,
     }
 }
 

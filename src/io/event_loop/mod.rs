@@ -28,7 +28,8 @@ use super::listener::{Listener, ListenerInfo};
 pub use super::service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};
 use super::sock;
 use crate::http::date::DateCache;
-use crate::http::{parse_head, Decoded, Framing, Status};
+use crate::http::proxy_protocol::parse_proxy_header;
+use crate::http::{parse_head, Decoded, Framing, ParseError, Status};
 
 /// How often deadlines are checked (and, on the main thread, signals).
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
@@ -262,7 +263,11 @@ impl EventLoop {
             let trusted = &self.config.trusted;
             peer.trusted = !trusted.is_empty() && peer.ip.is_none_or(|ip| trusted.contains(ip));
             let deadline = Instant::now() + self.config.header_timeout;
-            self.conns[idx] = Some(Box::new(Conn::new(stream, peer, li, deadline)));
+            let mut conn = Box::new(Conn::new(stream, peer, li, deadline));
+            if self.config.proxy_protocol {
+                conn.phase = Phase::Proxy;
+            }
+            self.conns[idx] = Some(conn);
             self.live += 1;
             if n + 1 == batch {
                 // Stopping before WouldBlock: the registration is
@@ -286,6 +291,31 @@ impl EventLoop {
             };
             match &mut conn.phase {
                 Phase::Ready => return Step::Ready,
+                Phase::Proxy => {
+                    if conn.start < conn.buf.len() {
+                        if !self.config.trusted.is_empty() && !conn.peer.trusted {
+                            self.refuse(idx, ParseError::BadProxyHeader);
+                            continue;
+                        }
+                        match parse_proxy_header(&conn.buf[conn.start..]) {
+                            Ok(Status::Complete((n, client))) => {
+                                if let Some(c) = client {
+                                    conn.peer.addr = c.ip.to_string();
+                                    conn.peer.port = c.port.to_string();
+                                    conn.peer.ip = Some(c.ip);
+                                }
+                                conn.consume(n);
+                                conn.phase = Phase::Head { started: false };
+                                continue;
+                            }
+                            Ok(Status::Partial) => {}
+                            Err(e) => {
+                                self.refuse(idx, e);
+                                continue;
+                            }
+                        }
+                    }
+                }
                 Phase::Body { need } => {
                     if conn.buf.len() - conn.start >= *need {
                         conn.phase = Phase::Ready;
