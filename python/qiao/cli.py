@@ -78,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     from .loader import AppLoadError, load_app
     from .server import BindError, close_listeners, open_listeners
 
-    _log.setup(options["log_level"], options["access_log"])
+    try:
+        _log.setup(options["log_level"], options["access_log"])
+    except OSError as e:
+        return _fail(f"cannot open the access log {options['access_log']!r}: {e.strerror or e}")
     app = None
     if options["preload"]:
         try:

@@ -51,6 +51,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _access_log_format(text: str) -> str:
+    """``json``, or a gunicorn-style format, checked now rather than at the
+    first request."""
+    from .accesslog import FormatError, compile_format
+
+    try:
+        compile_format(text)
+    except FormatError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 #: Default address when no --bind is given (as gunicorn).
 DEFAULT_BIND = "127.0.0.1:8000"
 
@@ -58,6 +70,9 @@ DEFAULT_BIND = "127.0.0.1:8000"
 #: ``DEFAULT_MAX_THREADS``). The pool starts with one thread and adds one
 #: only while a request blocks, so a fast app never uses more.
 DEFAULT_THREADS = 128
+
+#: gunicorn's default access log format plus the duration in seconds.
+DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)s'
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -170,6 +185,15 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Write an access log line per request to FILE ('-' for stdout). Off by default.",
         metavar="FILE",
+    ),
+    Setting(
+        "access_log_format",
+        ("--access-logformat", "--access-log-format"),
+        DEFAULT_ACCESS_LOG_FORMAT,
+        "Access log line: gunicorn's atoms, e.g. '%%(h)s \"%%(r)s\" %%(s)s %%(L)s', or 'json' "
+        "for one JSON object per line.",
+        type=_access_log_format,
+        metavar="FORMAT",
     ),
     Setting(
         "keepalive",

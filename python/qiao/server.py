@@ -18,7 +18,7 @@ import stat
 from collections.abc import Iterable
 from typing import Any, Callable
 
-from . import _log
+from . import _log, accesslog
 from ._qiao import serve as _serve_native
 from .config import DEFAULT_BIND, DEFAULTS
 
@@ -131,7 +131,7 @@ def engine_options(opts: dict) -> dict:
         multiprocess=opts["workers"] > 1,
         script_name=opts["script_name"],
         log_error=_log.log_error,
-        access_log=_log.access if opts["access_log"] else None,
+        access_log=accesslog.callback(opts["access_log_format"]) if opts["access_log"] else None,
         keepalive=opts["keepalive"],
         header_timeout=opts["header_timeout"],
         io_timeout=opts["io_timeout"],
@@ -170,6 +170,8 @@ def serve(
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     opts = {**DEFAULTS, **options}
     _log.setup(opts["log_level"], opts["access_log"])
+    if opts["access_log"]:
+        app = accesslog.wrap_app(app, opts["access_log_format"])
     owned = [] if sockets else open_listeners(bind, opts["backlog"])
     listeners = list(sockets or []) + owned
     log_listening(listeners)
@@ -179,6 +181,8 @@ def serve(
         # Explicitly, because a process started in the background by a
         # shell inherits SIGINT ignored, and Python then installs nothing.
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
+    if opts["access_log"]:
+        accesslog.start()
     try:
         _serve_native(
             app,
@@ -191,3 +195,4 @@ def serve(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         close_listeners(owned)
+        accesslog.stop(opts["graceful_timeout"])
