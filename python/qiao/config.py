@@ -121,8 +121,8 @@ SETTINGS: tuple[Setting, ...] = (
         "bind",
         ("-b", "--bind"),
         None,
-        "Address to listen on: HOST:PORT, [IPv6]:PORT, or unix:/path. "
-        f"Repeatable. Default {DEFAULT_BIND}.",
+        "Address to listen on: HOST:PORT, [IPv6]:PORT, unix:/path, or fd://N (an inherited "
+        f"listening socket). Repeatable. Default {DEFAULT_BIND}.",
         action="append",
         metavar="ADDRESS",
     ),
