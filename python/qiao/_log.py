@@ -2,14 +2,13 @@
 
 Everything goes through Python's :mod:`logging` so users configure Qiao the
 usual way: ``qiao.error`` for errors and lifecycle, ``qiao.access`` for one
-line per request.
+line per request (formatted and written by :mod:`qiao.accesslog`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-import time
 
 error_log = logging.getLogger("qiao.error")
 access_logger = logging.getLogger("qiao.access")
@@ -21,24 +20,6 @@ def log_error(message: str, exc: BaseException | None) -> None:
         error_log.error(message)
     else:
         error_log.error(message, exc_info=(type(exc), exc, exc.__traceback__))
-
-
-def access(environ: dict, status: int, sent: int, seconds: float) -> None:
-    """Logs one request in the combined log format, plus the duration."""
-    target = environ.get("RAW_URI") or environ.get("PATH_INFO", "")
-    access_logger.info(
-        '%s - - [%s] "%s %s %s" %d %d "%s" "%s" %.6f',
-        environ.get("REMOTE_ADDR", "-") or "-",
-        time.strftime("%d/%b/%Y:%H:%M:%S %z"),
-        environ.get("REQUEST_METHOD", "-"),
-        target,
-        environ.get("SERVER_PROTOCOL", "-"),
-        status,
-        sent,
-        environ.get("HTTP_REFERER", "-"),
-        environ.get("HTTP_USER_AGENT", "-"),
-        seconds,
-    )
 
 
 def setup(level: str = "info", access_log: str | None = None) -> None:
@@ -55,11 +36,16 @@ def setup(level: str = "info", access_log: str | None = None) -> None:
         error_log.propagate = False
     error_log.setLevel(level.upper())
     if access_log:
+        # A second qiao.serve() in one process replaces the first one's handler.
+        for old in [h for h in access_logger.handlers if getattr(h, "qiao_access", False)]:
+            access_logger.removeHandler(old)
+            old.close()
         if access_log == "-":
             handler = logging.StreamHandler(sys.stdout)
         else:
             handler = logging.FileHandler(access_log)
         handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.qiao_access = True
         access_logger.addHandler(handler)
         access_logger.setLevel(logging.INFO)
         access_logger.propagate = False

@@ -35,6 +35,7 @@ from typing import Any
 
 from . import worker as worker_mod
 from ._qiao import heartbeat_layout
+from .server import is_inherited
 
 log = logging.getLogger("qiao.error")
 
@@ -299,8 +300,12 @@ class Arbiter:
         # Stop accepting everywhere at once: shutting down the listening
         # sockets (not just closing our descriptors) acts on the sockets
         # every worker shares, so new clients are refused, not queued,
-        # even by a worker that is busy in a request.
+        # even by a worker that is busy in a request. Not an inherited
+        # socket (systemd, fd://N): its owner keeps it, and the clients
+        # queued there are served by the next instance.
         for sock in self.sockets:
+            if is_inherited(sock):
+                continue
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RD)
         deadline = time.monotonic() + (

@@ -1,6 +1,7 @@
-"""The ``qiao`` command (also ``python -m qiao``): parse the options of
-:mod:`qiao.config`, load the application, serve it. Every expected failure
-ends with one line on stderr and a non-zero exit status.
+"""The ``qiao`` command (also ``python -m qiao``): gather the settings of
+:mod:`qiao.config` from the command line, the environment and a config file
+(:mod:`qiao.config_sources`), load the application, serve it. Every expected
+failure ends with one line on stderr and a non-zero exit status.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import sys
 from typing import NoReturn
 
 from . import __version__
-from .config import LOG_LEVELS, SETTINGS
+from .config import SETTINGS
+from .config_sources import APP, ConfigError, format_config, resolve
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -26,22 +28,47 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line, from the settings table. Options not given stay
+    out of the result (``SUPPRESS``), so the environment and the config file
+    can supply them."""
     parser = _Parser(
         prog="qiao",
-        description="Serve a WSGI application with Qiao.",
-        epilog="Example: qiao myproject.wsgi:application --bind 0.0.0.0:8000 --threads 4",
+        description="Serve a WSGI application with Qiao. Every option can also be set in a "
+        "TOML file (-c) or a QIAO_* environment variable (QIAO_WORKERS=4); "
+        "the command line wins, then the environment, then the file.",
+        epilog="Example: qiao myproject.wsgi:application --bind 0.0.0.0:8000 --workers 4",
+        argument_default=argparse.SUPPRESS,
     )
     parser.add_argument(
         "app",
+        nargs="?",
+        default=None,
         metavar="MODULE[:CALLABLE]",
-        help="the WSGI application: module, module:name or module:factory()",
+        help="the WSGI application: module, module:name or module:factory() "
+        "(or 'app' in the config file, or QIAO_APP)",
     )
     parser.add_argument("--version", action="version", version=f"qiao {__version__}")
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="read settings from this TOML file ([tool.qiao] in a pyproject.toml); "
+        "without it, [tool.qiao] of ./pyproject.toml is read if there is one",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        default=False,
+        help="print the effective settings and where each comes from, then exit",
+    )
     for s in SETTINGS:
-        kwargs = {"dest": s.name, "default": s.default, "help": s.help}
-        if s.action:
+        kwargs: dict = {"dest": s.name, "help": s.help}
+        if s.is_flag:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif s.action:
             kwargs["action"] = s.action
-        if s.type is not None and s.action not in ("store_true", "store_false"):
+        if s.type is not None and not s.is_flag:
             kwargs["type"] = s.type
         if s.metavar:
             kwargs["metavar"] = s.metavar
@@ -49,19 +76,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, status: int = EXIT_FAILURE) -> int:
     print(f"qiao: error: {message}", file=sys.stderr)
-    return EXIT_FAILURE
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    options = {s.name: getattr(args, s.name) for s in SETTINGS}
-    if options["log_level"].lower() not in LOG_LEVELS:
+    given = {s.name: getattr(args, s.name) for s in SETTINGS if hasattr(args, s.name)}
+    if args.app:
+        given[APP] = args.app
+    try:
+        options, sources = resolve(given, args.config, os.environ)
+    except ConfigError as e:
+        return _fail(str(e), EXIT_USAGE)
+    if args.print_config:
+        sys.stdout.write(format_config(options, sources))
+        return 0
+    app_spec = options.pop(APP)
+    if not app_spec:
         return _fail(
-            f"unknown --log-level {options['log_level']!r} (choose from {', '.join(LOG_LEVELS)})"
+            "no application given: pass MODULE[:CALLABLE], or set app in the config file "
+            "or QIAO_APP (see qiao --help)",
+            EXIT_USAGE,
         )
-    options["log_level"] = options["log_level"].lower()
     chdir = options.pop("chdir")
     if chdir:
         try:
@@ -78,11 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     from .loader import AppLoadError, load_app
     from .server import BindError, close_listeners, open_listeners
 
-    _log.setup(options["log_level"], options["access_log"])
+    try:
+        _log.setup(options["log_level"], options["access_log"])
+    except OSError as e:
+        return _fail(f"cannot open the access log {options['access_log']!r}: {e.strerror or e}")
     app = None
     if options["preload"]:
         try:
-            app = load_app(args.app)
+            app = load_app(app_spec)
         except AppLoadError as e:
             return _fail(str(e))
     try:
@@ -90,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     except BindError as e:
         return _fail(str(e))
     try:
-        return Arbiter(app, args.app, sockets, options).run()
+        return Arbiter(app, app_spec, sockets, options).run()
     finally:
         close_listeners(sockets)
 

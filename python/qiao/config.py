@@ -2,7 +2,9 @@
 
 Every option the command line accepts is declared once here: its flags,
 type, default and help. ``cli.py`` builds the argument parser from this
-table, and ``qiao.serve()`` accepts the same names as keyword arguments.
+table, :mod:`qiao.config_sources` reads the same settings from a TOML file
+and ``QIAO_*`` environment variables, and ``qiao.serve()`` accepts the same
+names as keyword arguments.
 """
 
 from __future__ import annotations
@@ -22,32 +24,61 @@ class Setting:
     action: str | None = None
     metavar: str | None = None
 
+    @property
+    def is_flag(self) -> bool:
+        """A boolean setting (``--preload`` / ``--no-preload``)."""
+        return self.action == "store_true"
+
+    @property
+    def is_list(self) -> bool:
+        """A repeatable setting (``--bind``): a list of values."""
+        return self.action == "append"
+
+    @property
+    def env_var(self) -> str:
+        return "QIAO_" + self.name.upper()
+
+    def convert(self, text: str) -> Any:
+        """One value from its text (raises ``argparse.ArgumentTypeError``)."""
+        return self.type(text) if self.type else text
+
+
+def _int(text: str, least: int, expected: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+    return value
+
 
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+    return _int(text, 0, "an integer >= 0")
 
 
 def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+    return _int(text, 1, "an integer >= 1")
 
 
 def _workers(text: str) -> int:
     """A worker count; 0 or "auto" means one per CPU."""
     if text == "auto":
         return 0
-    return _positive_int(text)
+    return _int(text, 0, "an integer >= 0 or 'auto'")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {value}")
     return value
 
 
@@ -70,6 +101,29 @@ def _health_path(text: str) -> str:
     return text
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _log_level(text: str) -> str:
+    if text.lower() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"unknown log level {text!r} (choose from {', '.join(LOG_LEVELS)})"
+        )
+    return text.lower()
+
+
+def _access_log_format(text: str) -> str:
+    """``json``, or a gunicorn-style format, checked now rather than at the
+    first request."""
+    from .accesslog import FormatError, compile_format
+
+    try:
+        compile_format(text)
+    except FormatError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 #: Default address when no --bind is given (as gunicorn).
 DEFAULT_BIND = "127.0.0.1:8000"
 
@@ -78,13 +132,16 @@ DEFAULT_BIND = "127.0.0.1:8000"
 #: only while a request blocks, so a fast app never uses more.
 DEFAULT_THREADS = 128
 
+#: gunicorn's default access log format plus the duration in seconds.
+DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)s'
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "bind",
         ("-b", "--bind"),
         None,
-        "Address to listen on: HOST:PORT, [IPv6]:PORT, or unix:/path. "
-        f"Repeatable. Default {DEFAULT_BIND}.",
+        "Address to listen on: HOST:PORT, [IPv6]:PORT, unix:/path, or fd://N (an inherited "
+        f"listening socket). Repeatable. Default {DEFAULT_BIND}.",
         action="append",
         metavar="ADDRESS",
     ),
@@ -127,7 +184,7 @@ SETTINGS: tuple[Setting, ...] = (
         ("-t", "--timeout"),
         30.0,
         "Kill a worker that spends longer than this many seconds in one request (0 disables).",
-        type=float,
+        type=_number,
         metavar="SECONDS",
     ),
     Setting(
@@ -181,6 +238,7 @@ SETTINGS: tuple[Setting, ...] = (
         ("--log-level",),
         "info",
         "Error log level: debug, info, warning, error, critical.",
+        type=_log_level,
         metavar="LEVEL",
     ),
     Setting(
@@ -189,6 +247,15 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Write an access log line per request to FILE ('-' for stdout). Off by default.",
         metavar="FILE",
+    ),
+    Setting(
+        "access_log_format",
+        ("--access-logformat", "--access-log-format"),
+        DEFAULT_ACCESS_LOG_FORMAT,
+        "Access log line: gunicorn's atoms, e.g. '%%(h)s \"%%(r)s\" %%(s)s %%(L)s', or 'json' "
+        "for one JSON object per line.",
+        type=_access_log_format,
+        metavar="FORMAT",
     ),
     Setting(
         "keepalive",
@@ -293,5 +360,3 @@ SETTINGS: tuple[Setting, ...] = (
 
 #: The names qiao.serve() accepts, with their defaults.
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
-
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")

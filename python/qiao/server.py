@@ -2,8 +2,11 @@
 and hand everything to the Rust engine.
 
 Sockets are bound here, in Python, and passed to the engine as file
-descriptors: the same code path will let a supervisor bind once and share
-the sockets with forked workers.
+descriptors, so a supervisor binds once and its forked workers share them.
+A socket can also be inherited instead of bound: ``--bind fd://N``, or all
+of them from systemd socket activation (``LISTEN_PID``/``LISTEN_FDS``).
+Inherited sockets belong to whoever passed them: Qiao never shuts them
+down or removes their files.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import resource
 import signal
 import socket
 import stat
+import weakref
 from collections.abc import Iterable
 from typing import Any, Callable
 
-from . import _log
+from . import _log, accesslog
 from ._qiao import serve as _serve_native
 from .config import DEFAULT_BIND, DEFAULTS
 
@@ -27,6 +31,60 @@ log = logging.getLogger("qiao.error")
 
 class BindError(Exception):
     """A --bind address is malformed or cannot be listened on."""
+
+
+#: systemd passes activated sockets from this descriptor on (sd_listen_fds).
+LISTEN_FDS_START = 3
+_LISTEN_VARS = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
+_inherited: weakref.WeakSet = weakref.WeakSet()
+
+
+def is_inherited(sock: socket.socket) -> bool:
+    """A socket passed to Qiao (fd://N, systemd) rather than bound by it."""
+    return sock in _inherited
+
+
+def inherit_socket(fd: int, what: str) -> socket.socket:
+    """The listening socket open at descriptor ``fd`` (TCP, TCP6 or Unix;
+    the family is read from the socket itself)."""
+    if any(s.fileno() == fd for s in _inherited):
+        raise BindError(f"{what}: descriptor {fd} is already served")
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as e:
+        raise BindError(f"{what}: descriptor {fd} is not a socket ({e.strerror or e})") from None
+    problem = None
+    if sock.family not in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX):
+        problem = f"unsupported address family {sock.family!r}"
+    elif sock.type != socket.SOCK_STREAM:
+        problem = "not a stream socket"
+    elif not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        problem = "not listening"
+    if problem:
+        sock.detach()  # not ours to close
+        raise BindError(f"{what}: descriptor {fd}: {problem}")
+    os.set_inheritable(fd, False)  # the workers are forked; nothing exec'd needs it
+    sock.setblocking(False)
+    _inherited.add(sock)
+    return sock
+
+
+def systemd_sockets() -> list[socket.socket]:
+    """The sockets of systemd socket activation, when ``LISTEN_PID`` is this
+    process; the variables are removed either way, so that the workers and
+    anything the application starts do not take them for theirs."""
+    pid, count = os.environ.get("LISTEN_PID"), os.environ.get("LISTEN_FDS")
+    for name in _LISTEN_VARS:
+        os.environ.pop(name, None)
+    if not pid or not count or pid.strip() != str(os.getpid()):
+        return []
+    if not count.strip().isdigit():
+        raise BindError(f"socket activation: bad LISTEN_FDS={count!r}")
+    what = f"socket activation (LISTEN_FDS={count})"
+    sockets: list[socket.socket] = []
+    for fd in range(LISTEN_FDS_START, LISTEN_FDS_START + int(count)):
+        sockets.append(inherit_socket(fd, what))
+    return sockets
 
 
 def parse_bind(address: str) -> tuple[int, Any]:
@@ -58,6 +116,11 @@ def parse_bind(address: str) -> tuple[int, Any]:
 
 
 def bind_socket(address: str, backlog: int) -> socket.socket:
+    if address.startswith("fd://"):
+        fd = address[5:]
+        if not fd.isdigit():
+            raise BindError(f"bad descriptor in {address!r}: expected fd://N")
+        return inherit_socket(int(fd), address)
     family, addr = parse_bind(address)
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -95,10 +158,16 @@ def _raise_nofile_limit() -> None:
 
 
 def open_listeners(bind: str | Iterable[str] | None, backlog: int) -> list[socket.socket]:
-    """Binds every address (the default one when none is given)."""
+    """The sockets systemd passed (socket activation), or else every
+    address bound (the default one when none is given)."""
     if isinstance(bind, str):
         bind = [bind]
-    sockets: list[socket.socket] = []
+    sockets = systemd_sockets()
+    if sockets:
+        if bind:
+            log.info("Socket activation: serving the sockets systemd passed, not --bind")
+        _raise_nofile_limit()
+        return sockets
     try:
         for address in bind or [DEFAULT_BIND]:
             sockets.append(bind_socket(address, backlog))
@@ -111,13 +180,19 @@ def open_listeners(bind: str | Iterable[str] | None, backlog: int) -> list[socke
 
 def log_listening(sockets: list[socket.socket]) -> None:
     for sock in sockets:
-        log.info("Listening at: %s (%d)", _url(sock), os.getpid())
+        url, pid = _url(sock), os.getpid()
+        if is_inherited(sock):
+            log.info("Listening at: %s (%d), inherited fd %d", url, pid, sock.fileno())
+        else:
+            log.info("Listening at: %s (%d)", url, pid)
 
 
 def close_listeners(sockets: list[socket.socket]) -> None:
-    """Closes the sockets, removing the files of Unix ones."""
+    """Closes the sockets, removing the files of the Unix ones Qiao bound."""
     for sock in sockets:
-        path = sock.getsockname() if sock.family == socket.AF_UNIX else None
+        path = None
+        if sock.family == socket.AF_UNIX and not is_inherited(sock):
+            path = sock.getsockname()
         sock.close()
         if path:
             with contextlib.suppress(OSError):
@@ -131,7 +206,7 @@ def engine_options(opts: dict) -> dict:
         multiprocess=opts["workers"] > 1,
         script_name=opts["script_name"],
         log_error=_log.log_error,
-        access_log=_log.access if opts["access_log"] else None,
+        access_log=accesslog.callback(opts["access_log_format"]) if opts["access_log"] else None,
         keepalive=opts["keepalive"],
         header_timeout=opts["header_timeout"],
         io_timeout=opts["io_timeout"],
@@ -165,14 +240,17 @@ def serve(
     """Serves the WSGI callable ``app`` until SIGINT or SIGTERM.
 
     ``bind``: one address or a list (``"127.0.0.1:8000"``, ``"[::1]:8000"``,
-    ``"unix:/run/app.sock"``). Other keyword arguments are the settings of
-    :mod:`qiao.config` (``threads``, ``keepalive``, ``access_log``, ...).
+    ``"unix:/run/app.sock"``, ``"fd://3"``); under systemd socket activation,
+    the sockets systemd passed instead. Other keyword arguments are the
+    settings of :mod:`qiao.config` (``threads``, ``keepalive``, ``access_log``...).
     """
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     opts = {**DEFAULTS, **options}
     _log.setup(opts["log_level"], opts["access_log"])
+    if opts["access_log"]:
+        app = accesslog.wrap_app(app, opts["access_log_format"])
     owned = [] if sockets else open_listeners(bind, opts["backlog"])
     listeners = list(sockets or []) + owned
     log_listening(listeners)
@@ -182,6 +260,8 @@ def serve(
         # Explicitly, because a process started in the background by a
         # shell inherits SIGINT ignored, and Python then installs nothing.
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
+    if opts["access_log"]:
+        accesslog.start()
     try:
         _serve_native(
             app,
@@ -194,3 +274,4 @@ def serve(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         close_listeners(owned)
+        accesslog.stop(opts["graceful_timeout"])

@@ -21,6 +21,7 @@ import socket
 import sys
 from typing import Any
 
+from . import accesslog
 from ._qiao import Control
 from ._qiao import serve as _serve_native
 from .server import engine_options
@@ -89,12 +90,20 @@ def run(
     max_requests = opts["max_requests"]
     if max_requests > 0 and opts["max_requests_jitter"] > 0:
         max_requests += random.randint(0, opts["max_requests_jitter"])
-    _serve_native(
-        app,
-        [(s.fileno(), s.family == socket.AF_UNIX) for s in sockets],
-        control=control,
-        max_requests=max_requests,
-        heartbeat=(heartbeat, slot_offset),
-        **engine_options(opts),
-    )
+    if opts["access_log"]:
+        # The writer thread is started here, after the fork: threads do not
+        # survive one.
+        app = accesslog.wrap_app(app, opts["access_log_format"])
+        accesslog.start()
+    try:
+        _serve_native(
+            app,
+            [(s.fileno(), s.family == socket.AF_UNIX) for s in sockets],
+            control=control,
+            max_requests=max_requests,
+            heartbeat=(heartbeat, slot_offset),
+            **engine_options(opts),
+        )
+    finally:
+        accesslog.stop(opts["graceful_timeout"])
     return 0
