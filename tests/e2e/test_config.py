@@ -84,7 +84,13 @@ def test_every_setting_from_env_and_file(tmp_path):
     """Each setting of the table, given once by a variable and once by a file key."""
     from qiao.config import SETTINGS
 
-    samples = {"workers": "3", "log_level": "debug", "access_log_format": "json"}
+    samples = {
+        "workers": "3",
+        "log_level": "debug",
+        "access_log_format": "json",
+        "health_path": "/healthz",
+        "forwarded_allow_ips": "10.0.0.0/8",
+    }
     for s in SETTINGS:
         shown = None
         if s.is_flag:
