@@ -104,6 +104,11 @@ def run(
             heartbeat=(heartbeat, slot_offset),
             **engine_options(opts),
         )
+    except ValueError as e:
+        # The engine refused a setting before serving anything: every new
+        # worker would too, so this is a boot failure, not a crash to retry.
+        print(f"qiao: error: {e}", file=sys.stderr, flush=True)
+        return WORKER_BOOT_ERROR
     finally:
         accesslog.stop(opts["graceful_timeout"])
     return 0
