@@ -52,6 +52,8 @@ if [ "$SKIP_INSTALL" != 1 ]; then
     missing=()
     command -v curl >/dev/null || missing+=(curl)
     command -v cc >/dev/null || missing+=(build-essential)
+    # nginx: the uwsgi-protocol tests put a real nginx in front of Qiao.
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
     command -v "$PY" >/dev/null || missing+=(python3 python3-dev python3-venv)
     apt_install "${missing[@]+"${missing[@]}"}"
     echo "ok"

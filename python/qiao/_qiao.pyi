@@ -69,4 +69,5 @@ def serve(
     health_path: str | None = None,
     forwarded_allow_ips: str = "",
     proxy_protocol: bool = False,
+    uwsgi_listeners: list[int] = ...,
 ) -> None: ...

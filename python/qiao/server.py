@@ -37,6 +37,19 @@ class BindError(Exception):
 LISTEN_FDS_START = 3
 _LISTEN_VARS = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
 _inherited: weakref.WeakSet = weakref.WeakSet()
+#: Prefix of an address whose connections speak the uwsgi protocol
+#: (nginx ``uwsgi_pass``) instead of HTTP: ``uwsgi://HOST:PORT``,
+#: ``uwsgi://unix:/path``, ``uwsgi://fd://N``.
+UWSGI_PREFIX = "uwsgi://"
+_uwsgi: weakref.WeakSet = weakref.WeakSet()
+
+
+def engine_listeners(sockets: list[socket.socket]) -> dict:
+    """The engine's ``listeners`` and ``uwsgi_listeners`` arguments."""
+    return dict(
+        listeners=[(s.fileno(), s.family == socket.AF_UNIX) for s in sockets],
+        uwsgi_listeners=[i for i, s in enumerate(sockets) if s in _uwsgi],
+    )
 
 
 def is_inherited(sock: socket.socket) -> bool:
@@ -116,6 +129,10 @@ def parse_bind(address: str) -> tuple[int, Any]:
 
 
 def bind_socket(address: str, backlog: int) -> socket.socket:
+    if address.startswith(UWSGI_PREFIX):
+        sock = bind_socket(address[len(UWSGI_PREFIX) :], backlog)
+        _uwsgi.add(sock)
+        return sock
     if address.startswith("fd://"):
         fd = address[5:]
         if not fd.isdigit():
@@ -142,6 +159,12 @@ def bind_socket(address: str, backlog: int) -> socket.socket:
 
 
 def _url(sock: socket.socket) -> str:
+    if sock in _uwsgi:
+        return UWSGI_PREFIX + _url_of(sock).removeprefix("http://")
+    return _url_of(sock)
+
+
+def _url_of(sock: socket.socket) -> str:
     if sock.family == socket.AF_UNIX:
         return f"unix:{sock.getsockname()}"
     host, port = sock.getsockname()[:2]
@@ -265,7 +288,7 @@ def serve(
     try:
         _serve_native(
             app,
-            [(s.fileno(), s.family == socket.AF_UNIX) for s in listeners],
+            **engine_listeners(listeners),
             **engine_options(opts),
         )
     except (KeyboardInterrupt, _Stop):

@@ -24,7 +24,7 @@ from typing import Any
 from . import accesslog
 from ._qiao import Control
 from ._qiao import serve as _serve_native
-from .server import engine_options
+from .server import engine_listeners, engine_options
 
 #: Exit status of a worker whose application could not be loaded: the
 #: supervisor stops instead of respawning it forever (gunicorn's value).
@@ -98,7 +98,7 @@ def run(
     try:
         _serve_native(
             app,
-            [(s.fileno(), s.family == socket.AF_UNIX) for s in sockets],
+            **engine_listeners(sockets),
             control=control,
             max_requests=max_requests,
             heartbeat=(heartbeat, slot_offset),

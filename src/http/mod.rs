@@ -10,6 +10,7 @@
 //! - [`forwarded`]: what trusted proxies say about the original request
 //! - [`limits`]: every bound, as a named constant
 //! - [`proxy_protocol`]: HAProxy's PROXY v1/v2 connection header
+//! - [`uwsgi`]: the uwsgi binary protocol (nginx `uwsgi_pass`)
 
 pub mod body;
 pub mod date;
@@ -19,6 +20,7 @@ pub mod limits;
 pub mod proxy_protocol;
 pub mod request;
 pub mod response;
+pub mod uwsgi;
 
 pub use body::{BodyDecoder, Decoded};
 pub use error::ParseError;

@@ -76,6 +76,9 @@ pub struct RequestHead {
     pub keep_alive: bool,
     /// HTTP/1.1 `Expect: 100-continue` was sent.
     pub expect_continue: bool,
+    /// The request came by the uwsgi protocol: `headers` are its CGI
+    /// variables (name, value), to be used in the environ as they are.
+    pub cgi: bool,
 }
 
 impl Default for RequestHead {
@@ -93,6 +96,7 @@ impl Default for RequestHead {
             framing: Framing::Empty,
             keep_alive: true,
             expect_continue: false,
+            cgi: false,
         }
     }
 }
@@ -184,6 +188,7 @@ fn parse_with<'b>(
     head.host = None;
     head.authority = None;
     head.expect_continue = false;
+    head.cgi = false;
     split_target(method, target, head, &range)?;
 
     let mut host_count = 0;

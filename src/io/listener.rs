@@ -27,6 +27,8 @@ pub struct ListenerInfo {
     pub server_name: String,
     /// `SERVER_PORT` when the request has no Host port.
     pub server_port: String,
+    /// Requests come by the uwsgi protocol rather than HTTP.
+    pub uwsgi: bool,
 }
 
 /// The client end of a connection, as the environ shows it.
@@ -68,10 +70,12 @@ impl Listener {
                 Ok(addr) => ListenerInfo {
                     server_name: addr.ip().to_string(),
                     server_port: addr.port().to_string(),
+                    uwsgi: false,
                 },
                 Err(_) => ListenerInfo {
                     server_name: "localhost".into(),
                     server_port: "80".into(),
+                    uwsgi: false,
                 },
             },
             Listener::Unix(l) => ListenerInfo {
@@ -81,6 +85,7 @@ impl Listener {
                     .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
                     .unwrap_or_else(|| "localhost".into()),
                 server_port: String::new(),
+                uwsgi: false,
             },
         }
     }

@@ -44,6 +44,8 @@ pub struct LoopConfig {
     /// Every connection starts with a PROXY v1/v2 header (`--proxy-protocol`),
     /// accepted only from trusted proxies when `trusted` is not empty.
     pub proxy_protocol: bool,
+    /// Indexes of the listeners that speak the uwsgi protocol.
+    pub uwsgi_listeners: Vec<usize>,
 }
 
 /// State shared by all loops of a process: the stop and drain flags, the

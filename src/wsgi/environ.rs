@@ -109,7 +109,7 @@ pub struct EnvironCache {
 impl EnvironCache {
     /// `bytes` as a latin-1 `str`, shared with earlier requests when short
     /// and seen before.
-    fn value<'py>(&mut self, py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+    pub(crate) fn value<'py>(&mut self, py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
         if bytes.len() > MAX_CACHED_VALUE {
             return latin1(py, bytes);
         }
@@ -126,6 +126,19 @@ impl EnvironCache {
             self.values.insert(bytes.to_vec(), v.clone().unbind());
         }
         v
+    }
+
+    /// An environ key given as it is (a uwsgi variable name), interned and
+    /// cached like the `HTTP_*` keys.
+    pub(crate) fn raw_key<'py>(&mut self, py: Python<'py>, name: &[u8]) -> Bound<'py, PyString> {
+        if let Some(k) = self.header_keys.get(name) {
+            return k.bind(py).clone();
+        }
+        let key = PyString::intern(py, &String::from_utf8_lossy(name));
+        if self.header_keys.len() < HEADER_KEY_CACHE_SIZE {
+            self.header_keys.insert(name.to_vec(), key.clone().unbind());
+        }
+        key
     }
 
     /// The interned `HTTP_*` key for a header name, or `None` for names
@@ -167,6 +180,9 @@ pub fn fill_environ<'py>(
     config: &EnvironConfig,
 ) -> PyResult<()> {
     let head = ex.head;
+    if head.cgi {
+        return super::cgi::fill_from_cgi(py, environ, ex, cache, config);
+    }
     let method = match ex.bytes(&head.method) {
         b"GET" => intern!(py, "GET").clone(),
         b"POST" => intern!(py, "POST").clone(),

@@ -4,6 +4,7 @@
 //! point that runs the I/O ring's loops with the GIL released.
 
 pub mod app;
+pub mod cgi;
 pub mod environ;
 pub mod file_wrapper;
 pub mod input;

@@ -126,7 +126,7 @@ impl HandlerFactory for WsgiThreads {
     limit_request_fields=crate::http::limits::MAX_HEADER_FIELDS,
     limit_request_field_size=crate::http::limits::MAX_FIELD_SIZE, max_body=None,
     control=None, max_requests=0, graceful_timeout=30.0, heartbeat=None, health_path=None,
-    forwarded_allow_ips="", proxy_protocol=false,
+    forwarded_allow_ips="", proxy_protocol=false, uwsgi_listeners=Vec::new(),
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
@@ -155,6 +155,7 @@ pub fn serve(
     health_path: Option<String>,
     forwarded_allow_ips: &str,
     proxy_protocol: bool,
+    uwsgi_listeners: Vec<usize>,
 ) -> PyResult<()> {
     if listeners.is_empty() {
         return Err(PyValueError::new_err("no listening socket"));
@@ -184,6 +185,7 @@ pub fn serve(
         health_path: health_path.map(String::into_bytes),
         trusted: trusted.clone(),
         proxy_protocol,
+        uwsgi_listeners,
     };
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;

@@ -201,6 +201,7 @@ pub fn test_config() -> LoopConfig {
         health_path: Some(b"/healthz".to_vec()),
         trusted: Default::default(),
         proxy_protocol: false,
+        uwsgi_listeners: Vec::new(),
     }
 }
 

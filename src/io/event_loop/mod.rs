@@ -29,6 +29,7 @@ pub use super::service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};
 use super::sock;
 use crate::http::date::DateCache;
 use crate::http::proxy_protocol::parse_proxy_header;
+use crate::http::uwsgi::parse_uwsgi;
 use crate::http::{parse_head, Decoded, Framing, ParseError, Status};
 
 /// How often deadlines are checked (and, on the main thread, signals).
@@ -125,7 +126,15 @@ impl EventLoop {
         }
         let waker = Arc::new(Waker::new(poll.registry(), WAKE_TOKEN)?);
         shared.add_waker(waker.clone());
-        let infos = listeners.iter().map(|l| Arc::new(l.info())).collect();
+        let infos = listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut info = l.info();
+                info.uwsgi = config.uwsgi_listeners.contains(&i);
+                Arc::new(info)
+            })
+            .collect();
         Ok(EventLoop {
             poll,
             events: Events::with_capacity(EVENTS_PER_POLL),
@@ -328,11 +337,12 @@ impl EventLoop {
                             *started = true;
                             conn.deadline = Instant::now() + self.config.header_timeout;
                         }
-                        match parse_head(
-                            &conn.buf[conn.start..],
-                            &self.config.limits,
-                            &mut conn.head,
-                        ) {
+                        let parse = if self.infos[conn.listener].uwsgi {
+                            parse_uwsgi
+                        } else {
+                            parse_head
+                        };
+                        match parse(&conn.buf[conn.start..], &self.config.limits, &mut conn.head) {
                             Ok(Status::Complete(n)) => {
                                 conn.head_len = n;
                                 if self.config.health_path.as_deref().is_some_and(|p| {
