@@ -18,6 +18,7 @@ fn _qiao(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(wsgi::server::serve, m)?)?;
     m.add_class::<wsgi::server::Control>()?;
     m.add_function(wrap_pyfunction!(wsgi::server::heartbeat_layout, m)?)?;
+    m.add_function(wrap_pyfunction!(wsgi::server::metrics_layout, m)?)?;
     m.add_class::<wsgi::file_wrapper::FileWrapper>()?;
     m.add_class::<wsgi::input::Input>()?;
     m.add_class::<wsgi::start_response::StartResponse>()?;

@@ -43,6 +43,7 @@ class Control:
     def draining(self) -> bool: ...
 
 def heartbeat_layout() -> tuple[int, int, int]: ...
+def metrics_layout() -> tuple[tuple[int, int, int, int, int], list[str], int, list[float]]: ...
 def serve(
     app: Callable[..., Any],
     listeners: list[tuple[int, bool]],
@@ -70,4 +71,5 @@ def serve(
     forwarded_allow_ips: str = "",
     proxy_protocol: bool = False,
     uwsgi_listeners: list[int] = ...,
+    metrics: tuple[Any, int] | None = None,
 ) -> None: ...

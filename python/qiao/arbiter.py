@@ -35,6 +35,7 @@ from typing import Any
 
 from . import worker as worker_mod
 from ._qiao import heartbeat_layout
+from .metrics import MetricsStore, serve_metrics
 from .server import is_inherited
 
 log = logging.getLogger("qiao.error")
@@ -99,6 +100,9 @@ class Arbiter:
         slots = self.num_workers + EXTRA_WORKER_SLOTS
         self.heartbeat = mmap.mmap(-1, slots * self.threads * SLOT_SIZE)
         self.free_slots = list(range(slots))
+        # --metrics-bind: counter blocks per worker slot, served from here.
+        self.metrics = MetricsStore(slots) if opts.get("metrics_bind") else None
+        self.metrics_server = None
         self.pipe_r, self.pipe_w = os.pipe()
         for fd in (self.pipe_r, self.pipe_w):
             os.set_blocking(fd, False)
@@ -133,6 +137,10 @@ class Arbiter:
         slot = self.free_slots.pop(0)
         offset = self._slot_offset(slot)
         self.heartbeat[offset : offset + self.threads * SLOT_SIZE] = bytes(self.threads * SLOT_SIZE)
+        opts = self.opts
+        if self.metrics is not None:
+            self.metrics.clear(slot)
+            opts = {**opts, "metrics_block": (self.metrics.buffer, self.metrics.offset(slot))}
         pid = os.fork()
         if pid:
             self.workers[pid] = Worker(pid, slot, self.generation)
@@ -145,8 +153,10 @@ class Arbiter:
         try:
             os.close(self.pipe_r)
             os.close(self.pipe_w)
+            if self.metrics_server is not None:
+                self.metrics_server.socket.close()  # the supervisor's, not ours
             status = worker_mod.run(
-                self.app, self.app_spec, self.sockets, self.opts, self.heartbeat, offset, self.pid
+                self.app, self.app_spec, self.sockets, opts, self.heartbeat, offset, self.pid
             )
         except BaseException:  # noqa: BLE001 - report, then exit with a status
             log.exception("Worker failed")
@@ -176,6 +186,10 @@ class Arbiter:
             if w is None:
                 continue
             self.free_slots.append(w.slot)
+            if self.metrics is not None:
+                self.metrics.retire(w.slot)
+                if not w.retiring and not self.stopping and w.booted:
+                    self.metrics.restarts += 1
             if os.WIFSIGNALED(status):
                 sig = os.WTERMSIG(status)
                 name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
@@ -354,11 +368,30 @@ class Arbiter:
             for record in getattr(memory, "buffer", []):
                 log.handle(record)
 
+    def _serve_metrics(self) -> None:
+        from .server import BindError, parse_bind
+
+        address = self.opts["metrics_bind"]
+        _family, addr = parse_bind(address)
+        metrics = self.metrics
+        assert metrics is not None
+
+        def render() -> str:
+            return metrics.render([w.slot for w in self.workers.values()], len(self.workers))
+
+        try:
+            self.metrics_server = serve_metrics(addr, render)
+        except OSError as e:
+            raise BindError(f"cannot serve metrics on {address}: {e.strerror or e}") from None
+        log.info("Metrics at: http://%s/metrics", address)
+
     def run(self) -> int:
         from .server import log_listening
 
         self._hold_logs()
         log_listening(self.sockets)
+        if self.metrics is not None:
+            self._serve_metrics()
         self._install_signals()
         if self.opts.get("reload"):
             self._watch_files()

@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(e))
     try:
         return Arbiter(app, app_spec, sockets, options).run()
+    except BindError as e:  # the metrics address
+        return _fail(str(e))
     finally:
         close_listeners(sockets)
 

@@ -348,6 +348,14 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="LIST",
     ),
     Setting(
+        "metrics_bind",
+        ("--metrics-bind",),
+        None,
+        "Serve Prometheus metrics (summed over the workers) at http://ADDRESS/metrics, "
+        "from the supervisor. Off by default.",
+        metavar="HOST:PORT",
+    ),
+    Setting(
         "proxy_protocol",
         ("--proxy-protocol",),
         False,

@@ -102,6 +102,7 @@ def run(
             control=control,
             max_requests=max_requests,
             heartbeat=(heartbeat, slot_offset),
+            metrics=opts.get("metrics_block"),
             **engine_options(opts),
         )
     except ValueError as e:

@@ -128,6 +128,11 @@ impl BodyReader {
         self.continue_pending
     }
 
+    /// Body bytes received so far (decoded).
+    pub fn received(&self) -> u64 {
+        self.decoder.total()
+    }
+
     /// Whether serving read from the socket (so the connection's record
     /// of having drained it is stale).
     pub fn read_socket(&self) -> bool {

@@ -13,6 +13,7 @@ pub mod conn;
 pub mod event_loop;
 pub mod heartbeat;
 pub mod listener;
+pub mod metrics;
 pub mod output;
 pub mod pool;
 pub mod service;

@@ -46,6 +46,8 @@ pub struct LoopConfig {
     pub proxy_protocol: bool,
     /// Indexes of the listeners that speak the uwsgi protocol.
     pub uwsgi_listeners: Vec<usize>,
+    /// The worker's metrics block (`--metrics-bind`): open connections.
+    pub metrics: Option<Arc<crate::io::metrics::Metrics>>,
 }
 
 /// State shared by all loops of a process: the stop and drain flags, the

@@ -32,6 +32,8 @@ pub struct WsgiShared {
     pub access_log: Option<Py<PyAny>>,
     /// Settings the environ builder needs.
     pub environ: EnvironConfig,
+    /// The worker's metrics block (`--metrics-bind`), if any.
+    pub metrics: Option<std::sync::Arc<crate::io::metrics::Metrics>>,
 }
 
 /// A serving session: one GIL hold on one thread.
@@ -44,7 +46,11 @@ pub struct WsgiServe<'a, 'py> {
 impl Serve for WsgiServe<'_, '_> {
     fn serve(&mut self, ex: &mut Exchange<'_>) -> Outcome {
         let py = self.py;
-        let started = self.shared.access_log.as_ref().map(|_| Instant::now());
+        let timed = self.shared.access_log.is_some() || self.shared.metrics.is_some();
+        let started = timed.then(Instant::now);
+        if let Some(m) = &self.shared.metrics {
+            m.request_started();
+        }
         let environ = match self.shared.template.bind(py).copy() {
             Ok(e) => e,
             Err(e) => return self.internal_error(ex, "cannot copy the environ template", e),
@@ -89,6 +95,11 @@ impl Serve for WsgiServe<'_, '_> {
         };
         *ex.out = sr.borrow_mut().take_output();
         *ex.body = input.borrow_mut(py).take_reader();
+        if let (Some(m), Some(t0)) = (&self.shared.metrics, started) {
+            let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let method = ex.bytes(&ex.head.method);
+            m.request_done(method, status, micros, ex.body.received(), sent);
+        }
         if let (Some(log), Some(t0)) = (&self.shared.access_log, started) {
             let secs = t0.elapsed().as_secs_f64();
             if let Err(e) = log.bind(py).call1((environ, status, sent, secs)) {

@@ -19,6 +19,7 @@ use crate::http::forwarded::TrustedProxies;
 use crate::http::limits::MAX_HEADER_FIELDS_CEILING;
 use crate::http::Limits;
 use crate::io::heartbeat::{Heartbeat, SLOT_SIZE};
+use crate::io::metrics::{Metrics, METRICS_BLOCK};
 use crate::io::{pool, EventLoop, Handler, HandlerFactory, Listener, LoopConfig, Serve, Shared};
 use pyo3::buffer::PyBuffer;
 
@@ -126,7 +127,7 @@ impl HandlerFactory for WsgiThreads {
     limit_request_fields=crate::http::limits::MAX_HEADER_FIELDS,
     limit_request_field_size=crate::http::limits::MAX_FIELD_SIZE, max_body=None,
     control=None, max_requests=0, graceful_timeout=30.0, heartbeat=None, health_path=None,
-    forwarded_allow_ips="", proxy_protocol=false, uwsgi_listeners=Vec::new(),
+    forwarded_allow_ips="", proxy_protocol=false, uwsgi_listeners=Vec::new(), metrics=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
@@ -156,6 +157,7 @@ pub fn serve(
     forwarded_allow_ips: &str,
     proxy_protocol: bool,
     uwsgi_listeners: Vec<usize>,
+    metrics: Option<(Py<PyAny>, usize)>,
 ) -> PyResult<()> {
     if listeners.is_empty() {
         return Err(PyValueError::new_err("no listening socket"));
@@ -165,6 +167,25 @@ pub fn serve(
         Duration::try_from_secs_f64(s)
             .map_err(|_| PyValueError::new_err(format!("invalid {what}: {s}")))
     };
+    // The metrics block, like the heartbeat slots, lives in a buffer the
+    // supervisor shares; holding the PyBuffer keeps it exported.
+    let metrics_buf = match &metrics {
+        Some((obj, offset)) => {
+            let buf = PyBuffer::<u8>::get(obj.bind(py))?;
+            if buf.readonly() || buf.len_bytes() < offset + METRICS_BLOCK || offset % 8 != 0 {
+                return Err(PyValueError::new_err(
+                    "metrics buffer too small, read-only or misaligned",
+                ));
+            }
+            Some((buf, *offset))
+        }
+        None => None,
+    };
+    // SAFETY: bounds, alignment and writability checked above; the buffer
+    // stays exported until `metrics_buf` drops, after the pool is gone.
+    let metrics = metrics_buf.as_ref().map(|(buf, offset)| {
+        Arc::new(unsafe { Metrics::new((buf.buf_ptr() as *mut u8).add(*offset)) })
+    });
     let trusted = Arc::new(
         TrustedProxies::parse(forwarded_allow_ips)
             .map_err(|e| PyValueError::new_err(format!("forwarded_allow_ips: {e}")))?,
@@ -186,6 +207,7 @@ pub fn serve(
         trusted: trusted.clone(),
         proxy_protocol,
         uwsgi_listeners,
+        metrics: metrics.clone(),
     };
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
@@ -230,6 +252,7 @@ pub fn serve(
         log_error,
         log_debug,
         access_log,
+        metrics,
         environ: super::environ::EnvironConfig {
             trusted,
             https: url_scheme == "https",
@@ -286,6 +309,7 @@ pub fn serve(
         pool::run(lp, &factory, threads, heartbeats, &mut tick)
     });
     drop(heartbeat_buf);
+    drop(metrics_buf);
     if let Some(e) = pending {
         return Err(e);
     }
@@ -325,5 +349,28 @@ pub fn heartbeat_layout() -> (usize, usize, usize) {
         SLOT_SIZE,
         SLOT_SIZE - crate::io::heartbeat::LINE_CAPACITY,
         crate::io::heartbeat::LINE_CAPACITY,
+    )
+}
+
+/// The metrics block layout for the supervisor: `(block size, requests
+/// word, histogram word, latency sum word, words)` plus the method names,
+/// the status classes and the histogram bounds in seconds.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+pub fn metrics_layout() -> (
+    (usize, usize, usize, usize, usize),
+    Vec<&'static str>,
+    usize,
+    Vec<f64>,
+) {
+    use crate::io::metrics as m;
+    (
+        m::metrics_layout(),
+        m::METHODS.to_vec(),
+        m::STATUS_CLASSES,
+        m::LATENCY_BUCKETS_US
+            .iter()
+            .map(|&us| us as f64 / 1e6)
+            .collect(),
     )
 }

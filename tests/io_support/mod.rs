@@ -202,6 +202,7 @@ pub fn test_config() -> LoopConfig {
         trusted: Default::default(),
         proxy_protocol: false,
         uwsgi_listeners: Vec::new(),
+        metrics: None,
     }
 }
 

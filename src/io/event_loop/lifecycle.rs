@@ -77,6 +77,9 @@ impl EventLoop {
         self.recycle(buf);
         self.free.push(idx);
         self.live -= 1;
+        if let Some(m) = &self.config.metrics {
+            m.connection_closed();
+        }
         if self.accept_paused && !self.shared.stopping() {
             self.accept_paused = false;
             for li in 0..self.listeners.len() {

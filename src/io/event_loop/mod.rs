@@ -278,6 +278,9 @@ impl EventLoop {
             }
             self.conns[idx] = Some(conn);
             self.live += 1;
+            if let Some(m) = &self.config.metrics {
+                m.connection_opened();
+            }
             if n + 1 == batch {
                 // Stopping before WouldBlock: the registration is
                 // edge-triggered, so re-arm it for what is still queued
