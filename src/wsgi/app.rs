@@ -172,6 +172,9 @@ impl WsgiServe<'_, '_> {
             let bytes = body_bytes(&item)?;
             let mut this = sr.borrow_mut();
             this.send_body(py, bytes.as_bytes())?;
+            // PEP 3333: a block is transmitted before the next is asked
+            // for (a generator may take its time to produce it).
+            this.flush(py)?;
             if this.output().failed() {
                 return Ok(Outcome::Close);
             }

@@ -193,6 +193,12 @@ impl StartResponse {
         result.map_err(PyErr::from)
     }
 
+    /// Writes out what is buffered (the head, body bytes, a chunk's end).
+    pub fn flush(&mut self, py: Python<'_>) -> PyResult<()> {
+        let mut wait = super::gil_free_wait(py);
+        self.out.flush(&mut wait).map_err(PyErr::from)
+    }
+
     /// Ends the body (last chunk) and writes everything out.
     pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
         if !self.headers_sent {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -114,3 +115,24 @@ def test_sigterm_lets_every_blocked_request_finish(start_server):
         srv.proc.send_signal(signal.SIGTERM)
         assert [f.result().text for f in futures] == ["slept"] * 10
     assert srv.proc.wait(15) == 0
+
+
+def test_each_yielded_block_is_sent_before_the_next_is_asked_for(pooled):
+    """PEP 3333: a server must not delay a block; the client sees ``first``
+    while the generator still waits to produce ``second``."""
+    srv = pooled(APP)
+    key = uuid.uuid4().hex
+    with socket.create_connection((srv.host, srv.port), timeout=5) as s:
+        s.sendall(f"GET /gated?key={key} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while b"first" not in data:
+            chunk = s.recv(4096)  # times out (fails) if "first" is held back
+            assert chunk, data
+            data += chunk
+        assert b"second" not in data
+        requests.get(f"{srv.url}/release?key={key}", timeout=5)
+        while not data.endswith(b"0\r\n\r\n"):
+            chunk = s.recv(4096)
+            assert chunk, data
+            data += chunk
+        assert b"second" in data

@@ -9,6 +9,8 @@ thread pool must absorb, and one that reports its thread.
 - ``/inflight``: how many requests are inside ``/sleep`` now.
 - ``/echo``: the request body back.
 - ``/thread``: the serving thread's ident.
+- ``/gated?key=K``: a streamed body: yields ``first``, waits until
+  ``/release?key=K`` is requested (10 s at most), then yields ``second``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,18 @@ from urllib.parse import parse_qs
 _barriers: dict[tuple[str, int], threading.Barrier] = {}
 _lock = threading.Lock()
 _sleeping = 0
+_gates: dict[str, threading.Event] = {}
+
+
+def _gate(key: str) -> threading.Event:
+    with _lock:
+        return _gates.setdefault(key, threading.Event())
+
+
+def _gated(key: str):
+    yield b"first"
+    _gate(key).wait(10)
+    yield b"second"
 
 
 def _query(environ) -> dict[str, str]:
@@ -37,6 +51,11 @@ def app(environ, start_response):
     global _sleeping
     path = environ["PATH_INFO"]
     q = _query(environ)
+    if path == "/gated":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return _gated(q["key"])
+    if path == "/release":
+        _gate(q["key"]).set()  # then answered with the path, below
     if path == "/gather":
         barrier = _barrier(q.get("key", ""), int(q["n"]), float(q.get("t", "3")))
         try:
