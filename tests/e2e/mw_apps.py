@@ -80,10 +80,13 @@ def c_stream(environ, start_response):
 
 
 def c_gate(environ, start_response):
-    """128 KiB at once, then the rest only once ``/release?id=`` is called."""
-    key = query(environ)["id"]
+    """``n`` bytes (1 MiB) at once, then the rest only once ``/release?id=`` is
+    called. The first piece is large because Qiao coalesces small pieces
+    (below 64 KiB) until more come: compressed, it must still exceed that."""
+    q = query(environ)
     start_response("200 OK", [("Content-Type", "text/plain")])
-    yield text(128 * 1024)
+    yield text(int(q.get("n", str(1 << 20))))
+    key = q["id"]
     released = gate(key).wait(GATE_WAIT)
     yield b"\nreleased\n" if released else b"\ntimed out\n"
 

@@ -12,11 +12,12 @@ itself is Rust (``qiao._qiao.Compressor``, see ``src/codec.rs``), which
 releases the GIL while it works on a large piece.
 
 Streaming: nothing waits for the whole body. Each piece the app yields (or
-``write()``s) goes to the codec at once and what it emits goes out; when the
-codec has swallowed :data:`STREAM_FLUSH_BYTES` without emitting, it is
-flushed, so a slow stream's first bytes reach the client early and the
-codec never holds much. Bodies whose size is unknown are compressed (only a
-known ``Content-Length``, or a list body, can be found to be small).
+``write()``s) goes to the codec at once and what it emits goes out; once
+:data:`STREAM_FLUSH_BYTES` have gone in since the last flush, the codec is
+flushed, so everything fed so far can be decoded by the client: a slow
+stream's first bytes arrive early and the codec never holds much back.
+Bodies whose size is unknown are compressed (only a known
+``Content-Length``, or a list body, can be found to be small).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ TYPES = (
 )
 #: Never compressed, even when ``types`` covers them.
 NEVER = ("text/event-stream",)
-#: Input the codec may swallow without emitting before it is flushed.
+#: Input fed to the codec between two flushes, at most: bounds what it holds
+#: back (a flush costs a few bytes of ratio; this many bytes make it negligible).
 STREAM_FLUSH_BYTES = 64 * 1024
 
 
@@ -135,7 +137,7 @@ class _Compression(Rewriter):
         if self.encoder is None or not data:
             return b""
         out = self.encoder.compress(data)
-        self.swallowed = 0 if out else self.swallowed + len(data)
+        self.swallowed += len(data)
         if self.swallowed >= STREAM_FLUSH_BYTES:
             out += self.encoder.flush()
             self.swallowed = 0
