@@ -1,10 +1,10 @@
 """The Qiao upstream of the proxy tests (served as ``mw_upstream:app`` with
 ``MW_NAME`` set). Every answer carries ``X-Upstream: NAME``.
 
-``/name``; ``/headers`` (what arrived, as JSON); ``/echo``; ``/upload?id=``
+``/name``; ``/headers...`` (what arrived, as JSON); ``/echo``; ``/upload?id=``
 (reads in 64 KiB pieces, progress visible at ``/progress?id=``, answers
 length and sha256); ``/download?n=`` (a streamed body without length);
-``/gate?id=`` (a first line, then the rest once ``/release?id=``);
+``/gate?id=&n=`` (``n`` bytes, then the rest once ``/release?id=``);
 ``/sleep?s=``; ``/peer`` (the proxy's port: the same port twice means a
 reused connection); ``/count?key=METHOD%20/path``; ``/cookies``.
 """
@@ -57,7 +57,7 @@ def app(environ, start_response):
         key = f"{method} {path}"
         COUNTS[key] = COUNTS.get(key, 0) + 1
     inp = environ["wsgi.input"]
-    if path == "/headers":
+    if path.startswith("/headers"):
         info = {
             "method": method,
             "path": path,
@@ -94,7 +94,7 @@ def app(environ, start_response):
         data = pattern(n)
         return (data[i : i + PIECE] for i in range(0, n, PIECE))
     if path == "/gate":
-        return gated(start_response, q["id"])
+        return gated(start_response, q["id"], int(q.get("n", str(256 * 1024))))
     if path == "/release":
         gate(q["id"]).set()
         return answer(start_response, b"released")
@@ -115,7 +115,8 @@ def app(environ, start_response):
     return answer(start_response, NAME.encode())
 
 
-def gated(start_response, key):
+def gated(start_response, key, n):
+    """``n`` bytes first (more than the 64 KiB Qiao coalesces before sending)."""
     start_response("200 OK", [("Content-Type", "text/plain"), ("X-Upstream", NAME)])
-    yield b"first\n"
+    yield pattern(n)
     yield b"released\n" if gate(key).wait(GATE_WAIT) else b"timed out\n"

@@ -353,16 +353,23 @@ class _ResponseBody:
             self._finish(ok=False)
             raise UpstreamError(f"upstream {self._server.url} failed mid-response: {e!r}") from e
         if not data:
-            self._finish(ok=True)
+            resp = self._resp
+            if resp.length:  # closed before its Content-Length: cut ours too
+                self._finish(ok=False)
+                raise UpstreamError(f"upstream {self._server.url} closed mid-response")
+            # Reusable once read to its end: the length reached, or the last chunk.
+            reusable = not resp.will_close and (resp.length == 0 or resp.isclosed())
+            self._finish(ok=True, reusable=reusable)
             raise StopIteration
         return data
 
-    def _finish(self, ok: bool) -> None:
+    def _finish(self, ok: bool, reusable: bool = False) -> None:
         self._done = True
         if self._released:
             return
         self._released = True
-        if ok and not self._resp.will_close and self._resp.isclosed():
+        self._resp.close()  # the response object only; the socket stays with conn
+        if reusable:
             self._upstreams.give_back(self._server, self._conn)
         else:
             self._conn.close()
