@@ -71,3 +71,34 @@ def stdlib_http_server(start_server, directory: str):
 def dead_url() -> str:
     """The URL of a port nothing listens on."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+class ChunkedReader:
+    """Reads a chunked body from a ``rawhttp.Conn`` as its bytes arrive, not
+    chunk by chunk: a server that has written only part of a large chunk
+    before the app blocks (Qiao writes what the socket takes) still lets a
+    test see the part."""
+
+    def __init__(self, conn):
+        self.conn, self.left = conn, 0  # bytes left in the current chunk
+
+    def some(self) -> bytes:
+        """Some body bytes as soon as any arrive; ``b""`` after the last chunk."""
+        conn = self.conn
+        if self.left == 0:
+            size = int(conn.read_until(b"\r\n").split(b";")[0].strip(), 16)
+            if size == 0:
+                while conn.read_until(b"\r\n") != b"\r\n":  # trailers
+                    pass
+                return b""
+            self.left = size
+        if not conn.buf and not conn._fill():
+            raise EOFError("connection closed inside a chunk")
+        data, conn.buf = conn.buf[: self.left], conn.buf[self.left :]
+        self.left -= len(data)
+        if self.left == 0:
+            assert conn.read_exact(2) == b"\r\n"
+        return data
+
+    def rest(self) -> bytes:
+        return b"".join(iter(self.some, b""))

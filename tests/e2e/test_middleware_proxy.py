@@ -15,7 +15,15 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from conftest import Server, free_port
-from mw_servers import KINDS, build, dead_url, httpd_upstream, qiao_upstream, stdlib_http_server
+from mw_servers import (
+    KINDS,
+    ChunkedReader,
+    build,
+    dead_url,
+    httpd_upstream,
+    qiao_upstream,
+    stdlib_http_server,
+)
 from mw_upstream import pattern
 from rawhttp import Conn, wait_for
 
@@ -170,20 +178,12 @@ def test_download_streams_before_upstream_finishes(proxy, ups):
         conn.send(f"GET /gate?id={key}&n={first} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         head = conn.read_head()
         assert head.status == 200 and head.header("x-upstream") == "A"
-        got = b""
+        reader, got = ChunkedReader(conn), b""
         while len(got) < 64 * 1024:  # arrives while the upstream waits for the gate
-            size = int(conn.read_until(b"\r\n").strip(), 16)
-            got += conn.read_exact(size)
-            conn.read_exact(2)
+            got += reader.some()
         assert got == pattern(first)[: len(got)]
         requests.get(ups["A"].url + f"/release?id={key}", timeout=10)
-        while True:
-            size = int(conn.read_until(b"\r\n").strip(), 16)
-            if size == 0:
-                conn.read_until(b"\r\n")
-                break
-            got += conn.read_exact(size)
-            conn.read_exact(2)
+        got += reader.rest()
     assert got == pattern(first) + b"released\n"
 
 
