@@ -69,6 +69,9 @@ HOP_BY_HOP = frozenset(
 )
 #: Characters left as they are when a decoded path must be quoted again.
 PATH_SAFE = "/:@!$&'()*+,;=-._~"
+#: Times a request without a body is sent again, on a new connection to the
+#: same upstream, when the pooled one it used turns out closed by the upstream.
+STALE_RETRIES = 1
 #: Errors of a reused connection that the upstream had closed while idle.
 STALE_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -219,7 +222,7 @@ class Proxy:
         response whose head has arrived. Raises :class:`_Failed`."""
         target = request_target(environ, server.base_path)
         headers = self._request_headers(environ, server, body)
-        for attempt in range(2):
+        for attempt in range(1 + STALE_RETRIES):
             try:
                 conn, reused = self.upstreams.connect(
                     server, reuse=not body.present and not attempt
@@ -239,7 +242,7 @@ class Proxy:
                 raise _Failed(server, "timed out", sent=True, timeout=True) from None
             except STALE_ERRORS as e:
                 conn.close()
-                if reused:
+                if reused and attempt < STALE_RETRIES:
                     continue  # closed by the upstream while idle: once more, on a new one
                 raise _Failed(server, f"connection lost: {e!r}", sent=True) from None
             except _ClientBodyError:
