@@ -6,6 +6,7 @@
 //! - [`io`]: sockets, the event loop, connection state, timers
 //! - [`wsgi`]: the only code that touches Python (PEP 3333)
 
+pub mod codec;
 pub mod http;
 pub mod io;
 pub mod wsgi;
@@ -22,6 +23,7 @@ fn _qiao(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<wsgi::file_wrapper::FileWrapper>()?;
     m.add_class::<wsgi::input::Input>()?;
     m.add_class::<wsgi::start_response::StartResponse>()?;
+    m.add_class::<codec::Compressor>()?;
     m.add(
         "RequestBodyError",
         m.py().get_type::<wsgi::input::RequestBodyError>(),

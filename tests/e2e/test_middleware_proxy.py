@@ -1,0 +1,305 @@
+"""Proxy over real sockets, with real upstreams: second Qiao processes
+(``mw_upstream``), an ``http.server`` upstream (``mw_httpd.py``) and
+``python -m http.server``. Balancing, retries, down-marking and probing
+back, 502/504, streaming both ways, header hygiene, keep-alive reuse."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from conftest import Server, free_port
+from mw_servers import (
+    KINDS,
+    ChunkedReader,
+    build,
+    dead_url,
+    httpd_upstream,
+    qiao_upstream,
+    stdlib_http_server,
+)
+from mw_upstream import pattern
+from rawhttp import Conn, wait_for
+
+
+@pytest.fixture(scope="module")
+def ups():
+    """Upstreams shared by the module: Qiao ``A`` and ``B``, http.server ``H``."""
+    started = []
+
+    def start_server(app="apps:app", **kwargs):
+        srv = Server(app, **kwargs)
+        started.append(srv)
+        return srv.start()
+
+    servers = {
+        "A": qiao_upstream(start_server, "A"),
+        "B": qiao_upstream(start_server, "B"),
+        "H": httpd_upstream(start_server, "H"),
+    }
+    yield servers
+    for srv in started:
+        srv.cleanup()
+
+
+@pytest.fixture(params=KINDS)
+def proxy(request, start_server):
+    """proxy(upstream_urls, balance=..., **opts) -> the proxy's base URL."""
+
+    def make(upstreams, balance="round_robin", **opts):
+        config = {"upstreams": list(upstreams), "balance": balance, "opts": opts}
+        return build(request.param, start_server, "proxy", config).url
+
+    return make
+
+
+def state(proxy_url):
+    return requests.get(proxy_url + "/_proxy/state", timeout=10).json()
+
+
+def count(server, key):
+    return int(requests.get(server.url + "/count", params={"key": key}, timeout=10).text)
+
+
+def httpd_count(server, key):
+    return requests.get(server.url + "/count", timeout=10).json().get(key, 0)
+
+
+def names(url, n, path="/name"):
+    return [requests.get(url + path, timeout=10).text for _ in range(n)]
+
+
+# -- balancing ----------------------------------------------------------------------------
+
+
+def test_round_robin(proxy, ups):
+    url = proxy([ups["A"].url, ups["B"].url])
+    assert names(url, 6) == ["A", "B", "A", "B", "A", "B"]
+
+
+def test_least_conn_avoids_the_busy_upstream(proxy, ups):
+    url = proxy([ups["A"].url, ups["B"].url], "least_conn")
+    slow = {}
+    thread = threading.Thread(
+        target=lambda: slow.update(r=requests.get(url + "/sleep?s=3", timeout=20).text)
+    )
+    thread.start()
+    try:
+        assert wait_for(lambda: state(url)[0]["active"] == 1, 10), state(url)
+        assert names(url, 4) == ["B"] * 4
+    finally:
+        thread.join(20)
+    assert slow["r"] == "A"
+    assert sorted(names(url, 2)) == ["A", "B"]
+
+
+# -- failures -----------------------------------------------------------------------------
+
+
+def test_idempotent_request_retried_when_upstream_is_down(proxy, ups):
+    dead = dead_url()
+    url = proxy([dead, ups["A"].url])
+    assert names(url, 4) == ["A"] * 4
+    down = state(url)[0]
+    assert (down["url"], down["up"]) == (dead, False)
+
+
+def test_post_is_not_retried_once_sent(proxy, ups):
+    url = proxy([ups["H"].url, ups["A"].url])
+    before_h, before_a = httpd_count(ups["H"], "POST /drop"), count(ups["A"], "POST /drop")
+    resp = requests.post(url + "/drop", data=b"payload", timeout=10)
+    assert resp.status_code == 502
+    assert "no upstream answered" in resp.text and ups["H"].url in resp.text
+    assert httpd_count(ups["H"], "POST /drop") == before_h + 1
+    assert count(ups["A"], "POST /drop") == before_a
+
+
+def test_get_is_retried_after_a_dropped_connection(proxy, ups):
+    url = proxy([ups["H"].url, ups["A"].url])
+    before = httpd_count(ups["H"], "GET /drop")
+    resp = requests.get(url + "/drop", timeout=10)
+    assert (resp.status_code, resp.text) == (200, "A")
+    assert httpd_count(ups["H"], "GET /drop") == before + 1
+
+
+def test_post_retried_when_nothing_was_sent(proxy, ups):
+    url = proxy([dead_url(), ups["A"].url])
+    resp = requests.post(url + "/echo", data=b"hello", timeout=10)
+    assert (resp.status_code, resp.content) == (200, b"hello")
+
+
+def test_down_marking_and_probing_back(proxy, ups, start_server):
+    port = free_port()
+    c = qiao_upstream(start_server, "C", port)
+    url = proxy([c.url, ups["B"].url], probe_interval=0.2)
+    assert names(url, 2) == ["C", "B"]
+    c.stop()
+    assert names(url, 3) == ["B"] * 3
+    assert state(url)[0]["up"] is False
+    time.sleep(0.5)  # probes fail meanwhile: still down
+    assert state(url)[0]["up"] is False
+    qiao_upstream(start_server, "C", port)
+    assert wait_for(lambda: state(url)[0]["up"], 10), state(url)
+    assert sorted(names(url, 4)) == ["B", "B", "C", "C"]
+
+
+def test_502_when_no_upstream_answers(proxy):
+    dead = [dead_url(), dead_url()]
+    url = proxy(dead)
+    resp = requests.get(url + "/name", timeout=10)
+    assert resp.status_code == 502
+    assert resp.headers["Content-Type"].startswith("text/plain")
+    assert all(d in resp.text for d in dead)
+    assert "cannot connect" in resp.text
+
+
+def test_504_on_upstream_timeout(proxy, ups):
+    url = proxy([ups["A"].url], timeout=0.5)
+    resp = requests.get(url + "/sleep?s=2", timeout=10)
+    assert resp.status_code == 504
+    assert "did not answer within 0.5s" in resp.text
+
+
+# -- streaming ----------------------------------------------------------------------------
+
+
+def test_download_streams_before_upstream_finishes(proxy, ups):
+    url = proxy([ups["A"].url])
+    key = uuid.uuid4().hex
+    parts = urlsplit(url)
+    first = 256 * 1024
+    with Conn(parts.hostname, parts.port, timeout=20) as conn:
+        conn.send(f"GET /gate?id={key}&n={first} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = conn.read_head()
+        assert head.status == 200 and head.header("x-upstream") == "A"
+        reader, got = ChunkedReader(conn), b""
+        while len(got) < 64 * 1024:  # arrives while the upstream waits for the gate
+            got += reader.some()
+        assert got == pattern(first)[: len(got)]
+        requests.get(ups["A"].url + f"/release?id={key}", timeout=10)
+        got += reader.rest()
+    assert got == pattern(first) + b"released\n"
+
+
+def test_upload_streams_before_client_finishes(proxy, ups):
+    url = proxy([ups["A"].url])
+    key = uuid.uuid4().hex
+    first, rest = b"a" * (256 * 1024), b"b" * (1 << 20)
+    seen = {}
+
+    def body():
+        yield first
+        progress = lambda: requests.get(  # noqa: E731
+            ups["A"].url + f"/progress?id={key}", timeout=10
+        ).json()["bytes"]
+        seen["before_end"] = wait_for(lambda: progress() >= 64 * 1024, 10)
+        yield rest
+
+    resp = requests.post(url + f"/upload?id={key}", data=body(), timeout=30)
+    assert seen["before_end"], "the upstream saw nothing before the client finished"
+    assert resp.json() == {
+        "length": len(first) + len(rest),
+        "sha256": hashlib.sha256(first + rest).hexdigest(),
+    }
+
+
+def test_large_upload_and_download(proxy, ups):
+    url = proxy([ups["A"].url])
+    n = 16 << 20
+    data = pattern(n)
+    resp = requests.post(url + "/upload", data=data, timeout=60)
+    assert resp.json() == {"length": n, "sha256": hashlib.sha256(data).hexdigest()}
+    resp = requests.get(url + f"/download?n={n}", timeout=60)
+    assert resp.status_code == 200 and resp.content == data
+
+
+# -- headers --------------------------------------------------------------------------------
+
+
+def test_request_headers_forwarded_hop_by_hop_dropped(proxy, ups):
+    url = proxy([ups["A"].url])
+    parts = urlsplit(url)
+    with Conn(parts.hostname, parts.port) as conn:
+        resp = conn.request(
+            "POST",
+            "/headers/a%2Fb?x=1",
+            headers=[
+                ("Host", "front.example:8443"),
+                ("Connection", "keep-alive, X-Drop-Me"),
+                ("X-Drop-Me", "1"),
+                ("Keep-Alive", "timeout=5"),
+                ("TE", "trailers"),
+                ("Proxy-Authorization", "Basic eDp5"),
+                ("X-Forwarded-For", "203.0.113.7"),
+                ("X-Forwarded-Proto", "spoofed"),
+                ("X-Custom", "kept"),
+                ("Content-Type", "text/x-thing"),
+            ],
+            body=b"the body",
+            host=None,
+        )
+    info = json.loads(resp.body)
+    headers = info["headers"]
+    for gone in ("X_DROP_ME", "KEEP_ALIVE", "TE", "PROXY_AUTHORIZATION", "UPGRADE"):
+        assert gone not in headers, gone
+    assert "X-Drop-Me" not in headers.get("CONNECTION", "")
+    assert headers["X_CUSTOM"] == "kept"
+    assert headers["HOST"] == urlsplit(ups["A"].url).netloc
+    assert headers["X_FORWARDED_FOR"] == "203.0.113.7, 127.0.0.1"
+    assert headers["X_FORWARDED_PROTO"] == "http"
+    assert headers["X_FORWARDED_HOST"] == "front.example:8443"
+    assert info["method"] == "POST" and info["body"] == "the body"
+    assert info["raw"] == "/headers/a%2Fb?x=1"  # the target as the client sent it
+    assert info["content_length"] == "8"
+
+
+def test_response_hop_by_hop_dropped(proxy, ups):
+    resp = requests.get(proxy([ups["H"].url]) + "/hop", timeout=10)
+    assert resp.text == "hop"
+    assert resp.headers["X-End-To-End"] == "kept"
+    for gone in ("X-Secret-Hop", "Keep-Alive", "Proxy-Authenticate"):
+        assert gone not in resp.headers
+
+
+def test_status_and_repeated_headers_pass_through(proxy, ups):
+    url = proxy([ups["A"].url])
+    resp = requests.get(url + "/status?code=404", timeout=10)
+    assert (resp.status_code, resp.reason, resp.text) == (404, "Whatever", "status 404")
+    parts = urlsplit(url)
+    with Conn(parts.hostname, parts.port) as conn:
+        cookies = conn.request("GET", "/cookies").header_all("set-cookie")
+    assert cookies == ["a=1", "b=2"]
+
+
+# -- connections ------------------------------------------------------------------------------
+
+
+def test_keep_alive_connections_are_reused(proxy, ups, start_server):
+    url = proxy([ups["A"].url])
+    ports = {requests.get(url + "/peer", timeout=10).text for _ in range(3)}
+    assert len(ports) == 1
+    # an upstream that closes idle connections fast: a stale pooled one is
+    # detected and the request goes again on a new connection
+    quick = qiao_upstream(start_server, "Q", options=["--keepalive", "0.3"])
+    url = proxy([quick.url])
+    first = requests.get(url + "/peer", timeout=10).text
+    time.sleep(1.0)
+    second = requests.get(url + "/peer", timeout=10)
+    assert second.status_code == 200 and second.text != first
+
+
+def test_stdlib_http_server_upstream(proxy, start_server, tmp_path):
+    (tmp_path / "file.txt").write_bytes(b"served by http.server\n" * 1000)
+    upstream = stdlib_http_server(start_server, str(tmp_path))
+    url = proxy([upstream.url])
+    resp = requests.get(url + "/file.txt", timeout=10)
+    assert resp.status_code == 200 and resp.content == b"served by http.server\n" * 1000
+    head = requests.head(url + "/file.txt", timeout=10)
+    assert head.headers["Content-Length"] == str(22 * 1000)
+    assert requests.get(url + "/missing", timeout=10).status_code == 404
