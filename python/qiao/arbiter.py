@@ -188,7 +188,11 @@ class Arbiter:
             self.free_slots.append(w.slot)
             if self.metrics is not None:
                 self.metrics.retire(w.slot)
-                if not w.retiring and not self.stopping and w.booted:
+                # Died, rather than retired (a signal, or an error exit
+                # other than a boot failure; --max-requests exits 0).
+                code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+                died = code is None or code not in (0, worker_mod.WORKER_BOOT_ERROR)
+                if died and not w.retiring and not self.stopping:
                     self.metrics.restarts += 1
             if os.WIFSIGNALED(status):
                 sig = os.WTERMSIG(status)
