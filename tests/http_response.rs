@@ -337,8 +337,11 @@ fn reasons() {
         (501, "Not Implemented"),
         (503, "Service Unavailable"),
         (505, "HTTP Version Not Supported"),
+        (200, "OK"),
+        (404, "Not Found"),
+        (502, "Bad Gateway"),
+        (504, "Gateway Timeout"),
         (418, "Error"),
-        (200, "Error"),
     ];
     for (status, want) in cases {
         assert_eq!(reason(*status), *want);

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("--reload cannot be combined with --preload (preloaded code never reloads)")
     from . import _log
     from .arbiter import Arbiter
-    from .loader import AppLoadError, load_app
+    from .loader import AppLoadError, load_mounted
     from .server import BindError, close_listeners, open_listeners
 
     try:
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     app = None
     if options["preload"]:
         try:
-            app = load_app(app_spec)
+            app = load_mounted(app_spec, options.get("mount"))
         except AppLoadError as e:
             return _fail(str(e))
     try:

@@ -95,6 +95,13 @@ def _ip_list(text: str) -> str:
     return text
 
 
+def _mount(text: str) -> str:
+    prefix, sep, spec = text.partition("=")
+    if not sep or not prefix.startswith("/") or not spec:
+        raise argparse.ArgumentTypeError(f"expected PREFIX=MODULE:CALLABLE, got {text!r}")
+    return text
+
+
 def _health_path(text: str) -> str:
     if not text.startswith("/") or any(c in text for c in "?# \t"):
         raise argparse.ArgumentTypeError(f"must be a path starting with /, got {text!r}")
@@ -141,9 +148,21 @@ SETTINGS: tuple[Setting, ...] = (
         ("-b", "--bind"),
         None,
         "Address to listen on: HOST:PORT, [IPv6]:PORT, unix:/path, or fd://N (an inherited "
-        f"listening socket). Repeatable. Default {DEFAULT_BIND}.",
+        "listening socket); uwsgi:// before one speaks the uwsgi protocol there. "
+        f"Repeatable. Default {DEFAULT_BIND}.",
         action="append",
         metavar="ADDRESS",
+    ),
+    Setting(
+        "mount",
+        ("--mount",),
+        None,
+        "Serve another application below a path prefix in the same process "
+        "(PREFIX=MODULE:CALLABLE; repeatable; the longest prefix wins, the prefix moves to "
+        "SCRIPT_NAME). The main application gets everything else.",
+        type=_mount,
+        action="append",
+        metavar="PREFIX=APP",
     ),
     Setting(
         "workers",

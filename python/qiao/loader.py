@@ -70,3 +70,18 @@ def load_app(spec: str) -> Any:
         return obj
     wanted = " or ".join(repr(n) for n in names)
     raise AppLoadError(f"module {module_name!r} has no attribute {wanted}")
+
+
+def load_mounted(spec: str, mounts: list[str] | None) -> Any:
+    """The application of ``spec``, with the ``--mount PREFIX=SPEC``
+    applications in front of it (``qiao.middleware.Mount``), if any."""
+    app = load_app(spec)
+    if not mounts:
+        return app
+    from .middleware import Mount
+
+    apps = {}
+    for item in mounts:
+        prefix, _, mounted = item.partition("=")
+        apps[prefix] = load_app(mounted)
+    return Mount(apps, default=app)

@@ -73,10 +73,10 @@ def run(
     if os.getppid() != supervisor_pid:  # the supervisor died before we armed PDEATHSIG
         return 0
     if app is None:
-        from .loader import AppLoadError, load_app
+        from .loader import AppLoadError, load_mounted
 
         try:
-            app = load_app(app_spec)
+            app = load_mounted(app_spec, opts.get("mount"))
         except AppLoadError as e:
             print(f"qiao: error: {e}", file=sys.stderr, flush=True)
             return WORKER_BOOT_ERROR
