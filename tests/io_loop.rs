@@ -460,3 +460,21 @@ fn the_health_path_says_503_and_closes_while_draining() {
     assert!(probe.is_closed());
     assert_eq!(waiter.join().unwrap(), "timeout");
 }
+
+#[test]
+fn data_and_end_of_stream_in_one_event_are_both_seen() {
+    // The head, part of a prebuffered body and the FIN arrive together:
+    // one read takes the bytes (a short read), and the end of stream must
+    // still be noticed (no new readiness event will announce it).
+    let srv = Server::start();
+    for _ in 0..20 {
+        let mut c = srv.connect();
+        let mut bytes = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n".to_vec();
+        bytes.extend_from_slice(b"0123456789");
+        c.stream.write_all(&bytes).unwrap();
+        c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let r = c.response();
+        assert_eq!(r.status_line, "HTTP/1.1 400 Bad Request");
+        assert!(c.is_closed());
+    }
+}

@@ -55,6 +55,9 @@ pub struct Conn {
     /// edge-triggered, so new bytes bring an event). Saves a system call
     /// per keep-alive request.
     pub drained: bool,
+    /// A readiness event said the peer closed its side (or the socket
+    /// failed): reads must go on until they return the end.
+    pub read_closed: bool,
 }
 
 impl Conn {
@@ -73,6 +76,7 @@ impl Conn {
             deadline,
             served: 0,
             drained: false,
+            read_closed: false,
         }
     }
 

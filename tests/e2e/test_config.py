@@ -95,6 +95,8 @@ def test_every_setting_from_env_and_file(tmp_path):
         shown = None
         if s.is_flag:
             text, shown = "yes", "true"
+        elif s.name == "mount":
+            text, shown = "/a=apps:app /b=apps:app", '["/a=apps:app", "/b=apps:app"]'
         elif s.is_list:
             text, shown = "127.0.0.1:1 unix:/tmp/x.sock", '["127.0.0.1:1", "unix:/tmp/x.sock"]'
         elif s.name in samples:

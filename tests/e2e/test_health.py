@@ -59,9 +59,17 @@ def test_probe_says_503_while_stopping(start_server):
     t.start()
     assert wait_for(lambda: requests.get(f"{srv.url}/inflight").text == "1", 5)
     srv.proc.send_signal(signal.SIGTERM)
-    # The keep-alive probe connection stays for the drain grace: it sees 503.
-    r = probe.get(f"{srv.url}/healthz", timeout=5)
-    assert r.status_code == 503 and r.headers["connection"] == "close"
+    # The keep-alive probe connection stays while the worker drains (the
+    # signal reaches it through the supervisor): it soon sees 503.
+    statuses = []
+
+    def draining():
+        r = probe.get(f"{srv.url}/healthz", timeout=5)
+        statuses.append((r.status_code, r.headers.get("connection")))
+        return r.status_code == 503
+
+    assert wait_for(draining, 3, interval=0.02), statuses
+    assert statuses[-1] == (503, "close")
     t.join(10)
     assert done["r"] == "slept"
     assert srv.proc.wait(10) == 0

@@ -170,7 +170,11 @@ impl EventLoop {
             decoder,
             read_socket,
         } = done;
-        if read_socket || std::mem::take(&mut self.missed[idx]) {
+        if let Some(closed) = self.missed[idx].take() {
+            conn.drained = false;
+            conn.read_closed |= closed;
+        }
+        if read_socket {
             conn.drained = false;
         }
         if self.wbufs.len() < WRITE_BUFFER_POOL_SIZE {

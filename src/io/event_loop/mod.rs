@@ -86,14 +86,16 @@ pub enum Turn {
 pub struct EventLoop {
     poll: Poll,
     events: Events,
-    tokens: Vec<Token>,
+    /// This wait's events: token, and whether the peer's side closed.
+    tokens: Vec<(Token, bool)>,
     listeners: Vec<Listener>,
     infos: Vec<Arc<ListenerInfo>>,
     /// Boxed: a job moves its connection out and back per request.
     conns: Vec<Option<Box<Conn>>>,
     /// Per slot: a readiness event came while its connection was out in a
-    /// job (the edge is consumed: the job's return must read).
-    missed: Vec<bool>,
+    /// job (the edge is consumed: the job's return must read), and whether
+    /// it said the peer closed.
+    missed: Vec<Option<bool>>,
     free: Vec<usize>,
     /// Connections open, those out in a job included.
     live: usize,
@@ -207,15 +209,26 @@ impl EventLoop {
             Err(e) => return Err(e),
         }
         self.tokens.clear();
-        self.tokens.extend(self.events.iter().map(|e| e.token()));
+        self.tokens.extend(
+            self.events
+                .iter()
+                .map(|e| (e.token(), e.is_read_closed() || e.is_error())),
+        );
         for i in 0..self.tokens.len() {
-            match self.tokens[i] {
+            let (token, closed) = self.tokens[i];
+            match token {
                 WAKE_TOKEN => {}
                 Token(t) if t < CONN_BASE => self.accept(t),
                 Token(t) => {
                     match self.conns.get_mut(t - CONN_BASE) {
-                        Some(Some(conn)) => conn.drained = false,
-                        Some(None) => self.missed[t - CONN_BASE] = true,
+                        Some(Some(conn)) => {
+                            conn.drained = false;
+                            conn.read_closed |= closed;
+                        }
+                        Some(None) => {
+                            let m = &mut self.missed[t - CONN_BASE];
+                            *m = Some(m.unwrap_or(false) || closed);
+                        }
                         None => {}
                     }
                     if let Step::Ready = self.progress(t - CONN_BASE) {
@@ -256,10 +269,10 @@ impl EventLoop {
             };
             let idx = self.free.pop().unwrap_or_else(|| {
                 self.conns.push(None);
-                self.missed.push(false);
+                self.missed.push(None);
                 self.conns.len() - 1
             });
-            self.missed[idx] = false;
+            self.missed[idx] = None;
             if self
                 .poll
                 .registry()
@@ -453,11 +466,14 @@ impl EventLoop {
         }
         conn.compact();
         let read = sock::read_some(conn.fd, &mut conn.buf, READ_CHUNK);
-        // A short read emptied the socket, as `WouldBlock` says it was.
-        conn.drained = match &read {
-            Ok(n) => *n > 0 && *n < READ_CHUNK,
-            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
-        };
+        // A short read emptied the socket of data, as `WouldBlock` says
+        // it was. Not of an end of stream the same event announced: only a
+        // read sees that, and no new event will come for it.
+        conn.drained = !conn.read_closed
+            && match &read {
+                Ok(n) => *n > 0 && *n < READ_CHUNK,
+                Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+            };
         read
     }
 }
