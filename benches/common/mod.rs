@@ -1,0 +1,3 @@
+//! Shared by the benches (not a bench target itself).
+
+pub mod heads;
