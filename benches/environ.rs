@@ -11,6 +11,9 @@
 //!   is built and interned and each value decoded;
 //! - `template_copy`: the dict copy alone, to split the cost.
 //!
+//! Every timing includes dropping the environ, as the server does after
+//! the response; `wsgi.input` and `start_response` are not made here.
+//!
 //! Why: this is the Python-side work the server does before calling the
 //! app, with the GIL held, on every request; `hello`-style apps spend a
 //! large share of their time here. Needs libpython on the library path:
