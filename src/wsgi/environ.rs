@@ -10,7 +10,7 @@
 //! a deallocation each.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -64,28 +64,11 @@ pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     }
 }
 
-/// FNV-1a: header names are short and the cache is bounded, so
-/// SipHash's flooding resistance buys nothing here but costs per lookup.
-#[derive(Default)]
-pub struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
+/// The caches' hasher: FxHash (rustc-hash), a word at a time. The caches
+/// are bounded, so SipHash's flooding resistance buys nothing here, and a
+/// byte-at-a-time hash (FNV, tried first) cost more than the cache saved
+/// (cargo bench `environ`: -20% on a browser-like head, -44% on 100 fields).
+type FastHash = BuildHasherDefault<rustc_hash::FxHasher>;
 
 /// What the environ builder needs to know of the server's settings.
 #[derive(Debug, Default)]
@@ -99,8 +82,8 @@ pub struct EnvironConfig {
 /// Per-thread state of the environ builder.
 #[derive(Default)]
 pub struct EnvironCache {
-    header_keys: HashMap<Vec<u8>, Py<PyString>, BuildHasherDefault<Fnv>>,
-    values: HashMap<Vec<u8>, Py<PyString>, BuildHasherDefault<Fnv>>,
+    header_keys: HashMap<Vec<u8>, Py<PyString>, FastHash>,
+    values: HashMap<Vec<u8>, Py<PyString>, FastHash>,
     misses: u32,
     scratch: Vec<u8>,
     key: Vec<u8>,
