@@ -35,7 +35,6 @@ from typing import Any
 
 from . import worker as worker_mod
 from ._qiao import heartbeat_layout
-from .metrics import MetricsStore, serve_metrics
 from .server import is_inherited
 
 log = logging.getLogger("qiao.error")
@@ -101,7 +100,11 @@ class Arbiter:
         self.heartbeat = mmap.mmap(-1, slots * self.threads * SLOT_SIZE)
         self.free_slots = list(range(slots))
         # --metrics-bind: counter blocks per worker slot, served from here.
-        self.metrics = MetricsStore(slots) if opts.get("metrics_bind") else None
+        self.metrics = None
+        if opts.get("metrics_bind"):
+            from .metrics import MetricsStore  # http.server only when asked for
+
+            self.metrics = MetricsStore(slots)
         self.metrics_server = None
         self.pipe_r, self.pipe_w = os.pipe()
         for fd in (self.pipe_r, self.pipe_w):
@@ -373,6 +376,7 @@ class Arbiter:
                 log.handle(record)
 
     def _serve_metrics(self) -> None:
+        from .metrics import serve_metrics
         from .server import BindError, parse_bind
 
         address = self.opts["metrics_bind"]
