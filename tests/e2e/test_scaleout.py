@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -21,11 +20,11 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import Server, free_port
+from nginx_support import NGINX, start_nginx
 from rawhttp import wait_for
 
 pytestmark = pytest.mark.qiao_only
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 
 def children(pid: int) -> list[int]:
@@ -73,45 +72,26 @@ def test_stop_one_instance_and_kill_a_worker_of_the_other_under_load():
     a.start()
     b.start()
     nginx_port = free_port()
-    (work / "nginx.conf").write_text(
-        textwrap.dedent(
-            f"""
-            daemon off;
-            master_process off;
-            pid {work}/nginx.pid;
-            error_log {work}/error.log warn;
-            events {{ worker_connections 256; }}
-            http {{
-                access_log off;
-                client_body_temp_path {work}/body;
-                proxy_temp_path {work}/proxy;
-                fastcgi_temp_path {work}/fastcgi;
-                uwsgi_temp_path {work}/uwsgi;
-                scgi_temp_path {work}/scgi;
-                upstream app {{
-                    server 127.0.0.1:{a.port} max_fails=0;
-                    server 127.0.0.1:{b.port} max_fails=0;
-                    keepalive 16;
-                }}
-                server {{
-                    listen 127.0.0.1:{nginx_port};
-                    location / {{
-                        proxy_pass http://app;
-                        proxy_http_version 1.1;
-                        proxy_set_header Connection "";
-                        proxy_next_upstream error timeout http_502 http_503;
-                        proxy_next_upstream_tries 0;
-                        proxy_next_upstream_timeout 10s;
-                    }}
-                }}
+    nginx = start_nginx(
+        work,
+        f"""
+        upstream app {{
+            server 127.0.0.1:{a.port} max_fails=0;
+            server 127.0.0.1:{b.port} max_fails=0;
+            keepalive 16;
+        }}
+        server {{
+            listen 127.0.0.1:{nginx_port};
+            location / {{
+                proxy_pass http://app;
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+                proxy_next_upstream error timeout http_502 http_503;
+                proxy_next_upstream_tries 0;
+                proxy_next_upstream_timeout 10s;
             }}
-            """
-        )
-    )
-    nginx = subprocess.Popen(
-        [NGINX, "-c", str(work / "nginx.conf"), "-p", str(work)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        }}
+        """,
     )
     url = f"http://127.0.0.1:{nginx_port}"
     try:

@@ -12,17 +12,16 @@ import socket
 import struct
 import subprocess
 import tempfile
-import textwrap
 from pathlib import Path
 
 import pytest
 import requests
 from conftest import free_port
+from nginx_support import NGINX, start_nginx
 from rawhttp import wait_for
 
 pytestmark = pytest.mark.qiao_only
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 
 def packet(variables: dict[str, str], body: bytes = b"") -> bytes:
@@ -153,55 +152,34 @@ def nginx_front():
     binds = [f"127.0.0.1:{qiao_http}", f"uwsgi://127.0.0.1:{tcp_port}", f"uwsgi://unix:{sock_path}"]
     srv = Server("apps:app", binds=binds)
     srv.start()
-    conf = work / "nginx.conf"
-    conf.write_text(
-        textwrap.dedent(
-            f"""
-            daemon off;
-            master_process off;
-            worker_processes 1;
-            pid {work}/nginx.pid;
-            error_log {work}/error.log info;
-            events {{ worker_connections 256; }}
-            http {{
-                access_log off;
-                client_body_temp_path {work}/body;
-                proxy_temp_path {work}/proxy;
-                fastcgi_temp_path {work}/fastcgi;
-                uwsgi_temp_path {work}/uwsgi;
-                scgi_temp_path {work}/scgi;
-                client_max_body_size 50m;
-                upstream qiao_http {{ server 127.0.0.1:{qiao_http}; keepalive 8; }}
-                server {{
-                    listen 127.0.0.1:{http_port};
-                    location / {{
-                        include /etc/nginx/uwsgi_params;
-                        uwsgi_pass 127.0.0.1:{tcp_port};
-                    }}
-                }}
-                server {{
-                    listen 127.0.0.1:{unix_port};
-                    location / {{
-                        include /etc/nginx/uwsgi_params;
-                        uwsgi_pass unix:{sock_path};
-                    }}
-                }}
-                server {{
-                    listen 127.0.0.1:{proxy_port};
-                    location / {{
-                        proxy_pass http://qiao_http;
-                        proxy_http_version 1.1;
-                        proxy_set_header Connection "";
-                    }}
-                }}
+    proc = start_nginx(
+        work,
+        f"""
+        client_max_body_size 50m;
+        upstream qiao_http {{ server 127.0.0.1:{qiao_http}; keepalive 8; }}
+        server {{
+            listen 127.0.0.1:{http_port};
+            location / {{
+                include /etc/nginx/uwsgi_params;
+                uwsgi_pass 127.0.0.1:{tcp_port};
             }}
-            """
-        )
-    )
-    proc = subprocess.Popen(
-        [NGINX, "-c", str(conf), "-p", str(work)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        }}
+        server {{
+            listen 127.0.0.1:{unix_port};
+            location / {{
+                include /etc/nginx/uwsgi_params;
+                uwsgi_pass unix:{sock_path};
+            }}
+        }}
+        server {{
+            listen 127.0.0.1:{proxy_port};
+            location / {{
+                proxy_pass http://qiao_http;
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+            }}
+        }}
+        """,
     )
     url = f"http://127.0.0.1:{http_port}"
     urls = {
