@@ -189,20 +189,19 @@ class Arbiter:
             if w is None:
                 continue
             self.free_slots.append(w.slot)
+            code = os.waitstatus_to_exitcode(status)  # -N: killed by signal N
             if self.metrics is not None:
                 self.metrics.retire(w.slot)
                 # Died, rather than retired (a signal, or an error exit
                 # other than a boot failure; --max-requests exits 0).
-                code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-                died = code is None or code not in (0, worker_mod.WORKER_BOOT_ERROR)
+                died = code not in (0, worker_mod.WORKER_BOOT_ERROR)
                 if died and not w.retiring and not self.stopping:
                     self.metrics.restarts += 1
-            if os.WIFSIGNALED(status):
-                sig = os.WTERMSIG(status)
+            if code < 0:
+                sig = -code
                 name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
                 log.error("Worker (pid:%d) was killed by signal %s", pid, name)
             else:
-                code = os.WEXITSTATUS(status)
                 if code == worker_mod.WORKER_BOOT_ERROR:
                     self._boot_failed(w)
                     continue

@@ -73,9 +73,14 @@ def load_app(spec: str) -> Any:
 
 
 def load_mounted(spec: str, mounts: list[str] | None) -> Any:
-    """The application of ``spec``, with the ``--mount PREFIX=SPEC``
-    applications in front of it (``qiao.middleware.Mount``), if any."""
-    app = load_app(spec)
+    """The application of ``spec``, with the ``--mount`` applications in
+    front of it, if any."""
+    return mount(load_app(spec), mounts)
+
+
+def mount(app: Any, mounts: list[str] | None) -> Any:
+    """``app`` with the ``--mount PREFIX=SPEC`` applications in front of it
+    (``qiao.middleware.Mount``); ``app`` itself when there are none."""
     if not mounts:
         return app
     from .middleware import Mount

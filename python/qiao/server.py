@@ -273,14 +273,9 @@ def serve(
     opts = {**DEFAULTS, **options}
     _log.setup(opts["log_level"], opts["access_log"])
     if opts["mount"]:
-        from .loader import load_app
-        from .middleware import Mount
+        from .loader import mount
 
-        mounts = {}
-        for item in opts["mount"]:
-            prefix, _, spec = item.partition("=")
-            mounts[prefix] = load_app(spec)
-        app = Mount(mounts, default=app)
+        app = mount(app, opts["mount"])
     if opts["access_log"]:
         app = accesslog.wrap_app(app, opts["access_log_format"])
     owned = [] if sockets else open_listeners(bind, opts["backlog"])

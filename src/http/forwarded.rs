@@ -69,24 +69,24 @@ impl TrustedProxies {
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
+        self.any || self.in_nets(ip)
+    }
+
+    /// In a listed address or range (`*` aside); IPv4-mapped IPv6
+    /// addresses count as their IPv4 address.
+    fn in_nets(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
         };
-        self.any || self.nets.iter().any(|&(net, bits)| in_net(ip, net, bits))
+        self.nets.iter().any(|&(net, bits)| in_net(ip, net, bits))
     }
 
     /// Whether a hop named in a forwarding list is a trusted proxy to
     /// skip. `*` does not count here: it trusts every peer to send the
     /// headers, not every address a client may write into them.
     fn is_proxy_hop(&self, addr: &[u8]) -> bool {
-        parse_ip(addr).is_some_and(|ip| {
-            let ip = match ip {
-                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-                v4 => v4,
-            };
-            self.nets.iter().any(|&(net, bits)| in_net(ip, net, bits))
-        })
+        parse_ip(addr).is_some_and(|ip| self.in_nets(ip))
     }
 }
 

@@ -111,17 +111,19 @@ impl EnvironCache {
         v
     }
 
-    /// An environ key given as it is (a uwsgi variable name), interned and
-    /// cached like the `HTTP_*` keys.
+    /// An environ key given as it is (a uwsgi variable name, or an `HTTP_*`
+    /// key built by `header_key`): interned and cached, up to
+    /// `HEADER_KEY_CACHE_SIZE` distinct keys; past that, built per request.
     pub(crate) fn raw_key<'py>(&mut self, py: Python<'py>, name: &[u8]) -> Bound<'py, PyString> {
         if let Some(k) = self.header_keys.get(name) {
             return k.bind(py).clone();
         }
-        let key = PyString::intern(py, &String::from_utf8_lossy(name));
         if self.header_keys.len() < HEADER_KEY_CACHE_SIZE {
+            let key = PyString::intern(py, &String::from_utf8_lossy(name));
             self.header_keys.insert(name.to_vec(), key.clone().unbind());
+            return key;
         }
-        key
+        latin1(py, name)
     }
 
     /// The interned `HTTP_*` key for a header name, or `None` for names
@@ -141,16 +143,10 @@ impl EnvironCache {
                 b.to_ascii_uppercase()
             }
         }));
-        if let Some(k) = self.header_keys.get(&self.key) {
-            return Some(k.bind(py).clone());
-        }
-        if self.header_keys.len() < HEADER_KEY_CACHE_SIZE {
-            let interned = PyString::intern(py, &String::from_utf8_lossy(&self.key));
-            self.header_keys
-                .insert(self.key.clone(), interned.clone().unbind());
-            return Some(interned);
-        }
-        Some(latin1(py, &self.key))
+        let key = std::mem::take(&mut self.key);
+        let interned = self.raw_key(py, &key);
+        self.key = key;
+        Some(interned)
     }
 }
 

@@ -14,9 +14,9 @@
 //!   connection back through `returns` (waking the leader) and follows.
 //! - The monitor (`monitor.rs`, on the thread that called `serve`) ticks
 //!   every [`monitor::MONITOR_TICK`] while requests run. When one request
-//!   has been in the application for a whole tick and nobody leads, it
-//!   wakes an idle follower, or starts a thread (up to `max_threads`), to
-//!   lead. So a fast app runs on one thread and pays two uncontended lock
+//!   has been in the application for a whole tick off the CPU (blocked,
+//!   the GIL released) and nobody leads, it wakes an idle follower, or
+//!   starts a thread (up to `max_threads`), to lead. So a fast app runs on one thread and pays two uncontended lock
 //!   operations per request, while an app that sleeps or waits on I/O gets
 //!   as many threads as it has requests blocked, within a tick or two.
 //! - A follower idle for [`FOLLOWER_IDLE_TIMEOUT`] ends; the pool shrinks

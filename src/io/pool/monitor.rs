@@ -47,6 +47,7 @@ pub(super) fn run<'scope, F: HandlerFactory>(
     let mut samples = vec![Sample::default(); pool.slots.len()];
     let mut quiet = 0u32;
     let mut next_signal_check = Instant::now() + SWEEP_INTERVAL;
+    let debug = std::env::var_os("QIAO_DEBUG_POOL").is_some();
     loop {
         let finished = pool.finished.load(Ordering::SeqCst);
         if finished && pool.threads.load(Ordering::SeqCst) == 0 {
@@ -71,7 +72,7 @@ pub(super) fn run<'scope, F: HandlerFactory>(
         let now = Instant::now();
         if now >= next_signal_check {
             next_signal_check = now + SWEEP_INTERVAL;
-            if std::env::var_os("QIAO_DEBUG_POOL").is_some() {
+            if debug {
                 let f = super::lock(&pool.followers);
                 let busy = pool
                     .slots
