@@ -8,6 +8,7 @@
 //! request it took (no hand-off per request); when the app blocks, another
 //! thread takes the loop over.
 
+pub mod alloc;
 pub mod body;
 pub mod conn;
 pub mod event_loop;

@@ -3,15 +3,17 @@
 //! the traits the WSGI ring implements ([`Handler`], [`Serve`]), and the
 //! stop signal shared by every loop of a process.
 
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::Waker;
 
 use super::body::BodyReader;
 use super::listener::{ListenerInfo, PeerInfo};
 use super::output::Output;
+use super::sock::Interest;
 use crate::http::forwarded::TrustedProxies;
 use crate::http::{Limits, RequestHead};
 
@@ -147,9 +149,16 @@ pub enum Outcome {
     Close,
 }
 
-/// Serves one request completely (response written and flushed).
+/// Serves one request completely (response written, or left whole in
+/// `ex.out` by [`Output::end`] for the caller to write).
 pub trait Serve {
     fn serve(&mut self, ex: &mut Exchange<'_>) -> Outcome;
+
+    /// Waits for `fd`'s readiness on behalf of the caller, the way serving
+    /// does (the WSGI ring releases the GIL meanwhile).
+    fn wait(&mut self, fd: RawFd, interest: Interest, deadline: Instant) -> std::io::Result<()> {
+        super::sock::wait(fd, interest, deadline)
+    }
 }
 
 /// The application side as the loop sees it.

@@ -76,6 +76,22 @@ pub fn read_some(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> 
     }
 }
 
+/// One non-blocking `write(2)` of `data`: the bytes the socket took,
+/// `WouldBlock` when it took none.
+pub fn write_some(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: reads at most `data.len()` bytes from a live slice.
+        let rc = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
 /// Writes every byte of every slice, in order, with `writev(2)`, waiting
 /// through `waiter` whenever the socket buffer is full.
 /// `timeout` bounds each stall (no progress), not the whole transfer.

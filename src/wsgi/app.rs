@@ -17,6 +17,7 @@ use super::file_wrapper::FileWrapper;
 use super::input::Input;
 use super::start_response::StartResponse;
 use crate::http::response::{simple_response, BodyMode, RequestFacts};
+use crate::io::sock::{self, Interest};
 use crate::io::{BodyError, Exchange, Outcome, Output, Serve};
 
 /// What every serving thread shares: the app and the logging hooks.
@@ -108,6 +109,10 @@ impl Serve for WsgiServe<'_, '_> {
         }
         outcome
     }
+
+    fn wait(&mut self, fd: RawFd, interest: Interest, deadline: Instant) -> std::io::Result<()> {
+        self.py.detach(|| sock::wait(fd, interest, deadline))
+    }
 }
 
 impl WsgiServe<'_, '_> {
@@ -173,8 +178,16 @@ impl WsgiServe<'_, '_> {
             let mut this = sr.borrow_mut();
             this.send_body(py, bytes.as_bytes())?;
             // PEP 3333: a block is transmitted before the next is asked
-            // for (a generator may take its time to produce it).
-            this.flush(py)?;
+            // for (a generator may take its time to produce it). Once the
+            // announced length is complete, the bytes may wait in the
+            // thread's park instead, which the pool's monitor writes out
+            // if the app takes long to end; usually it ends at once and
+            // the response joins the thread's batch.
+            if this.body_complete() {
+                this.park(py)?;
+            } else {
+                this.flush(py)?;
+            }
             if this.output().failed() {
                 return Ok(Outcome::Close);
             }

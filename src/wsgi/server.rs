@@ -284,6 +284,7 @@ pub fn serve(
         .map(|&(fd, unix)| Listener::from_shared_fd(fd, unix))
         .collect::<std::io::Result<Vec<_>>>()
         .map_err(|e| PyOSError::new_err(format!("cannot use listening socket: {e}")))?;
+    crate::io::alloc::tune();
     let lp =
         EventLoop::new(ls, config, stop.clone()).map_err(|e| PyOSError::new_err(e.to_string()))?;
     let heartbeats = (0..threads)

@@ -193,13 +193,31 @@ impl StartResponse {
         result.map_err(PyErr::from)
     }
 
+    /// Whether the whole body has been given: the announced Content-Length
+    /// reached, or a response that has no body.
+    pub fn body_complete(&self) -> bool {
+        match self.plan.map(|p| p.mode) {
+            Some(BodyMode::Length(n)) => self.body_sent >= n,
+            Some(BodyMode::None) => true,
+            _ => false,
+        }
+    }
+
+    /// The body is complete but the app still runs: the bytes may wait
+    /// (see `Output::park`), bounded by the pool's monitor.
+    pub fn park(&mut self, py: Python<'_>) -> PyResult<()> {
+        let mut wait = super::gil_free_wait(py);
+        self.out.park(&mut wait).map_err(PyErr::from)
+    }
+
     /// Writes out what is buffered (the head, body bytes, a chunk's end).
     pub fn flush(&mut self, py: Python<'_>) -> PyResult<()> {
         let mut wait = super::gil_free_wait(py);
         self.out.flush(&mut wait).map_err(PyErr::from)
     }
 
-    /// Ends the body (last chunk) and writes everything out.
+    /// Ends the body (last chunk) and writes everything out, or leaves a
+    /// short response for the serving thread to write with its batch.
     pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
         if !self.headers_sent {
             self.send_head(py, Some(0))?;
@@ -208,7 +226,7 @@ impl StartResponse {
             self.out.buffer().extend_from_slice(response::LAST_CHUNK);
         }
         let mut wait = super::gil_free_wait(py);
-        self.out.flush(&mut wait).map_err(PyErr::from)
+        self.out.end(&mut wait).map_err(PyErr::from)
     }
 
     fn set_status(&mut self, status: &Bound<'_, PyAny>) -> PyResult<()> {

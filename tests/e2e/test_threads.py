@@ -136,3 +136,27 @@ def test_each_yielded_block_is_sent_before_the_next_is_asked_for(pooled):
             assert chunk, data
             data += chunk
         assert b"second" in data
+
+
+def test_a_complete_body_is_sent_while_the_generator_has_not_ended(pooled):
+    """The announced length is reached with the first block; the generator
+    then blocks before it ends. The response must not wait for that: the
+    client reads it all before it lets the generator end."""
+    srv = pooled(APP)
+    key = uuid.uuid4().hex
+    with socket.create_connection((srv.host, srv.port), timeout=5) as s:
+        s.sendall(f"GET /gated-end?key={key} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while not data.endswith(b"\r\n\r\nwhole"):
+            chunk = s.recv(4096)  # times out (fails) if the body is held back
+            assert chunk, data
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+        requests.get(f"{srv.url}/release?key={key}", timeout=5)
+        # The connection serves its next request once the generator ended.
+        s.sendall(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+        rest = b""
+        while not rest.endswith(b"/after"):
+            chunk = s.recv(4096)
+            assert chunk, rest
+            rest += chunk

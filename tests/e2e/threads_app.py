@@ -11,6 +11,8 @@ thread pool must absorb, and one that reports its thread.
 - ``/thread``: the serving thread's ident.
 - ``/gated?key=K``: a streamed body: yields ``first``, waits until
   ``/release?key=K`` is requested (10 s at most), then yields ``second``.
+- ``/gated-end?key=K``: a body of announced length, all in the first block;
+  the generator then waits for ``/release?key=K`` before it ends.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ def _gated(key: str):
     yield b"second"
 
 
+def _gated_end(key: str):
+    yield b"whole"
+    _gate(key).wait(10)
+
+
 def _query(environ) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
 
@@ -54,6 +61,9 @@ def app(environ, start_response):
     if path == "/gated":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return _gated(q["key"])
+    if path == "/gated-end":
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+        return _gated_end(q["key"])
     if path == "/release":
         _gate(q["key"]).set()  # then answered with the path, below
     if path == "/gather":

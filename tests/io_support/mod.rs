@@ -17,6 +17,10 @@
 //! - `/gather?N`: blocks until N requests are inside `/gather` at once (or
 //!   [`GATHER_TIMEOUT`] passes); answers `all` or `timeout`. Only a pool
 //!   that serves blocked requests concurrently can answer `all`.
+//! - `/hold`: blocks until the test calls [`State::release`] (or twice
+//!   [`CLIENT_TIMEOUT`] passes: a client gives up first); answers `released`.
+//!   `/hold?spin`: the same, waiting on the CPU (a busy loop), as a
+//!   request computing something does.
 //! - anything else (`/noread`, `/`...): the request target as the body,
 //!   without reading the request body.
 //!
@@ -62,6 +66,9 @@ pub struct State {
     /// Requests inside `/gather` now, and the signal when it changes.
     gathered: Mutex<usize>,
     gather_cv: Condvar,
+    /// `/hold`: (requests inside, releases not yet taken).
+    holds: Mutex<(usize, usize)>,
+    hold_cv: Condvar,
 }
 
 impl State {
@@ -102,6 +109,48 @@ impl HandlerFactory for FakeThreads {
 }
 
 impl State {
+    /// Lets one request blocked in `/hold` go on.
+    pub fn release(&self) {
+        self.holds.lock().unwrap().1 += 1;
+        self.hold_cv.notify_all();
+    }
+
+    /// Requests inside `/hold` now.
+    pub fn holding(&self) -> usize {
+        self.holds.lock().unwrap().0
+    }
+
+    /// Waits (up to `within`) until `n` requests are inside `/hold`.
+    pub fn wait_holding(&self, n: usize, within: Duration) -> bool {
+        let g = self.holds.lock().unwrap();
+        let (_guard, t) = self
+            .hold_cv
+            .wait_timeout_while(g, within, |h| h.0 < n)
+            .unwrap();
+        !t.timed_out()
+    }
+
+    fn hold(&self, spin: bool) {
+        let mut g = self.holds.lock().unwrap();
+        g.0 += 1;
+        self.hold_cv.notify_all();
+        if spin {
+            let end = Instant::now() + CLIENT_TIMEOUT * 2;
+            while g.1 == 0 && Instant::now() < end {
+                drop(g);
+                std::hint::spin_loop();
+                g = self.holds.lock().unwrap();
+            }
+        }
+        let (mut g, _) = self
+            .hold_cv
+            .wait_timeout_while(g, CLIENT_TIMEOUT * 2, |h| h.1 == 0)
+            .unwrap();
+        g.1 = g.1.saturating_sub(1);
+        g.0 -= 1;
+        self.hold_cv.notify_all();
+    }
+
     /// `/gather`: true when `n` requests were inside at once.
     fn gather(&self, n: usize) -> bool {
         let mut inside = self.gathered.lock().unwrap();
@@ -136,7 +185,8 @@ fn respond(ex: &mut Exchange<'_>, body: &[u8], close: bool, cancel: bool) -> Out
     for piece in body.chunks(10_000) {
         ok = ok && ex.out.push(piece, &mut wait).is_ok();
     }
-    if ok && ex.out.flush(&mut wait).is_ok() && !close {
+    // `end`, as the WSGI ring does: the pool may write it with a batch.
+    if ok && ex.out.end(&mut wait).is_ok() && !close {
         Outcome::KeepAlive
     } else {
         Outcome::Close
@@ -180,6 +230,10 @@ impl Serve for Fake {
                     b"timeout"
                 };
                 respond(ex, answer, close, true)
+            }
+            b"/hold" => {
+                self.state.hold(ex.bytes(&ex.head.query) == b"spin");
+                respond(ex, b"released", close, true)
             }
             b"/panic" => panic!("fake application panics on purpose"),
             b"/big" => respond(ex, &(0..BIG).map(big_byte).collect::<Vec<_>>(), close, true),

@@ -17,7 +17,7 @@ use crate::io::body::BodyReader;
 use crate::io::conn::{Conn, Phase};
 use crate::io::heartbeat::Heartbeat;
 use crate::io::listener::ListenerInfo;
-use crate::io::output::{Output, OUTPUT_FLUSH_BYTES};
+use crate::io::output::{Output, Park, OUTPUT_FLUSH_BYTES};
 use crate::io::service::{Exchange, Outcome, Serve};
 
 /// A request ready to be served, with everything serving needs.
@@ -31,11 +31,13 @@ pub struct Job {
     max_body: Option<u64>,
 }
 
-/// A served request on its way back to the loop.
+/// A served request on its way back to the loop. Its response may still
+/// be in `out` ([`Done::pending`]): it is written ([`Done::flush`])
+/// before the connection goes back.
 pub struct Done {
     idx: usize,
     conn: Box<Conn>,
-    wbuf: Vec<u8>,
+    out: Output,
     keep: bool,
     decoder: BodyDecoder,
     /// The app's reads went to the socket: it may hold more.
@@ -43,10 +45,16 @@ pub struct Done {
 }
 
 impl Job {
-    /// Serves the request completely (response written and flushed),
-    /// reporting it in the thread's heartbeat slot. A panic in `serve`
-    /// costs this connection only.
-    pub fn run(self, serve: &mut dyn Serve, heartbeat: Option<&Heartbeat>) -> Done {
+    /// Serves the request completely, reporting it in the thread's
+    /// heartbeat slot. A panic in `serve` costs this connection only.
+    /// With a `park`, a short response may be left unwritten in the
+    /// returned [`Done`], to be written with others (see `pool::batch`).
+    pub fn run(
+        self,
+        serve: &mut dyn Serve,
+        heartbeat: Option<&Heartbeat>,
+        park: Option<Arc<Park>>,
+    ) -> Done {
         let Job {
             idx,
             mut conn,
@@ -73,7 +81,7 @@ impl Job {
             conn.head.expect_continue,
             io_timeout,
         );
-        let mut out = Output::new(conn.fd, wbuf, io_timeout);
+        let mut out = Output::new(conn.fd, wbuf, io_timeout, park);
         let mut ex = Exchange {
             head: &conn.head,
             base,
@@ -93,7 +101,6 @@ impl Job {
             hb.end();
         }
         let keep = outcome == Outcome::KeepAlive && !out.failed() && !body.continue_pending();
-        let wbuf = out.into_buffer();
         let read_socket = body.read_socket();
         let (buf, pos, decoder, body_error) = body.into_parts();
         conn.buf = buf;
@@ -103,10 +110,38 @@ impl Job {
         Done {
             idx,
             conn,
-            wbuf,
+            out,
             keep: keep && body_error.is_none(),
             decoder,
             read_socket,
+        }
+    }
+}
+
+impl Done {
+    /// Whether response bytes still wait to be written.
+    pub fn pending(&self) -> bool {
+        self.out.pending()
+    }
+
+    /// Writes what is pending, waiting through `serve` when the socket is
+    /// full; a failed write closes the connection.
+    pub fn flush(&mut self, serve: &mut dyn Serve) {
+        let mut wait = |fd, interest, deadline| serve.wait(fd, interest, deadline);
+        if self.out.flush(&mut wait).is_err() {
+            self.keep = false;
+        }
+    }
+
+    /// Writes what is pending as far as the socket takes it without
+    /// waiting; true when nothing is left to write (sent, or failed).
+    pub fn flush_nowait(&mut self) -> bool {
+        match self.out.flush_nowait() {
+            Ok(all) => all,
+            Err(_) => {
+                self.keep = false;
+                true
+            }
         }
     }
 }
@@ -165,11 +200,17 @@ impl EventLoop {
         let Done {
             idx,
             mut conn,
-            mut wbuf,
-            keep,
+            mut out,
+            mut keep,
             decoder,
             read_socket,
         } = done;
+        if out.pending() {
+            // Not expected (the pool writes before it hands back); written
+            // here, waiting with the loop held, rather than lost.
+            keep &= out.flush(&mut crate::io::sock::wait).is_ok();
+        }
+        let mut wbuf = out.into_buffer();
         if let Some(closed) = self.missed[idx].take() {
             conn.drained = false;
             conn.read_closed |= closed;

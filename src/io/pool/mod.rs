@@ -16,9 +16,13 @@
 //!   every [`monitor::MONITOR_TICK`] while requests run. When one request
 //!   has been in the application for a whole tick off the CPU (blocked,
 //!   the GIL released) and nobody leads, it wakes an idle follower, or
-//!   starts a thread (up to `max_threads`), to lead. So a fast app runs on one thread and pays two uncontended lock
-//!   operations per request, while an app that sleeps or waits on I/O gets
+//!   starts a thread (up to `max_threads`), to lead. So a fast app runs
+//!   on one thread and pays a few uncontended lock operations per request, while an app that sleeps or waits on I/O gets
 //!   as many threads as it has requests blocked, within a tick or two.
+//! - While requests are quick and more are ready, a thread holds short
+//!   responses back and writes a few together (`batch.rs`: one wake-up of
+//!   the client instead of one per response); the monitor writes any held
+//!   longer than `batch::DEFER_MAX_AGE`.
 //! - A follower idle for [`FOLLOWER_IDLE_TIMEOUT`] ends; the pool shrinks
 //!   back to what the load needs (never below one thread).
 //!
@@ -26,6 +30,7 @@
 //! the GIL (it only `try_lock`s then), and never takes the GIL while it
 //! holds the loop, so the two locks cannot deadlock.
 
+mod batch;
 mod monitor;
 
 use std::io;
@@ -38,7 +43,9 @@ use mio::{Poll, Token, Waker};
 
 use super::event_loop::{Done, EventLoop, Job, Turn};
 use super::heartbeat::{self, Heartbeat};
+use super::output::Park;
 use super::service::Handler;
+use batch::Batch;
 
 pub use monitor::MONITOR_TICK;
 
@@ -76,6 +83,10 @@ struct Slot {
     /// when unknown): a request that keeps its thread on the CPU holds the
     /// GIL, and another thread could not run it any sooner.
     clock: AtomicI64,
+    /// Responses the thread holds back to write together (`batch.rs`).
+    held: Mutex<Batch>,
+    /// Where the thread's current response may wait while its app ends.
+    park: Arc<Park>,
 }
 
 /// [`Slot::clock`] when the thread's CPU clock is unknown.
@@ -86,6 +97,8 @@ impl Default for Slot {
         Slot {
             started: AtomicU64::new(0),
             clock: AtomicI64::new(NO_CLOCK),
+            held: Mutex::default(),
+            park: Arc::default(),
         }
     }
 }
@@ -107,6 +120,8 @@ struct Pool {
     loop_waker: Arc<Waker>,
     /// Served connections of threads that found the loop led by another.
     returns: Mutex<Vec<Done>>,
+    /// `returns` may hold something (saves locking it per request).
+    returns_waiting: AtomicBool,
     /// A thread holds the loop to wait on it (not just to hand back).
     leading: AtomicBool,
     /// Threads asked to lead that have not taken the loop yet.
@@ -155,6 +170,7 @@ pub fn run<F: HandlerFactory>(
         loop_waker: lp.waker(),
         lp: Mutex::new(lp),
         returns: Mutex::new(Vec::new()),
+        returns_waiting: AtomicBool::new(false),
         leading: AtomicBool::new(false),
         standby: AtomicUsize::new(0),
         followers: Mutex::new(Followers::default()),
@@ -273,33 +289,54 @@ fn serve_thread<'scope, F: HandlerFactory>(
         drop(lp);
         held = handler.session(|serve| {
             let mut job: Job = job;
+            let batch = &pool.slots[slot].held;
             loop {
-                if pool.eager() {
+                let eager = pool.eager();
+                if eager {
                     // The app blocks: let another thread lead now rather
                     // than after the monitor's next tick.
                     pool.promote(factory, scope);
                 }
+                let park =
+                    (!eager && lock(batch).has_room()).then(|| pool.slots[slot].park.clone());
                 pool.begin(slot);
-                let done = job.run(serve, hb);
+                let began = Instant::now();
+                let done = job.run(serve, hb, park);
+                let took = began.elapsed();
+                let done = lock(batch).hold(done);
                 pool.slots[slot].started.store(0, Ordering::Relaxed);
-                match pool.lp.try_lock() {
-                    Ok(mut lp) => {
-                        lp.finish_job(done);
-                        match lp.next_job() {
-                            Some(next) => job = next,
-                            None => return Some(lp),
+                let Some(mut lp) = pool.try_loop() else {
+                    let mut b = lock(batch);
+                    b.flush(serve);
+                    pool.hand_back(b.take().into_iter().chain(done));
+                    return None;
+                };
+                pool.absorb(&mut lp);
+                if let Some(done) = done {
+                    lp.finish_job(done);
+                }
+                let mut b = lock(batch);
+                if !b.is_empty() {
+                    if b.may_wait(took, pool.eager()) {
+                        if let Some(next) = lp.next_job() {
+                            job = next;
+                            continue;
                         }
                     }
-                    Err(TryLockError::Poisoned(e)) => {
-                        let mut lp = e.into_inner();
-                        lp.finish_job(done);
-                        return Some(lp);
-                    }
-                    Err(TryLockError::WouldBlock) => {
-                        lock(&pool.returns).push(done);
-                        let _ = pool.loop_waker.wake();
+                    // Written without the loop held: a full socket waits.
+                    drop(lp);
+                    b.flush(serve);
+                    let Some(again) = pool.try_loop() else {
+                        pool.hand_back(b.take());
                         return None;
-                    }
+                    };
+                    lp = again;
+                    b.finish(&mut lp);
+                }
+                drop(b);
+                match lp.next_job() {
+                    Some(next) => job = next,
+                    None => return Some(lp),
                 }
             }
         });
@@ -307,8 +344,28 @@ fn serve_thread<'scope, F: HandlerFactory>(
 }
 
 impl Pool {
+    /// The loop if no other thread holds it (a serving thread holds the
+    /// GIL, so it must not wait for the loop: see the lock order above).
+    fn try_loop(&self) -> Option<MutexGuard<'_, EventLoop>> {
+        match self.lp.try_lock() {
+            Ok(lp) => Some(lp),
+            Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Gives served connections to the thread that leads, and wakes it.
+    fn hand_back(&self, done: impl IntoIterator<Item = Done>) {
+        lock(&self.returns).extend(done);
+        self.returns_waiting.store(true, Ordering::Release);
+        let _ = self.loop_waker.wake();
+    }
+
     /// Puts back the connections other threads served meanwhile.
     fn absorb(&self, lp: &mut EventLoop) {
+        if !self.returns_waiting.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let done = std::mem::take(&mut *lock(&self.returns));
         for d in done {
             lp.finish_job(d);

@@ -96,6 +96,9 @@ pub(super) fn run<'scope, F: HandlerFactory>(
         }
         let t = pool.tick.fetch_add(1, Ordering::Relaxed) + 1;
         let (busy, stuck) = scan(pool, t, Some(&mut samples));
+        if busy {
+            super::batch::flush_stale(pool);
+        }
         if stuck {
             pool.eager_until
                 .store(t + EAGER_HOLD_TICKS, Ordering::Relaxed);
