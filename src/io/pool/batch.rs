@@ -55,24 +55,27 @@ impl Batch {
         self.held.is_empty()
     }
 
-    /// Keeps `done` if its response is still to be written; otherwise
-    /// gives it back, to be returned to the loop at once.
-    pub fn hold(&mut self, done: Done) -> Option<Done> {
+    /// Keeps `done` (served by `now`) if its response is still to be
+    /// written; otherwise gives it back, to be returned to the loop at once.
+    pub fn hold(&mut self, done: Done, now: Instant) -> Option<Done> {
         if !done.pending() {
             return Some(done);
         }
-        self.oldest.get_or_insert_with(Instant::now);
+        self.oldest.get_or_insert(now);
         self.held.push(done);
         None
     }
 
     /// Whether the held responses may wait for one more request, given
-    /// how long the last one took and whether requests block lately.
-    pub fn may_wait(&self, last_service: Duration, blocking: bool) -> bool {
+    /// how long the last one took, the time now and whether requests
+    /// block lately.
+    pub fn may_wait(&self, last_service: Duration, now: Instant, blocking: bool) -> bool {
         !blocking
             && self.has_room()
             && last_service < DEFER_MAX_SERVICE
-            && self.oldest.is_some_and(|t| t.elapsed() < DEFER_MAX_AGE)
+            && self
+                .oldest
+                .is_some_and(|t| now.saturating_duration_since(t) < DEFER_MAX_AGE)
     }
 
     /// Writes every held response, in the order they were served.

@@ -290,6 +290,8 @@ fn serve_thread<'scope, F: HandlerFactory>(
         held = handler.session(|serve| {
             let mut job: Job = job;
             let batch = &pool.slots[slot].held;
+            // One clock reading per request: its end is the next's start.
+            let mut began = Instant::now();
             loop {
                 let eager = pool.eager();
                 if eager {
@@ -300,10 +302,11 @@ fn serve_thread<'scope, F: HandlerFactory>(
                 let park =
                     (!eager && lock(batch).has_room()).then(|| pool.slots[slot].park.clone());
                 pool.begin(slot);
-                let began = Instant::now();
                 let done = job.run(serve, hb, park);
-                let took = began.elapsed();
-                let done = lock(batch).hold(done);
+                let ended = Instant::now();
+                let took = ended.saturating_duration_since(began);
+                began = ended;
+                let done = lock(batch).hold(done, ended);
                 pool.slots[slot].started.store(0, Ordering::Relaxed);
                 let Some(mut lp) = pool.try_loop() else {
                     let mut b = lock(batch);
@@ -317,7 +320,7 @@ fn serve_thread<'scope, F: HandlerFactory>(
                 }
                 let mut b = lock(batch);
                 if !b.is_empty() {
-                    if b.may_wait(took, pool.eager()) {
+                    if b.may_wait(took, ended, pool.eager()) {
                         if let Some(next) = lp.next_job() {
                             job = next;
                             continue;
