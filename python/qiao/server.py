@@ -242,7 +242,26 @@ def engine_options(opts: dict) -> dict:
         health_path=opts["health_path"],
         forwarded_allow_ips=opts["forwarded_allow_ips"],
         proxy_protocol=opts["proxy_protocol"],
+        compress=compress_options(opts),
     )
+
+
+def compress_options(opts: dict) -> dict | None:
+    """The engine's ``compress=`` for ``--compress`` and its settings (None
+    when off); the defaults are the portable ``Compress``'s own."""
+    if not opts["compress"]:
+        return None
+    from .middleware import compress
+
+    levels = opts["compress_levels"] or {}
+    if not isinstance(levels, dict):  # CODING=LEVEL strings from the command line
+        levels = {c: int(n) for c, _, n in (item.partition("=") for item in levels)}
+    return {
+        "min_size": opts["compress_min_size"],
+        "types": [t.lower() for t in opts["compress_types"] or compress.TYPES],
+        "codings": list(opts["compress_codings"] or compress.CODINGS),
+        "levels": levels,
+    }
 
 
 class _Stop(Exception):
