@@ -253,13 +253,18 @@ def compress_options(opts: dict) -> dict | None:
         return None
     from .middleware import compress
 
+    def listed(value, default) -> list[str]:
+        # qiao.serve() may be given one string where the CLI builds a list.
+        return [value] if isinstance(value, str) else list(value or default)
+
     levels = opts["compress_levels"] or {}
-    if not isinstance(levels, dict):  # CODING=LEVEL strings from the command line
-        levels = {c: int(n) for c, _, n in (item.partition("=") for item in levels)}
+    if not isinstance(levels, dict):  # CODING=LEVEL strings, as the command line gives them
+        pairs = (item.partition("=") for item in listed(levels, ()))
+        levels = {c.strip(): int(n) for c, _, n in pairs}
     return {
         "min_size": opts["compress_min_size"],
-        "types": [t.lower() for t in opts["compress_types"] or compress.TYPES],
-        "codings": list(opts["compress_codings"] or compress.CODINGS),
+        "types": [t.strip().lower() for t in listed(opts["compress_types"], compress.TYPES)],
+        "codings": listed(opts["compress_codings"], compress.CODINGS),
         "levels": levels,
     }
 

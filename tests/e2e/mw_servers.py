@@ -7,7 +7,9 @@ Kinds (``QIAO_MW_KINDS``, comma-separated; default ``middleware``):
   ``qiao.middleware`` stack, configured by the JSON in ``MW_CONFIG``.
 * ``native``: Qiao's own ``--static``/``--proxy``/``--compress``/``--mount``
   flags, once they exist; until then its tests are skipped. Adding it means
-  turning the same config into options in :func:`native_options`.
+  turning the same config into options in :func:`native_options` (an entry
+  in :data:`NATIVE_OPTIONS`); :func:`kinds_for` then tests the feature with
+  both kinds unless ``QIAO_MW_KINDS`` says otherwise.
 
 Test modules parametrize a fixture over :data:`KINDS` and call
 :func:`build`; everything else (the inner ``content`` app, the upstreams)
@@ -21,7 +23,7 @@ import os
 import sys
 
 import pytest
-from conftest import E2E_DIR, free_port
+from conftest import E2E_DIR, IS_GUNICORN, free_port
 
 KINDS = [k.strip() for k in os.environ.get("QIAO_MW_KINDS", "middleware").split(",") if k.strip()]
 
@@ -49,7 +51,12 @@ NATIVE_OPTIONS = {"compress": _compress_options}
 def kinds_for(feature: str) -> list[str]:
     """The kinds to test ``feature`` against: :data:`KINDS`, plus ``native``
     when it exists for the feature and ``QIAO_MW_KINDS`` does not choose."""
-    if "QIAO_MW_KINDS" in os.environ or feature not in NATIVE_OPTIONS or "native" in KINDS:
+    if (
+        IS_GUNICORN
+        or "QIAO_MW_KINDS" in os.environ
+        or feature not in NATIVE_OPTIONS
+        or "native" in KINDS
+    ):
         return KINDS
     return [*KINDS, "native"]
 
