@@ -10,7 +10,6 @@ import os
 import tempfile
 
 from mw_apps import content, query, respond, text
-
 from qiao.middleware import Compress, Router
 
 #: The file the ``/file`` endpoint sends, written once per process.
