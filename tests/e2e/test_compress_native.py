@@ -237,3 +237,35 @@ def test_qiao_serve_accepts_the_settings():
     )
     assert result.returncode != 0
     assert "zstd level must be in 1..=19" in result.stderr
+
+
+def test_uwsgi_requests_negotiate_too(start_server):
+    """Behind nginx's ``uwsgi_pass`` the header arrives as the CGI variable
+    ``HTTP_ACCEPT_ENCODING``."""
+    import socket
+
+    from conftest import free_port
+    from rawhttp import wait_for
+    from test_uwsgi import cgi, packet
+
+    port = free_port()
+    server = start_server(
+        "compress_apps:app",
+        binds=[f"127.0.0.1:{free_port()}", f"uwsgi://127.0.0.1:{port}"],
+        options=["--compress"],
+    )
+    assert wait_for(lambda: f"Listening at: uwsgi://127.0.0.1:{port}" in server.stderr(), 5)
+    variables = cgi(
+        uri="/text?n=20000",
+        PATH_INFO="/text",
+        SERVER_PROTOCOL="HTTP/1.0",
+        HTTP_ACCEPT_ENCODING="br;q=0.5, gzip",
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(packet(variables))
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"\r\nContent-Encoding: gzip\r\n" in head
+    assert gzip.decompress(body) == text(20000)
