@@ -105,7 +105,8 @@ fn negotiate(ex: &Exchange<'_>, config: &CompressConfig) -> Option<Kind> {
 pub struct Compression {
     config: Arc<CompressConfig>,
     coding: Option<Kind>,
-    encoder: Option<BodyEncoder>,
+    /// Boxed: codec state is large, and most responses never have one.
+    encoder: Option<Box<BodyEncoder>>,
 }
 
 fn codec_error(e: std::io::Error) -> PyErr {
@@ -142,7 +143,8 @@ impl Compression {
         };
         if !is_head {
             let level = self.config.level(coding);
-            self.encoder = Some(BodyEncoder::new(coding, level).map_err(codec_error)?);
+            let encoder = BodyEncoder::new(coding, level).map_err(codec_error)?;
+            self.encoder = Some(Box::new(encoder));
         }
         Ok(true)
     }
