@@ -108,7 +108,10 @@ fn accept_encoding_respects_the_codings_offered() {
 fn accept_encoding_parses_only_the_first_bytes() {
     let pad = " ".repeat(MAX_FIELD_PARSE - 6);
     // "gzip" ends exactly at the limit: parsed.
-    assert_eq!(choose(&[&format!("{pad}, gzip")], &DEFAULT_CODINGS), Some(Gzip));
+    assert_eq!(
+        choose(&[&format!("{pad}, gzip")], &DEFAULT_CODINGS),
+        Some(Gzip)
+    );
     // One byte further: cut to "gzi", not a coding.
     assert_eq!(choose(&[&format!("{pad},  gzip")], &DEFAULT_CODINGS), None);
     // The limit counts the joined fields, separators included.
@@ -176,7 +179,11 @@ fn decide_table() {
         (200, &[TEXT, ("Content-Encoding", "gzip")], None),
         (200, &[TEXT, ("content-encoding", " br ")], None),
         (200, &[TEXT, ("Content-Range", "bytes 0-1/9")], None),
-        (200, &[TEXT, ("Cache-Control", "public, No-Transform")], None),
+        (
+            200,
+            &[TEXT, ("Cache-Control", "public, No-Transform")],
+            None,
+        ),
         (200, &[TEXT, ("Content-Length", "1023")], None),
         (200, &[TEXT, ("Content-Length", " 10 ")], Some(5000)),
         (200, &[TEXT], Some(1023)),
@@ -185,31 +192,77 @@ fn decide_table() {
         (200, &[("Content-Type", "image/png"), TEXT], None),
     ];
     for &(status, head, length) in leave {
-        assert_eq!(run_decide(status, head, length, Some(Gzip)), Leave, "{status} {head:?}");
+        assert_eq!(
+            run_decide(status, head, length, Some(Gzip)),
+            Leave,
+            "{status} {head:?}"
+        );
     }
     let encode: &[(u16, Head<'_>, Option<u64>, Decision)] = &[
         (200, &[TEXT], None, ENC(true)),
         (500, &[TEXT], None, ENC(true)),
         (200, &[TEXT], Some(1024), ENC(true)),
-        (200, &[TEXT, ("Content-Length", "1024")], Some(10), ENC(true)),
-        (200, &[TEXT, ("Content-Encoding", "Identity")], None, ENC(true)),
+        (
+            200,
+            &[TEXT, ("Content-Length", "1024")],
+            Some(10),
+            ENC(true),
+        ),
+        (
+            200,
+            &[TEXT, ("Content-Encoding", "Identity")],
+            None,
+            ENC(true),
+        ),
         // Only the first Cache-Control counts.
-        (200, &[TEXT, ("Cache-Control", "max-age=5"), ("Cache-Control", "no-transform")], None, ENC(true)),
+        (
+            200,
+            &[
+                TEXT,
+                ("Cache-Control", "max-age=5"),
+                ("Cache-Control", "no-transform"),
+            ],
+            None,
+            ENC(true),
+        ),
         (200, &[TEXT, ("Vary", "Cookie")], None, ENC(true)),
-        (200, &[TEXT, ("Vary", "Cookie, accept-encoding")], None, ENC(false)),
-        (200, &[TEXT, ("Vary", "Cookie"), ("Vary", " Accept-Encoding ")], None, ENC(false)),
+        (
+            200,
+            &[TEXT, ("Vary", "Cookie, accept-encoding")],
+            None,
+            ENC(false),
+        ),
+        (
+            200,
+            &[TEXT, ("Vary", "Cookie"), ("Vary", " Accept-Encoding ")],
+            None,
+            ENC(false),
+        ),
         (200, &[TEXT, ("Vary", "*")], None, ENC(false)),
     ];
     for &(status, head, length, want) in encode {
-        assert_eq!(run_decide(status, head, length, Some(Gzip)), want, "{status} {head:?}");
+        assert_eq!(
+            run_decide(status, head, length, Some(Gzip)),
+            want,
+            "{status} {head:?}"
+        );
     }
-    assert_eq!(run_decide(200, &[TEXT], None, None), Identity { add_vary: true });
+    assert_eq!(
+        run_decide(200, &[TEXT], None, None),
+        Identity { add_vary: true }
+    );
     let vary = &[TEXT, ("Vary", "accept-encoding")];
-    assert_eq!(run_decide(200, vary, None, None), Identity { add_vary: false });
+    assert_eq!(
+        run_decide(200, vary, None, None),
+        Identity { add_vary: false }
+    );
     // min_size 0: even an empty body known to be empty is a candidate.
     let zero = CompressConfig::new(0, TYPES, &DEFAULT_CODINGS);
     let head = [(&b"Content-Type"[..], &b"text/plain"[..])];
-    assert_eq!(decide(&zero, 200, head.into_iter(), Some(0), Some(Gzip)), ENC(true));
+    assert_eq!(
+        decide(&zero, 200, head.into_iter(), Some(0), Some(Gzip)),
+        ENC(true)
+    );
 }
 
 fn rewritten(head: Head<'_>, decision: Decision) -> Vec<(String, String)> {
@@ -230,7 +283,9 @@ fn rewritten(head: Head<'_>, decision: Decision) -> Vec<(String, String)> {
 }
 
 fn pairs(head: Head<'_>) -> Vec<(String, String)> {
-    head.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    head.iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -293,7 +348,9 @@ fn decode(kind: Kind, data: &[u8]) -> Vec<u8> {
 }
 
 fn sample(n: usize) -> Vec<u8> {
-    (0..n).map(|i| b"abcdefghij klmnop"[(i * 7 + i / 13) % 17]).collect()
+    (0..n)
+        .map(|i| b"abcdefghij klmnop"[(i * 7 + i / 13) % 17])
+        .collect()
 }
 
 #[test]
