@@ -239,6 +239,20 @@ fn decide_table() {
             ENC(false),
         ),
         (200, &[TEXT, ("Vary", "*")], None, ENC(false)),
+        // Too large to count: certainly not small.
+        (
+            200,
+            &[TEXT, ("Content-Length", "99999999999999999999999")],
+            Some(10),
+            ENC(true),
+        ),
+        // Only the first Content-Length counts.
+        (
+            200,
+            &[TEXT, ("Content-Length", "5000"), ("Content-Length", "10")],
+            None,
+            ENC(true),
+        ),
     ];
     for &(status, head, length, want) in encode {
         assert_eq!(

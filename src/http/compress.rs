@@ -189,9 +189,51 @@ pub enum Decision {
     Encode { coding: Kind, add_vary: bool },
 }
 
+/// The first value of each field [`decide`] reads, found in one pass.
+#[derive(Default)]
+struct Fields<'h> {
+    encoding: Option<&'h [u8]>,
+    cache_control: Option<&'h [u8]>,
+    range: Option<&'h [u8]>,
+    content_type: Option<&'h [u8]>,
+    length: Option<&'h [u8]>,
+}
+
+impl<'h> Fields<'h> {
+    fn collect(headers: impl Iterator<Item = (&'h [u8], &'h [u8])>) -> Self {
+        let mut f = Fields::default();
+        for (name, value) in headers {
+            // The length picks the one candidate name to compare with.
+            let slot = match name.len() {
+                16 if name.eq_ignore_ascii_case(b"content-encoding") => &mut f.encoding,
+                13 if name.eq_ignore_ascii_case(b"cache-control") => &mut f.cache_control,
+                13 if name.eq_ignore_ascii_case(b"content-range") => &mut f.range,
+                12 if name.eq_ignore_ascii_case(b"content-type") => &mut f.content_type,
+                14 if name.eq_ignore_ascii_case(b"content-length") => &mut f.length,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        f
+    }
+}
+
+/// A `Content-Length` value's number, if it is all digits once trimmed
+/// (one too large to count is taken as the largest: not small).
+fn declared_length(value: &[u8]) -> Option<u64> {
+    let digits = trim(value);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, &d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    }))
+}
+
 /// Decides for a response with `status` and `headers`; `length` is the
 /// body's length when the server knows it before sending the head (a list
-/// result); `coding` is what the request's `Accept-Encoding` chose.
+/// result); `coding` is what the request's `Accept-Encoding` chose. Any
+/// one reason leaves the response alone, so the cheapest are checked first.
 pub fn decide<'h>(
     config: &CompressConfig,
     status: u16,
@@ -202,30 +244,18 @@ pub fn decide<'h>(
     if status < 200 || matches!(status, 204 | 206 | 304) {
         return Decision::Leave;
     }
-    let first = |name: &[u8]| {
-        headers
-            .clone()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    };
-    let encoded =
-        first(b"content-encoding").is_some_and(|v| !trim(v).eq_ignore_ascii_case(b"identity"));
-    let no_transform = first(b"cache-control").is_some_and(|v| {
-        v.windows(12)
-            .any(|w| w.eq_ignore_ascii_case(b"no-transform"))
-    });
-    if encoded
-        || no_transform
-        || first(b"content-range").is_some()
-        || !first(b"content-type").is_some_and(|t| config.compressible(t))
+    let f = Fields::collect(headers.clone());
+    let known = f.length.and_then(declared_length).or(length);
+    if known.is_some_and(|n| n < config.min_size)
+        || f.range.is_some()
+        || f.encoding
+            .is_some_and(|v| !trim(v).eq_ignore_ascii_case(b"identity"))
+        || f.cache_control.is_some_and(|v| {
+            v.windows(12)
+                .any(|w| w.eq_ignore_ascii_case(b"no-transform"))
+        })
+        || !f.content_type.is_some_and(|t| config.compressible(t))
     {
-        return Decision::Leave;
-    }
-    let declared = first(b"content-length")
-        .map(trim)
-        .filter(|v| !v.is_empty() && v.iter().all(u8::is_ascii_digit))
-        .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
-    if declared.or(length).is_some_and(|n| n < config.min_size) {
         return Decision::Leave;
     }
     let add_vary = !headers
