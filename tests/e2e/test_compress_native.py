@@ -269,3 +269,18 @@ def test_uwsgi_requests_negotiate_too(start_server):
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"\r\nContent-Encoding: gzip\r\n" in head
     assert gzip.decompress(body) == text(20000)
+
+
+def test_defaults_are_the_portable_class_defaults():
+    from qiao import config
+    from qiao._qiao import Compressor
+    from qiao.middleware import compress
+
+    assert config.DEFAULTS["compress_min_size"] == compress.MIN_SIZE
+    assert config.COMPRESS_CODINGS == compress.CODINGS
+    for coding, (lo, hi) in config.COMPRESS_LEVELS.items():
+        Compressor(coding, lo)
+        Compressor(coding, hi)
+        for bad in (lo - 1, hi + 1):
+            with pytest.raises(ValueError):
+                Compressor(coding, bad)
