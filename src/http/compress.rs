@@ -232,14 +232,16 @@ fn declared_length(value: &[u8]) -> Option<u64> {
 
 /// Decides for a response with `status` and `headers`; `length` is the
 /// body's length when the server knows it before sending the head (a list
-/// result); `coding` is what the request's `Accept-Encoding` chose. Any
-/// one reason leaves the response alone, so the cheapest are checked first.
+/// result); `coding` gives what the request's `Accept-Encoding` chooses,
+/// asked only for a candidate (most responses left alone never parse the
+/// header). Any one reason leaves the response alone, so the cheapest are
+/// checked first.
 pub fn decide<'h>(
     config: &CompressConfig,
     status: u16,
     headers: impl Iterator<Item = (&'h [u8], &'h [u8])> + Clone,
     length: Option<u64>,
-    coding: Option<Kind>,
+    coding: impl FnOnce() -> Option<Kind>,
 ) -> Decision {
     if status < 200 || matches!(status, 204 | 206 | 304) {
         return Decision::Leave;
@@ -265,7 +267,7 @@ pub fn decide<'h>(
             let t = trim(t);
             t == b"*" || t.eq_ignore_ascii_case(b"accept-encoding")
         });
-    match coding {
+    match coding() {
         Some(coding) => Decision::Encode { coding, add_vary },
         None => Decision::Identity { add_vary },
     }

@@ -14,7 +14,7 @@ use pyo3::types::{PyDict, PyString};
 use crate::codec::{Kind, GIL_RELEASE_BYTES};
 use crate::http::compress::{
     decide, level_slot, rewrite_head, AcceptEncoding, BodyEncoder, CompressConfig, Decision,
-    FieldRanges,
+    FieldRanges, MAX_FIELD_PARSE,
 };
 use crate::io::Exchange;
 
@@ -83,28 +83,37 @@ fn coding(token: &str) -> PyResult<Kind> {
     })
 }
 
-/// The coding the request's `Accept-Encoding` fields choose, if any.
-fn negotiate(ex: &Exchange<'_>, config: &CompressConfig) -> Option<Kind> {
+/// The request's `Accept-Encoding` fields, joined by `", "` as in the
+/// environ, up to the part that is parsed ([`MAX_FIELD_PARSE`]); empty
+/// (no allocation) when there is none. Copied because the head's buffer
+/// moves on with the body reader; parsed only for a response that may be
+/// compressed.
+fn accept_encoding(ex: &Exchange<'_>) -> Vec<u8> {
     // A uwsgi request carries its headers as CGI variables.
     let name: &[u8] = if ex.head.cgi {
         b"HTTP_ACCEPT_ENCODING"
     } else {
         b"accept-encoding"
     };
-    let mut accept = AcceptEncoding::default();
+    let mut joined = Vec::new();
     for (n, v) in &ex.head.headers {
         if ex.bytes(n).eq_ignore_ascii_case(name) {
-            accept.add(ex.bytes(v));
+            if !joined.is_empty() {
+                joined.extend_from_slice(b", ");
+            }
+            joined.extend_from_slice(ex.bytes(v));
         }
     }
-    accept.choose(&config.codings)
+    joined.truncate(MAX_FIELD_PARSE);
+    joined
 }
 
 /// Compression of one response: what was negotiated, then the encoder
 /// once the head says the body is encoded.
 pub struct Compression {
     config: Arc<CompressConfig>,
-    coding: Option<Kind>,
+    /// The request's `Accept-Encoding`, see [`accept_encoding`].
+    accept: Vec<u8>,
     /// Boxed: codec state is large, and most responses never have one.
     encoder: Option<Box<BodyEncoder>>,
 }
@@ -116,7 +125,7 @@ fn codec_error(e: std::io::Error) -> PyErr {
 impl Compression {
     pub fn new(config: &Arc<CompressConfig>, ex: &Exchange<'_>) -> Self {
         Compression {
-            coding: negotiate(ex, config),
+            accept: accept_encoding(ex),
             config: config.clone(),
             encoder: None,
         }
@@ -136,7 +145,12 @@ impl Compression {
         let view = ranges
             .iter()
             .map(|&(s, m, e)| (&fields[s..m], &fields[m..e]));
-        let decision = decide(&self.config, status, view, length, self.coding);
+        let (config, accept) = (&self.config, &self.accept);
+        let decision = decide(config, status, view, length, || {
+            let mut parsed = AcceptEncoding::default();
+            parsed.add(accept);
+            parsed.choose(&config.codings)
+        });
         rewrite_head(fields, ranges, decision);
         let Decision::Encode { coding, .. } = decision else {
             return Ok(false);
