@@ -72,6 +72,7 @@ def serve(
     proxy_protocol: bool = False,
     uwsgi_listeners: list[int] = ...,
     metrics: tuple[Any, int] | None = None,
+    compress: dict[str, Any] | None = None,
 ) -> None: ...
 
 class Compressor:

@@ -131,6 +131,48 @@ def _access_log_format(text: str) -> str:
     return text
 
 
+#: Content codings ``--compress`` may use (the portable ``Compress``'s ``CODINGS``).
+COMPRESS_CODINGS = ("zstd", "br", "gzip")
+#: Levels each coding accepts (``src/codec.rs``, ``Kind::levels``).
+COMPRESS_LEVELS = {"gzip": (0, 9), "br": (0, 11), "zstd": (1, 19)}
+
+
+def _media_type(text: str) -> str:
+    """A media type (``text/html``) or a whole top-level type (``text/``)."""
+    value = text.strip().lower()
+    top, sep, sub = value.partition("/")
+    if not top or not sep or any(c in value for c in " \t;,"):
+        raise argparse.ArgumentTypeError(
+            f"expected a media type like 'text/html' or 'text/', got {text!r}"
+        )
+    return value
+
+
+def _coding(text: str) -> str:
+    value = text.strip().lower()
+    if value not in COMPRESS_CODINGS:
+        raise argparse.ArgumentTypeError(
+            f"unknown coding {text!r} (choose from {', '.join(COMPRESS_CODINGS)})"
+        )
+    return value
+
+
+def _coding_level(text: str) -> str:
+    """``CODING=LEVEL``, e.g. ``br=5``, within the coding's range."""
+    coding, sep, level = text.partition("=")
+    coding = _coding(coding) if sep else ""
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected CODING=LEVEL like 'br=5', got {text!r}")
+    lo, hi = COMPRESS_LEVELS[coding]
+    try:
+        value = int(level)
+    except ValueError:
+        value = None
+    if value is None or not lo <= value <= hi:
+        raise argparse.ArgumentTypeError(f"{coding} level must be in {lo}..{hi}, got {level!r}")
+    return f"{coding}={value}"
+
+
 #: Default address when no --bind is given (as gunicorn).
 DEFAULT_BIND = "127.0.0.1:8000"
 
@@ -373,6 +415,53 @@ SETTINGS: tuple[Setting, ...] = (
         "Serve Prometheus metrics (summed over the workers) at http://ADDRESS/metrics, "
         "from the supervisor. Off by default.",
         metavar="HOST:PORT",
+    ),
+    Setting(
+        "compress",
+        ("--compress",),
+        False,
+        "Compress responses with zstd, brotli or gzip, as the client's Accept-Encoding "
+        "prefers, as they stream (the rules of qiao.middleware.Compress, in the engine).",
+        type=None,
+        action="store_true",
+    ),
+    Setting(
+        "compress_min_size",
+        ("--compress-min-size",),
+        1024,
+        "With --compress: bodies known to be shorter than this many bytes are sent as they are.",
+        type=_positive_int,
+        metavar="BYTES",
+    ),
+    Setting(
+        "compress_types",
+        ("--compress-type",),
+        None,
+        "With --compress: a media type to compress ('text/' for all of text/*); repeatable. "
+        "Default: text/, JSON, JavaScript, XML, SVG, wasm (as qiao.middleware.Compress).",
+        type=_media_type,
+        action="append",
+        metavar="TYPE",
+    ),
+    Setting(
+        "compress_codings",
+        ("--compress-coding",),
+        None,
+        "With --compress: a coding to offer (zstd, br, gzip); repeatable, in order of "
+        "preference when the client rates them alike. Default: zstd, br, gzip.",
+        type=_coding,
+        action="append",
+        metavar="CODING",
+    ),
+    Setting(
+        "compress_levels",
+        ("--compress-level",),
+        None,
+        "With --compress: CODING=LEVEL (e.g. br=5; gzip 0-9, br 0-11, zstd 1-19); repeatable. "
+        "Default: gzip 6, br 4, zstd 3.",
+        type=_coding_level,
+        action="append",
+        metavar="CODING=N",
     ),
     Setting(
         "proxy_protocol",

@@ -242,7 +242,31 @@ def engine_options(opts: dict) -> dict:
         health_path=opts["health_path"],
         forwarded_allow_ips=opts["forwarded_allow_ips"],
         proxy_protocol=opts["proxy_protocol"],
+        compress=compress_options(opts),
     )
+
+
+def compress_options(opts: dict) -> dict | None:
+    """The engine's ``compress=`` for ``--compress`` and its settings (None
+    when off); the defaults are the portable ``Compress``'s own."""
+    if not opts["compress"]:
+        return None
+    from .middleware import compress
+
+    def listed(value, default) -> list[str]:
+        # qiao.serve() may be given one string where the CLI builds a list.
+        return [value] if isinstance(value, str) else list(value or default)
+
+    levels = opts["compress_levels"] or {}
+    if not isinstance(levels, dict):  # CODING=LEVEL strings, as the command line gives them
+        pairs = (item.partition("=") for item in listed(levels, ()))
+        levels = {c.strip(): int(n) for c, _, n in pairs}
+    return {
+        "min_size": opts["compress_min_size"],
+        "types": [t.strip().lower() for t in listed(opts["compress_types"], compress.TYPES)],
+        "codings": listed(opts["compress_codings"], compress.CODINGS),
+        "levels": levels,
+    }
 
 
 class _Stop(Exception):

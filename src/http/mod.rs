@@ -5,6 +5,7 @@
 //!
 //! - [`request`]: the request head (httparse + RFC 9112 semantics)
 //! - [`body`]: Content-Length and chunked body decoding
+//! - [`compress`]: `--compress` decisions (Accept-Encoding, which responses, head rewrite)
 //! - [`response`]: response framing decisions and serialisation
 //! - [`error`]: why a request is refused, mapped to its status code
 //! - [`forwarded`]: what trusted proxies say about the original request
@@ -13,6 +14,7 @@
 //! - [`uwsgi`]: the uwsgi binary protocol (nginx `uwsgi_pass`)
 
 pub mod body;
+pub mod compress;
 pub mod date;
 pub mod error;
 pub mod forwarded;

@@ -12,6 +12,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
+use super::compress::Compression;
 use super::environ::{fill_environ, EnvironCache, EnvironConfig};
 use super::file_wrapper::FileWrapper;
 use super::input::Input;
@@ -35,6 +36,8 @@ pub struct WsgiShared {
     pub environ: EnvironConfig,
     /// The worker's metrics block (`--metrics-bind`), if any.
     pub metrics: Option<std::sync::Arc<crate::io::metrics::Metrics>>,
+    /// `--compress` settings, if on.
+    pub compress: Option<std::sync::Arc<crate::http::compress::CompressConfig>>,
 }
 
 /// A serving session: one GIL hold on one thread.
@@ -64,6 +67,12 @@ impl Serve for WsgiServe<'_, '_> {
             is_head: ex.bytes(&ex.head.method) == b"HEAD",
             keep_alive: ex.head.keep_alive,
         };
+        // Negotiated before the body reader (which holds the head) moves out.
+        let compress = self
+            .shared
+            .compress
+            .as_ref()
+            .map(|c| Compression::new(c, ex));
         let input = match Py::new(py, Input::new(std::mem::take(ex.body))) {
             Ok(i) => i,
             Err(e) => return self.internal_error(ex, "cannot create wsgi.input", e),
@@ -71,7 +80,7 @@ impl Serve for WsgiServe<'_, '_> {
         let out = std::mem::take(ex.out);
         let sr = match Bound::new(
             py,
-            StartResponse::new(out, req, ex.date, input.clone_ref(py)),
+            StartResponse::new(out, req, ex.date, input.clone_ref(py), compress),
         ) {
             Ok(sr) => sr,
             Err(e) => {
@@ -169,7 +178,7 @@ impl WsgiServe<'_, '_> {
             for item in items.iter() {
                 this.send_body(py, item.cast::<PyBytes>()?.as_bytes())?;
             }
-            this.finish(py)?;
+            this.finish(py, true)?;
             return Ok(self.outcome(&this));
         }
         for item in result.try_iter()? {
@@ -193,7 +202,7 @@ impl WsgiServe<'_, '_> {
             }
         }
         let mut this = sr.borrow_mut();
-        this.finish(py)?;
+        this.finish(py, false)?;
         Ok(self.outcome(&this))
     }
 
@@ -232,7 +241,7 @@ impl WsgiServe<'_, '_> {
             count = count.min(cl);
         }
         if !this.headers_sent() {
-            this.send_head(py, Some(count))?;
+            this.send_file_head(py, count)?;
         }
         let mode = this.plan().map(|p| p.mode);
         let mut wait = super::gil_free_wait(py);

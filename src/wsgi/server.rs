@@ -128,6 +128,7 @@ impl HandlerFactory for WsgiThreads {
     limit_request_field_size=crate::http::limits::MAX_FIELD_SIZE, max_body=None,
     control=None, max_requests=0, graceful_timeout=30.0, heartbeat=None, health_path=None,
     forwarded_allow_ips="", proxy_protocol=false, uwsgi_listeners=Vec::new(), metrics=None,
+    compress=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
@@ -158,6 +159,7 @@ pub fn serve(
     proxy_protocol: bool,
     uwsgi_listeners: Vec<usize>,
     metrics: Option<(Py<PyAny>, usize)>,
+    compress: Option<Bound<'_, PyDict>>,
 ) -> PyResult<()> {
     if listeners.is_empty() {
         return Err(PyValueError::new_err("no listening socket"));
@@ -186,6 +188,9 @@ pub fn serve(
     let metrics = metrics_buf.as_ref().map(|(buf, offset)| {
         Arc::new(unsafe { Metrics::new((buf.buf_ptr() as *mut u8).add(*offset)) })
     });
+    let compress = compress
+        .map(|c| super::compress::config_from_py(&c).map(Arc::new))
+        .transpose()?;
     let trusted = Arc::new(
         TrustedProxies::parse(forwarded_allow_ips)
             .map_err(|e| PyValueError::new_err(format!("forwarded_allow_ips: {e}")))?,
@@ -253,6 +258,7 @@ pub fn serve(
         log_debug,
         access_log,
         metrics,
+        compress,
         environ: super::environ::EnvironConfig {
             trusted,
             https: url_scheme == "https",

@@ -3,12 +3,15 @@
 //! framing plan, and the connection's [`Output`] for the duration of the
 //! request. Headers are validated when the app passes them (a CR, LF or
 //! NUL in a header can never be sent) and go out with the first non-empty
-//! body chunk.
+//! body chunk. With `--compress`, the head is rewritten and the body
+//! encoded on the way out ([`Compression`]); without it, nothing is added
+//! to the path.
 
 use pyo3::exceptions::{PyAssertionError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 
+use super::compress::Compression;
 use super::input::Input;
 use crate::http::date::DATE_LEN;
 use crate::http::request::is_tchar;
@@ -33,10 +36,18 @@ pub struct StartResponse {
     body_sent: u64,
     out: Output,
     input: Option<Py<Input>>,
+    /// `--compress`: what this request negotiated, then the body encoder.
+    compress: Option<Compression>,
 }
 
 impl StartResponse {
-    pub fn new(out: Output, req: RequestFacts, date: &[u8], input: Py<Input>) -> Self {
+    pub fn new(
+        out: Output,
+        req: RequestFacts,
+        date: &[u8],
+        input: Py<Input>,
+        compress: Option<Compression>,
+    ) -> Self {
         let mut d = [0u8; DATE_LEN];
         d.copy_from_slice(&date[..DATE_LEN]);
         StartResponse {
@@ -53,6 +64,7 @@ impl StartResponse {
             body_sent: 0,
             out,
             input: Some(input),
+            compress,
         }
     }
 
@@ -124,6 +136,34 @@ impl StartResponse {
     /// Writes the head into the output buffer (not yet to the socket).
     /// `known_length`: the whole body's length when the server knows it.
     pub fn send_head(&mut self, py: Python<'_>, known_length: Option<u64>) -> PyResult<()> {
+        self.head(py, known_length, known_length)
+    }
+
+    /// [`Self::send_head`] for a `wsgi.file_wrapper` of `count` bytes: the
+    /// framing may use the length, but `--compress` decides as for any
+    /// iterable (by the app's `Content-Length` only), as the portable
+    /// class does.
+    pub fn send_file_head(&mut self, py: Python<'_>, count: u64) -> PyResult<()> {
+        self.head(py, Some(count), None)
+    }
+
+    /// `known_length` frames the body; `decide_length` is what
+    /// `--compress` may know of it.
+    fn head(
+        &mut self,
+        py: Python<'_>,
+        mut known_length: Option<u64>,
+        decide_length: Option<u64>,
+    ) -> PyResult<()> {
+        // (Before start_response, status 0 makes compression leave it alone.)
+        if let Some(c) = &mut self.compress {
+            let (fields, ranges) = (&mut self.fields, &mut self.headers);
+            let (status, is_head) = (self.status_code, self.req.is_head);
+            if c.plan_head(status, fields, ranges, decide_length, is_head)? {
+                self.content_length = None;
+                known_length = None;
+            }
+        }
         let Some(status) = &self.status else {
             return Err(PyAssertionError::new_err(
                 "the application returned a body before calling start_response()",
@@ -167,6 +207,20 @@ impl StartResponse {
         }
         if !self.headers_sent {
             self.send_head(py, None)?;
+        }
+        match &mut self.compress {
+            Some(c) => match c.encode(py, data)? {
+                Some(encoded) => self.send_framed(py, &encoded),
+                None => self.send_framed(py, data),
+            },
+            None => self.send_framed(py, data),
+        }
+    }
+
+    /// Sends body bytes as the plan frames them (the head is sent).
+    fn send_framed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        if data.is_empty() {
+            return Ok(());
         }
         let mut wait = super::gil_free_wait(py);
         let result = match self.plan.map(|p| p.mode) {
@@ -218,9 +272,21 @@ impl StartResponse {
 
     /// Ends the body (last chunk) and writes everything out, or leaves a
     /// short response for the serving thread to write with its batch.
-    pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+    /// `known_empty`: the body was known to be empty before it was read (an
+    /// empty list), which `--compress` may take into account; an empty
+    /// iterator is only found empty at its end.
+    pub fn finish(&mut self, py: Python<'_>, known_empty: bool) -> PyResult<()> {
         if !self.headers_sent {
-            self.send_head(py, Some(0))?;
+            self.head(py, Some(0), known_empty.then_some(0))?;
+        }
+        if let Some(tail) = self
+            .compress
+            .as_mut()
+            .map(|c| c.finish())
+            .transpose()?
+            .flatten()
+        {
+            self.send_framed(py, &tail)?;
         }
         if self.plan.is_some_and(|p| p.mode == BodyMode::Chunked) {
             self.out.buffer().extend_from_slice(response::LAST_CHUNK);

@@ -7,7 +7,9 @@ Kinds (``QIAO_MW_KINDS``, comma-separated; default ``middleware``):
   ``qiao.middleware`` stack, configured by the JSON in ``MW_CONFIG``.
 * ``native``: Qiao's own ``--static``/``--proxy``/``--compress``/``--mount``
   flags, once they exist; until then its tests are skipped. Adding it means
-  turning the same config into options in :func:`native_options`.
+  turning the same config into options in :func:`native_options` (an entry
+  in :data:`NATIVE_OPTIONS`); :func:`kinds_for` then tests the feature with
+  both kinds unless ``QIAO_MW_KINDS`` says otherwise.
 
 Test modules parametrize a fixture over :data:`KINDS` and call
 :func:`build`; everything else (the inner ``content`` app, the upstreams)
@@ -21,13 +23,48 @@ import os
 import sys
 
 import pytest
-from conftest import E2E_DIR, free_port
+from conftest import E2E_DIR, IS_GUNICORN, free_port
 
 KINDS = [k.strip() for k in os.environ.get("QIAO_MW_KINDS", "middleware").split(",") if k.strip()]
 
 
+def _compress_options(config: dict) -> list[str]:
+    """``Compress(app, **config["opts"])`` as ``--compress`` options."""
+    opts = dict(config.get("opts", {}))
+    args = ["--compress"]
+    if "min_size" in opts:
+        args += ["--compress-min-size", str(opts.pop("min_size"))]
+    for t in opts.pop("types", ()):
+        args += ["--compress-type", t]
+    for c in opts.pop("codings", ()):
+        args += ["--compress-coding", c]
+    for c, level in opts.pop("levels", {}).items():
+        args += ["--compress-level", f"{c}={level}"]
+    assert not opts, f"no native option for {sorted(opts)}"
+    return args
+
+
+#: Per feature, how a test's config becomes native options.
+NATIVE_OPTIONS = {"compress": _compress_options}
+
+
+def kinds_for(feature: str) -> list[str]:
+    """The kinds to test ``feature`` against: :data:`KINDS`, plus ``native``
+    when it exists for the feature and ``QIAO_MW_KINDS`` does not choose."""
+    if (
+        IS_GUNICORN
+        or "QIAO_MW_KINDS" in os.environ
+        or feature not in NATIVE_OPTIONS
+        or "native" in KINDS
+    ):
+        return KINDS
+    return [*KINDS, "native"]
+
+
 def native_options(feature: str, config: dict) -> list[str]:
     """The command-line options of the native flags for ``config``."""
+    if feature in NATIVE_OPTIONS:
+        return NATIVE_OPTIONS[feature](config)
     pytest.skip(f"native --{feature} flags are not implemented yet")
     return []
 

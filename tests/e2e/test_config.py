@@ -91,10 +91,17 @@ def test_every_setting_from_env_and_file(tmp_path):
         "health_path": "/healthz",
         "forwarded_allow_ips": "10.0.0.0/8",
     }
+    list_samples = {  # (text, shown) of lists whose items are checked
+        "compress_types": ("text/ application/json", '["text/", "application/json"]'),
+        "compress_codings": ("gzip,br", '["gzip", "br"]'),
+        "compress_levels": ("br=5 gzip=1", '["br=5", "gzip=1"]'),
+    }
     for s in SETTINGS:
         shown = None
         if s.is_flag:
             text, shown = "yes", "true"
+        elif s.name in list_samples:
+            text, shown = list_samples[s.name]
         elif s.name == "mount":
             text, shown = "/a=apps:app /b=apps:app", '["/a=apps:app", "/b=apps:app"]'
         elif s.is_list:

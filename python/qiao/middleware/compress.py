@@ -18,6 +18,10 @@ flushed, so everything fed so far can be decoded by the client: a slow
 stream's first bytes arrive early and the codec never holds much back.
 Bodies whose size is unknown are compressed (only a known
 ``Content-Length``, or a list body, can be found to be small).
+
+Qiao's ``--compress`` applies the same rules in the engine
+(``src/http/compress.rs``); a change here must be made there too (the
+suite in ``tests/e2e/test_middleware_compress.py`` runs against both).
 """
 
 from __future__ import annotations
