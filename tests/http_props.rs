@@ -12,8 +12,9 @@ mod common;
 
 use common::{decode_reads, head_all_ways, pieces, serve, BodyOutcome, ConnEnd};
 use proptest::prelude::*;
+use qiao::http::limits::MAX_CHUNK_EXT_BYTES;
 use qiao::http::response::{chunk_header, CHUNK_END, LAST_CHUNK};
-use qiao::http::{parse_head, Framing, Limits, RequestHead, Status};
+use qiao::http::{parse_head, Framing, Limits, ParseError, RequestHead, Status};
 
 /// One generated request and what parsing it must give.
 #[derive(Clone, Debug)]
@@ -179,6 +180,8 @@ proptest! {
     ) {
         let mut wire = Vec::new();
         let mut rest = &body[..];
+        // Extension bytes count against one limit per body.
+        let mut ext_bytes = 0;
         for size in sizes.iter().cycle() {
             if rest.is_empty() {
                 break;
@@ -188,6 +191,7 @@ proptest! {
             if let Some(e) = &ext {
                 wire.truncate(wire.len() - 2);
                 wire.extend_from_slice(format!(";{e}\r\n").as_bytes());
+                ext_bytes += 1 + e.len();
             }
             wire.extend_from_slice(&rest[..n]);
             wire.extend_from_slice(CHUNK_END);
@@ -206,7 +210,11 @@ proptest! {
         wire.extend_from_slice(b"GET /next HTTP/1.1\r\n\r\n");
         let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(wire.len() + 1)).collect();
         cuts.sort_unstable();
-        let want = BodyOutcome::Done(body.clone(), used);
+        let want = if ext_bytes > MAX_CHUNK_EXT_BYTES {
+            BodyOutcome::Error(ParseError::BadChunkExtension)
+        } else {
+            BodyOutcome::Done(body.clone(), used)
+        };
         prop_assert_eq!(decode_reads(Framing::Chunked, None, &[&wire[..]]), want.clone());
         prop_assert_eq!(decode_reads(Framing::Chunked, None, &pieces(&wire, &cuts)), want.clone());
         prop_assert_eq!(decode_reads(Framing::Chunked, Some(body.len() as u64), &[&wire[..]]), want);
