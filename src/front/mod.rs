@@ -1,0 +1,209 @@
+//! The protocol front of a worker: TLS and HTTP/2, on a small tokio
+//! runtime of its own, feeding the event loop plain HTTP/1.1 over internal
+//! connections (socket pairs, see `io::inbox`).
+//!
+//! Why a front rather than TLS in the loop: the loop and the serving
+//! threads read and write raw descriptors (`writev`, `sendfile`, the body
+//! reader, `wsgi.input`), which is what makes plaintext HTTP/1.1 fast.
+//! Threading a TLS session or HTTP/2 streams through all of that would
+//! slow and complicate every path. The front costs one in-process hop per
+//! TLS or HTTP/2 request, and nothing at all in plaintext HTTP/1.1.
+//!
+//! - [`tls`]: the rustls configuration and the handshake's facts.
+//! - [`pipe`]: internal connections; HTTP/1.1 over TLS as a byte pipe
+//!   (all parsing, limits, errors, pipelining and 100-continue stay in
+//!   the loop).
+//! - [`h2`]: HTTP/2 (ALPN `h2`, or h2c with prior knowledge handed over
+//!   by the loop), one internal HTTP/1.1 connection per stream.
+//!
+//! Draining (SIGTERM): the listeners close, HTTP/2 connections send
+//! GOAWAY and finish their streams, TLS pipes end when the loop closes
+//! their internal connection; the loop waits for the front's connections
+//! ([`crate::io::inbox::Inbox::enter`]). Stopping drops the runtime.
+
+pub mod h2;
+pub mod pipe;
+pub mod tls;
+
+use std::net::TcpListener as StdTcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::io::inbox::{Handoff, Inbox};
+use crate::io::listener::{peer_of, PeerInfo};
+use crate::io::Shared;
+
+/// Threads of the front's runtime. TLS and HTTP/2 framing are light next
+/// to the application (which runs on the pool's threads); one thread per
+/// worker process keeps the front from competing with them. Scale out
+/// with `--workers`.
+pub const FRONT_THREADS: usize = 1;
+/// Longest TLS handshake, from accept; then the connection is closed.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An answer for plain HTTP sent to a TLS port (detected by its first
+/// byte: a TLS handshake record starts with 0x16).
+const PLAIN_TO_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\
+Content-Type: text/plain\r\nContent-Length: 38\r\n\r\nplain HTTP request sent to a TLS port\n";
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// What the front of one worker serves.
+pub struct FrontConfig {
+    /// TLS listeners (TCP) with the loop's info index of each.
+    pub tls_listeners: Vec<(StdTcpListener, usize)>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Serve h2c handed over by the loop.
+    pub h2c: bool,
+    /// Idle time allowed on an HTTP/2 connection without streams.
+    pub keepalive: Duration,
+}
+
+/// A running front; dropping it stops it at once.
+pub struct Front {
+    rt: Option<Runtime>,
+}
+
+impl Front {
+    /// Starts the runtime and its listeners. `block_signals` runs on the
+    /// runtime's threads first (signals belong to the main thread).
+    pub fn start(
+        config: FrontConfig,
+        inbox: Arc<Inbox>,
+        shared: &Shared,
+        block_signals: fn(),
+    ) -> std::io::Result<Front> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(FRONT_THREADS)
+            .thread_name("qiao-front")
+            .on_thread_start(block_signals)
+            .enable_all()
+            .build()?;
+        let (drain_tx, drain_rx) = watch::channel(shared.draining());
+        let drain_tx = Arc::new(drain_tx);
+        {
+            let tx = drain_tx.clone();
+            shared.add_hook(Box::new(move || {
+                tx.send_replace(true);
+            }));
+        }
+        let keepalive = config.keepalive;
+        if config.h2c {
+            let handle = rt.handle().clone();
+            let (inbox2, drain) = (inbox.clone(), drain_rx.clone());
+            inbox.set_h2c(Box::new(move |h: Handoff| {
+                let (inbox, drain) = (inbox2.clone(), drain.clone());
+                let open = pipe::Open::new(&inbox);
+                handle.spawn(async move {
+                    let _open = open;
+                    if h.stream.set_nonblocking(true).is_err() {
+                        return;
+                    }
+                    let Ok(tcp) = TcpStream::from_std(h.stream) else {
+                        return;
+                    };
+                    let client = h2::Client::new(inbox, h.peer, h.listener);
+                    let io = pipe::Prefixed::new(h.read, tcp);
+                    h2::serve(io, client, keepalive, drain).await;
+                });
+            }));
+        }
+        if let Some(tls) = &config.tls {
+            let acceptor = TlsAcceptor::from(tls.clone());
+            for (l, info) in config.tls_listeners {
+                l.set_nonblocking(true)?;
+                let _guard = rt.enter();
+                let l = TcpListener::from_std(l)?;
+                rt.spawn(accept_loop(
+                    l,
+                    info,
+                    acceptor.clone(),
+                    inbox.clone(),
+                    drain_rx.clone(),
+                    keepalive,
+                ));
+            }
+        }
+        Ok(Front { rt: Some(rt) })
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    info: usize,
+    acceptor: TlsAcceptor,
+    inbox: Arc<Inbox>,
+    mut drain: watch::Receiver<bool>,
+    keepalive: Duration,
+) {
+    loop {
+        if *drain.borrow() {
+            return; // the listener closes: no new connections
+        }
+        let (tcp, addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(pair) => pair,
+                Err(_) => {
+                    // Out of descriptors: retry shortly rather than spin.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = drain.changed() => continue,
+        };
+        let _ = tcp.set_nodelay(true);
+        let open = pipe::Open::new(&inbox);
+        let (acceptor, inbox, drain) = (acceptor.clone(), inbox.clone(), drain.clone());
+        tokio::spawn(async move {
+            let _open = open;
+            serve_tls(tcp, peer_of(addr), info, acceptor, inbox, drain, keepalive).await;
+        });
+    }
+}
+
+/// One TLS client: handshake, then HTTP/2 or an HTTP/1.1 pipe by ALPN.
+async fn serve_tls(
+    mut tcp: TcpStream,
+    mut peer: PeerInfo,
+    info: usize,
+    acceptor: TlsAcceptor,
+    inbox: Arc<Inbox>,
+    drain: watch::Receiver<bool>,
+    keepalive: Duration,
+) {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
+        Ok(Ok(1)) => {
+            let _ = tcp.write_all(PLAIN_TO_TLS).await;
+            let _ = tcp.shutdown().await;
+            return;
+        }
+        _ => return,
+    }
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        _ => return, // failed (alert sent by rustls) or timed out
+    };
+    let (_, conn) = stream.get_ref();
+    peer.tls = Some(Arc::new(tls::facts(conn)));
+    let h2 = conn.alpn_protocol() == Some(tls::ALPN_H2);
+    if h2 {
+        h2::serve(stream, h2::Client::new(inbox, peer, info), keepalive, drain).await;
+    } else if let Ok(internal) = pipe::connect(&inbox, peer, info) {
+        pipe::pipe(stream, internal).await;
+    }
+}
