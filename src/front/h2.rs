@@ -64,11 +64,10 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// fields dropped. `Content-Length` passes through (or hyper's client
 /// frames the streamed body as chunked).
 pub fn h1_request_head(uri: &Uri, headers: &HeaderMap) -> (Uri, HeaderMap) {
-    let target = uri
-        .path_and_query()
-        .map_or_else(|| Uri::from_static("/"), |pq| {
-            Uri::try_from(pq.as_str()).unwrap_or_else(|_| Uri::from_static("/"))
-        });
+    let target = uri.path_and_query().map_or_else(
+        || Uri::from_static("/"),
+        |pq| Uri::try_from(pq.as_str()).unwrap_or_else(|_| Uri::from_static("/")),
+    );
     let mut out = HeaderMap::with_capacity(headers.len() + 1);
     for (name, value) in headers {
         if !is_hop_by_hop(name) {
@@ -88,7 +87,11 @@ pub fn h1_request_head(uri: &Uri, headers: &HeaderMap) -> (Uri, HeaderMap) {
 /// The HTTP/2 response head for the loop's HTTP/1.1 answer: its fields
 /// minus the connection-specific ones.
 pub fn h2_response_head(headers: &mut HeaderMap) {
-    let names: Vec<HeaderName> = headers.keys().filter(|n| is_hop_by_hop(n)).cloned().collect();
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
+        .collect();
     for n in names {
         headers.remove(n);
     }
@@ -123,7 +126,9 @@ impl Client {
 type Body = Either<Incoming, Full<Bytes>>;
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut r = Response::new(Either::Right(Full::new(Bytes::from_static(text.as_bytes()))));
+    let mut r = Response::new(Either::Right(Full::new(Bytes::from_static(
+        text.as_bytes(),
+    ))));
     *r.status_mut() = status;
     r
 }
@@ -138,7 +143,10 @@ impl Drop for Active {
 }
 
 /// Forwards one stream to the loop and maps its answer back.
-async fn forward(client: Arc<Client>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn forward(
+    client: Arc<Client>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     client.active.fetch_add(1, Ordering::Relaxed);
     client.started.fetch_add(1, Ordering::Relaxed);
     let active = Active(client.clone());
@@ -148,14 +156,18 @@ async fn forward(client: Arc<Client>, req: Request<Incoming>) -> Result<Response
     parts.headers = headers;
     parts.version = Version::HTTP_11;
     let Ok(internal) = pipe::connect(&client.inbox, client.peer.clone(), client.listener) else {
-        return Ok(plain(StatusCode::SERVICE_UNAVAILABLE, "cannot reach the worker\n"));
+        return Ok(plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot reach the worker\n",
+        ));
     };
-    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake::<_, Incoming>(
-        TokioIo::new(internal),
-    )
-    .await
+    let Ok((mut sender, conn)) =
+        hyper::client::conn::http1::handshake::<_, Incoming>(TokioIo::new(internal)).await
     else {
-        return Ok(plain(StatusCode::SERVICE_UNAVAILABLE, "cannot reach the worker\n"));
+        return Ok(plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot reach the worker\n",
+        ));
     };
     tokio::spawn(async move {
         let _ = conn.await;
@@ -170,7 +182,10 @@ async fn forward(client: Arc<Client>, req: Request<Incoming>) -> Result<Response
         }
         // The loop refuses bad requests with an answer; no answer means
         // the connection failed (a reset stream, a stopping worker).
-        Err(_) => Ok(plain(StatusCode::BAD_GATEWAY, "the worker did not answer\n")),
+        Err(_) => Ok(plain(
+            StatusCode::BAD_GATEWAY,
+            "the worker did not answer\n",
+        )),
     }
 }
 
@@ -235,17 +250,60 @@ mod tests {
 
     #[test]
     fn request_heads() {
-        type Case = (&'static str, &'static str, &'static [(&'static str, &'static str)], &'static str, &'static [(&'static str, &'static str)]);
+        type Case = (
+            &'static str,
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            &'static str,
+            &'static [(&'static str, &'static str)],
+        );
         let cases: &[Case] = &[
-            ("plain get", "https://example.com/a?b=1", &[("accept", "*/*")], "/a?b=1",
-                &[("accept", "*/*"), ("host", "example.com")]),
-            ("host kept", "https://example.com/", &[("host", "other")], "/", &[("host", "other")]),
-            ("no path", "https://example.com", &[], "/", &[("host", "example.com")]),
-            ("port kept", "http://h:8443/x", &[], "/x", &[("host", "h:8443")]),
-            ("hop-by-hop dropped", "https://h/", &[("te", "trailers"), ("expect", "100-continue"),
-                ("content-length", "5")], "/", &[("content-length", "5"), ("host", "h")]),
-            ("repeated fields kept", "https://h/", &[("cookie", "a=1"), ("cookie", "b=2")], "/",
-                &[("cookie", "a=1"), ("cookie", "b=2"), ("host", "h")]),
+            (
+                "plain get",
+                "https://example.com/a?b=1",
+                &[("accept", "*/*")],
+                "/a?b=1",
+                &[("accept", "*/*"), ("host", "example.com")],
+            ),
+            (
+                "host kept",
+                "https://example.com/",
+                &[("host", "other")],
+                "/",
+                &[("host", "other")],
+            ),
+            (
+                "no path",
+                "https://example.com",
+                &[],
+                "/",
+                &[("host", "example.com")],
+            ),
+            (
+                "port kept",
+                "http://h:8443/x",
+                &[],
+                "/x",
+                &[("host", "h:8443")],
+            ),
+            (
+                "hop-by-hop dropped",
+                "https://h/",
+                &[
+                    ("te", "trailers"),
+                    ("expect", "100-continue"),
+                    ("content-length", "5"),
+                ],
+                "/",
+                &[("content-length", "5"), ("host", "h")],
+            ),
+            (
+                "repeated fields kept",
+                "https://h/",
+                &[("cookie", "a=1"), ("cookie", "b=2")],
+                "/",
+                &[("cookie", "a=1"), ("cookie", "b=2"), ("host", "h")],
+            ),
         ];
         for (name, uri, headers, target, want) in cases {
             let (t, h) = h1_request_head(&uri.parse().unwrap(), &map(headers));
@@ -267,7 +325,11 @@ mod tests {
         h2_response_head(&mut h);
         assert_eq!(
             h,
-            map(&[("content-type", "text/plain"), ("set-cookie", "a=1"), ("set-cookie", "b=2")])
+            map(&[
+                ("content-type", "text/plain"),
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2")
+            ])
         );
     }
 }

@@ -82,16 +82,16 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, String
     let builder = match (settings.cert_reqs, &settings.ca_certs) {
         (CertReqs::None, _) => builder.with_no_client_auth(),
         (_, None) => {
-            return Err("cert_reqs optional/required needs ca_certs (the CA to verify \
+            return Err(
+                "cert_reqs optional/required needs ca_certs (the CA to verify \
                  client certificates with)"
-                .into())
+                    .into(),
+            )
         }
         (reqs, Some(ca)) => {
             let mut roots = RootCertStore::empty();
             for c in certs(ca, "ca_certs")? {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("ca_certs {ca}: {e}"))?;
+                roots.add(c).map_err(|e| format!("ca_certs {ca}: {e}"))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = if reqs == CertReqs::Optional {
@@ -100,7 +100,9 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, String
                 verifier
             };
             builder.with_client_cert_verifier(
-                verifier.build().map_err(|e| format!("ca_certs {ca}: {e}"))?,
+                verifier
+                    .build()
+                    .map_err(|e| format!("ca_certs {ca}: {e}"))?,
             )
         }
     };

@@ -87,10 +87,7 @@ impl Inbox {
 
     /// Queues a connection for the loop and wakes it.
     pub fn push(&self, a: Adopted) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(a);
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(a);
         self.pending.store(true, Ordering::Release);
         self.wake();
     }

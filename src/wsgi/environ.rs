@@ -252,8 +252,8 @@ pub fn fill_environ<'py>(
     if let Some(tls) = &ex.peer.tls {
         set_tls(py, environ, tls)?;
     }
-    let https = apply_origin(py, environ, &origin, cache)?
-        .unwrap_or(config.https || ex.peer.tls.is_some());
+    let https =
+        apply_origin(py, environ, &origin, cache)?.unwrap_or(config.https || ex.peer.tls.is_some());
     let host = origin.host.or_else(|| {
         head.authority
             .as_ref()

@@ -15,13 +15,13 @@ use pyo3::types::{PyDict, PyTuple};
 use super::app::{WsgiServe, WsgiShared};
 use super::environ::EnvironCache;
 use super::file_wrapper::FileWrapper;
+use crate::front::{tls, Front, FrontConfig};
 use crate::http::forwarded::TrustedProxies;
 use crate::http::limits::MAX_HEADER_FIELDS_CEILING;
 use crate::http::Limits;
 use crate::io::heartbeat::{Heartbeat, SLOT_SIZE};
-use crate::io::metrics::{Metrics, METRICS_BLOCK};
-use crate::front::{tls, Front, FrontConfig};
 use crate::io::inbox::Inbox;
+use crate::io::metrics::{Metrics, METRICS_BLOCK};
 use crate::io::{
     pool, EventLoop, Handler, HandlerFactory, Listener, ListenerInfo, LoopConfig, Serve, Shared,
 };
@@ -332,8 +332,9 @@ pub fn serve(
             keepalive: keepalive_secs,
         };
         Some(
-            Front::start(config, inbox, &stop, block_signals)
-                .map_err(|e| PyOSError::new_err(format!("cannot start the TLS/HTTP/2 front: {e}")))?,
+            Front::start(config, inbox, &stop, block_signals).map_err(|e| {
+                PyOSError::new_err(format!("cannot start the TLS/HTTP/2 front: {e}"))
+            })?,
         )
     };
     let heartbeats = (0..threads)

@@ -66,7 +66,11 @@ impl EventLoop {
             let trusted = &self.config.trusted;
             peer.trusted = !trusted.is_empty() && peer.ip.is_some_and(|ip| trusted.contains(ip));
             let deadline = Instant::now() + self.config.header_timeout;
-            let listener = if a.listener < self.infos.len() { a.listener } else { 0 };
+            let listener = if a.listener < self.infos.len() {
+                a.listener
+            } else {
+                0
+            };
             self.conns[idx] = Some(Box::new(Conn::new(stream, peer, listener, deadline)));
             self.live += 1;
             if let Some(m) = &self.config.metrics {

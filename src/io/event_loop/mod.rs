@@ -367,8 +367,12 @@ impl EventLoop {
                     let preface = if !*started
                         && conn.served == 0
                         && conn.start < conn.buf.len()
-                        && front::h2c_candidate(&self.inbox, &self.infos, conn.listener, &conn.stream)
-                    {
+                        && front::h2c_candidate(
+                            &self.inbox,
+                            &self.infos,
+                            conn.listener,
+                            &conn.stream,
+                        ) {
                         crate::http::match_h2_preface(&conn.buf[conn.start..])
                     } else {
                         None

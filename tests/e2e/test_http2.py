@@ -1,0 +1,234 @@
+"""HTTP/2 end to end: over TLS (ALPN ``h2``) and in cleartext with prior
+knowledge (h2c), with curl and an HTTP/2 client library (``httpx`` on
+``h2``): the environ, several concurrent streams on one connection,
+streamed request and response bodies larger than the flow-control
+window, a graceful stop with a stream in flight, and ``--no-http2``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+from conftest import Server
+from tls_support import make_pki
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("h2")
+
+pytestmark = pytest.mark.qiao_only
+APP = "tls_apps:app"
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#: Bigger than HTTP/2's default 64 KiB flow-control window, many times over.
+LARGE = 3_000_000
+needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def tls_server(pki):
+    srv = Server(APP, options=["--certfile", str(pki.cert), "--keyfile", str(pki.key)]).start()
+    yield srv
+    srv.cleanup()
+
+
+@pytest.fixture(scope="module")
+def plain_server():
+    srv = Server(APP).start()
+    yield srv
+    srv.cleanup()
+
+
+def urls(request, pki, tls_server, plain_server):
+    """(base URL, client kwargs) of the server a test is parametrized on."""
+    if request.param == "tls":
+        return f"https://localhost:{tls_server.port}", {"verify": str(pki.ca)}
+    return f"http://127.0.0.1:{plain_server.port}", {"http1": False}
+
+
+@pytest.fixture(params=["tls", "h2c"])
+def target(request, pki, tls_server, plain_server):
+    return urls(request, pki, tls_server, plain_server)
+
+
+def client(kwargs, **more) -> httpx.Client:
+    return httpx.Client(http2=True, timeout=20, **kwargs, **more)
+
+
+def curl(*args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["curl", "-sS", "--max-time", "20", *args], capture_output=True, timeout=30
+    )
+
+
+@needs_curl
+def test_curl_http2_over_tls(tls_server, pki):
+    r = curl("--cacert", str(pki.ca), "--http2", "-w", "\n%{http_version}",
+             f"https://localhost:{tls_server.port}/env")
+    assert r.returncode == 0, r.stderr
+    body, version = r.stdout.rsplit(b"\n", 1)
+    assert version == b"2"
+    env = json.loads(body)
+    assert env["SERVER_PROTOCOL"] == "HTTP/2"
+    assert env["wsgi.url_scheme"] == "https" and env["HTTPS"] == "on"
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    assert env["HTTP_HOST"] == f"localhost:{tls_server.port}"
+
+
+@needs_curl
+def test_curl_h2c_prior_knowledge(plain_server, tmp_path):
+    url = f"http://127.0.0.1:{plain_server.port}"
+    r = curl("--http2-prior-knowledge", "-w", "\n%{http_version}", url + "/env?a=1")
+    assert r.returncode == 0, r.stderr
+    body, version = r.stdout.rsplit(b"\n", 1)
+    assert version == b"2"
+    env = json.loads(body)
+    assert env["SERVER_PROTOCOL"] == "HTTP/2"
+    assert env["wsgi.url_scheme"] == "http"
+    assert env["QUERY_STRING"] == "a=1"
+    data = tmp_path / "body.bin"
+    data.write_bytes(os.urandom(LARGE))
+    r = curl("--http2-prior-knowledge", "--data-binary", f"@{data}", url + "/echo")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+
+
+@needs_curl
+def test_http11_still_served_on_both(tls_server, plain_server, pki):
+    r = curl("--cacert", str(pki.ca), "--http1.1", "-w", "\n%{http_version}",
+             f"https://localhost:{tls_server.port}/env")
+    assert r.stdout.rsplit(b"\n", 1)[1] == b"1.1"
+    r = curl("-w", "\n%{http_version}", f"http://127.0.0.1:{plain_server.port}/env")
+    assert r.stdout.rsplit(b"\n", 1)[1] == b"1.1"
+
+
+def test_library_get(target):
+    base, kwargs = target
+    with client(kwargs) as c:
+        r = c.get(base + "/env")
+    assert r.http_version == "HTTP/2"
+    assert r.json()["SERVER_PROTOCOL"] == "HTTP/2"
+    assert "connection" not in r.headers and "transfer-encoding" not in r.headers
+
+
+def test_concurrent_streams_on_one_connection(target):
+    base, kwargs = target
+
+    async def run():
+        async with httpx.AsyncClient(http2=True, timeout=20, **kwargs) as c:
+            first = await c.get(base + "/env")
+            rs = await asyncio.gather(*[c.get(base + "/sleep?0.3") for _ in range(10)])
+            return first, rs
+
+    first, rs = asyncio.run(run())
+    assert all(r.status_code == 200 and r.http_version == "HTTP/2" for r in rs)
+    # Every stream came over the client's one connection: one client port.
+    assert {r.json()["port"] for r in rs} == {first.json()["REMOTE_PORT"]}
+
+
+def test_streamed_large_request_body(target):
+    base, kwargs = target
+    pieces = [os.urandom(100_000) for _ in range(LARGE // 100_000)]
+    with client(kwargs) as c:
+        r = c.post(base + "/echo", content=iter(pieces))  # no length: streamed
+        fixed = c.post(base + "/echo", content=b"".join(pieces))
+    data = b"".join(pieces)
+    for resp, length in ((r, None), (fixed, str(len(data)))):
+        facts = resp.json()
+        assert facts["len"] == len(data)
+        assert facts["sha256"] == hashlib.sha256(data).hexdigest()
+        assert facts["content_length"] == length
+        assert facts["protocol"] == "HTTP/2"
+
+
+def test_large_streamed_response_read_slowly(target):
+    """A response many windows long, read in small steps: the server may
+    only send as the client grants window, and nothing is lost."""
+    base, kwargs = target
+    total = 0
+    with client(kwargs) as c, c.stream("GET", f"{base}/big?{LARGE}") as r:
+        assert r.http_version == "HTTP/2"
+        for chunk in r.iter_raw(16_384):
+            total += len(chunk)
+    assert total == LARGE
+
+
+@needs_curl
+def test_sigterm_finishes_an_in_flight_stream(pki, tmp_path):
+    """SIGTERM while a stream is served: the worker sends GOAWAY, lets the
+    stream finish, then exits. With curl: Python's ``h2`` refuses the PING
+    that follows a graceful GOAWAY (python-hyper/h2#1199)."""
+    srv = Server(APP, options=["--certfile", str(pki.cert), "--keyfile", str(pki.key)]).start()
+    try:
+        arrived, release = tmp_path / "arrived", tmp_path / "release"
+        url = f"https://localhost:{srv.port}/slow?{arrived},{release}"
+        proc = subprocess.Popen(
+            ["curl", "-sS", "--max-time", "30", "--cacert", str(pki.ca), "--http2",
+             "-w", "\n%{http_version}", url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 20
+        while not arrived.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert arrived.exists(), srv.stderr()
+        srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)  # the drain has begun; the stream is still open
+        release.write_text("go")
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert out == b"finished\n2"
+        assert srv.proc.wait(20) == 0
+    finally:
+        srv.cleanup()
+
+
+def test_no_http2(pki):
+    plain = Server(APP, options=["--no-http2"]).start()
+    tls = Server(
+        APP, options=["--no-http2", "--certfile", str(pki.cert), "--keyfile", str(pki.key)]
+    ).start()
+    try:
+        with socket.create_connection((plain.host, plain.port), timeout=10) as s:
+            s.sendall(PREFACE)
+            out = b""
+            while chunk := s.recv(4096):
+                out += chunk
+        assert out.startswith(b"HTTP/1.1 505 ")
+        with client({"verify": str(pki.ca)}) as c:
+            assert c.get(f"https://localhost:{tls.port}/env").http_version == "HTTP/1.1"
+    finally:
+        plain.cleanup()
+        tls.cleanup()
+
+
+def test_preface_split_byte_by_byte(plain_server):
+    """The loop recognises the preface however it arrives, and answers
+    with HTTP/2 frames (a SETTINGS frame first)."""
+    with socket.create_connection((plain_server.host, plain_server.port), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for b in PREFACE:
+            s.sendall(bytes([b]))
+            time.sleep(0.001)
+        s.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")  # empty SETTINGS
+        head = s.recv(9)
+    assert len(head) == 9 and head[3] == 0x4  # frame type SETTINGS
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load not installed")
+def test_h2load(tls_server, plain_server):
+    for url in (f"https://127.0.0.1:{tls_server.port}/", f"http://127.0.0.1:{plain_server.port}/"):
+        r = subprocess.run(["h2load", "-n", "2000", "-c", "4", "-m", "10", url],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert "2000 succeeded" in r.stdout, r.stdout
