@@ -32,7 +32,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::io::inbox::{Handoff, Inbox};
@@ -50,6 +50,9 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// byte: a TLS handshake record starts with 0x16).
 const PLAIN_TO_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\
 Content-Type: text/plain\r\nContent-Length: 38\r\n\r\nplain HTTP request sent to a TLS port\n";
+/// Pause before accepting again after `accept(2)` failed (out of
+/// descriptors): the failure would only repeat at once.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// The first byte of a TLS handshake record.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
@@ -62,6 +65,9 @@ pub struct FrontConfig {
     pub h2c: bool,
     /// Idle time allowed on an HTTP/2 connection without streams.
     pub keepalive: Duration,
+    /// TLS connections held at once (`--max-connections`); beyond,
+    /// accepting waits for one to end.
+    pub max_connections: usize,
 }
 
 /// A running front; dropping it stops it at once.
@@ -115,18 +121,18 @@ impl Front {
         }
         if let Some(tls) = &config.tls {
             let acceptor = TlsAcceptor::from(tls.clone());
+            let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
             for (l, info) in config.tls_listeners {
                 l.set_nonblocking(true)?;
                 let _guard = rt.enter();
                 let l = TcpListener::from_std(l)?;
-                rt.spawn(accept_loop(
-                    l,
-                    info,
-                    acceptor.clone(),
-                    inbox.clone(),
-                    drain_rx.clone(),
+                let front = Listening {
+                    acceptor: acceptor.clone(),
+                    inbox: inbox.clone(),
+                    slots: slots.clone(),
                     keepalive,
-                ));
+                };
+                rt.spawn(accept_loop(l, info, front, drain_rx.clone()));
             }
         }
         Ok(Front { rt: Some(rt) })
@@ -141,35 +147,50 @@ impl Drop for Front {
     }
 }
 
+/// What every TLS listener of the front shares.
+#[derive(Clone)]
+struct Listening {
+    acceptor: TlsAcceptor,
+    inbox: Arc<Inbox>,
+    /// One permit per connection held (`--max-connections`).
+    slots: Arc<Semaphore>,
+    keepalive: Duration,
+}
+
 async fn accept_loop(
     listener: TcpListener,
     info: usize,
-    acceptor: TlsAcceptor,
-    inbox: Arc<Inbox>,
+    front: Listening,
     mut drain: watch::Receiver<bool>,
-    keepalive: Duration,
 ) {
     loop {
         if *drain.borrow() {
             return; // the listener closes: no new connections
         }
+        let permit = tokio::select! {
+            p = front.slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = drain.changed() => continue,
+        };
         let (tcp, addr) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(pair) => pair,
                 Err(_) => {
                     // Out of descriptors: retry shortly rather than spin.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::time::sleep(ACCEPT_RETRY).await;
                     continue;
                 }
             },
             _ = drain.changed() => continue,
         };
         let _ = tcp.set_nodelay(true);
-        let open = pipe::Open::new(&inbox);
-        let (acceptor, inbox, drain) = (acceptor.clone(), inbox.clone(), drain.clone());
+        let open = pipe::Open::new(&front.inbox);
+        let (front, drain) = (front.clone(), drain.clone());
         tokio::spawn(async move {
-            let _open = open;
-            serve_tls(tcp, peer_of(addr), info, acceptor, inbox, drain, keepalive).await;
+            let _held = (open, permit);
+            serve_tls(tcp, peer_of(addr), info, front, drain).await;
         });
     }
 }
@@ -179,11 +200,15 @@ async fn serve_tls(
     mut tcp: TcpStream,
     mut peer: PeerInfo,
     info: usize,
-    acceptor: TlsAcceptor,
-    inbox: Arc<Inbox>,
+    front: Listening,
     drain: watch::Receiver<bool>,
-    keepalive: Duration,
 ) {
+    let Listening {
+        acceptor,
+        inbox,
+        keepalive,
+        ..
+    } = front;
     let mut first = [0u8; 1];
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}

@@ -330,6 +330,7 @@ pub fn serve(
             tls,
             h2c: http2,
             keepalive: keepalive_secs,
+            max_connections: max_connections.max(1),
         };
         Some(
             Front::start(config, inbox, &stop, block_signals).map_err(|e| {

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -50,10 +51,15 @@ def plain_server():
     srv.cleanup()
 
 
+def trust(pki) -> dict:
+    """Client kwargs that trust the test CA."""
+    return {"verify": ssl.create_default_context(cafile=str(pki.ca))}
+
+
 def urls(request, pki, tls_server, plain_server):
     """(base URL, client kwargs) of the server a test is parametrized on."""
     if request.param == "tls":
-        return f"https://localhost:{tls_server.port}", {"verify": str(pki.ca)}
+        return f"https://localhost:{tls_server.port}", trust(pki)
     return f"http://127.0.0.1:{plain_server.port}", {"http1": False}
 
 
@@ -205,7 +211,7 @@ def test_no_http2(pki):
             while chunk := s.recv(4096):
                 out += chunk
         assert out.startswith(b"HTTP/1.1 505 ")
-        with client({"verify": str(pki.ca)}) as c:
+        with client(trust(pki)) as c:
             assert c.get(f"https://localhost:{tls.port}/env").http_version == "HTTP/1.1"
     finally:
         plain.cleanup()

@@ -142,7 +142,9 @@ def test_tls_versions_with_python_ssl(tls_server, pki, version, name):
 
 
 @needs_curl
-@pytest.mark.parametrize("flags,name", [(["--tls-max", "1.2"], "TLSv1.2"), (["--tlsv1.3"], "TLSv1.3")])
+@pytest.mark.parametrize(
+    "flags,name", [(["--tls-max", "1.2"], "TLSv1.2"), (["--tlsv1.3"], "TLSv1.3")]
+)
 def test_curl_tls_versions_get_and_post(tls_server, pki, tmp_path, flags, name):
     url = f"https://localhost:{tls_server.port}"
     r = curl("--cacert", str(pki.ca), *flags, "--http1.1", url + "/env")
@@ -295,3 +297,33 @@ def test_key_read_from_the_certfile_when_no_keyfile(start_server, pki, tmp_path)
     conn = https(srv, pki)
     assert get_env(conn)["wsgi.url_scheme"] == "https"
     conn.close()
+
+
+def test_sigterm_finishes_an_in_flight_tls_request(start_server, pki, tmp_path):
+    import signal
+    import threading
+    import time
+
+    srv = start_server(APP, options=tls_options(pki))
+    arrived, release = tmp_path / "arrived", tmp_path / "release"
+    result = {}
+
+    def request():
+        conn = https(srv, pki)
+        conn.request("GET", f"/slow?{arrived},{release}")
+        r = conn.getresponse()
+        result["status"], result["body"] = r.status, r.read()
+        conn.close()
+
+    t = threading.Thread(target=request)
+    t.start()
+    deadline = time.monotonic() + 20
+    while not arrived.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert arrived.exists(), srv.stderr()
+    srv.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)  # the drain has begun; the request is still served
+    release.write_text("go")
+    t.join(30)
+    assert result == {"status": 200, "body": b"finished"}
+    assert srv.proc.wait(20) == 0
