@@ -400,7 +400,8 @@ fn h2_preface() {
             "{n}"
         );
     }
-    let cases: [(&str, &[u8], Option<Status<()>>); 6] = [
+    type PrefaceCase = (&'static str, &'static [u8], Option<Status<()>>);
+    let cases: [PrefaceCase; 6] = [
         ("whole", H2_PREFACE, Some(Status::Complete(()))),
         (
             "with a frame",

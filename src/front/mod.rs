@@ -29,7 +29,7 @@ use std::net::TcpListener as StdTcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::{watch, Semaphore};
@@ -172,7 +172,10 @@ async fn accept_loop(
                 Ok(p) => p,
                 Err(_) => return,
             },
-            _ = drain.changed() => continue,
+            r = drain.changed() => match r {
+                Ok(()) => continue,
+                Err(_) => return, // the server is gone
+            },
         };
         let (tcp, addr) = tokio::select! {
             r = listener.accept() => match r {
@@ -183,7 +186,10 @@ async fn accept_loop(
                     continue;
                 }
             },
-            _ = drain.changed() => continue,
+            r = drain.changed() => match r {
+                Ok(()) => continue,
+                Err(_) => return,
+            },
         };
         let _ = tcp.set_nodelay(true);
         let open = pipe::Open::new(&front.inbox);
@@ -215,6 +221,13 @@ async fn serve_tls(
         Ok(Ok(1)) => {
             let _ = tcp.write_all(PLAIN_TO_TLS).await;
             let _ = tcp.shutdown().await;
+            // Read what the client sent until it closes: closing with
+            // unread input would reset the connection, and the answer with it.
+            let _ = tokio::time::timeout(pipe::PIPE_LINGER, async {
+                let mut sink = [0u8; 4096];
+                while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+            })
+            .await;
             return;
         }
         _ => return,
@@ -230,5 +243,24 @@ async fn serve_tls(
         h2::serve(stream, h2::Client::new(inbox, peer, info), keepalive, drain).await;
     } else if let Ok(internal) = pipe::connect(&inbox, peer, info) {
         pipe::pipe(stream, internal).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PLAIN_TO_TLS;
+
+    #[test]
+    fn plain_to_tls_answer_is_framed() {
+        let text = std::str::from_utf8(PLAIN_TO_TLS).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(len, body.len());
+        assert!(head.starts_with("HTTP/1.1 400 "));
     }
 }

@@ -238,3 +238,32 @@ def test_h2load(tls_server, plain_server):
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
         assert "2000 succeeded" in r.stdout, r.stdout
+
+
+def read_frames(s: socket.socket):
+    """Yields (type, payload) of the HTTP/2 frames read from ``s``."""
+    buf = b""
+    while True:
+        while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+            n = int.from_bytes(buf[:3], "big")
+            yield buf[3], buf[9 : 9 + n]
+            buf = buf[9 + n :]
+        chunk = s.recv(65536)
+        if not chunk:
+            return
+        buf += chunk
+
+
+def test_idle_connection_gets_goaway(start_server):
+    """An HTTP/2 connection without streams for a --keepalive period is
+    closed with GOAWAY (NO_ERROR)."""
+    srv = start_server(APP, options=["--keepalive", "1"])
+    with socket.create_connection((srv.host, srv.port), timeout=10) as s:
+        s.sendall(PREFACE + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        kinds = []
+        for kind, payload in read_frames(s):
+            kinds.append(kind)
+            if kind == 0x7:  # GOAWAY: last stream id, error code
+                assert int.from_bytes(payload[4:8], "big") == 0
+                break
+    assert kinds[0] == 0x4 and kinds[-1] == 0x7
