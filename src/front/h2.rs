@@ -1,17 +1,14 @@
 //! HTTP/2 in the front (hyper's HTTP/2 server, over TLS with ALPN `h2` or
 //! cleartext with prior knowledge): each stream is forwarded as one
-//! HTTP/1.1 request over its own internal connection to the event loop
+//! HTTP/1.1 request over an internal connection to the event loop
 //! (hyper's HTTP/1.1 client), request and response bodies streamed both
 //! ways. Both bodies are pulled only as the other side takes them, so
 //! HTTP/2 flow control reaches the application: a client that stops
 //! reading stops the loop's writes (the socket pair fills), and a stalled
 //! upload stalls `wsgi.input`.
 //!
-//! One internal connection per stream, not a pool per client
-//! connection: a pooled connection the loop just closed for being idle
-//! would fail the request sent on it, and a request whose body is
-//! already streaming cannot be retried. A socket pair costs two system
-//! calls and no network.
+//! The internal connections are reused from stream to stream
+//! (`upstream`), up to a few per client connection.
 //!
 //! The heads are mapped by [`h1_request_head`] and [`h2_response_head`]
 //! (sans-IO, tested below): pseudo-headers to an origin-form target and
@@ -31,7 +28,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-use super::pipe;
+use super::upstream::{self, Failure, Pool, Returning};
 use crate::io::inbox::Inbox;
 use crate::io::listener::PeerInfo;
 
@@ -108,10 +105,17 @@ pub struct Client {
     /// timer's view of activity).
     active: AtomicUsize,
     started: AtomicU64,
+    /// Internal connections kept for the next streams.
+    pool: Arc<Pool>,
 }
 
 impl Client {
-    pub fn new(inbox: Arc<Inbox>, mut peer: PeerInfo, listener: usize) -> Self {
+    pub fn new(
+        inbox: Arc<Inbox>,
+        mut peer: PeerInfo,
+        listener: usize,
+        keepalive: Duration,
+    ) -> Self {
         peer.http2 = true;
         Client {
             inbox,
@@ -119,11 +123,12 @@ impl Client {
             listener,
             active: AtomicUsize::new(0),
             started: AtomicU64::new(0),
+            pool: Arc::new(Pool::new(keepalive)),
         }
     }
 }
 
-type Body = Either<Incoming, Full<Bytes>>;
+type Body = Either<Returning<Active>, Full<Bytes>>;
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut r = Response::new(Either::Right(Full::new(Bytes::from_static(
@@ -134,7 +139,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
 }
 
 /// Counts a stream as active while it lives (its response body included).
-struct Active(Arc<Client>);
+pub struct Active(Arc<Client>);
 
 impl Drop for Active {
     fn drop(&mut self) {
@@ -155,38 +160,30 @@ async fn forward(
     parts.uri = target;
     parts.headers = headers;
     parts.version = Version::HTTP_11;
-    let Ok(internal) = pipe::connect(&client.inbox, client.peer.clone(), client.listener) else {
-        return Ok(plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "cannot reach the worker\n",
-        ));
-    };
-    let Ok((mut sender, conn)) =
-        hyper::client::conn::http1::handshake::<_, Incoming>(TokioIo::new(internal)).await
-    else {
-        return Ok(plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "cannot reach the worker\n",
-        ));
-    };
-    tokio::spawn(async move {
-        let _ = conn.await;
-        drop(active);
-    });
-    match sender.send_request(Request::from_parts(parts, body)).await {
-        Ok(resp) => {
+    let req = Request::from_parts(parts, body);
+    let sent = upstream::send(
+        &client.pool,
+        &client.inbox,
+        &client.peer,
+        client.listener,
+        req,
+    )
+    .await;
+    Ok(match sent {
+        Ok((resp, sender)) => {
             let (mut parts, body) = resp.into_parts();
             h2_response_head(&mut parts.headers);
             parts.version = Version::HTTP_2;
-            Ok(Response::from_parts(parts, Either::Left(body)))
+            let body = Returning::new(body, sender, client.pool.clone(), active);
+            Response::from_parts(parts, Either::Left(body))
+        }
+        Err(Failure::Connect) => {
+            plain(StatusCode::SERVICE_UNAVAILABLE, "cannot reach the worker\n")
         }
         // The loop refuses bad requests with an answer; no answer means
         // the connection failed (a reset stream, a stopping worker).
-        Err(_) => Ok(plain(
-            StatusCode::BAD_GATEWAY,
-            "the worker did not answer\n",
-        )),
-    }
+        Err(Failure::NoAnswer) => plain(StatusCode::BAD_GATEWAY, "the worker did not answer\n"),
+    })
 }
 
 /// Serves HTTP/2 on `io` until the client goes, the connection has been

@@ -14,7 +14,9 @@
 //!   (all parsing, limits, errors, pipelining and 100-continue stay in
 //!   the loop).
 //! - [`h2`]: HTTP/2 (ALPN `h2`, or h2c with prior knowledge handed over
-//!   by the loop), one internal HTTP/1.1 connection per stream.
+//!   by the loop), each stream one HTTP/1.1 request to the loop.
+//! - [`upstream`]: the internal HTTP/1.1 connections those requests go
+//!   over, reused from stream to stream.
 //!
 //! Draining (SIGTERM): the listeners close, HTTP/2 connections send
 //! GOAWAY and finish their streams, TLS pipes end when the loop closes
@@ -24,6 +26,7 @@
 pub mod h2;
 pub mod pipe;
 pub mod tls;
+pub mod upstream;
 
 use std::net::TcpListener as StdTcpListener;
 use std::sync::Arc;
@@ -113,7 +116,7 @@ impl Front {
                     let Ok(tcp) = TcpStream::from_std(h.stream) else {
                         return;
                     };
-                    let client = h2::Client::new(inbox, h.peer, h.listener);
+                    let client = h2::Client::new(inbox, h.peer, h.listener, keepalive);
                     let io = pipe::Prefixed::new(h.read, tcp);
                     h2::serve(io, client, keepalive, drain).await;
                 });
@@ -240,7 +243,13 @@ async fn serve_tls(
     peer.tls = Some(Arc::new(tls::facts(conn)));
     let h2 = conn.alpn_protocol() == Some(tls::ALPN_H2);
     if h2 {
-        h2::serve(stream, h2::Client::new(inbox, peer, info), keepalive, drain).await;
+        h2::serve(
+            stream,
+            h2::Client::new(inbox, peer, info, keepalive),
+            keepalive,
+            drain,
+        )
+        .await;
     } else if let Ok(internal) = pipe::connect(&inbox, peer, info) {
         pipe::pipe(stream, internal).await;
     }
