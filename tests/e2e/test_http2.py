@@ -267,3 +267,31 @@ def test_idle_connection_gets_goaway(start_server):
                 assert int.from_bytes(payload[4:8], "big") == 0
                 break
     assert kinds[0] == 0x4 and kinds[-1] == 0x7
+
+
+def test_heads_mapped_both_ways(target):
+    """HTTP/2 sends each cookie as its own field; the app sees them joined
+    as HTTP/1.1 would send them. Repeated fields are joined, HEAD has no
+    body, and the response has no connection-specific fields."""
+    base, kwargs = target
+    with client(kwargs) as c:
+        r = c.get(base + "/cookies", headers=[("cookie", "a=1"), ("cookie", "b=2"),
+                                              ("x-multi", "1"), ("x-multi", "2")])
+        head = c.head(base + "/env")
+    facts = r.json()
+    assert facts["HTTP_COOKIE"] == "a=1; b=2"
+    assert facts["HTTP_X_MULTI"] == "1, 2"
+    assert head.status_code == 200 and head.content == b""
+    assert head.http_version == "HTTP/2"
+
+
+def test_loop_refusals_and_app_errors_come_through(start_server, pki):
+    """A request the loop refuses (413 here) and an app that raises (500)
+    get their status over HTTP/2; the connection goes on serving."""
+    srv = start_server(APP, options=["--max-body-size", "1000"])
+    with client({"http1": False}) as c:
+        base = f"http://127.0.0.1:{srv.port}"
+        assert c.post(base + "/echo", content=b"x" * 5000).status_code == 413
+        assert c.get(base + "/fail").status_code == 500
+        r = c.post(base + "/echo", content=b"y" * 500)
+        assert r.status_code == 200 and r.json()["len"] == 500

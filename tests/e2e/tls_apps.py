@@ -72,4 +72,18 @@ def app(environ, start_response):
     if path == "/sleep":
         time.sleep(float(query or "0.2"))
         return _reply(start_response, json.dumps({"port": environ.get("REMOTE_PORT")}).encode())
+    if path == "/cookies":
+        return cookies(environ, start_response)
+    if path == "/fail":
+        return failing(environ, start_response)
     return _reply(start_response, b"hello", "text/plain")
+
+
+def cookies(environ, start_response):
+    """The cookie header and method, for the HTTP/2 head mapping tests."""
+    facts = {k: environ.get(k) for k in ("HTTP_COOKIE", "REQUEST_METHOD", "HTTP_X_MULTI")}
+    return _reply(start_response, json.dumps(facts).encode())
+
+
+def failing(environ, start_response):
+    raise RuntimeError("boom")
