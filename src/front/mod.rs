@@ -38,6 +38,9 @@ use tokio::runtime::Runtime;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use crate::http::forwarded::TrustedProxies;
+use crate::http::proxy_protocol::{parse_proxy_header, ProxiedPeer};
+use crate::http::Status;
 use crate::io::inbox::{Handoff, Inbox};
 use crate::io::listener::{peer_of, PeerInfo};
 use crate::io::Shared;
@@ -71,6 +74,9 @@ pub struct FrontConfig {
     /// TLS connections held at once (`--max-connections`); beyond,
     /// accepting waits for one to end.
     pub max_connections: usize,
+    /// `--proxy-protocol`, with `--forwarded-allow-ips`: TLS connections
+    /// start with a PROXY header too (before the handshake).
+    pub proxy_protocol: Option<Arc<TrustedProxies>>,
 }
 
 /// A running front; dropping it stops it at once.
@@ -134,6 +140,7 @@ impl Front {
                     inbox: inbox.clone(),
                     slots: slots.clone(),
                     keepalive,
+                    proxy_protocol: config.proxy_protocol.clone(),
                 };
                 rt.spawn(accept_loop(l, info, front, drain_rx.clone()));
             }
@@ -158,6 +165,9 @@ struct Listening {
     /// One permit per connection held (`--max-connections`).
     slots: Arc<Semaphore>,
     keepalive: Duration,
+    /// `--proxy-protocol`: the PROXY header comes before the handshake,
+    /// accepted from these peers (any, if empty).
+    proxy_protocol: Option<Arc<TrustedProxies>>,
 }
 
 async fn accept_loop(
@@ -205,6 +215,47 @@ async fn accept_loop(
 }
 
 /// One TLS client: handshake, then HTTP/2 or an HTTP/1.1 pipe by ALPN.
+/// The PROXY header (`--proxy-protocol`) before the TLS handshake: reads
+/// it, with whatever follows it in the same reads, into `early`; returns
+/// the header's length and the client it names. Refused (`None`) as the
+/// loop refuses it: malformed, or from a peer not in a non-empty
+/// `--forwarded-allow-ips`.
+async fn read_proxy_header(
+    tcp: &mut TcpStream,
+    peer: &PeerInfo,
+    trusted: &TrustedProxies,
+    early: &mut Vec<u8>,
+) -> Option<(usize, Option<ProxiedPeer>)> {
+    if !trusted.is_empty() && !peer.ip.is_some_and(|ip| trusted.contains(ip)) {
+        return None;
+    }
+    loop {
+        match parse_proxy_header(early) {
+            Ok(Status::Complete(header)) => return Some(header),
+            Ok(Status::Partial) => {}
+            Err(_) => return None,
+        }
+        let mut buf = [0u8; 512];
+        match tcp.read(&mut buf).await {
+            Ok(n) if n > 0 => early.extend_from_slice(&buf[..n]),
+            _ => return None,
+        }
+    }
+}
+
+/// Answers plain HTTP sent to a TLS port, then closes.
+async fn refuse_plain(mut tcp: TcpStream) {
+    let _ = tcp.write_all(PLAIN_TO_TLS).await;
+    let _ = tcp.shutdown().await;
+    // Read what the client sent until it closes: closing with unread
+    // input would reset the connection, and the answer with it.
+    let _ = tokio::time::timeout(pipe::PIPE_LINGER, async {
+        let mut sink = [0u8; 4096];
+        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
 async fn serve_tls(
     mut tcp: TcpStream,
     mut peer: PeerInfo,
@@ -212,44 +263,43 @@ async fn serve_tls(
     front: Listening,
     drain: watch::Receiver<bool>,
 ) {
-    let Listening {
-        acceptor,
-        inbox,
-        keepalive,
-        ..
-    } = front;
-    let mut first = [0u8; 1];
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await {
-        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
-        Ok(Ok(1)) => {
-            let _ = tcp.write_all(PLAIN_TO_TLS).await;
-            let _ = tcp.shutdown().await;
-            // Read what the client sent until it closes: closing with
-            // unread input would reset the connection, and the answer with it.
-            let _ = tokio::time::timeout(pipe::PIPE_LINGER, async {
-                let mut sink = [0u8; 4096];
-                while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
-            })
-            .await;
+    let mut early = Vec::new();
+    if let Some(trusted) = &front.proxy_protocol {
+        let read = read_proxy_header(&mut tcp, &peer, trusted, &mut early);
+        let Ok(Some((len, client))) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, read).await
+        else {
             return;
+        };
+        if let Some(c) = client {
+            peer.addr = c.ip.to_string();
+            peer.port = c.port.to_string();
+            peer.ip = Some(c.ip);
         }
-        _ => return,
+        early.drain(..len);
     }
-    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+    let mut first = [0u8; 1];
+    let first = match early.first() {
+        Some(&b) => b,
+        None => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await {
+            Ok(Ok(1)) => first[0],
+            _ => return,
+        },
+    };
+    if first != TLS_HANDSHAKE_RECORD {
+        return refuse_plain(tcp).await;
+    }
+    let io = pipe::Prefixed::new(early, tcp);
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, front.acceptor.accept(io)).await
+    {
         Ok(Ok(s)) => s,
         _ => return, // failed (alert sent by rustls) or timed out
     };
     let (_, conn) = stream.get_ref();
     peer.tls = Some(Arc::new(tls::facts(conn)));
-    let h2 = conn.alpn_protocol() == Some(tls::ALPN_H2);
-    if h2 {
-        h2::serve(
-            stream,
-            h2::Client::new(inbox, peer, info, keepalive),
-            keepalive,
-            drain,
-        )
-        .await;
+    let (inbox, keepalive) = (front.inbox, front.keepalive);
+    if conn.alpn_protocol() == Some(tls::ALPN_H2) {
+        let client = h2::Client::new(inbox, peer, info, keepalive);
+        h2::serve(stream, client, keepalive, drain).await;
     } else if let Ok(internal) = pipe::connect(&inbox, peer, info) {
         pipe::pipe(stream, internal).await;
     }

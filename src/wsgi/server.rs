@@ -306,6 +306,7 @@ pub fn serve(
         _ => return Err(PyValueError::new_err("TLS needs both certfile and keyfile")),
     };
     let keepalive_secs = config.keepalive;
+    let proxy_protocol = config.proxy_protocol.then(|| config.trusted.clone());
     let (plain, secure) = split_listeners(&listeners, &tls_listeners, &mut config);
     let ls = plain
         .iter()
@@ -331,6 +332,7 @@ pub fn serve(
             h2c: http2,
             keepalive: keepalive_secs,
             max_connections: max_connections.max(1),
+            proxy_protocol,
         };
         Some(
             Front::start(config, inbox, &stop, block_signals).map_err(|e| {

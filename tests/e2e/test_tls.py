@@ -327,3 +327,25 @@ def test_sigterm_finishes_an_in_flight_tls_request(start_server, pki, tmp_path):
     t.join(30)
     assert result == {"status": 200, "body": b"finished"}
     assert srv.proc.wait(20) == 0
+
+
+def test_proxy_protocol_header_before_the_handshake(start_server, pki):
+    """--proxy-protocol on a TLS bind (a TCP load balancer passing TLS
+    through): the PROXY header comes first, then the handshake."""
+    srv = start_server(APP, options=tls_options(pki, "--proxy-protocol"))
+    raw = socket.create_connection((srv.host, srv.port), timeout=10)
+    raw.sendall(b"PROXY TCP4 203.0.113.7 127.0.0.1 5555 443\r\n")
+    with context(pki).wrap_socket(raw, server_hostname="localhost") as s:
+        s.sendall(b"GET /env HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+    head, body = out.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200")
+    env = json.loads(body)
+    assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("203.0.113.7", "5555")
+    assert env["wsgi.url_scheme"] == "https"
+    # Without the header, the connection is closed.
+    with socket.create_connection((srv.host, srv.port), timeout=10) as s:
+        s.sendall(b"\x16\x03\x01\x00\x05hello")
+        assert s.recv(100) == b""
