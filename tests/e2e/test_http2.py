@@ -295,3 +295,45 @@ def test_loop_refusals_and_app_errors_come_through(start_server, pki):
         assert c.get(base + "/fail").status_code == 500
         r = c.post(base + "/echo", content=b"y" * 500)
         assert r.status_code == 200 and r.json()["len"] == 500
+
+
+def test_flow_control_window_is_honoured(plain_server):
+    """A client that grants no window beyond the initial 65,535 bytes gets
+    exactly that much of a larger response (more would be a flow-control
+    error, which the ``h2`` library raises), and the rest once it grants
+    more."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    window = 65_535
+    size = 1_000_000
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.send_headers(1, [(":method", "GET"), (":scheme", "http"), (":path", f"/big?{size}"),
+                          (":authority", "127.0.0.1")], end_stream=True)
+    with socket.create_connection((plain_server.host, plain_server.port), timeout=10) as s:
+        s.sendall(conn.data_to_send())
+        got, ended, granted = 0, False, False
+        while not ended:
+            try:
+                data = s.recv(65536)
+            except TimeoutError:
+                # Stalled: the whole window and no more arrived. Grant the rest.
+                assert got == window and not granted
+                granted = True
+                s.settimeout(10)
+                conn.increment_flow_control_window(size)
+                conn.increment_flow_control_window(size, stream_id=1)
+                s.sendall(conn.data_to_send())
+                continue
+            assert data, "closed before the end of the response"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.DataReceived):
+                    got += len(event.data)
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended = True
+            s.sendall(conn.data_to_send())  # settings and ping acks only
+            if got == window and not granted:
+                s.settimeout(0.5)
+    assert granted and got == size
