@@ -349,3 +349,34 @@ def test_proxy_protocol_header_before_the_handshake(start_server, pki):
     with socket.create_connection((srv.host, srv.port), timeout=10) as s:
         s.sendall(b"\x16\x03\x01\x00\x05hello")
         assert s.recv(100) == b""
+
+
+def test_sighup_puts_renewed_certificates_in_service(start_server, pki, tmp_path):
+    """Workers load the certificate when they start: after the files are
+    replaced, SIGHUP (new workers) serves the new certificate."""
+    import shutil as sh
+    import signal
+    import time
+
+    (tmp_path / "renewed").mkdir()
+    renewed = make_pki(tmp_path / "renewed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    sh.copy(pki.cert, cert)
+    sh.copy(pki.key, key)
+    srv = start_server(APP, options=["--certfile", str(cert), "--keyfile", str(key)])
+    conn = https(srv, pki)
+    assert get_env(conn)["wsgi.url_scheme"] == "https"
+    conn.close()
+    sh.copy(renewed.cert, cert)
+    sh.copy(renewed.key, key)
+    srv.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            conn = https(srv, renewed)
+            get_env(conn)
+            conn.close()
+            break
+        except ssl.SSLError:
+            assert time.monotonic() < deadline, "the renewed certificate was never served"
+            time.sleep(0.1)
