@@ -337,3 +337,48 @@ def test_flow_control_window_is_honoured(plain_server):
             if got == window and not granted:
                 s.settimeout(0.5)
     assert granted and got == size
+
+
+def test_reset_upload_then_the_connection_goes_on(plain_server):
+    """A client that resets a stream mid-upload costs that stream only:
+    the next stream on the same connection is served."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    head = [(":method", "POST"), (":scheme", "http"), (":path", "/echo"),
+            (":authority", "127.0.0.1"), ("content-length", "100000")]
+    conn.send_headers(1, head)
+    conn.send_data(1, b"x" * 1000)
+    conn.reset_stream(1)
+    conn.send_headers(3, [(":method", "GET"), (":scheme", "http"), (":path", "/env"),
+                          (":authority", "127.0.0.1")], end_stream=True)
+    body, ended = b"", False
+    with socket.create_connection((plain_server.host, plain_server.port), timeout=10) as s:
+        s.sendall(conn.data_to_send())
+        while not ended:
+            data = s.recv(65536)
+            assert data, "closed before stream 3 ended"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.DataReceived) and event.stream_id == 3:
+                    body += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, 3)
+                elif isinstance(event, h2.events.StreamEnded) and event.stream_id == 3:
+                    ended = True
+            s.sendall(conn.data_to_send())
+    assert json.loads(body)["SERVER_PROTOCOL"] == "HTTP/2"
+
+
+def test_streams_around_the_internal_keepalive(start_server):
+    """Streams spaced around --keepalive (after which the loop closes an
+    idle internal connection) are all served: an internal connection idle
+    too long is not reused."""
+    srv = start_server(APP, options=["--keepalive", "1"])
+    base = f"http://127.0.0.1:{srv.port}"
+    with client({"http1": False}) as c:
+        for pause in (0, 0.2, 0.45, 0.6, 0.95, 1.05, 0.3):
+            time.sleep(pause)
+            r = c.post(base + "/echo", content=b"z" * 1000)
+            assert r.status_code == 200 and r.json()["len"] == 1000
