@@ -382,3 +382,15 @@ def test_streams_around_the_internal_keepalive(start_server):
             time.sleep(pause)
             r = c.post(base + "/echo", content=b"z" * 1000)
             assert r.status_code == 200 and r.json()["len"] == 1000
+
+
+def test_file_wrapper_through_the_front(target, tmp_path):
+    """wsgi.file_wrapper's sendfile(2) path, into an internal connection
+    and out as HTTP/2 frames (or TLS records)."""
+    base, kwargs = target
+    data = os.urandom(2_500_000)
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    with client(kwargs) as c:
+        r = c.get(f"{base}/file?{path}")
+    assert r.status_code == 200 and r.content == data

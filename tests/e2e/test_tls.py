@@ -380,3 +380,14 @@ def test_sighup_puts_renewed_certificates_in_service(start_server, pki, tmp_path
         except ssl.SSLError:
             assert time.monotonic() < deadline, "the renewed certificate was never served"
             time.sleep(0.1)
+
+
+def test_file_wrapper_over_tls_http11(tls_server, pki, tmp_path):
+    data = os.urandom(2_500_000)
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    conn = https(tls_server, pki)
+    conn.request("GET", f"/file?{path}")
+    body = conn.getresponse().read()
+    conn.close()
+    assert body == data

@@ -72,6 +72,13 @@ def app(environ, start_response):
     if path == "/sleep":
         time.sleep(float(query or "0.2"))
         return _reply(start_response, json.dumps({"port": environ.get("REMOTE_PORT")}).encode())
+    if path == "/file":
+        # wsgi.file_wrapper: sendfile(2) into the internal connection.
+        f = open(query, "rb")  # noqa: SIM115 - closed by the file wrapper's close()
+        size = f.seek(0, 2)
+        f.seek(0)
+        start_response("200 OK", [("Content-Length", str(size))])
+        return environ["wsgi.file_wrapper"](f, 65536)
     if path == "/cookies":
         return cookies(environ, start_response)
     if path == "/fail":
