@@ -15,7 +15,8 @@
 //!   bytes already read.
 //! - [`Inbox::enter`]/[`Inbox::leave`] count the front's client
 //!   connections, so a draining loop waits for the front's in-flight
-//!   requests (which may not have reached the loop yet) before it ends.
+//!   requests (which may not have reached the loop yet) before it ends;
+//!   they are also what the metrics count as open connections.
 
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use mio::Waker;
 
 use super::listener::PeerInfo;
+use super::metrics::Metrics;
 
 /// A front connection entering the loop.
 pub struct Adopted {
@@ -60,9 +62,20 @@ pub struct Inbox {
     /// Client connections the front holds open.
     open: AtomicUsize,
     h2c: OnceLock<HandoffSink>,
+    /// The worker's metrics: the front's client connections are the open
+    /// connections it counts (not the internal ones the loop adopts).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Inbox {
+    /// An inbox whose front's connections count in `metrics`.
+    pub fn new(metrics: Option<Arc<Metrics>>) -> Self {
+        Inbox {
+            metrics,
+            ..Inbox::default()
+        }
+    }
+
     /// Called once by the loop the inbox feeds.
     pub fn set_waker(&self, waker: Arc<Waker>) {
         let _ = self.waker.set(waker);
@@ -103,11 +116,17 @@ impl Inbox {
     /// The front opened a client connection.
     pub fn enter(&self) {
         self.open.fetch_add(1, Ordering::SeqCst);
+        if let Some(m) = &self.metrics {
+            m.connection_opened();
+        }
     }
 
     /// The front closed one; a draining loop may now be done.
     pub fn leave(&self) {
         self.open.fetch_sub(1, Ordering::SeqCst);
+        if let Some(m) = &self.metrics {
+            m.connection_closed();
+        }
         self.wake();
     }
 

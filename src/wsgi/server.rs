@@ -264,7 +264,7 @@ pub fn serve(
         log_error,
         log_debug,
         access_log,
-        metrics,
+        metrics: metrics.clone(),
         environ: super::environ::EnvironConfig {
             trusted,
             https: url_scheme == "https",
@@ -324,7 +324,7 @@ pub fn serve(
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| PyOSError::new_err(format!("cannot use listening socket: {e}")))?;
         let infos = std_ls.iter().map(tls_listener_info).collect();
-        let inbox = Arc::new(Inbox::default());
+        let inbox = Arc::new(Inbox::new(metrics.clone()));
         let base = lp.attach_inbox(inbox.clone(), infos);
         let config = FrontConfig {
             tls_listeners: std_ls.into_iter().zip(base..).collect(),

@@ -394,3 +394,32 @@ def test_file_wrapper_through_the_front(target, tmp_path):
     with client(kwargs) as c:
         r = c.get(f"{base}/file?{path}")
     assert r.status_code == 200 and r.content == data
+
+
+def test_metrics_count_client_connections(start_server):
+    """qiao_open_connections counts the client's one HTTP/2 connection,
+    not the internal connections its streams went over."""
+    from conftest import free_port
+    from rawhttp import wait_for
+    from test_metrics import scrape
+
+    port = free_port()
+    srv = start_server(APP, options=["--metrics-bind", f"127.0.0.1:{port}"])
+    metrics = f"http://127.0.0.1:{port}/metrics"
+
+    def open_connections():
+        try:
+            return scrape(metrics)["qiao_open_connections"][("qiao_open_connections", ())]
+        except Exception:  # noqa: BLE001 - not serving yet
+            return None
+
+    assert wait_for(lambda: open_connections() == 0, 5)
+    base = f"http://127.0.0.1:{srv.port}"
+
+    async def run():
+        async with httpx.AsyncClient(http2=True, http1=False, timeout=20) as c:
+            await asyncio.gather(*[c.get(base + "/sleep?0.2") for _ in range(8)])
+            return open_connections()
+
+    assert asyncio.run(run()) == 1
+    assert wait_for(lambda: open_connections() == 0, 5)

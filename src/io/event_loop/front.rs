@@ -71,11 +71,12 @@ impl EventLoop {
             } else {
                 0
             };
-            self.conns[idx] = Some(Box::new(Conn::new(stream, peer, listener, deadline)));
+            let mut conn = Box::new(Conn::new(stream, peer, listener, deadline));
+            conn.adopted = true;
+            self.conns[idx] = Some(conn);
+            // Counted live (the loop holds it), not in the metrics: the
+            // front counts its client connections there.
             self.live += 1;
-            if let Some(m) = &self.config.metrics {
-                m.connection_opened();
-            }
             // Bytes may have arrived before registration: read now (the
             // registration is edge-triggered).
             if let Step::Ready = self.progress(idx) {
