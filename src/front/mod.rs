@@ -71,8 +71,8 @@ pub struct FrontConfig {
     pub h2c: bool,
     /// Idle time allowed on an HTTP/2 connection without streams.
     pub keepalive: Duration,
-    /// TLS connections held at once (`--max-connections`); beyond,
-    /// accepting waits for one to end.
+    /// Client connections (TLS, h2c) held at once (`--max-connections`);
+    /// beyond, TLS accepting waits for one to end.
     pub max_connections: usize,
     /// `--proxy-protocol`, with `--forwarded-allow-ips`: TLS connections
     /// start with a PROXY header too (before the handshake).
@@ -108,14 +108,21 @@ impl Front {
             }));
         }
         let keepalive = config.keepalive;
+        // One permit per client connection held (`--max-connections`).
+        let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
         if config.h2c {
             let handle = rt.handle().clone();
-            let (inbox2, drain) = (inbox.clone(), drain_rx.clone());
+            let (inbox2, drain, slots) = (inbox.clone(), drain_rx.clone(), slots.clone());
             inbox.set_h2c(Box::new(move |h: Handoff| {
+                // Beyond the limit the connection is closed (the loop
+                // bounds plaintext connections before this anyway).
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    return;
+                };
                 let (inbox, drain) = (inbox2.clone(), drain.clone());
                 let open = pipe::Open::new(&inbox);
                 handle.spawn(async move {
-                    let _open = open;
+                    let _held = (open, permit);
                     if h.stream.set_nonblocking(true).is_err() {
                         return;
                     }
@@ -130,7 +137,6 @@ impl Front {
         }
         if let Some(tls) = &config.tls {
             let acceptor = TlsAcceptor::from(tls.clone());
-            let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
             for (l, info) in config.tls_listeners {
                 l.set_nonblocking(true)?;
                 let _guard = rt.enter();
