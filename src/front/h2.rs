@@ -38,6 +38,13 @@ pub const H2_MAX_CONCURRENT_STREAMS: u32 = 128;
 /// bound the HTTP/1.1 head; the loop applies those too, after mapping).
 pub const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
 
+/// Shortest period of the idle check (a tiny `--keepalive` would
+/// otherwise spin it).
+pub const H2_MIN_IDLE_CHECK: Duration = Duration::from_millis(100);
+/// After an idle connection's GOAWAY, how long the client has to let it
+/// close before it is dropped.
+pub const H2_IDLE_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
 /// Hop-by-hop fields (RFC 9110 §7.6.1) and those HTTP/2 forbids
 /// (RFC 9113 §8.2.2): never forwarded in either direction. `Expect` is
 /// handled by HTTP/2 itself (a stream's body simply follows).
@@ -201,13 +208,20 @@ where
         .max_header_list_size(H2_MAX_HEADER_LIST)
         .serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
-    let mut idle = tokio::time::interval(keepalive.max(Duration::from_millis(100)));
+    let mut idle = tokio::time::interval(keepalive.max(H2_MIN_IDLE_CHECK));
     idle.tick().await;
-    let mut seen = u64::MAX;
+    let mut seen = 0; // streams begun as of the last tick
     let mut closing = *drain.borrow();
     if closing {
         conn.as_mut().graceful_shutdown();
     }
+    // Set when closing for idleness: the client may not answer the
+    // GOAWAY's ping, and no stream is left to wait for.
+    let mut give_up: Option<tokio::time::Instant> = None;
+    let forced = async move |at: Option<tokio::time::Instant>| match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    };
     loop {
         tokio::select! {
             _ = &mut conn => return,
@@ -222,10 +236,12 @@ where
                 let started = client.started.load(Ordering::Relaxed);
                 if client.active.load(Ordering::Relaxed) == 0 && started == seen {
                     closing = true;
+                    give_up = Some(tokio::time::Instant::now() + H2_IDLE_CLOSE_GRACE);
                     conn.as_mut().graceful_shutdown();
                 }
                 seen = started;
             }
+            () = forced(give_up) => return,
         }
     }
 }
