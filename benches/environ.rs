@@ -85,7 +85,7 @@ impl Request {
                 addr: "192.0.2.17".into(),
                 port: "53412".into(),
                 ip: Some([192, 0, 2, 17].into()),
-                trusted: false,
+                ..PeerInfo::default()
             },
             listener: ListenerInfo {
                 server_name: "0.0.0.0".into(),

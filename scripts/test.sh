@@ -54,6 +54,8 @@ if [ "$SKIP_INSTALL" != 1 ]; then
     command -v cc >/dev/null || missing+=(build-essential)
     # nginx: the uwsgi-protocol tests put a real nginx in front of Qiao.
     command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+    # h2load: the HTTP/2 tests load Qiao with it (skipped without it).
+    command -v h2load >/dev/null || missing+=(nghttp2-client)
     command -v "$PY" >/dev/null || missing+=(python3 python3-dev python3-venv)
     apt_install "${missing[@]+"${missing[@]}"}"
     echo "ok"
@@ -101,7 +103,8 @@ if [ "$SKIP_INSTALL" != 1 ]; then
 
     section "install: Python packages"
     "$PY" -m pip --version >/dev/null 2>&1 || "$PY" -m ensurepip --upgrade
-    "$PY" -m pip install -q maturin pytest pytest-timeout requests flask django falcon bottle ruff watchfiles brotli zstandard lxml prometheus_client
+    "$PY" -m pip install -q maturin pytest pytest-timeout requests flask django falcon bottle ruff watchfiles brotli zstandard lxml prometheus_client \
+        cryptography "httpx[http2]"
     "$PY" --version
 
     section "build + install qiao (pip install .)"

@@ -4,9 +4,11 @@
 //!
 //! - [`http`]: sans-IO HTTP/1.1 (no sockets, no Python)
 //! - [`io`]: sockets, the event loop, connection state, timers
+//! - [`front`]: TLS and HTTP/2, feeding the loop HTTP/1.1 in-process
 //! - [`wsgi`]: the only code that touches Python (PEP 3333)
 
 pub mod codec;
+pub mod front;
 pub mod http;
 pub mod io;
 pub mod wsgi;

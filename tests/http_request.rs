@@ -9,7 +9,7 @@
 mod common;
 
 use common::{check, err, run, Case, Parsed, Want, C::*};
-use qiao::http::request::{percent_decode, trim_ows};
+use qiao::http::request::{match_h2_preface, percent_decode, trim_ows, H2_PREFACE};
 use qiao::http::Version::{Http10 as V10, Http11 as V11};
 use qiao::http::{parse_head, Framing, Limits, ParseError, ParseError::*, RequestHead, Status};
 
@@ -386,4 +386,34 @@ fn error_statuses() {
         assert_eq!(e.to_string(), format!("{} ({status})", e.message()));
     }
     assert_eq!(BodyTooLarge.to_string(), "request body too large (413)");
+}
+
+/// The HTTP/2 preface check that decides an h2c hand-over: every prefix
+/// may still be one, a whole preface (with or without frames behind it)
+/// is one, and a byte off anywhere is not.
+#[test]
+fn h2_preface() {
+    for n in 1..H2_PREFACE.len() {
+        assert_eq!(
+            match_h2_preface(&H2_PREFACE[..n]),
+            Some(Status::Partial),
+            "{n}"
+        );
+    }
+    type PrefaceCase = (&'static str, &'static [u8], Option<Status<()>>);
+    let cases: [PrefaceCase; 6] = [
+        ("whole", H2_PREFACE, Some(Status::Complete(()))),
+        (
+            "with a frame",
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04",
+            Some(Status::Complete(())),
+        ),
+        ("a GET", b"GET / HTTP/1.1\r\n", None),
+        ("PRI as a method of 1.1", b"PRI * HTTP/1.1\r\n\r\n", None),
+        ("no SM part", b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", None),
+        ("lower case", b"pri * HTTP/2.0\r\n", None),
+    ];
+    for (name, bytes, want) in cases {
+        assert_eq!(match_h2_preface(bytes), want, "{name}");
+    }
 }

@@ -396,7 +396,7 @@ class Arbiter:
         from .server import log_listening
 
         self._hold_logs()
-        log_listening(self.sockets)
+        log_listening(self.sockets, tls=bool(self.opts["certfile"]))
         if self.metrics is not None:
             self._serve_metrics()
         self._install_signals()

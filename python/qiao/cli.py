@@ -114,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     from . import _log
     from .arbiter import Arbiter
     from .loader import AppLoadError, load_mounted
-    from .server import BindError, close_listeners, open_listeners
+    from .server import BindError, check_tls, close_listeners, open_listeners
+
+    problem = check_tls(options)
+    if problem:
+        return _fail(problem)
 
     try:
         _log.setup(options["log_level"], options["access_log"])

@@ -474,5 +474,62 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+#: Client certificate policies of ``--cert-reqs``.
+CERT_REQS = ("none", "optional", "required")
+
+
+def _cert_reqs(text: str) -> str:
+    if text.lower() not in CERT_REQS:
+        raise argparse.ArgumentTypeError(
+            f"unknown cert_reqs {text!r} (choose from {', '.join(CERT_REQS)})"
+        )
+    return text.lower()
+
+
+TLS_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "certfile",
+        ("--certfile",),
+        None,
+        "Serve TLS (https) on every TCP --bind with this PEM certificate chain; "
+        "uwsgi:// and unix: binds stay plaintext.",
+        metavar="FILE",
+    ),
+    Setting(
+        "keyfile",
+        ("--keyfile",),
+        None,
+        "The PEM private key of --certfile (default: read from --certfile itself).",
+        metavar="FILE",
+    ),
+    Setting(
+        "ca_certs",
+        ("--ca-certs",),
+        None,
+        "PEM CA certificates that client certificates are verified with (see --cert-reqs).",
+        metavar="FILE",
+    ),
+    Setting(
+        "cert_reqs",
+        ("--cert-reqs",),
+        "none",
+        "Client certificates: none (not asked for), optional (verified when sent) or "
+        "required (the handshake fails without one). Needs --ca-certs unless none.",
+        type=_cert_reqs,
+        metavar="POLICY",
+    ),
+    Setting(
+        "http2",
+        ("--http2",),
+        True,
+        "HTTP/2: offered by ALPN on TLS binds, and served in cleartext to clients with "
+        "prior knowledge (h2c) on HTTP binds. On by default; --no-http2 turns it off.",
+        type=None,
+        action="store_true",
+    ),
+)
+
+SETTINGS = SETTINGS + TLS_SETTINGS
+
 #: The names qiao.serve() accepts, with their defaults.
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}

@@ -44,11 +44,18 @@ UWSGI_PREFIX = "uwsgi://"
 _uwsgi: weakref.WeakSet = weakref.WeakSet()
 
 
-def engine_listeners(sockets: list[socket.socket]) -> dict:
-    """The engine's ``listeners`` and ``uwsgi_listeners`` arguments."""
+def engine_listeners(sockets: list[socket.socket], tls: bool = False) -> dict:
+    """The engine's ``listeners``, ``uwsgi_listeners`` and ``tls_listeners``
+    arguments. With ``tls`` (``--certfile``), every TCP listener that is
+    not a uwsgi one serves TLS, as gunicorn's ``certfile`` does."""
     return dict(
         listeners=[(s.fileno(), s.family == socket.AF_UNIX) for s in sockets],
         uwsgi_listeners=[i for i, s in enumerate(sockets) if s in _uwsgi],
+        tls_listeners=[
+            i
+            for i, s in enumerate(sockets)
+            if tls and s not in _uwsgi and s.family != socket.AF_UNIX
+        ],
     )
 
 
@@ -201,9 +208,32 @@ def open_listeners(bind: str | Iterable[str] | None, backlog: int) -> list[socke
     return sockets
 
 
-def log_listening(sockets: list[socket.socket]) -> None:
+def check_tls(opts: dict) -> str | None:
+    """Why the TLS settings cannot work (unreadable files, a policy without
+    its CA), checked before any worker starts; ``None`` when they can. The
+    engine checks the files' contents when each worker starts."""
+    if not opts["certfile"]:
+        if opts["keyfile"] or opts["ca_certs"] or opts["cert_reqs"] != "none":
+            return "keyfile, ca_certs and cert_reqs need certfile"
+        return None
+    for name in ("certfile", "keyfile", "ca_certs"):
+        path = opts[name]
+        if path:
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as e:
+                return f"cannot read the {name} {path!r}: {e.strerror or e}"
+    if opts["cert_reqs"] != "none" and not opts["ca_certs"]:
+        return f"cert_reqs {opts['cert_reqs']} needs ca_certs (the CA of client certificates)"
+    return None
+
+
+def log_listening(sockets: list[socket.socket], tls: bool = False) -> None:
     for sock in sockets:
         url, pid = _url(sock), os.getpid()
+        if tls and sock not in _uwsgi:
+            url = url.replace("http://", "https://", 1)
         if is_inherited(sock):
             log.info("Listening at: %s (%d), inherited fd %d", url, pid, sock.fileno())
         else:
@@ -243,6 +273,11 @@ def engine_options(opts: dict) -> dict:
         forwarded_allow_ips=opts["forwarded_allow_ips"],
         proxy_protocol=opts["proxy_protocol"],
         compress=compress_options(opts),
+        certfile=opts["certfile"],
+        keyfile=opts["keyfile"] or opts["certfile"],
+        ca_certs=opts["ca_certs"],
+        cert_reqs=opts["cert_reqs"],
+        http2=opts["http2"],
     )
 
 
@@ -302,9 +337,12 @@ def serve(
         app = mount(app, opts["mount"])
     if opts["access_log"]:
         app = accesslog.wrap_app(app, opts["access_log_format"])
+    problem = check_tls(opts)
+    if problem:
+        raise ValueError(problem)
     owned = [] if sockets else open_listeners(bind, opts["backlog"])
     listeners = list(sockets or []) + owned
-    log_listening(listeners)
+    log_listening(listeners, tls=bool(opts["certfile"]))
     previous = {}
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -316,7 +354,7 @@ def serve(
     try:
         _serve_native(
             app,
-            **engine_listeners(listeners),
+            **engine_listeners(listeners, tls=bool(opts["certfile"])),
             **engine_options(opts),
         )
     except (KeyboardInterrupt, _Stop):

@@ -98,7 +98,7 @@ def run(
     try:
         _serve_native(
             app,
-            **engine_listeners(sockets),
+            **engine_listeners(sockets, tls=bool(opts["certfile"])),
             control=control,
             max_requests=max_requests,
             heartbeat=(heartbeat, slot_offset),

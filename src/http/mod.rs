@@ -27,4 +27,4 @@ pub mod uwsgi;
 pub use body::{BodyDecoder, Decoded};
 pub use error::ParseError;
 pub use limits::Limits;
-pub use request::{parse_head, Framing, RequestHead, Status, Version};
+pub use request::{match_h2_preface, parse_head, Framing, RequestHead, Status, Version};

@@ -532,3 +532,20 @@ pub(crate) fn hex_val(b: u8) -> Option<u8> {
         _ => None,
     }
 }
+
+/// The client connection preface of HTTP/2 (RFC 9113 §3.4): what a client
+/// with prior knowledge (h2c) sends first instead of an HTTP/1.1 request.
+pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether `buf` starts with the HTTP/2 preface: `None` if it cannot,
+/// `Partial` while it still may, `Complete` once it does.
+pub fn match_h2_preface(buf: &[u8]) -> Option<Status<()>> {
+    let n = buf.len().min(H2_PREFACE.len());
+    if buf[..n] != H2_PREFACE[..n] {
+        None
+    } else if n < H2_PREFACE.len() {
+        Some(Status::Partial)
+    } else {
+        Some(Status::Complete(()))
+    }
+}

@@ -58,6 +58,9 @@ pub struct Conn {
     /// A readiness event said the peer closed its side (or the socket
     /// failed): reads must go on until they return the end.
     pub read_closed: bool,
+    /// An internal connection of the protocol front (`io::inbox`): the
+    /// front counts its client in the metrics, not the loop.
+    pub adopted: bool,
 }
 
 impl Conn {
@@ -77,6 +80,7 @@ impl Conn {
             served: 0,
             drained: false,
             read_closed: false,
+            adopted: false,
         }
     }
 

@@ -41,6 +41,24 @@ pub struct PeerInfo {
     /// The peer is a trusted proxy (`--forwarded-allow-ips`): its
     /// forwarding headers describe the client.
     pub trusted: bool,
+    /// The client connected with TLS (through the protocol front).
+    pub tls: Option<std::sync::Arc<TlsFacts>>,
+    /// The request came over HTTP/2 (through the protocol front).
+    pub http2: bool,
+}
+
+/// What the environ says about a TLS connection (mod_ssl's names).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFacts {
+    /// `SSL_PROTOCOL`: `TLSv1.2` or `TLSv1.3`.
+    pub protocol: String,
+    /// `SSL_CIPHER`: the IANA name of the cipher suite.
+    pub cipher: String,
+    /// `SSL_CLIENT_S_DN`: the verified client certificate's subject, if
+    /// the client sent one.
+    pub client_subject: Option<String>,
+    /// `SSL_CLIENT_CERT`: that certificate, PEM-encoded.
+    pub client_cert_pem: Option<String>,
 }
 
 impl Listener {
@@ -62,6 +80,18 @@ impl Listener {
             l.set_nonblocking(true)?;
             Listener::Tcp(TcpListener::from_std(l))
         })
+    }
+
+    /// A duplicate of the TCP listening socket `fd` as a std listener
+    /// (for the protocol front, which accepts TLS connections itself).
+    pub fn dup_tcp(fd: RawFd) -> io::Result<std::net::TcpListener> {
+        // SAFETY: dup of a valid listening fd the caller keeps open.
+        let own = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if own < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `own` is a fresh fd we now own.
+        Ok(unsafe { std::net::TcpListener::from_raw_fd(own) })
     }
 
     pub fn info(&self) -> ListenerInfo {
@@ -107,7 +137,7 @@ impl Listener {
     }
 }
 
-fn peer_of(addr: SocketAddr) -> PeerInfo {
+pub fn peer_of(addr: SocketAddr) -> PeerInfo {
     let ip = match addr {
         SocketAddr::V4(a) => std::net::IpAddr::V4(*a.ip()),
         SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
@@ -119,7 +149,7 @@ fn peer_of(addr: SocketAddr) -> PeerInfo {
         addr: ip.to_string(),
         port: addr.port().to_string(),
         ip: Some(ip),
-        trusted: false,
+        ..PeerInfo::default()
     }
 }
 

@@ -13,6 +13,7 @@ pub mod body;
 pub mod conn;
 pub mod event_loop;
 pub mod heartbeat;
+pub mod inbox;
 pub mod listener;
 pub mod metrics;
 pub mod output;

@@ -63,7 +63,12 @@ pub struct Shared {
     /// Drain after this many requests (0: never).
     max_requests: AtomicU64,
     wakers: Mutex<Vec<Arc<Waker>>>,
+    /// Called with the wakers: how the protocol front hears of a flag.
+    hooks: Mutex<Vec<FlagHook>>,
 }
+
+/// A function run whenever the stop or drain flag is set.
+pub type FlagHook = Box<dyn Fn() + Send + Sync>;
 
 impl Shared {
     /// Registers a loop's waker, so a flag change reaches it.
@@ -74,9 +79,20 @@ impl Shared {
             .push(waker);
     }
 
+    /// Runs `hook` whenever a flag is set (it must only signal, not block).
+    pub fn add_hook(&self, hook: FlagHook) {
+        self.hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hook);
+    }
+
     fn wake_all(&self) {
         for w in self.wakers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = w.wake();
+        }
+        for h in self.hooks.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            h();
         }
     }
 

@@ -185,6 +185,8 @@ pub fn fill_environ<'py>(
     environ.set_item(intern!(py, "RAW_URI"), &target)?;
     environ.set_item(intern!(py, "REQUEST_URI"), target)?;
     let protocol = match head.version {
+        // The front forwards each HTTP/2 stream as an HTTP/1.1 request.
+        _ if ex.peer.http2 => intern!(py, "HTTP/2"),
         crate::http::Version::Http10 => intern!(py, "HTTP/1.0"),
         crate::http::Version::Http11 => intern!(py, "HTTP/1.1"),
     };
@@ -247,7 +249,11 @@ pub fn fill_environ<'py>(
     } else {
         fields.origin(&config.trusted)
     };
-    let https = apply_origin(py, environ, &origin, cache)?.unwrap_or(config.https);
+    if let Some(tls) = &ex.peer.tls {
+        set_tls(py, environ, tls)?;
+    }
+    let https =
+        apply_origin(py, environ, &origin, cache)?.unwrap_or(config.https || ex.peer.tls.is_some());
     let host = origin.host.or_else(|| {
         head.authority
             .as_ref()
@@ -279,6 +285,31 @@ pub fn fill_environ<'py>(
             cache.value(py, port)
         };
         environ.set_item(intern!(py, "SERVER_PORT"), port)?;
+    }
+    Ok(())
+}
+
+/// The TLS facts of the connection, under mod_ssl's names (a trusted
+/// proxy's `X-Forwarded-Proto` may still override the scheme after this).
+fn set_tls<'py>(
+    py: Python<'py>,
+    environ: &Bound<'py, PyDict>,
+    tls: &crate::io::listener::TlsFacts,
+) -> PyResult<()> {
+    environ.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "https"))?;
+    environ.set_item(intern!(py, "HTTPS"), intern!(py, "on"))?;
+    environ.set_item(intern!(py, "SSL_PROTOCOL"), &tls.protocol)?;
+    environ.set_item(intern!(py, "SSL_CIPHER"), &tls.cipher)?;
+    let verify = match &tls.client_subject {
+        Some(dn) => {
+            environ.set_item(intern!(py, "SSL_CLIENT_S_DN"), dn)?;
+            intern!(py, "SUCCESS")
+        }
+        None => intern!(py, "NONE"),
+    };
+    environ.set_item(intern!(py, "SSL_CLIENT_VERIFY"), verify)?;
+    if let Some(pem) = &tls.client_cert_pem {
+        environ.set_item(intern!(py, "SSL_CLIENT_CERT"), pem)?;
     }
     Ok(())
 }

@@ -15,12 +15,16 @@ use pyo3::types::{PyDict, PyTuple};
 use super::app::{WsgiServe, WsgiShared};
 use super::environ::EnvironCache;
 use super::file_wrapper::FileWrapper;
+use crate::front::{tls, Front, FrontConfig};
 use crate::http::forwarded::TrustedProxies;
 use crate::http::limits::MAX_HEADER_FIELDS_CEILING;
 use crate::http::Limits;
 use crate::io::heartbeat::{Heartbeat, SLOT_SIZE};
+use crate::io::inbox::Inbox;
 use crate::io::metrics::{Metrics, METRICS_BLOCK};
-use crate::io::{pool, EventLoop, Handler, HandlerFactory, Listener, LoopConfig, Serve, Shared};
+use crate::io::{
+    pool, EventLoop, Handler, HandlerFactory, Listener, ListenerInfo, LoopConfig, Serve, Shared,
+};
 use pyo3::buffer::PyBuffer;
 
 /// Connections one worker holds at most by default.
@@ -129,6 +133,8 @@ impl HandlerFactory for WsgiThreads {
     control=None, max_requests=0, graceful_timeout=30.0, heartbeat=None, health_path=None,
     forwarded_allow_ips="", proxy_protocol=false, uwsgi_listeners=Vec::new(), metrics=None,
     compress=None,
+    tls_listeners=Vec::new(), certfile=None, keyfile=None, ca_certs=None, cert_reqs="none",
+    http2=true,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
@@ -160,6 +166,12 @@ pub fn serve(
     uwsgi_listeners: Vec<usize>,
     metrics: Option<(Py<PyAny>, usize)>,
     compress: Option<Bound<'_, PyDict>>,
+    tls_listeners: Vec<usize>,
+    certfile: Option<String>,
+    keyfile: Option<String>,
+    ca_certs: Option<String>,
+    cert_reqs: &str,
+    http2: bool,
 ) -> PyResult<()> {
     if listeners.is_empty() {
         return Err(PyValueError::new_err("no listening socket"));
@@ -195,7 +207,7 @@ pub fn serve(
         TrustedProxies::parse(forwarded_allow_ips)
             .map_err(|e| PyValueError::new_err(format!("forwarded_allow_ips: {e}")))?,
     );
-    let config = LoopConfig {
+    let mut config = LoopConfig {
         limits: Limits {
             request_line: limit_request_line.max(16),
             header_fields: limit_request_fields.clamp(1, MAX_HEADER_FIELDS_CEILING),
@@ -257,7 +269,7 @@ pub fn serve(
         log_error,
         log_debug,
         access_log,
-        metrics,
+        metrics: metrics.clone(),
         compress,
         environ: super::environ::EnvironConfig {
             trusted,
@@ -285,14 +297,56 @@ pub fn serve(
         None => None,
     };
 
-    let ls = listeners
+    let tls = match (&certfile, &keyfile) {
+        (Some(certfile), Some(keyfile)) => Some(
+            tls::server_config(&tls::TlsSettings {
+                certfile: certfile.clone(),
+                keyfile: keyfile.clone(),
+                ca_certs,
+                cert_reqs: tls::CertReqs::parse(cert_reqs).map_err(PyValueError::new_err)?,
+                http2,
+            })
+            .map_err(PyValueError::new_err)?,
+        ),
+        (None, None) if tls_listeners.is_empty() => None,
+        _ => return Err(PyValueError::new_err("TLS needs both certfile and keyfile")),
+    };
+    let keepalive_secs = config.keepalive;
+    let proxy_protocol = config.proxy_protocol.then(|| config.trusted.clone());
+    let (plain, secure) = split_listeners(&listeners, &tls_listeners, &mut config);
+    let ls = plain
         .iter()
         .map(|&(fd, unix)| Listener::from_shared_fd(fd, unix))
         .collect::<std::io::Result<Vec<_>>>()
         .map_err(|e| PyOSError::new_err(format!("cannot use listening socket: {e}")))?;
     crate::io::alloc::tune();
-    let lp =
+    let mut lp =
         EventLoop::new(ls, config, stop.clone()).map_err(|e| PyOSError::new_err(e.to_string()))?;
+    let front = if secure.is_empty() && !http2 {
+        None
+    } else {
+        let std_ls = secure
+            .iter()
+            .map(|&fd| Listener::dup_tcp(fd))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| PyOSError::new_err(format!("cannot use listening socket: {e}")))?;
+        let infos = std_ls.iter().map(tls_listener_info).collect();
+        let inbox = Arc::new(Inbox::new(metrics.clone()));
+        let base = lp.attach_inbox(inbox.clone(), infos);
+        let config = FrontConfig {
+            tls_listeners: std_ls.into_iter().zip(base..).collect(),
+            tls,
+            h2c: http2,
+            keepalive: keepalive_secs,
+            max_connections: max_connections.max(1),
+            proxy_protocol,
+        };
+        Some(
+            Front::start(config, inbox, &stop, block_signals).map_err(|e| {
+                PyOSError::new_err(format!("cannot start the TLS/HTTP/2 front: {e}"))
+            })?,
+        )
+    };
     let heartbeats = (0..threads)
         .map(|t| {
             heartbeat_buf.as_ref().map(|(buf, offset)| {
@@ -315,6 +369,7 @@ pub fn serve(
         };
         pool::run(lp, &factory, threads, heartbeats, &mut tick)
     });
+    drop(front);
     drop(heartbeat_buf);
     drop(metrics_buf);
     if let Some(e) = pending {
@@ -323,9 +378,45 @@ pub fn serve(
     result.map_err(|e| PyOSError::new_err(format!("event loop failed: {e}")))
 }
 
+/// Splits the listeners into the loop's own (plaintext; `uwsgi_listeners`
+/// renumbered in `config`) and the TLS ones the front accepts on (TCP
+/// only: a Unix-socket listener stays plaintext).
+fn split_listeners(
+    listeners: &[(RawFd, bool)],
+    tls_listeners: &[usize],
+    config: &mut LoopConfig,
+) -> (Vec<(RawFd, bool)>, Vec<RawFd>) {
+    let (mut plain, mut secure, mut uwsgi) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, &(fd, unix)) in listeners.iter().enumerate() {
+        if tls_listeners.contains(&i) && !unix {
+            secure.push(fd);
+        } else {
+            if config.uwsgi_listeners.contains(&i) {
+                uwsgi.push(plain.len());
+            }
+            plain.push((fd, unix));
+        }
+    }
+    config.uwsgi_listeners = uwsgi;
+    (plain, secure)
+}
+
+/// `SERVER_NAME`/`SERVER_PORT` defaults of a TLS listener.
+fn tls_listener_info(l: &std::net::TcpListener) -> ListenerInfo {
+    let (server_name, server_port) = match l.local_addr() {
+        Ok(a) => (a.ip().to_string(), a.port().to_string()),
+        Err(_) => ("localhost".into(), "443".into()),
+    };
+    ListenerInfo {
+        server_name,
+        server_port,
+        uwsgi: false,
+    }
+}
+
 /// Serving threads leave signals to the main thread, whose loop wakes on
 /// them (EINTR) and runs the Python handlers.
-fn block_signals() {
+pub(crate) fn block_signals() {
     // SAFETY: building and applying a signal mask for this thread only.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();

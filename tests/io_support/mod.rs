@@ -295,10 +295,25 @@ impl Server {
         Server::start_full(threads, |_| {}, |_| ()).0
     }
 
+    /// A server whose loop `attach` prepares before it runs (e.g. to
+    /// attach a protocol front's inbox).
+    pub fn attached(attach: impl FnOnce(&mut EventLoop)) -> Server {
+        Server::start_full_with(TEST_THREADS, |_| {}, |_| (), attach).0
+    }
+
     fn start_full<T>(
         threads: usize,
         tweak: impl FnOnce(&mut LoopConfig),
         before: impl FnOnce(SocketAddr) -> T,
+    ) -> (Server, T) {
+        Server::start_full_with(threads, tweak, before, |_| {})
+    }
+
+    fn start_full_with<T>(
+        threads: usize,
+        tweak: impl FnOnce(&mut LoopConfig),
+        before: impl FnOnce(SocketAddr) -> T,
+        attach: impl FnOnce(&mut EventLoop),
     ) -> (Server, T) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().unwrap();
@@ -307,7 +322,8 @@ impl Server {
         tweak(&mut config);
         let shared = Arc::new(Shared::default());
         let l = Listener::from_shared_fd(listener.as_raw_fd(), false).expect("listener");
-        let lp = EventLoop::new(vec![l], config, shared.clone()).expect("event loop");
+        let mut lp = EventLoop::new(vec![l], config, shared.clone()).expect("event loop");
+        attach(&mut lp);
         let state = Arc::new(State::default());
         let factory = FakeThreads {
             state: state.clone(),

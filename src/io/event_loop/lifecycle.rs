@@ -73,11 +73,12 @@ impl EventLoop {
         };
         let _ = self.poll.registry().deregister(conn.stream.source());
         let buf = mem::take(&mut conn.buf);
+        let adopted = conn.adopted;
         drop(conn);
         self.recycle(buf);
         self.free.push(idx);
         self.live -= 1;
-        if let Some(m) = &self.config.metrics {
+        if let Some(m) = self.config.metrics.as_ref().filter(|_| !adopted) {
             m.connection_closed();
         }
         if self.accept_paused && !self.shared.stopping() {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 
+mod front;
 mod health;
 mod job;
 mod lifecycle;
@@ -121,6 +122,8 @@ pub struct EventLoop {
     next_sweep: Instant,
     /// Shut down: no more jobs; connections handed back are closed.
     closed: bool,
+    /// The protocol front's door, when one is attached (`front.rs`).
+    inbox: Option<Arc<super::inbox::Inbox>>,
 }
 
 impl EventLoop {
@@ -166,6 +169,7 @@ impl EventLoop {
             drain_until: None,
             next_sweep: Instant::now() + SWEEP_INTERVAL,
             closed: false,
+            inbox: None,
         })
     }
 
@@ -198,13 +202,14 @@ impl EventLoop {
             return Ok(Turn::Finished);
         }
         if self.shared.draining() {
+            let first = self.drain_until.is_none();
             let until = *self
                 .drain_until
                 .get_or_insert_with(|| Instant::now() + self.config.graceful_timeout);
-            if !self.listeners.is_empty() {
+            if first {
                 self.start_drain();
             }
-            if self.live == 0 || Instant::now() >= until {
+            if (self.live == 0 && self.front_open() == 0) || Instant::now() >= until {
                 self.shutdown();
                 return Ok(Turn::Finished);
             }
@@ -216,6 +221,7 @@ impl EventLoop {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Turn::Continue),
             Err(e) => return Err(e),
         }
+        self.adopt();
         self.tokens.clear();
         self.tokens.extend(
             self.events
@@ -356,7 +362,26 @@ impl EventLoop {
                     }
                 }
                 Phase::Head { started } => {
-                    if conn.start < conn.buf.len() {
+                    // h2c with prior knowledge: the preface goes to the
+                    // front; until it is whole or ruled out, nothing is parsed.
+                    let preface = if !*started
+                        && conn.served == 0
+                        && conn.start < conn.buf.len()
+                        && front::h2c_candidate(
+                            &self.inbox,
+                            &self.infos,
+                            conn.listener,
+                            &conn.stream,
+                        ) {
+                        crate::http::match_h2_preface(&conn.buf[conn.start..])
+                    } else {
+                        None
+                    };
+                    if let Some(Status::Complete(())) = preface {
+                        self.hand_off_h2c(idx);
+                        return Step::Closed;
+                    }
+                    if conn.start < conn.buf.len() && preface.is_none() {
                         if !*started {
                             *started = true;
                             conn.deadline = Instant::now() + self.config.header_timeout;

@@ -1,0 +1,331 @@
+//! The protocol front of a worker: TLS and HTTP/2, on a small tokio
+//! runtime of its own, feeding the event loop plain HTTP/1.1 over internal
+//! connections (socket pairs, see `io::inbox`).
+//!
+//! Why a front rather than TLS in the loop: the loop and the serving
+//! threads read and write raw descriptors (`writev`, `sendfile`, the body
+//! reader, `wsgi.input`), which is what makes plaintext HTTP/1.1 fast.
+//! Threading a TLS session or HTTP/2 streams through all of that would
+//! slow and complicate every path. The front costs one in-process hop per
+//! TLS or HTTP/2 request, and nothing at all in plaintext HTTP/1.1.
+//!
+//! - [`tls`]: the rustls configuration and the handshake's facts.
+//! - [`pipe`]: internal connections; HTTP/1.1 over TLS as a byte pipe
+//!   (all parsing, limits, errors, pipelining and 100-continue stay in
+//!   the loop).
+//! - [`h2`]: HTTP/2 (ALPN `h2`, or h2c with prior knowledge handed over
+//!   by the loop), each stream one HTTP/1.1 request to the loop.
+//! - [`upstream`]: the internal HTTP/1.1 connections those requests go
+//!   over, reused from stream to stream.
+//!
+//! Draining (SIGTERM): the listeners close, HTTP/2 connections send
+//! GOAWAY and finish their streams, TLS pipes end when the loop closes
+//! their internal connection; the loop waits for the front's connections
+//! ([`crate::io::inbox::Inbox::enter`]). Stopping drops the runtime.
+
+pub mod h2;
+pub mod pipe;
+pub mod tls;
+pub mod upstream;
+
+use std::net::TcpListener as StdTcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+use crate::http::forwarded::TrustedProxies;
+use crate::http::proxy_protocol::{parse_proxy_header, ProxiedPeer};
+use crate::http::Status;
+use crate::io::inbox::{Handoff, Inbox};
+use crate::io::listener::{peer_of, PeerInfo};
+use crate::io::Shared;
+
+/// Threads of the front's runtime. TLS and HTTP/2 framing are light next
+/// to the application (which runs on the pool's threads); one thread per
+/// worker process keeps the front from competing with them. Scale out
+/// with `--workers`.
+pub const FRONT_THREADS: usize = 1;
+/// Longest TLS handshake, from accept; then the connection is closed.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// An answer for plain HTTP sent to a TLS port (detected by its first
+/// byte: a TLS handshake record starts with 0x16).
+const PLAIN_TO_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\
+Content-Type: text/plain\r\nContent-Length: 38\r\n\r\nplain HTTP request sent to a TLS port\n";
+/// Pause before accepting again after `accept(2)` failed (out of
+/// descriptors): the failure would only repeat at once.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// What the front of one worker serves.
+pub struct FrontConfig {
+    /// TLS listeners (TCP) with the loop's info index of each.
+    pub tls_listeners: Vec<(StdTcpListener, usize)>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Serve h2c handed over by the loop.
+    pub h2c: bool,
+    /// Idle time allowed on an HTTP/2 connection without streams.
+    pub keepalive: Duration,
+    /// Client connections (TLS, h2c) held at once (`--max-connections`);
+    /// beyond, TLS accepting waits for one to end.
+    pub max_connections: usize,
+    /// `--proxy-protocol`, with `--forwarded-allow-ips`: TLS connections
+    /// start with a PROXY header too (before the handshake).
+    pub proxy_protocol: Option<Arc<TrustedProxies>>,
+}
+
+/// A running front; dropping it stops it at once.
+pub struct Front {
+    rt: Option<Runtime>,
+}
+
+impl Front {
+    /// Starts the runtime and its listeners. `block_signals` runs on the
+    /// runtime's threads first (signals belong to the main thread).
+    pub fn start(
+        config: FrontConfig,
+        inbox: Arc<Inbox>,
+        shared: &Shared,
+        block_signals: fn(),
+    ) -> std::io::Result<Front> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(FRONT_THREADS)
+            .thread_name("qiao-front")
+            .on_thread_start(block_signals)
+            .enable_all()
+            .build()?;
+        let (drain_tx, drain_rx) = watch::channel(shared.draining());
+        let drain_tx = Arc::new(drain_tx);
+        {
+            let tx = drain_tx.clone();
+            shared.add_hook(Box::new(move || {
+                tx.send_replace(true);
+            }));
+        }
+        let keepalive = config.keepalive;
+        // One permit per client connection held (`--max-connections`).
+        let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
+        if config.h2c {
+            let handle = rt.handle().clone();
+            let (inbox2, drain, slots) = (inbox.clone(), drain_rx.clone(), slots.clone());
+            inbox.set_h2c(Box::new(move |h: Handoff| {
+                // Beyond the limit the connection is closed (the loop
+                // bounds plaintext connections before this anyway).
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    return;
+                };
+                let (inbox, drain) = (inbox2.clone(), drain.clone());
+                let open = pipe::Open::new(&inbox);
+                handle.spawn(async move {
+                    let _held = (open, permit);
+                    if h.stream.set_nonblocking(true).is_err() {
+                        return;
+                    }
+                    let Ok(tcp) = TcpStream::from_std(h.stream) else {
+                        return;
+                    };
+                    let client = h2::Client::new(inbox, h.peer, h.listener, keepalive);
+                    let io = pipe::Prefixed::new(h.read, tcp);
+                    h2::serve(io, client, keepalive, drain).await;
+                });
+            }));
+        }
+        if let Some(tls) = &config.tls {
+            let acceptor = TlsAcceptor::from(tls.clone());
+            for (l, info) in config.tls_listeners {
+                l.set_nonblocking(true)?;
+                let _guard = rt.enter();
+                let l = TcpListener::from_std(l)?;
+                let front = Listening {
+                    acceptor: acceptor.clone(),
+                    inbox: inbox.clone(),
+                    slots: slots.clone(),
+                    keepalive,
+                    proxy_protocol: config.proxy_protocol.clone(),
+                };
+                rt.spawn(accept_loop(l, info, front, drain_rx.clone()));
+            }
+        }
+        Ok(Front { rt: Some(rt) })
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// What every TLS listener of the front shares.
+#[derive(Clone)]
+struct Listening {
+    acceptor: TlsAcceptor,
+    inbox: Arc<Inbox>,
+    /// One permit per connection held (`--max-connections`).
+    slots: Arc<Semaphore>,
+    keepalive: Duration,
+    /// `--proxy-protocol`: the PROXY header comes before the handshake,
+    /// accepted from these peers (any, if empty).
+    proxy_protocol: Option<Arc<TrustedProxies>>,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    info: usize,
+    front: Listening,
+    mut drain: watch::Receiver<bool>,
+) {
+    loop {
+        if *drain.borrow() {
+            return; // the listener closes: no new connections
+        }
+        let permit = tokio::select! {
+            p = front.slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            r = drain.changed() => match r {
+                Ok(()) => continue,
+                Err(_) => return, // the server is gone
+            },
+        };
+        let (tcp, addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(pair) => pair,
+                Err(_) => {
+                    // Out of descriptors: retry shortly rather than spin.
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
+            },
+            r = drain.changed() => match r {
+                Ok(()) => continue,
+                Err(_) => return,
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let open = pipe::Open::new(&front.inbox);
+        let (front, drain) = (front.clone(), drain.clone());
+        tokio::spawn(async move {
+            let _held = (open, permit);
+            serve_tls(tcp, peer_of(addr), info, front, drain).await;
+        });
+    }
+}
+
+/// One TLS client: handshake, then HTTP/2 or an HTTP/1.1 pipe by ALPN.
+/// The PROXY header (`--proxy-protocol`) before the TLS handshake: reads
+/// it, with whatever follows it in the same reads, into `early`; returns
+/// the header's length and the client it names. Refused (`None`) as the
+/// loop refuses it: malformed, or from a peer not in a non-empty
+/// `--forwarded-allow-ips`.
+async fn read_proxy_header(
+    tcp: &mut TcpStream,
+    peer: &PeerInfo,
+    trusted: &TrustedProxies,
+    early: &mut Vec<u8>,
+) -> Option<(usize, Option<ProxiedPeer>)> {
+    if !trusted.is_empty() && !peer.ip.is_some_and(|ip| trusted.contains(ip)) {
+        return None;
+    }
+    loop {
+        match parse_proxy_header(early) {
+            Ok(Status::Complete(header)) => return Some(header),
+            Ok(Status::Partial) => {}
+            Err(_) => return None,
+        }
+        let mut buf = [0u8; 512];
+        match tcp.read(&mut buf).await {
+            Ok(n) if n > 0 => early.extend_from_slice(&buf[..n]),
+            _ => return None,
+        }
+    }
+}
+
+/// Answers plain HTTP sent to a TLS port, then closes.
+async fn refuse_plain(mut tcp: TcpStream) {
+    let _ = tcp.write_all(PLAIN_TO_TLS).await;
+    let _ = tcp.shutdown().await;
+    // Read what the client sent until it closes: closing with unread
+    // input would reset the connection, and the answer with it.
+    let _ = tokio::time::timeout(pipe::PIPE_LINGER, async {
+        let mut sink = [0u8; 4096];
+        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+async fn serve_tls(
+    mut tcp: TcpStream,
+    mut peer: PeerInfo,
+    info: usize,
+    front: Listening,
+    drain: watch::Receiver<bool>,
+) {
+    let mut early = Vec::new();
+    if let Some(trusted) = &front.proxy_protocol {
+        let read = read_proxy_header(&mut tcp, &peer, trusted, &mut early);
+        let Ok(Some((len, client))) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, read).await
+        else {
+            return;
+        };
+        if let Some(c) = client {
+            peer.addr = c.ip.to_string();
+            peer.port = c.port.to_string();
+            peer.ip = Some(c.ip);
+        }
+        early.drain(..len);
+    }
+    let mut first = [0u8; 1];
+    let first = match early.first() {
+        Some(&b) => b,
+        None => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await {
+            Ok(Ok(1)) => first[0],
+            _ => return,
+        },
+    };
+    if first != TLS_HANDSHAKE_RECORD {
+        return refuse_plain(tcp).await;
+    }
+    let io = pipe::Prefixed::new(early, tcp);
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, front.acceptor.accept(io)).await
+    {
+        Ok(Ok(s)) => s,
+        _ => return, // failed (alert sent by rustls) or timed out
+    };
+    let (_, conn) = stream.get_ref();
+    peer.tls = Some(Arc::new(tls::facts(conn)));
+    let (inbox, keepalive) = (front.inbox, front.keepalive);
+    if conn.alpn_protocol() == Some(tls::ALPN_H2) {
+        let client = h2::Client::new(inbox, peer, info, keepalive);
+        h2::serve(stream, client, keepalive, drain).await;
+    } else if let Ok(internal) = pipe::connect(&inbox, peer, info) {
+        pipe::pipe(stream, internal).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PLAIN_TO_TLS;
+
+    #[test]
+    fn plain_to_tls_answer_is_framed() {
+        let text = std::str::from_utf8(PLAIN_TO_TLS).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(len, body.len());
+        assert!(head.starts_with("HTTP/1.1 400 "));
+    }
+}
