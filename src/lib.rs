@@ -9,6 +9,7 @@
 pub mod codec;
 pub mod http;
 pub mod io;
+pub mod native;
 pub mod wsgi;
 
 use pyo3::prelude::*;

@@ -242,6 +242,30 @@ def engine_options(opts: dict) -> dict:
         health_path=opts["health_path"],
         forwarded_allow_ips=opts["forwarded_allow_ips"],
         proxy_protocol=opts["proxy_protocol"],
+        **native_options(opts),
+    )
+
+
+def native_options(opts: dict) -> dict:
+    """The engine's keyword arguments for the native routes (--static, --proxy)."""
+    statics = [tuple(s.split("=", 1)) for s in opts.get("static") or ()]
+    proxies = [
+        (prefix, [u.strip() for u in urls.split(",") if u.strip()])
+        for prefix, urls in (p.split("=", 1) for p in opts.get("proxy") or ())
+    ]
+    return dict(
+        static_dirs=statics,
+        static_index=opts.get("static_index") or None,
+        static_cache_control=opts.get("static_cache_control") or None,
+        static_etag=opts.get("static_etag") or "strong",
+        proxy_routes=proxies,
+        proxy_balance=opts.get("proxy_balance") or "round_robin",
+        proxy_timeout=opts.get("proxy_timeout") or 30.0,
+        proxy_connect_timeout=opts.get("proxy_connect_timeout") or 5.0,
+        proxy_max_fails=opts.get("proxy_max_fails") or 1,
+        proxy_probe_interval=opts.get("proxy_probe_interval") or 5.0,
+        proxy_preserve_host=bool(opts.get("proxy_preserve_host")),
+        proxy_status=opts.get("proxy_status"),
     )
 
 

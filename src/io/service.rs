@@ -48,6 +48,9 @@ pub struct LoopConfig {
     pub uwsgi_listeners: Vec<usize>,
     /// The worker's metrics block (`--metrics-bind`): open connections.
     pub metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    /// Path prefixes served by native services (`--static`, `--proxy`):
+    /// a thread serves those requests without [`Handler::session`] (no GIL).
+    pub native: Option<Arc<NativeRoutes>>,
 }
 
 /// State shared by all loops of a process: the stop and drain flags, the
@@ -157,4 +160,92 @@ pub trait Handler {
     /// Runs `f` with whatever serving needs held (the GIL, for WSGI);
     /// called once per run of requests a thread serves back to back.
     fn session<R>(&mut self, f: impl FnOnce(&mut dyn Serve) -> R) -> R;
+}
+
+/// A request handler of the I/O ring itself (no Python, no GIL): serves
+/// one request completely, as [`Serve`] does, from any serving thread.
+pub trait NativeService: Send + Sync {
+    /// Serves the request; returns what to do with the connection and the
+    /// final status sent (for the metrics).
+    fn serve(&self, ex: &mut Exchange<'_>) -> (Outcome, u16);
+}
+
+/// The native services by path prefix, matched on whole segments (`/static`
+/// matches `/static` and `/static/x`, not `/staticx`); the longest wins.
+pub struct NativeRoutes {
+    /// Normalized prefixes (no trailing `/`; the root is empty), longest first.
+    routes: Vec<(Vec<u8>, Arc<dyn NativeService>)>,
+    metrics: Option<Arc<crate::io::metrics::Metrics>>,
+}
+
+impl NativeRoutes {
+    pub fn new(
+        routes: Vec<(Vec<u8>, Arc<dyn NativeService>)>,
+        metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    ) -> Self {
+        let mut routes: Vec<_> = routes
+            .into_iter()
+            .map(|(mut p, s)| {
+                while p.last() == Some(&b'/') {
+                    p.pop();
+                }
+                (p, s)
+            })
+            .collect();
+        routes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        NativeRoutes { routes, metrics }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// The service for a request path (percent-decoded first when it holds
+    /// an escape, so `/st%61tic` is `/static`, as the WSGI side would see it).
+    pub fn find(&self, raw_path: &[u8]) -> Option<&Arc<dyn NativeService>> {
+        let decoded;
+        let path = if raw_path.contains(&b'%') {
+            let mut out = Vec::new();
+            crate::http::request::percent_decode(raw_path, &mut out);
+            decoded = out;
+            &decoded[..]
+        } else {
+            raw_path
+        };
+        let path = if path.is_empty() { &b"/"[..] } else { path };
+        self.routes
+            .iter()
+            .find(|(prefix, _)| {
+                path.starts_with(prefix)
+                    && (path.len() == prefix.len() || path[prefix.len()] == b'/')
+            })
+            .map(|(_, s)| s)
+    }
+
+    /// Serves `ex` with `service`, counted in the metrics like any request.
+    pub fn serve(&self, service: &dyn NativeService, ex: &mut Exchange<'_>) -> Outcome {
+        let Some(m) = &self.metrics else {
+            return service.serve(ex).0;
+        };
+        let t0 = std::time::Instant::now();
+        m.request_started();
+        let (outcome, status) = service.serve(ex);
+        let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let method = ex.bytes(&ex.head.method);
+        m.request_done(method, status, micros, ex.body.received(), ex.out.sent());
+        outcome
+    }
+}
+
+impl std::fmt::Debug for NativeRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let prefixes: Vec<_> = self
+            .routes
+            .iter()
+            .map(|(p, _)| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        f.debug_struct("NativeRoutes")
+            .field("prefixes", &prefixes)
+            .finish()
+    }
 }

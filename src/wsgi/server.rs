@@ -21,6 +21,10 @@ use crate::http::Limits;
 use crate::io::heartbeat::{Heartbeat, SLOT_SIZE};
 use crate::io::metrics::{Metrics, METRICS_BLOCK};
 use crate::io::{pool, EventLoop, Handler, HandlerFactory, Listener, LoopConfig, Serve, Shared};
+use crate::native::proxy::ProxyOptions;
+use crate::native::routes::NativeConfig;
+use crate::native::static_files::{EtagMode, StaticOptions};
+use crate::native::upstream::Balance;
 use pyo3::buffer::PyBuffer;
 
 /// Connections one worker holds at most by default.
@@ -128,6 +132,11 @@ impl HandlerFactory for WsgiThreads {
     limit_request_field_size=crate::http::limits::MAX_FIELD_SIZE, max_body=None,
     control=None, max_requests=0, graceful_timeout=30.0, heartbeat=None, health_path=None,
     forwarded_allow_ips="", proxy_protocol=false, uwsgi_listeners=Vec::new(), metrics=None,
+    static_dirs=Vec::new(), static_index=Some(crate::native::static_files::DEFAULT_INDEX.to_string()),
+    static_cache_control=Some(crate::native::static_files::DEFAULT_CACHE_CONTROL.to_string()),
+    static_etag="strong", proxy_routes=Vec::new(), proxy_balance="round_robin",
+    proxy_timeout=30.0, proxy_connect_timeout=5.0, proxy_max_fails=1, proxy_probe_interval=5.0,
+    proxy_preserve_host=false, proxy_status=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
@@ -158,6 +167,18 @@ pub fn serve(
     proxy_protocol: bool,
     uwsgi_listeners: Vec<usize>,
     metrics: Option<(Py<PyAny>, usize)>,
+    static_dirs: Vec<(String, String)>,
+    static_index: Option<String>,
+    static_cache_control: Option<String>,
+    static_etag: &str,
+    proxy_routes: Vec<(String, Vec<String>)>,
+    proxy_balance: &str,
+    proxy_timeout: f64,
+    proxy_connect_timeout: f64,
+    proxy_max_fails: u32,
+    proxy_probe_interval: f64,
+    proxy_preserve_host: bool,
+    proxy_status: Option<String>,
 ) -> PyResult<()> {
     if listeners.is_empty() {
         return Err(PyValueError::new_err("no listening socket"));
@@ -190,6 +211,47 @@ pub fn serve(
         TrustedProxies::parse(forwarded_allow_ips)
             .map_err(|e| PyValueError::new_err(format!("forwarded_allow_ips: {e}")))?,
     );
+    let native_config = NativeConfig {
+        statics: static_dirs,
+        static_options: StaticOptions {
+            index: static_index.filter(|s| !s.is_empty()),
+            cache_control: static_cache_control.filter(|s| !s.is_empty()),
+            etag: match static_etag {
+                "strong" => EtagMode::Strong,
+                "weak" => EtagMode::Weak,
+                "none" | "" => EtagMode::Off,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "static_etag must be strong, weak or none, not {other:?}"
+                    )))
+                }
+            },
+        },
+        proxies: proxy_routes,
+        proxy_options: ProxyOptions {
+            balance: Balance::parse(proxy_balance).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "proxy_balance must be round_robin or least_conn, not {proxy_balance:?}"
+                ))
+            })?,
+            timeout: secs(proxy_timeout, "proxy timeout")?,
+            connect_timeout: secs(proxy_connect_timeout, "proxy connect timeout")?,
+            max_fails: proxy_max_fails,
+            probe_interval: secs(proxy_probe_interval, "proxy probe interval")?,
+            preserve_host: proxy_preserve_host,
+            url_scheme: url_scheme.to_string(),
+        },
+        proxy_status,
+    };
+    let native = if native_config.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            native_config
+                .build(metrics.clone())
+                .map_err(PyValueError::new_err)?,
+        ))
+    };
     let config = LoopConfig {
         limits: Limits {
             request_line: limit_request_line.max(16),
@@ -208,6 +270,7 @@ pub fn serve(
         proxy_protocol,
         uwsgi_listeners,
         metrics: metrics.clone(),
+        native,
     };
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;

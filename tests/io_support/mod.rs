@@ -203,6 +203,7 @@ pub fn test_config() -> LoopConfig {
         proxy_protocol: false,
         uwsgi_listeners: Vec::new(),
         metrics: None,
+        native: None,
     }
 }
 

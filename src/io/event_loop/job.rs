@@ -18,7 +18,7 @@ use crate::io::conn::{Conn, Phase};
 use crate::io::heartbeat::Heartbeat;
 use crate::io::listener::ListenerInfo;
 use crate::io::output::{Output, OUTPUT_FLUSH_BYTES};
-use crate::io::service::{Exchange, Outcome, Serve};
+use crate::io::service::{Exchange, NativeRoutes, NativeService, Outcome, Serve};
 
 /// A request ready to be served, with everything serving needs.
 pub struct Job {
@@ -29,6 +29,20 @@ pub struct Job {
     info: Arc<ListenerInfo>,
     io_timeout: Duration,
     max_body: Option<u64>,
+    /// The native service whose prefix the path lies under, if any.
+    native: Option<(Arc<NativeRoutes>, Arc<dyn NativeService>)>,
+}
+
+/// Serves a job with its native service (see [`Job::run_native`]).
+struct NativeServe<'a> {
+    routes: &'a NativeRoutes,
+    service: &'a dyn NativeService,
+}
+
+impl Serve for NativeServe<'_> {
+    fn serve(&mut self, ex: &mut Exchange<'_>) -> Outcome {
+        self.routes.serve(self.service, ex)
+    }
 }
 
 /// A served request on its way back to the loop.
@@ -43,6 +57,22 @@ pub struct Done {
 }
 
 impl Job {
+    /// Whether a native service (not the application) serves this request.
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
+    }
+
+    /// Serves a native job (see [`is_native`](Self::is_native)) without any
+    /// handler: no GIL is taken. Panics if the job is not native.
+    pub fn run_native(mut self, heartbeat: Option<&Heartbeat>) -> Done {
+        let (routes, service) = self.native.take().expect("a native job");
+        let mut serve = NativeServe {
+            routes: &routes,
+            service: &*service,
+        };
+        self.run(&mut serve, heartbeat)
+    }
+
     /// Serves the request completely (response written and flushed),
     /// reporting it in the thread's heartbeat slot. A panic in `serve`
     /// costs this connection only.
@@ -55,6 +85,7 @@ impl Job {
             info,
             io_timeout,
             max_body,
+            native: _,
         } = self;
         let base = conn.start;
         if let Some(hb) = heartbeat {
@@ -141,6 +172,14 @@ impl EventLoop {
             }
             let mut date = [0u8; DATE_LEN];
             date.copy_from_slice(self.dates.get());
+            let native = match &self.config.native {
+                Some(routes) if !conn.head.cgi => {
+                    let path = &conn.buf
+                        [conn.start + conn.head.path.start..conn.start + conn.head.path.end];
+                    routes.find(path).map(|s| (routes.clone(), s.clone()))
+                }
+                _ => None,
+            };
             let wbuf = self
                 .wbufs
                 .pop()
@@ -153,6 +192,7 @@ impl EventLoop {
                 date,
                 io_timeout: self.config.io_timeout,
                 max_body: self.config.limits.max_body,
+                native,
             });
         }
         None

@@ -12,6 +12,11 @@
 //!   next ready request and serves it in the same GIL hold, or goes back
 //!   to waiting. If another thread leads meanwhile, it hands the
 //!   connection back through `returns` (waking the leader) and follows.
+//! - A request under a native route (`--static`, `--proxy`: see
+//!   [`NativeRoutes`](crate::io::service::NativeRoutes)) is served the same
+//!   way but outside any session: no GIL. A run of jobs switches between the
+//!   two kinds as they come, so an application request never holds the GIL
+//!   across a native one.
 //! - The monitor (`monitor.rs`, on the thread that called `serve`) ticks
 //!   every [`monitor::MONITOR_TICK`] while requests run. When one request
 //!   has been in the application for a whole tick off the CPU (blocked,
@@ -271,38 +276,77 @@ fn serve_thread<'scope, F: HandlerFactory>(
         };
         pool.leading.store(false, Ordering::SeqCst);
         drop(lp);
-        held = handler.session(|serve| {
-            let mut job: Job = job;
-            loop {
-                if pool.eager() {
-                    // The app blocks: let another thread lead now rather
-                    // than after the monitor's next tick.
-                    pool.promote(factory, scope);
-                }
-                pool.begin(slot);
-                let done = job.run(serve, hb);
-                pool.slots[slot].started.store(0, Ordering::Relaxed);
-                match pool.lp.try_lock() {
-                    Ok(mut lp) => {
-                        lp.finish_job(done);
-                        match lp.next_job() {
-                            Some(next) => job = next,
-                            None => return Some(lp),
-                        }
-                    }
-                    Err(TryLockError::Poisoned(e)) => {
-                        let mut lp = e.into_inner();
-                        lp.finish_job(done);
-                        return Some(lp);
-                    }
-                    Err(TryLockError::WouldBlock) => {
-                        lock(&pool.returns).push(done);
-                        let _ = pool.loop_waker.wake();
-                        return None;
-                    }
+        // Serve jobs back to back; a run of application jobs shares one
+        // session (one GIL hold), a native job runs outside any session.
+        let mut next = Some(job);
+        while let Some(job) = next.take() {
+            let after = if job.is_native() {
+                serve_run(pool, factory, scope, slot, job, &mut |j| j.run_native(hb))
+            } else {
+                handler.session(|serve| {
+                    serve_run(pool, factory, scope, slot, job, &mut |j| j.run(serve, hb))
+                })
+            };
+            match after {
+                After::Lead(lp) => held = Some(lp),
+                After::Follow => {}
+                After::Switch(job) => next = Some(job),
+            }
+        }
+    }
+}
+
+/// Where a thread goes after a run of jobs.
+enum After<'a> {
+    /// It holds the loop, with nothing ready: it leads.
+    Lead(MutexGuard<'a, EventLoop>),
+    /// Another thread leads; its connection went back through `returns`.
+    Follow,
+    /// The next ready job is of the other kind (native or application).
+    Switch(Job),
+}
+
+/// Serves `job`, then the next ready jobs of the same kind while the loop
+/// is free, with `run` (which serves a job natively, or in the session
+/// the caller holds).
+fn serve_run<'scope, F: HandlerFactory>(
+    pool: &'scope Pool,
+    factory: &'scope F,
+    scope: &'scope Scope<'scope, '_>,
+    slot: usize,
+    mut job: Job,
+    run: &mut dyn FnMut(Job) -> Done,
+) -> After<'scope> {
+    let native = job.is_native();
+    loop {
+        if pool.eager() {
+            // Requests block: let another thread lead now rather than
+            // after the monitor's next tick.
+            pool.promote(factory, scope);
+        }
+        pool.begin(slot);
+        let done = run(job);
+        pool.slots[slot].started.store(0, Ordering::Relaxed);
+        match pool.lp.try_lock() {
+            Ok(mut lp) => {
+                lp.finish_job(done);
+                match lp.next_job() {
+                    Some(next) if next.is_native() == native => job = next,
+                    Some(next) => return After::Switch(next),
+                    None => return After::Lead(lp),
                 }
             }
-        });
+            Err(TryLockError::Poisoned(e)) => {
+                let mut lp = e.into_inner();
+                lp.finish_job(done);
+                return After::Lead(lp);
+            }
+            Err(TryLockError::WouldBlock) => {
+                lock(&pool.returns).push(done);
+                let _ = pool.loop_waker.wake();
+                return After::Follow;
+            }
+        }
     }
 }
 

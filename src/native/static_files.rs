@@ -1,0 +1,397 @@
+//! `--static PREFIX=DIR`: files under a directory, answered in Rust with
+//! `sendfile(2)`, the same way the portable `qiao.middleware.Static`
+//! answers (its module doc states the rules; this follows them one by
+//! one): `Content-Type`, `ETag`/`Last-Modified`, the preconditions (412,
+//! 304), one byte range (206/416, `If-Range`), `HEAD`, precompressed
+//! `.br`/`.gz` siblings by `Accept-Encoding`, `Cache-Control`, a directory
+//! answered with its index after a 301 to the slashed path.
+//!
+//! No way out of the directory: a NUL or backslash in the decoded path, or
+//! an encoded `/`, `\` or NUL in the raw one, is 400; a `..` segment, a
+//! hidden name (starting with `.`), a path whose real location (symlinks
+//! resolved) lies outside the directory, a missing file and anything not a
+//! regular file are all 404. Files are opened `O_NOFOLLOW | O_NONBLOCK`
+//! and checked again with `fstat`, so a swap after the check cannot serve a
+//! FIFO or hang the thread.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use super::fields::{self, Range};
+use super::{header, method, outcome, plain, start};
+use crate::http::request::percent_decode;
+use crate::http::response::BodyMode;
+use crate::io::service::{Exchange, NativeService, Outcome};
+use crate::io::sock;
+
+/// `Cache-Control` of a file unless configured: an hour, then revalidate.
+pub const DEFAULT_CACHE_CONTROL: &str = "public, max-age=3600";
+/// Index file of a directory unless configured.
+pub const DEFAULT_INDEX: &str = "index.html";
+/// Precompressed siblings looked for, by coding, in order of preference.
+const PRECOMPRESSED: [(&str, &str); 2] = [("br", ".br"), ("gzip", ".gz")];
+/// Bytes `quote()` leaves as they are in a redirect's `Location` (Python's
+/// always-safe set plus `/`).
+const LOCATION_SAFE: &[u8] = b"_.-~/";
+
+/// The `ETag` a file gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EtagMode {
+    Strong,
+    Weak,
+    Off,
+}
+
+/// How files are answered (the portable class's keyword arguments).
+#[derive(Clone, Debug)]
+pub struct StaticOptions {
+    /// File served for a directory; None: directories are 404.
+    pub index: Option<String>,
+    /// None: no `Cache-Control` header.
+    pub cache_control: Option<String>,
+    pub etag: EtagMode,
+}
+
+impl Default for StaticOptions {
+    fn default() -> Self {
+        StaticOptions {
+            index: Some(DEFAULT_INDEX.into()),
+            cache_control: Some(DEFAULT_CACHE_CONTROL.into()),
+            etag: EtagMode::Strong,
+        }
+    }
+}
+
+/// Why a request gets no file: the status (and its extra headers).
+struct Refuse(u16, &'static str, Vec<(&'static [u8], Vec<u8>)>);
+
+impl Refuse {
+    fn status(code: u16, reason: &'static str) -> Self {
+        Refuse(code, reason, Vec::new())
+    }
+}
+
+fn not_found() -> Refuse {
+    Refuse::status(404, "Not Found")
+}
+
+/// One `--static` route.
+pub struct StaticFiles {
+    /// The URL prefix, normalized (no trailing `/`).
+    prefix: Vec<u8>,
+    /// The directory, canonical.
+    root: PathBuf,
+    opts: StaticOptions,
+}
+
+impl StaticFiles {
+    /// Serves `dir` under `prefix`; fails if `dir` is not a directory.
+    pub fn new(prefix: &str, dir: &str, opts: StaticOptions) -> std::io::Result<Self> {
+        let root = std::fs::canonicalize(dir)?;
+        if !root.is_dir() {
+            return Err(std::io::Error::other(format!(
+                "static directory {dir:?} is not a directory"
+            )));
+        }
+        Ok(StaticFiles {
+            prefix: prefix.trim_end_matches('/').as_bytes().to_vec(),
+            root,
+            opts,
+        })
+    }
+
+    /// The real path of the file the decoded `path` names.
+    fn resolve(&self, ex: &Exchange<'_>, raw: &[u8], path: &[u8]) -> Result<PathBuf, Refuse> {
+        let lower = raw.to_ascii_lowercase();
+        let encoded_sep = [&b"%2f"[..], b"%5c", b"%00"]
+            .iter()
+            .any(|e| lower.windows(3).any(|w| w == *e));
+        if encoded_sep || path.contains(&0) || path.contains(&b'\\') {
+            return Err(Refuse::status(400, "Bad Request"));
+        }
+        let rel = path.get(self.prefix.len()..).unwrap_or_default();
+        let rel = std::str::from_utf8(rel).map_err(|_| not_found())?;
+        let parts: Vec<&str> = rel
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        if parts.contains(&"..") {
+            return Err(not_found());
+        }
+        let mut candidate = self.root.clone();
+        candidate.extend(&parts);
+        let real = self.contained(&candidate)?;
+        if !real.is_dir() {
+            return Ok(real);
+        }
+        let Some(index) = &self.opts.index else {
+            return Err(not_found());
+        };
+        if !rel.ends_with('/') {
+            let mut location = quote(path);
+            location.push(b'/');
+            let query = ex.bytes(&ex.head.query);
+            if !query.is_empty() {
+                location.push(b'?');
+                location.extend_from_slice(query);
+            }
+            return Err(Refuse(
+                301,
+                "Moved Permanently",
+                vec![(b"Location", location)],
+            ));
+        }
+        self.contained(&real.join(index))
+    }
+
+    /// `candidate`'s real path if it lies inside the root and no part of it
+    /// below the root is hidden.
+    fn contained(&self, candidate: &Path) -> Result<PathBuf, Refuse> {
+        let real = std::fs::canonicalize(candidate).map_err(|_| not_found())?;
+        let inside = real.strip_prefix(&self.root).map_err(|_| not_found())?;
+        if inside
+            .components()
+            .any(|c| c.as_os_str().as_bytes().starts_with(b"."))
+        {
+            return Err(not_found());
+        }
+        Ok(real)
+    }
+
+    /// The file to send: the precompressed sibling the client accepts if
+    /// one exists, else the file itself; with its coding, and whether the
+    /// answer varies by `Accept-Encoding` (some sibling exists).
+    fn choose(
+        &self,
+        ex: &Exchange<'_>,
+        real: &Path,
+    ) -> Result<(File, std::fs::Metadata, Option<&'static str>, bool), Refuse> {
+        let mut siblings: Vec<(&'static str, PathBuf)> = Vec::new();
+        for (coding, suffix) in PRECOMPRESSED {
+            let mut name = real.as_os_str().to_owned();
+            name.push(suffix);
+            let sibling = PathBuf::from(name);
+            if sibling.is_file() {
+                siblings.push((coding, sibling));
+            }
+        }
+        let available: Vec<&str> = siblings.iter().map(|(c, _)| *c).collect();
+        let accept = header(ex, b"accept-encoding");
+        if let Some(chosen) = fields::choose_coding(accept.as_deref(), &available) {
+            let (_, sibling) = siblings.iter().find(|(c, _)| *c == chosen).expect("listed");
+            if let Some((file, meta)) = self.contained(sibling).ok().and_then(|p| open(&p)) {
+                return Ok((file, meta, Some(chosen), true));
+            }
+        }
+        let (file, meta) = open(real).ok_or_else(not_found)?;
+        Ok((file, meta, None, !siblings.is_empty()))
+    }
+
+    fn answer(&self, ex: &mut Exchange<'_>) -> Result<(Outcome, u16), Refuse> {
+        let m = method(ex);
+        if m != b"GET" && m != b"HEAD" {
+            return Err(Refuse(
+                405,
+                "Method Not Allowed",
+                vec![(b"Allow", b"GET, HEAD".to_vec())],
+            ));
+        }
+        let is_get = m == b"GET";
+        let raw = ex.bytes(&ex.head.path).to_vec();
+        let mut path = Vec::new();
+        percent_decode(if raw.is_empty() { b"/" } else { &raw }, &mut path);
+        let real = self.resolve(ex, &raw, &path)?;
+        let (file, meta, coding, vary) = self.choose(ex, &real)?;
+        let size = meta.len();
+        let mtime = meta.mtime();
+        let etag = match self.opts.etag {
+            EtagMode::Off => None,
+            mode => {
+                let ns = i128::from(mtime) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+                let ns = if ns < 0 {
+                    format!("-{:x}", -ns)
+                } else {
+                    format!("{ns:x}")
+                };
+                let suffix = coding.map(|c| format!("-{c}")).unwrap_or_default();
+                let tag = format!("\"{size:x}-{ns}-{:x}{suffix}\"", meta.ino());
+                Some(if mode == EtagMode::Weak {
+                    format!("W/{tag}")
+                } else {
+                    tag
+                })
+            }
+        };
+        let last_modified = fields::http_date(mtime);
+        let mut headers: Vec<(&[u8], Vec<u8>)> = vec![(b"Accept-Ranges", b"bytes".to_vec())];
+        if let Some(tag) = &etag {
+            headers.push((b"ETag", tag.clone().into_bytes()));
+        }
+        headers.push((b"Last-Modified", last_modified.into_bytes()));
+        if let Some(cache) = &self.opts.cache_control {
+            headers.push((b"Cache-Control", cache.clone().into_bytes()));
+        }
+        if vary {
+            headers.push((b"Vary", b"Accept-Encoding".to_vec()));
+        }
+
+        // RFC 9110 §13.2.2: the order in which preconditions are evaluated.
+        if let Some(value) = header(ex, b"if-match") {
+            let holds = etag
+                .as_deref()
+                .is_some_and(|t| fields::etag_matches(Some(&value), t, false));
+            if !holds {
+                return Err(Refuse::status(412, "Precondition Failed"));
+            }
+        } else if let Some(since) =
+            fields::parse_http_date(header(ex, b"if-unmodified-since").as_deref())
+        {
+            if mtime > since {
+                return Err(Refuse::status(412, "Precondition Failed"));
+            }
+        }
+        let not_modified = match header(ex, b"if-none-match") {
+            Some(value) => etag
+                .as_deref()
+                .is_some_and(|t| fields::etag_matches(Some(&value), t, true)),
+            None => fields::parse_http_date(header(ex, b"if-modified-since").as_deref())
+                .is_some_and(|since| mtime <= since),
+        };
+        if not_modified {
+            return Ok(send(ex, 304, "Not Modified", &headers, None, &file));
+        }
+
+        let name = real
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        headers.push((
+            b"Content-Type",
+            super::mime::content_type(&name).into_bytes(),
+        ));
+        if let Some(c) = coding {
+            headers.push((b"Content-Encoding", c.as_bytes().to_vec()));
+        }
+        let wanted = if is_get && if_range_holds(ex, etag.as_deref(), mtime) {
+            fields::parse_range(header(ex, b"range").as_deref(), size)
+        } else {
+            Range::Whole
+        };
+        match wanted {
+            Range::Unsatisfiable => Err(Refuse(
+                416,
+                "Range Not Satisfiable",
+                vec![
+                    (b"Content-Range", format!("bytes */{size}").into_bytes()),
+                    (b"Accept-Ranges", b"bytes".to_vec()),
+                ],
+            )),
+            Range::Bytes(first, last) => {
+                let range = format!("bytes {first}-{last}/{size}");
+                headers.push((b"Content-Range", range.into_bytes()));
+                let window = (first, last - first + 1);
+                Ok(send(
+                    ex,
+                    206,
+                    "Partial Content",
+                    &headers,
+                    Some(window),
+                    &file,
+                ))
+            }
+            Range::Whole => Ok(send(ex, 200, "OK", &headers, Some((0, size)), &file)),
+        }
+    }
+}
+
+impl NativeService for StaticFiles {
+    fn serve(&self, ex: &mut Exchange<'_>) -> (Outcome, u16) {
+        match self.answer(ex) {
+            Ok(done) => done,
+            Err(Refuse(code, reason, extra)) => {
+                let extra: Vec<(&[u8], &[u8])> =
+                    extra.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+                plain(ex, code, reason, &format!("{reason}\n"), &extra)
+            }
+        }
+    }
+}
+
+/// `If-Range` absent, or naming this very representation (a strong ETag,
+/// or the exact `Last-Modified` date).
+fn if_range_holds(ex: &Exchange<'_>, etag: Option<&str>, mtime: i64) -> bool {
+    let Some(value) = header(ex, b"if-range") else {
+        return true;
+    };
+    let value = value.trim_ascii();
+    if value.starts_with(b"\"") || value.starts_with(b"W/") {
+        return etag.is_some_and(|t| fields::etag_matches(Some(value), t, false));
+    }
+    fields::parse_http_date(Some(value)) == Some(mtime)
+}
+
+/// Opens a regular file without following a final symlink or blocking on
+/// a FIFO; None if it is anything else or cannot be opened.
+fn open(path: &Path) -> Option<(File, std::fs::Metadata)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    meta.is_file().then_some((file, meta))
+}
+
+/// Sends the head (with `Content-Length` of the window) and the window of
+/// `file` (`(first, length)`; None: no body, as for 304).
+fn send(
+    ex: &mut Exchange<'_>,
+    status: u16,
+    reason: &str,
+    headers: &[(&[u8], Vec<u8>)],
+    window: Option<(u64, u64)>,
+    file: &File,
+) -> (Outcome, u16) {
+    let length = window.map(|(_, n)| itoa::Buffer::new().format(n).to_owned());
+    let mut fields: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+    if let Some(len) = &length {
+        fields.push((b"Content-Length", len.as_bytes()));
+    }
+    let plan = start(
+        ex,
+        status,
+        reason.as_bytes(),
+        &fields,
+        window.map(|(_, n)| n),
+    );
+    let mut wait = sock::wait;
+    let ok = match (plan.mode, window) {
+        (BodyMode::Length(_), Some((first, n))) if n > 0 => ex
+            .out
+            .sendfile(file.as_raw_fd(), first, n, &mut wait)
+            .is_ok_and(|sent| sent == n),
+        _ => ex.out.flush(&mut wait).is_ok(),
+    };
+    if ok {
+        (outcome(ex, &plan), status)
+    } else {
+        // A short file (truncated meanwhile) breaks the promised length.
+        (Outcome::Close, status)
+    }
+}
+
+/// Percent-encodes `path` as Python's `urllib.parse.quote` does.
+fn quote(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    for &b in path {
+        if b.is_ascii_alphanumeric() || LOCATION_SAFE.contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+    out
+}
