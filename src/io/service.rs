@@ -168,6 +168,19 @@ pub trait NativeService: Send + Sync {
     /// Serves the request; returns what to do with the connection and the
     /// final status sent (for the metrics).
     fn serve(&self, ex: &mut Exchange<'_>) -> (Outcome, u16);
+
+    /// Takes the request over to serve it asynchronously, elsewhere, and
+    /// send the connection back through `sink` when done (the serving
+    /// thread goes on at once): None. Or gives it back, to be served by
+    /// [`serve`](Self::serve) on this thread: `Some(job)`.
+    fn spawn(
+        self: Arc<Self>,
+        job: crate::io::event_loop::OpenJob,
+        sink: crate::io::event_loop::DoneSink,
+    ) -> Option<crate::io::event_loop::OpenJob> {
+        let _ = sink;
+        Some(job)
+    }
 }
 
 /// The native services by path prefix, matched on whole segments (`/static`

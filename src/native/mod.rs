@@ -122,6 +122,24 @@ pub fn plain(
     text: &str,
     extra: &[(&[u8], &[u8])],
 ) -> (Outcome, u16) {
+    let plan = plain_buffered(ex, status, reason, text, extra);
+    let mut wait = sock::wait;
+    let outcome = if ex.out.flush(&mut wait).is_ok() {
+        outcome(ex, &plan)
+    } else {
+        Outcome::Close
+    };
+    (outcome, status)
+}
+
+/// [`plain`]'s head and body, left in the output buffer.
+pub fn plain_buffered(
+    ex: &mut Exchange<'_>,
+    status: u16,
+    reason: &str,
+    text: &str,
+    extra: &[(&[u8], &[u8])],
+) -> Plan {
     let len = itoa::Buffer::new().format(text.len()).to_owned();
     let mut headers: Vec<(&[u8], &[u8])> = vec![
         (b"Content-Type", b"text/plain; charset=utf-8"),
@@ -135,16 +153,8 @@ pub fn plain(
         &headers,
         Some(text.len() as u64),
     );
-    let mut wait = sock::wait;
-    let result = if plan.mode == crate::http::response::BodyMode::None {
-        ex.out.flush(&mut wait)
-    } else {
-        ex.out.write_with(text.as_bytes(), &mut wait)
-    };
-    let outcome = if result.is_ok() {
-        outcome(ex, &plan)
-    } else {
-        Outcome::Close
-    };
-    (outcome, status)
+    if plan.mode != crate::http::response::BodyMode::None {
+        ex.out.buffer().extend_from_slice(text.as_bytes());
+    }
+    plan
 }

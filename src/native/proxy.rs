@@ -7,29 +7,30 @@
 //! always; a failure after sending: only idempotent methods without a
 //! body; a timeout: never, 504); `502` naming every upstream tried.
 //!
-//! HTTP to the upstreams is hyper's (the `hyper-util` pooled client, on a
-//! small runtime of [`PROXY_RUNTIME_THREADS`] threads started by the first
-//! proxy route of the process); the serving thread drives each exchange
-//! with `Handle::block_on`, reading the client's body (blocking, off the
-//! GIL) only when hyper asks for the next piece ([`ProxyBody`]): nothing is
-//! read before a connection is open, so a request whose upstream cannot be
-//! reached goes to the next one with its body untouched.
+//! HTTP to the upstreams is hyper's (`client::conn::http1`); the serving
+//! thread drives each exchange itself on its own runtime, with the
+//! connection kept between requests (`conns.rs` says why). It reads the
+//! client's body (blocking, off the GIL) only when hyper asks for the next
+//! piece ([`ProxyBody`]): nothing is read before a connection is open, so
+//! a request whose upstream cannot be reached goes to the next one with
+//! its body untouched. As in the portable proxy, pooled connections carry
+//! only requests without a body, and one that turns out closed by the
+//! upstream before any answer is retried once on a new connection.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::{pin, Pin};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderName, HeaderValue};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::runtime::{Handle, Runtime};
 use tokio::sync::{mpsc, Notify};
+
+use conns::Conn;
 
 use super::upstream::{Balance, Server, Upstreams};
 use super::{method, plain};
@@ -38,25 +39,22 @@ use crate::http::Framing;
 use crate::io::service::{Exchange, NativeService, Outcome};
 use crate::io::sock;
 
+mod conns;
 mod relay;
+mod spawned;
 mod status;
 
 pub use status::ProxyStatus;
 
-/// Threads of the runtime that runs the upstream connections (per worker
-/// process): the serving threads do the rest, so two are plenty.
-pub const PROXY_RUNTIME_THREADS: usize = 2;
 /// Bytes read per step from the client's body.
 pub const CHUNK_SIZE: usize = 64 * 1024;
 /// Longest an upstream may stay silent by default: waiting for the
 /// response head (then 504) and between two pieces of its body (then the
 /// response is cut).
 pub const TIMEOUT: Duration = Duration::from_secs(30);
-/// An idle pooled connection older than this is closed rather than
-/// reused: below the upstream's own keep-alive timeout (Qiao's is 5 s).
-pub const POOL_IDLE: Duration = Duration::from_secs(2);
-/// Idle keep-alive connections kept per upstream.
-pub const POOL_MAX_IDLE: usize = 256;
+/// Times a request without a body is sent again, on a new connection to
+/// the same upstream, when the pooled one turns out closed by it.
+pub const STALE_RETRIES: usize = 1;
 /// Methods that may be sent twice (RFC 9110 §9.2.2).
 const IDEMPOTENT: [&[u8]; 6] = [b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"];
 /// Fields that concern one connection, never forwarded (RFC 9110 §7.6.1),
@@ -102,20 +100,6 @@ impl Default for ProxyOptions {
             url_scheme: "http".into(),
         }
     }
-}
-
-/// The process's proxy runtime, started on first use (after the fork).
-fn runtime() -> io::Result<&'static Runtime> {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    if let Some(rt) = RT.get() {
-        return Ok(rt);
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(PROXY_RUNTIME_THREADS)
-        .thread_name("qiao-proxy")
-        .enable_all()
-        .build()?;
-    Ok(RT.get_or_init(|| rt))
 }
 
 /// A piece of the client's body on its way to hyper.
@@ -201,15 +185,43 @@ enum Failure {
 
 /// One `--proxy` route.
 pub struct NativeProxy {
+    /// Tells this route's pooled connections from other routes'.
+    id: usize,
     prefix: Vec<u8>,
     upstreams: Arc<Upstreams>,
-    client: Client<HttpConnector, ProxyBody>,
-    rt: Handle,
+    /// `host:port` of each upstream, to connect to.
+    addrs: Vec<String>,
     opts: ProxyOptions,
+    /// Pooled connections of the proxy thread (`spawned.rs`), per upstream.
+    idle: spawned::IdlePool,
+    metrics: Option<Arc<crate::io::metrics::Metrics>>,
 }
 
+/// What to do after an upstream failed.
+enum Next {
+    /// Try another upstream.
+    Retry,
+    /// Answer 502 with the failures so far.
+    Stop,
+    /// Answer this instead (504).
+    Answer(u16, &'static str, String),
+}
+
+/// The 502 body naming every upstream tried.
+fn bad_gateway(failures: &str) -> String {
+    format!("Bad Gateway: no upstream answered\n{failures}")
+}
+
+/// Numbers the routes ([`NativeProxy::id`]).
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+
 impl NativeProxy {
-    pub fn new(prefix: &str, urls: &[String], opts: ProxyOptions) -> Result<Self, String> {
+    pub fn new(
+        prefix: &str,
+        urls: &[String],
+        opts: ProxyOptions,
+        metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    ) -> Result<Self, String> {
         if urls.is_empty() {
             return Err("a proxy needs at least one upstream".into());
         }
@@ -217,27 +229,21 @@ impl NativeProxy {
             .iter()
             .map(|u| Server::parse(u))
             .collect::<Result<Vec<_>, _>>()?;
-        let rt = runtime().map_err(|e| format!("cannot start the proxy runtime: {e}"))?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(opts.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_max_idle_per_host(POOL_MAX_IDLE)
-            .pool_timer(TokioTimer::new())
-            .set_host(false)
-            .build(connector);
+        let addrs = servers.iter().map(Server::address).collect();
         Ok(NativeProxy {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             prefix: prefix.trim_end_matches('/').as_bytes().to_vec(),
             upstreams: Arc::new(Upstreams::new(
                 servers,
                 opts.balance,
                 opts.max_fails,
                 opts.probe_interval,
+                opts.connect_timeout,
             )),
-            client,
-            rt: rt.handle().clone(),
+            idle: Mutex::new(urls.iter().map(|_| Vec::new()).collect()),
+            addrs,
             opts,
+            metrics,
         })
     }
 
@@ -280,8 +286,7 @@ impl NativeProxy {
         server: &Server,
         body: ProxyBody,
     ) -> Result<hyper::Request<ProxyBody>, String> {
-        let mut uri = format!("http://{}", server.netloc).into_bytes();
-        uri.extend_from_slice(&quote_invalid(&self.target(ex, server)));
+        let uri = quote_invalid(&self.target(ex, server));
         let uri = hyper::Uri::try_from(uri).map_err(|e| format!("bad target: {e}"))?;
         let method =
             hyper::Method::from_bytes(method(ex)).map_err(|e| format!("bad method: {e}"))?;
@@ -354,14 +359,43 @@ impl NativeProxy {
     }
 
     /// Sends the request to server `index`; returns the response once its
-    /// head has arrived.
+    /// head has arrived, with the connection that carries its body.
     fn exchange(
         &self,
         ex: &mut Exchange<'_>,
         index: usize,
+    ) -> Result<(hyper::Response<Incoming>, Conn), Failure> {
+        let has_body = ex.head.framing != Framing::Empty;
+        for attempt in 0..=STALE_RETRIES {
+            let pooled = if has_body || attempt > 0 {
+                None
+            } else {
+                conns::take((self.id, index))
+            };
+            let mut conn = match pooled {
+                Some(conn) => conn,
+                None => conns::block_on(Conn::open(&self.addrs[index], self.opts.connect_timeout))
+                    .map_err(|e| Failure::Connect(format!("cannot connect: {e}")))?,
+            };
+            match self.send(ex, index, &mut conn, has_body) {
+                Ok(resp) => return Ok((resp, conn)),
+                // Closed by the upstream while idle: once more, on a new one.
+                Err(Failure::Lost(_)) if conn.reused && attempt < STALE_RETRIES => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// One attempt of [`exchange`](Self::exchange) on `conn`.
+    fn send(
+        &self,
+        ex: &mut Exchange<'_>,
+        index: usize,
+        conn: &mut Conn,
+        has_body: bool,
     ) -> Result<hyper::Response<Incoming>, Failure> {
         let server = &self.upstreams.servers[index];
-        let has_body = ex.head.framing != Framing::Empty;
         let (tx, rx) = mpsc::channel::<Piece>(1);
         let asked = Arc::new(Notify::new());
         let body = if has_body {
@@ -376,18 +410,19 @@ impl NativeProxy {
         };
         let req = self.request(ex, server, body).map_err(Failure::Lost)?;
         let timeout = self.opts.timeout;
-        let client = &self.client;
         let input = &mut *ex.body;
-        self.rt.block_on(async move {
-            let mut response = pin!(client.request(req));
+        conns::block_on(async move {
+            poll_fn(|cx| conn.poll_with(cx, |s, cx| s.poll_ready(cx)))
+                .await
+                .map_err(|e| Failure::Lost(format!("connection lost: {e}")))?;
+            let mut response = pin!(conn.sender.send_request(req));
             let mut pumping = false;
             let mut done = !has_body;
-            let deadline = pin!(tokio::time::sleep(timeout));
-            let mut deadline = deadline;
+            let mut deadline = pin!(tokio::time::sleep(timeout));
             loop {
                 tokio::select! {
                     biased;
-                    res = &mut response => {
+                    res = poll_fn(|cx| conn.poll_with(cx, |_, cx| response.as_mut().poll(cx))) => {
                         return res.map_err(|e| classify(&e));
                     }
                     _ = asked.notified(), if !pumping && !done => pumping = true,
@@ -418,8 +453,8 @@ impl NativeProxy {
     }
 }
 
-/// How a client error reads in the 502 and whether anything was sent.
-fn classify(e: &hyper_util::client::legacy::Error) -> Failure {
+/// How an error after connecting reads in the 502.
+fn classify(e: &hyper::Error) -> Failure {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -427,11 +462,7 @@ fn classify(e: &hyper_util::client::legacy::Error) -> Failure {
         text.push_str(&s.to_string());
         source = s.source();
     }
-    if e.is_connect() {
-        Failure::Connect(format!("cannot connect: {text}"))
-    } else {
-        Failure::Lost(format!("connection lost: {text}"))
-    }
+    Failure::Lost(format!("connection lost: {text}"))
 }
 
 /// The field names listed in `Connection` (lower-cased).
@@ -487,7 +518,48 @@ fn ready_now<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
     }
 }
 
+impl NativeProxy {
+    /// Records that upstream `index` failed; says what to do next.
+    fn failed(
+        &self,
+        index: usize,
+        failure: &Failure,
+        failures: &mut String,
+        retry_sent: bool,
+    ) -> Next {
+        self.upstreams.release(index, Some(false));
+        let url = &self.upstreams.servers[index].url;
+        let (reason, sent) = match failure {
+            Failure::Connect(r) => (r.as_str(), false),
+            Failure::Lost(r) | Failure::Client(r) => (r.as_str(), true),
+            Failure::Timeout => ("timed out", true),
+        };
+        eprintln!("qiao: proxy: upstream {url} failed: {reason}");
+        failures.push_str(&format!("  {url}: {reason}\n"));
+        if matches!(failure, Failure::Timeout) {
+            let text = format!(
+                "Gateway Timeout: {url} did not answer within {:?}s\n",
+                self.opts.timeout.as_secs_f64()
+            );
+            return Next::Answer(504, "Gateway Timeout", text);
+        }
+        if sent && !retry_sent {
+            Next::Stop
+        } else {
+            Next::Retry
+        }
+    }
+}
+
 impl NativeService for NativeProxy {
+    fn spawn(
+        self: Arc<Self>,
+        job: crate::io::event_loop::OpenJob,
+        sink: crate::io::event_loop::DoneSink,
+    ) -> Option<crate::io::event_loop::OpenJob> {
+        self.spawn_job(job, sink)
+    }
+
     fn serve(&self, ex: &mut Exchange<'_>) -> (Outcome, u16) {
         let m = method(ex);
         if m == b"CONNECT" {
@@ -504,36 +576,21 @@ impl NativeService for NativeProxy {
         let mut failures = String::new();
         while let Some(index) = self.upstreams.acquire(&tried) {
             tried.push(index);
-            let url = &self.upstreams.servers[index].url;
             let failure = match self.exchange(ex, index) {
-                Ok(resp) => return self.relay(ex, index, resp),
+                Ok((resp, conn)) => return self.relay(ex, index, resp, conn),
                 Err(Failure::Client(e)) => {
-                    self.upstreams.release(index, None, &self.rt);
+                    self.upstreams.release(index, None);
                     eprintln!("qiao: proxy: reading the request body failed: {e}");
                     return (Outcome::Close, 400);
                 }
                 Err(f) => f,
             };
-            self.upstreams.release(index, Some(false), &self.rt);
-            let (reason, sent) = match &failure {
-                Failure::Connect(r) => (r.clone(), false),
-                Failure::Lost(r) => (r.clone(), true),
-                _ => ("timed out".to_string(), true),
-            };
-            eprintln!("qiao: proxy: upstream {url} failed: {reason}");
-            failures.push_str(&format!("  {url}: {reason}\n"));
-            if matches!(failure, Failure::Timeout) {
-                let text = format!(
-                    "Gateway Timeout: {url} did not answer within {:?}s\n",
-                    self.opts.timeout.as_secs_f64()
-                );
-                return plain(ex, 504, "Gateway Timeout", &text, &[]);
-            }
-            if sent && !retry_sent {
-                break;
+            match self.failed(index, &failure, &mut failures, retry_sent) {
+                Next::Retry => {}
+                Next::Stop => break,
+                Next::Answer(status, reason, text) => return plain(ex, status, reason, &text, &[]),
             }
         }
-        let text = format!("Bad Gateway: no upstream answered\n{failures}");
-        plain(ex, 502, "Bad Gateway", &text, &[])
+        plain(ex, 502, "Bad Gateway", &bad_gateway(&failures), &[])
     }
 }

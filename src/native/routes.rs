@@ -57,7 +57,7 @@ impl NativeConfig {
         for (prefix, urls) in &self.proxies {
             let key = claim(prefix)?;
             let proxy = Arc::new(
-                NativeProxy::new(prefix, urls, self.proxy_options.clone())
+                NativeProxy::new(prefix, urls, self.proxy_options.clone(), metrics.clone())
                     .map_err(|e| format!("--proxy {prefix}: {e}"))?,
             );
             proxies.push(proxy.clone());

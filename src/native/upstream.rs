@@ -4,11 +4,12 @@
 //! rules, so both balance and fail over alike. Connections and their
 //! pooling are the hyper client's (`proxy.rs`).
 //!
-//! All state lives under one mutex, held only for a few comparisons. The
-//! probe runs as a task on the proxy runtime while some server is down:
-//! every `probe_interval` it tries a TCP connect to each down server and
-//! marks it up when one succeeds.
+//! All state lives under one mutex, held only for a few comparisons. A
+//! probe thread runs while some server is down: every `probe_interval` it
+//! tries a TCP connect to each down server and marks it up when one
+//! succeeds.
 
+use std::net::ToSocketAddrs;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -100,6 +101,7 @@ pub struct Upstreams {
     balance: Balance,
     max_fails: u32,
     probe_interval: Duration,
+    connect_timeout: Duration,
     state: Mutex<State>,
 }
 
@@ -109,6 +111,7 @@ impl Upstreams {
         balance: Balance,
         max_fails: u32,
         probe_interval: Duration,
+        connect_timeout: Duration,
     ) -> Upstreams {
         let health = servers.iter().map(|_| Health::default()).collect();
         Upstreams {
@@ -116,6 +119,7 @@ impl Upstreams {
             balance,
             max_fails: max_fails.max(1),
             probe_interval,
+            connect_timeout,
             state: Mutex::new(State {
                 health,
                 next: 0,
@@ -155,8 +159,8 @@ impl Upstreams {
 
     /// The request on server `index` is over: `Some(true)` counts a
     /// success, `Some(false)` a failure (which may mark it down and start
-    /// the probe on `rt`), None neither.
-    pub fn release(self: &Arc<Self>, index: usize, ok: Option<bool>, rt: &tokio::runtime::Handle) {
+    /// the probe thread), None neither.
+    pub fn release(self: &Arc<Self>, index: usize, ok: Option<bool>) {
         let mut st = self.lock();
         let h = &mut st.health[index];
         h.active = h.active.saturating_sub(1);
@@ -170,8 +174,11 @@ impl Upstreams {
                 if h.failures >= self.max_fails && !h.down {
                     h.down = true;
                     if !st.probing {
-                        st.probing = true;
-                        rt.spawn(self.clone().probe_loop());
+                        let me = self.clone();
+                        st.probing = std::thread::Builder::new()
+                            .name("qiao-proxy-probe".into())
+                            .spawn(move || me.probe_loop())
+                            .is_ok();
                     }
                 }
             }
@@ -179,9 +186,9 @@ impl Upstreams {
         }
     }
 
-    async fn probe_loop(self: Arc<Self>) {
+    fn probe_loop(self: Arc<Self>) {
         loop {
-            tokio::time::sleep(self.probe_interval).await;
+            std::thread::sleep(self.probe_interval);
             let down: Vec<usize> = {
                 let mut st = self.lock();
                 let down: Vec<usize> = (0..self.servers.len())
@@ -194,9 +201,11 @@ impl Upstreams {
                 down
             };
             for i in down {
-                let addr = self.servers[i].address();
-                let probe = tokio::net::TcpStream::connect(addr);
-                if let Ok(Ok(_)) = tokio::time::timeout(CONNECT_TIMEOUT, probe).await {
+                let addrs = self.servers[i].address().to_socket_addrs();
+                let up = addrs.into_iter().flatten().any(|a| {
+                    std::net::TcpStream::connect_timeout(&a, self.connect_timeout).is_ok()
+                });
+                if up {
                     let mut st = self.lock();
                     st.health[i].down = false;
                     st.health[i].failures = 0;

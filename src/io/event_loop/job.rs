@@ -63,20 +63,29 @@ impl Job {
     }
 
     /// Serves a native job (see [`is_native`](Self::is_native)) without any
-    /// handler: no GIL is taken. Panics if the job is not native.
-    pub fn run_native(mut self, heartbeat: Option<&Heartbeat>) -> Done {
+    /// handler: no GIL is taken. A service that works asynchronously takes
+    /// the job over ([`NativeService::spawn`]) and sends its [`Done`] to
+    /// `sink` later: then this returns None at once. Panics if the job is
+    /// not native.
+    pub fn run_native(mut self, heartbeat: Option<&Heartbeat>, sink: &DoneSink) -> Option<Done> {
         let (routes, service) = self.native.take().expect("a native job");
+        let open = service.clone().spawn(self.open(), sink.clone())?;
         let mut serve = NativeServe {
             routes: &routes,
             service: &*service,
         };
-        self.run(&mut serve, heartbeat)
+        Some(open.serve(&mut serve, heartbeat))
     }
 
     /// Serves the request completely (response written and flushed),
     /// reporting it in the thread's heartbeat slot. A panic in `serve`
     /// costs this connection only.
     pub fn run(self, serve: &mut dyn Serve, heartbeat: Option<&Heartbeat>) -> Done {
+        self.open().serve(serve, heartbeat)
+    }
+
+    /// The job with its body reader and output made, ready to serve.
+    pub fn open(self) -> OpenJob {
         let Job {
             idx,
             mut conn,
@@ -88,15 +97,8 @@ impl Job {
             native: _,
         } = self;
         let base = conn.start;
-        if let Some(hb) = heartbeat {
-            let h = &conn.head;
-            hb.begin(
-                &conn.buf[base + h.method.start..base + h.method.end],
-                &conn.buf[base + h.target.start..base + h.target.end],
-            );
-        }
         let decoder = BodyDecoder::new(conn.head.framing, max_body);
-        let mut body = BodyReader::new(
+        let body = BodyReader::new(
             conn.fd,
             mem::take(&mut conn.buf),
             base + conn.head_len,
@@ -104,25 +106,87 @@ impl Job {
             conn.head.expect_continue,
             io_timeout,
         );
-        let mut out = Output::new(conn.fd, wbuf, io_timeout);
-        let mut ex = Exchange {
-            head: &conn.head,
+        let out = Output::new(conn.fd, wbuf, io_timeout);
+        OpenJob {
+            idx,
+            conn,
             base,
-            body: &mut body,
-            out: &mut out,
-            peer: &conn.peer,
-            listener: &info,
-            date: &date,
-        };
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve.serve(&mut ex)))
-                .unwrap_or_else(|_| {
-                    eprintln!("qiao: internal error while serving a request; connection closed");
-                    Outcome::Close
-                });
+            body,
+            out,
+            date,
+            info,
+            io_timeout,
+        }
+    }
+}
+
+/// A job being served: what an [`Exchange`] borrows, owned, so a service
+/// can keep it across `await`s ([`NativeService::spawn`]).
+pub struct OpenJob {
+    idx: usize,
+    conn: Box<Conn>,
+    base: usize,
+    body: BodyReader,
+    out: Output,
+    date: [u8; DATE_LEN],
+    info: Arc<ListenerInfo>,
+    io_timeout: Duration,
+}
+
+impl OpenJob {
+    /// The request and its connection as a service sees them.
+    pub fn exchange(&mut self) -> Exchange<'_> {
+        Exchange {
+            head: &self.conn.head,
+            base: self.base,
+            body: &mut self.body,
+            out: &mut self.out,
+            peer: &self.conn.peer,
+            listener: &self.info,
+            date: &self.date,
+        }
+    }
+
+    /// The client's socket (non-blocking).
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.conn.fd
+    }
+
+    /// Longest stall allowed writing the response.
+    pub fn io_timeout(&self) -> Duration {
+        self.io_timeout
+    }
+
+    fn serve(mut self, serve: &mut dyn Serve, heartbeat: Option<&Heartbeat>) -> Done {
+        if let Some(hb) = heartbeat {
+            let (b, h) = (self.base, &self.conn.head);
+            hb.begin(
+                &self.body.buffer()[b + h.method.start..b + h.method.end],
+                &self.body.buffer()[b + h.target.start..b + h.target.end],
+            );
+        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            serve.serve(&mut self.exchange())
+        }))
+        .unwrap_or_else(|_| {
+            eprintln!("qiao: internal error while serving a request; connection closed");
+            Outcome::Close
+        });
         if let Some(hb) = heartbeat {
             hb.end();
         }
+        self.finish(outcome)
+    }
+
+    /// The request is over: the connection on its way back to the loop.
+    pub fn finish(self, outcome: Outcome) -> Done {
+        let OpenJob {
+            idx,
+            mut conn,
+            body,
+            out,
+            ..
+        } = self;
         let keep = outcome == Outcome::KeepAlive && !out.failed() && !body.continue_pending();
         let wbuf = out.into_buffer();
         let read_socket = body.read_socket();
@@ -139,6 +203,29 @@ impl Job {
             decoder,
             read_socket,
         }
+    }
+}
+
+/// Where a job served asynchronously sends its [`Done`]: the pool's
+/// returned connections, and the loop's waker so the leader takes it back.
+#[derive(Clone)]
+pub struct DoneSink {
+    returns: Arc<std::sync::Mutex<Vec<Done>>>,
+    waker: Arc<mio::Waker>,
+}
+
+impl DoneSink {
+    pub fn new(returns: Arc<std::sync::Mutex<Vec<Done>>>, waker: Arc<mio::Waker>) -> Self {
+        DoneSink { returns, waker }
+    }
+
+    /// Hands a served connection back to the loop.
+    pub fn send(&self, done: Done) {
+        self.returns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(done);
+        let _ = self.waker.wake();
     }
 }
 

@@ -21,7 +21,7 @@ mod health;
 mod job;
 mod lifecycle;
 
-pub use job::{Done, Job};
+pub use job::{Done, DoneSink, Job, OpenJob};
 
 use super::conn::{Conn, Phase};
 use super::listener::{Listener, ListenerInfo};

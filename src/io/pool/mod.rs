@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Poll, Token, Waker};
 
-use super::event_loop::{Done, EventLoop, Job, Turn};
+use super::event_loop::{Done, DoneSink, EventLoop, Job, Turn};
 use super::heartbeat::{self, Heartbeat};
 use super::service::Handler;
 
@@ -109,9 +109,10 @@ fn own_cpu_clock() -> i64 {
 /// State shared by the threads of one worker.
 struct Pool {
     lp: Mutex<EventLoop>,
-    loop_waker: Arc<Waker>,
-    /// Served connections of threads that found the loop led by another.
-    returns: Mutex<Vec<Done>>,
+    /// Served connections of threads that found the loop led by another,
+    /// and of native services that served them asynchronously.
+    returns: Arc<Mutex<Vec<Done>>>,
+    sink: DoneSink,
     /// A thread holds the loop to wait on it (not just to hand back).
     leading: AtomicBool,
     /// Threads asked to lead that have not taken the loop yet.
@@ -156,10 +157,11 @@ pub fn run<F: HandlerFactory>(
     heartbeats.resize_with(max_threads, || None);
     heartbeats.truncate(max_threads);
     let stop = lp.shared().clone();
+    let returns = Arc::new(Mutex::new(Vec::new()));
     let pool = Pool {
-        loop_waker: lp.waker(),
+        sink: DoneSink::new(returns.clone(), lp.waker()),
         lp: Mutex::new(lp),
-        returns: Mutex::new(Vec::new()),
+        returns,
         leading: AtomicBool::new(false),
         standby: AtomicUsize::new(0),
         followers: Mutex::new(Followers::default()),
@@ -281,10 +283,14 @@ fn serve_thread<'scope, F: HandlerFactory>(
         let mut next = Some(job);
         while let Some(job) = next.take() {
             let after = if job.is_native() {
-                serve_run(pool, factory, scope, slot, job, &mut |j| j.run_native(hb))
+                serve_run(pool, factory, scope, slot, job, &mut |j| {
+                    j.run_native(hb, &pool.sink)
+                })
             } else {
                 handler.session(|serve| {
-                    serve_run(pool, factory, scope, slot, job, &mut |j| j.run(serve, hb))
+                    serve_run(pool, factory, scope, slot, job, &mut |j| {
+                        Some(j.run(serve, hb))
+                    })
                 })
             };
             match after {
@@ -308,14 +314,15 @@ enum After<'a> {
 
 /// Serves `job`, then the next ready jobs of the same kind while the loop
 /// is free, with `run` (which serves a job natively, or in the session
-/// the caller holds).
+/// the caller holds; None: a native service took it over, and sends its
+/// connection back through [`DoneSink`] later).
 fn serve_run<'scope, F: HandlerFactory>(
     pool: &'scope Pool,
     factory: &'scope F,
     scope: &'scope Scope<'scope, '_>,
     slot: usize,
     mut job: Job,
-    run: &mut dyn FnMut(Job) -> Done,
+    run: &mut dyn FnMut(Job) -> Option<Done>,
 ) -> After<'scope> {
     let native = job.is_native();
     loop {
@@ -329,7 +336,9 @@ fn serve_run<'scope, F: HandlerFactory>(
         pool.slots[slot].started.store(0, Ordering::Relaxed);
         match pool.lp.try_lock() {
             Ok(mut lp) => {
-                lp.finish_job(done);
+                if let Some(done) = done {
+                    lp.finish_job(done);
+                }
                 match lp.next_job() {
                     Some(next) if next.is_native() == native => job = next,
                     Some(next) => return After::Switch(next),
@@ -338,12 +347,15 @@ fn serve_run<'scope, F: HandlerFactory>(
             }
             Err(TryLockError::Poisoned(e)) => {
                 let mut lp = e.into_inner();
-                lp.finish_job(done);
+                if let Some(done) = done {
+                    lp.finish_job(done);
+                }
                 return After::Lead(lp);
             }
             Err(TryLockError::WouldBlock) => {
-                lock(&pool.returns).push(done);
-                let _ = pool.loop_waker.wake();
+                if let Some(done) = done {
+                    pool.sink.send(done);
+                }
                 return After::Follow;
             }
         }

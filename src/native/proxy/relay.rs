@@ -5,11 +5,14 @@
 //! buffered is flushed whenever the upstream has nothing more ready, so a
 //! slow upstream's first bytes reach the client at once.
 
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use std::future::poll_fn;
+use std::pin::Pin;
 
+use hyper::body::{Body, Incoming};
+
+use super::conns::{self, Conn};
 use super::{connection_tokens, ready_now, NativeProxy, HOP_BY_HOP};
-use crate::http::response::{chunk_header, BodyMode, CHUNK_END, LAST_CHUNK};
+use crate::http::response::{chunk_header, BodyMode, Plan, CHUNK_END, LAST_CHUNK};
 use crate::io::output::Output;
 use crate::io::service::{Exchange, Outcome};
 use crate::io::sock;
@@ -30,8 +33,43 @@ impl NativeProxy {
         ex: &mut Exchange<'_>,
         index: usize,
         resp: hyper::Response<Incoming>,
+        mut conn: Conn,
     ) -> (Outcome, u16) {
         let (parts, body) = resp.into_parts();
+        let status = parts.status.as_u16();
+        let (plan, length) = self.response_head(ex, &parts);
+        let timeout = self.opts.timeout;
+        let out = &mut *ex.out;
+        let result = conns::block_on(stream(out, body, &mut conn, plan.mode, length, timeout));
+        if result.is_ok() {
+            conns::give_back((self.id, index), conn);
+        }
+        let server = &self.upstreams.servers[index];
+        let (ok, done) = match result {
+            Ok(()) => (Some(true), outcome(ex, &plan)),
+            Err(Cut::Client) => (None, Outcome::Close),
+            Err(Cut::Upstream(e)) => {
+                eprintln!(
+                    "qiao: proxy: upstream {} failed mid-response: {e}",
+                    server.url
+                );
+                (Some(false), Outcome::Close)
+            }
+        };
+        self.upstreams.release(index, ok);
+        (done, status)
+    }
+}
+
+impl NativeProxy {
+    /// Writes the response head into the output buffer: the status and
+    /// reason phrase as the upstream sent them, its end-to-end fields.
+    /// Returns the framing and the upstream's `Content-Length`.
+    pub(super) fn response_head(
+        &self,
+        ex: &mut Exchange<'_>,
+        parts: &hyper::http::response::Parts,
+    ) -> (Plan, Option<u64>) {
         let status = parts.status.as_u16();
         let reason: Vec<u8> = match parts.extensions.get::<hyper::ext::ReasonPhrase>() {
             Some(r) => r.as_bytes().to_vec(),
@@ -61,26 +99,7 @@ impl NativeProxy {
             .get(hyper::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let plan = start(ex, status, &reason, &fields, length);
-        let timeout = self.opts.timeout;
-        let out = &mut *ex.out;
-        let result = self
-            .rt
-            .block_on(stream(out, body, plan.mode, length, timeout));
-        let server = &self.upstreams.servers[index];
-        let (ok, done) = match result {
-            Ok(()) => (Some(true), outcome(ex, &plan)),
-            Err(Cut::Client) => (None, Outcome::Close),
-            Err(Cut::Upstream(e)) => {
-                eprintln!(
-                    "qiao: proxy: upstream {} failed mid-response: {e}",
-                    server.url
-                );
-                (Some(false), Outcome::Close)
-            }
-        };
-        self.upstreams.release(index, ok, &self.rt);
-        (done, status)
+        (start(ex, status, &reason, &fields, length), length)
     }
 }
 
@@ -88,6 +107,7 @@ impl NativeProxy {
 async fn stream(
     out: &mut Output,
     mut body: Incoming,
+    conn: &mut Conn,
     mode: BodyMode,
     length: Option<u64>,
     timeout: std::time::Duration,
@@ -95,11 +115,14 @@ async fn stream(
     let mut wait = sock::wait;
     let mut sent = 0u64;
     loop {
-        let next = match ready_now(&mut body.frame()) {
+        // The connection's I/O runs first, then the body gets what it read.
+        let mut frame =
+            poll_fn(|cx| conn.poll_with(cx, |_, cx| Pin::new(&mut body).poll_frame(cx)));
+        let next = match ready_now(&mut frame) {
             Some(next) => next,
             None => {
                 out.flush(&mut wait).map_err(|_| Cut::Client)?;
-                tokio::time::timeout(timeout, body.frame())
+                tokio::time::timeout(timeout, frame)
                     .await
                     .map_err(|_| Cut::Upstream(format!("silent for {timeout:?}")))?
             }

@@ -1,0 +1,391 @@
+//! The asynchronous path of the proxy: requests without a body (most of
+//! them: GET, HEAD, DELETE...) are taken over from the serving thread and
+//! served to the end by one proxy thread per worker process
+//! (`qiao-proxy`, a current-thread tokio runtime, started on first use),
+//! which multiplexes any number of them: the upstream connections are its
+//! tasks, and the client's socket is written through `AsyncFd` while the
+//! event loop has the connection out. The serving thread goes back to the
+//! loop at once, so a worker proxies like an event-driven server (one
+//! epoll, no thread per request in flight), not a thread per request.
+//!
+//! Requests with a body keep the blocking path (`proxy.rs`), where the
+//! serving thread reads the client's body as hyper sends it. The
+//! responses are the same either way; connections here are pooled per
+//! route and upstream, shared by all requests (one thread uses them).
+
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use hyper::body::{Body, Incoming};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+use tokio::runtime::Handle;
+
+use super::conns::POOL_IDLE;
+use super::{classify, method, ready_now, Failure, NativeProxy, ProxyBody, STALE_RETRIES};
+use crate::http::response::{chunk_header, BodyMode, CHUNK_END, LAST_CHUNK};
+use crate::http::Framing;
+use crate::io::event_loop::{DoneSink, OpenJob};
+use crate::io::output::OUTPUT_FLUSH_BYTES;
+use crate::io::service::{Exchange, Outcome};
+use crate::native::{outcome, plain_buffered};
+
+/// Idle connections kept per upstream for the proxy thread.
+pub const POOL_MAX_IDLE: usize = 256;
+
+/// Idle senders of each upstream, with when they idled.
+pub type IdlePool = Mutex<Vec<Vec<(SendRequest<ProxyBody>, Instant)>>>;
+
+/// The proxy thread's runtime, started on first use (after the fork).
+fn runtime() -> Option<&'static Handle> {
+    static RT: OnceLock<Option<Handle>> = OnceLock::new();
+    RT.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let started = std::thread::Builder::new()
+            .name("qiao-proxy".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match rt {
+                    Ok(rt) => {
+                        let _ = tx.send(Some(rt.handle().clone()));
+                        rt.block_on(std::future::pending::<()>());
+                    }
+                    Err(e) => {
+                        eprintln!("qiao: proxy: cannot start the proxy thread's runtime: {e}");
+                        let _ = tx.send(None);
+                    }
+                }
+            });
+        started.ok().and_then(|_| rx.recv().ok().flatten())
+    })
+    .as_ref()
+}
+
+/// The client's socket, borrowed while the job is out of the loop.
+struct Fd(RawFd);
+
+impl AsRawFd for Fd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// One non-blocking `send(2)` to the client's socket.
+fn send_some(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: reads `bytes.len()` bytes of a live slice.
+    let rc = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(rc as usize)
+    }
+}
+
+/// The client's socket as the proxy thread writes it: plain non-blocking
+/// sends, registered with the runtime only once one would block (most
+/// responses leave in one send, and registering costs two `epoll_ctl`s).
+struct Client {
+    fd: RawFd,
+    registered: Option<AsyncFd<Fd>>,
+    /// Longest stall allowed.
+    timeout: Duration,
+}
+
+impl Client {
+    /// Writes all of `buf`; empties it. False if the client went away or
+    /// stalled past the timeout.
+    async fn write_all(&mut self, buf: &mut Vec<u8>) -> bool {
+        let mut off = 0;
+        while off < buf.len() {
+            match send_some(self.fd, &buf[off..]) {
+                Ok(n) => {
+                    off += n;
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return false,
+            }
+            if self.registered.is_none() {
+                // SAFETY: the fd is the client socket the job owns; it
+                // stays open until `job.finish`, and `self` is dropped
+                // before that.
+                let afd =
+                    unsafe { AsyncFd::register_with_interest(Fd(self.fd), Interest::WRITABLE) };
+                match afd {
+                    Ok(afd) => self.registered = Some(afd),
+                    Err(_) => return false,
+                }
+            }
+            let afd = self.registered.as_ref().expect("registered above");
+            let Ok(Ok(mut guard)) = tokio::time::timeout(self.timeout, afd.writable()).await else {
+                return false;
+            };
+            // Readiness is cleared only once a send would block again.
+            guard.clear_ready();
+        }
+        buf.clear();
+        true
+    }
+}
+
+impl NativeProxy {
+    /// Takes a request without a body over to the proxy thread (None), or
+    /// gives it back to be served on the calling thread.
+    pub(super) fn spawn_job(self: Arc<Self>, job: OpenJob, sink: DoneSink) -> Option<OpenJob> {
+        let mut job = job;
+        if job.exchange().head.framing != Framing::Empty {
+            return Some(job);
+        }
+        let Some(rt) = runtime() else {
+            return Some(job);
+        };
+        rt.spawn(async move {
+            let done = self.serve_job(job).await;
+            sink.send(done);
+        });
+        None
+    }
+
+    async fn serve_job(&self, mut job: OpenJob) -> crate::io::event_loop::Done {
+        let mut client = Client {
+            fd: job.fd(),
+            registered: None,
+            timeout: job.io_timeout(),
+        };
+        let t0 = Instant::now();
+        if let Some(m) = &self.metrics {
+            m.request_started();
+        }
+        let mut ex = job.exchange();
+        let (outcome, status) = self.answer(&mut ex, &mut client).await;
+        if let Some(m) = &self.metrics {
+            let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+            m.request_done(method(&ex), status, micros, 0, 0);
+        }
+        drop(client);
+        job.finish(outcome)
+    }
+
+    async fn answer(&self, ex: &mut Exchange<'_>, client: &mut Client) -> (Outcome, u16) {
+        let (status, reason, text) = match self.head_of_answer(ex).await {
+            Ok((index, resp, sender)) => {
+                return self.relay_async(ex, client, index, resp, sender).await
+            }
+            Err(answer) => answer,
+        };
+        let plan = plain_buffered(ex, status, reason, &text, &[]);
+        let mut buf = std::mem::take(ex.out.buffer());
+        let ok = client.write_all(&mut buf).await;
+        *ex.out.buffer() = buf;
+        let done = if ok {
+            outcome(ex, &plan)
+        } else {
+            Outcome::Close
+        };
+        (done, status)
+    }
+
+    /// The upstream's response head, or the plain answer to send instead.
+    async fn head_of_answer(
+        &self,
+        ex: &mut Exchange<'_>,
+    ) -> Result<
+        (usize, hyper::Response<Incoming>, SendRequest<ProxyBody>),
+        (u16, &'static str, String),
+    > {
+        if method(ex) == b"CONNECT" {
+            return Err((501, "Not Implemented", "CONNECT is not supported\n".into()));
+        }
+        let retry_sent = super::IDEMPOTENT.contains(&method(ex));
+        let mut tried = Vec::new();
+        let mut failures = String::new();
+        while let Some(index) = self.upstreams.acquire(&tried) {
+            tried.push(index);
+            match self.exchange_async(ex, index).await {
+                Ok((resp, sender)) => return Ok((index, resp, sender)),
+                Err(f) => match self.failed(index, &f, &mut failures, retry_sent) {
+                    super::Next::Retry => {}
+                    super::Next::Stop => break,
+                    super::Next::Answer(status, reason, text) => {
+                        return Err((status, reason, text))
+                    }
+                },
+            }
+        }
+        Err((502, "Bad Gateway", super::bad_gateway(&failures)))
+    }
+
+    async fn exchange_async(
+        &self,
+        ex: &Exchange<'_>,
+        index: usize,
+    ) -> Result<(hyper::Response<Incoming>, SendRequest<ProxyBody>), Failure> {
+        let server = &self.upstreams.servers[index];
+        for attempt in 0..=STALE_RETRIES {
+            let pooled = if attempt == 0 {
+                self.take_idle(index)
+            } else {
+                None
+            };
+            let reused = pooled.is_some();
+            let mut sender = match pooled {
+                Some(s) => s,
+                None => self.connect(index).await?,
+            };
+            let req = self
+                .request(ex, server, ProxyBody::Empty)
+                .map_err(Failure::Lost)?;
+            let sent = tokio::time::timeout(self.opts.timeout, async {
+                sender.ready().await?;
+                sender.send_request(req).await
+            })
+            .await;
+            match sent {
+                Err(_) => return Err(Failure::Timeout),
+                Ok(Ok(resp)) => return Ok((resp, sender)),
+                // Closed by the upstream while idle: once more, on a new one.
+                Ok(Err(_)) if reused && attempt < STALE_RETRIES => continue,
+                Ok(Err(e)) => return Err(classify(&e)),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    async fn connect(&self, index: usize) -> Result<SendRequest<ProxyBody>, Failure> {
+        let fail = |e: String| Failure::Connect(format!("cannot connect: {e}"));
+        let addr = &self.addrs[index];
+        let stream =
+            match tokio::time::timeout(self.opts.connect_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(fail(e.to_string())),
+                Err(_) => {
+                    return Err(fail(format!(
+                        "timed out after {:?}",
+                        self.opts.connect_timeout
+                    )))
+                }
+            };
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    fn take_idle(&self, index: usize) -> Option<SendRequest<ProxyBody>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = &mut idle[index];
+        while let Some((sender, since)) = list.pop() {
+            if since.elapsed() < POOL_IDLE && !sender.is_closed() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn give_back(&self, index: usize, sender: SendRequest<ProxyBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = &mut idle[index];
+        list.retain(|(s, since)| since.elapsed() < POOL_IDLE && !s.is_closed());
+        if list.len() < POOL_MAX_IDLE {
+            list.push((sender, Instant::now()));
+        }
+    }
+
+    /// Sends the upstream's response to the client as it arrives.
+    async fn relay_async(
+        &self,
+        ex: &mut Exchange<'_>,
+        client: &mut Client,
+        index: usize,
+        resp: hyper::Response<Incoming>,
+        sender: SendRequest<ProxyBody>,
+    ) -> (Outcome, u16) {
+        let (parts, mut body) = resp.into_parts();
+        let status = parts.status.as_u16();
+        let (plan, length) = self.response_head(ex, &parts);
+        let mode = plan.mode;
+        let mut buf = std::mem::take(ex.out.buffer());
+        let upstream_timeout = self.opts.timeout;
+        let mut sent = 0u64;
+        // Ok(true): complete; Ok(false): the client went away; Err: upstream.
+        let result: Result<bool, String> = async {
+            loop {
+                let mut frame =
+                    std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx));
+                let next = match ready_now(&mut frame) {
+                    Some(next) => next,
+                    None => {
+                        if !client.write_all(&mut buf).await {
+                            return Ok(false);
+                        }
+                        match tokio::time::timeout(upstream_timeout, frame).await {
+                            Ok(next) => next,
+                            Err(_) => return Err(format!("silent for {upstream_timeout:?}")),
+                        }
+                    }
+                };
+                let data = match next {
+                    None => break,
+                    Some(Err(e)) => return Err(e.to_string()),
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) if !data.is_empty() => data,
+                        _ => continue,
+                    },
+                };
+                sent += data.len() as u64;
+                match mode {
+                    BodyMode::None => {}
+                    BodyMode::Length(_) | BodyMode::UntilClose => buf.extend_from_slice(&data),
+                    BodyMode::Chunked => {
+                        chunk_header(data.len(), &mut buf);
+                        buf.extend_from_slice(&data);
+                        buf.extend_from_slice(CHUNK_END);
+                    }
+                }
+                if buf.len() >= OUTPUT_FLUSH_BYTES && !client.write_all(&mut buf).await {
+                    return Ok(false);
+                }
+            }
+            if let (BodyMode::Length(_), Some(n)) = (mode, length) {
+                if sent != n {
+                    return Err(format!("sent {sent} of {n} bytes"));
+                }
+            }
+            if mode == BodyMode::Chunked {
+                buf.extend_from_slice(LAST_CHUNK);
+            }
+            Ok(client.write_all(&mut buf).await)
+        }
+        .await;
+        buf.clear();
+        *ex.out.buffer() = buf;
+        let (ok, done) = match result {
+            Ok(true) => {
+                self.give_back(index, sender);
+                (Some(true), outcome(ex, &plan))
+            }
+            Ok(false) => (None, Outcome::Close),
+            Err(e) => {
+                let url = &self.upstreams.servers[index].url;
+                eprintln!("qiao: proxy: upstream {url} failed mid-response: {e}");
+                (Some(false), Outcome::Close)
+            }
+        };
+        self.upstreams.release(index, ok);
+        (done, status)
+    }
+}
