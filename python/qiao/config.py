@@ -23,6 +23,10 @@ class Setting:
     type: Callable[[str], Any] | None = str
     action: str | None = None
     metavar: str | None = None
+    #: How a list setting given as one string (a ``QIAO_*`` variable or a
+    #: TOML string) splits into items: commas or blanks, unless an item can
+    #: hold commas itself (``--proxy``: blanks only).
+    split: str = r"[,\s]+"
 
     @property
     def is_flag(self) -> bool:
@@ -447,6 +451,7 @@ SETTINGS: tuple[Setting, ...] = (
         type=_proxy,
         action="append",
         metavar="PREFIX=URL[,URL...]",
+        split=r"\s+",
     ),
     Setting(
         "proxy_balance",
