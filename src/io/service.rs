@@ -183,12 +183,22 @@ pub trait NativeService: Send + Sync {
     }
 }
 
+/// Work that runs on whichever thread leads the loop, while it waits:
+/// the native proxy's tasks. `wait` returns once the loop's poll fd is
+/// readable (events are waiting) or `timeout` passed, having run that work
+/// meanwhile; the loop then collects its events without waiting.
+pub trait LoopWaiter: Send + Sync {
+    fn wait(&self, poll_fd: std::os::fd::RawFd, timeout: Duration);
+}
+
 /// The native services by path prefix, matched on whole segments (`/static`
 /// matches `/static` and `/static/x`, not `/staticx`); the longest wins.
 pub struct NativeRoutes {
     /// Normalized prefixes (no trailing `/`; the root is empty), longest first.
     routes: Vec<(Vec<u8>, Arc<dyn NativeService>)>,
     metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    /// What the loop waits in, if a service needs it driven.
+    waiter: Option<Arc<dyn LoopWaiter>>,
 }
 
 impl NativeRoutes {
@@ -206,7 +216,20 @@ impl NativeRoutes {
             })
             .collect();
         routes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
-        NativeRoutes { routes, metrics }
+        NativeRoutes {
+            routes,
+            metrics,
+            waiter: None,
+        }
+    }
+
+    /// The loop waits in `waiter` rather than in its own poll.
+    pub fn set_waiter(&mut self, waiter: Arc<dyn LoopWaiter>) {
+        self.waiter = Some(waiter);
+    }
+
+    pub fn waiter(&self) -> Option<&Arc<dyn LoopWaiter>> {
+        self.waiter.as_ref()
     }
 
     pub fn is_empty(&self) -> bool {

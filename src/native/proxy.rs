@@ -42,6 +42,8 @@ use crate::io::sock;
 mod conns;
 mod relay;
 mod spawned;
+
+pub use spawned::ProxyRuntime;
 mod status;
 
 pub use status::ProxyStatus;
@@ -195,6 +197,8 @@ pub struct NativeProxy {
     /// Pooled connections of the proxy thread (`spawned.rs`), per upstream.
     idle: spawned::IdlePool,
     metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    /// Where requests without a body are served (`spawned.rs`).
+    runtime: Arc<ProxyRuntime>,
 }
 
 /// What to do after an upstream failed.
@@ -221,6 +225,7 @@ impl NativeProxy {
         urls: &[String],
         opts: ProxyOptions,
         metrics: Option<Arc<crate::io::metrics::Metrics>>,
+        runtime: Arc<ProxyRuntime>,
     ) -> Result<Self, String> {
         if urls.is_empty() {
             return Err("a proxy needs at least one upstream".into());
@@ -244,6 +249,7 @@ impl NativeProxy {
             addrs,
             opts,
             metrics,
+            runtime,
         })
     }
 

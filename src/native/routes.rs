@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::proxy::{NativeProxy, ProxyOptions, ProxyStatus};
+use super::proxy::{NativeProxy, ProxyOptions, ProxyRuntime, ProxyStatus};
 use super::static_files::{StaticFiles, StaticOptions};
 use crate::io::metrics::Metrics;
 use crate::io::service::{NativeRoutes, NativeService};
@@ -54,10 +54,17 @@ impl NativeConfig {
             routes.push((key, Arc::new(files)));
         }
         let mut proxies = Vec::new();
+        let runtime = if self.proxies.is_empty() {
+            None
+        } else {
+            let rt = ProxyRuntime::new().map_err(|e| format!("cannot start the proxy runtime: {e}"))?;
+            Some(Arc::new(rt))
+        };
         for (prefix, urls) in &self.proxies {
             let key = claim(prefix)?;
+            let rt = runtime.clone().expect("made when there are proxies");
             let proxy = Arc::new(
-                NativeProxy::new(prefix, urls, self.proxy_options.clone(), metrics.clone())
+                NativeProxy::new(prefix, urls, self.proxy_options.clone(), metrics.clone(), rt)
                     .map_err(|e| format!("--proxy {prefix}: {e}"))?,
             );
             proxies.push(proxy.clone());
@@ -67,7 +74,11 @@ impl NativeConfig {
             let key = claim(path)?;
             routes.push((key, Arc::new(ProxyStatus { proxies })));
         }
-        Ok(NativeRoutes::new(routes, metrics))
+        let mut table = NativeRoutes::new(routes, metrics);
+        if let Some(rt) = runtime {
+            table.set_waiter(rt);
+        }
+        Ok(table)
     }
 }
 

@@ -12,6 +12,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,6 +95,8 @@ pub enum Turn {
 pub struct EventLoop {
     poll: Poll,
     events: Events,
+    /// The last poll filled `events`: more may be waiting.
+    events_left: bool,
     /// This wait's events: token, and whether the peer's side closed.
     tokens: Vec<(Token, bool)>,
     listeners: Vec<Listener>,
@@ -148,6 +151,7 @@ impl EventLoop {
         Ok(EventLoop {
             poll,
             events: Events::with_capacity(EVENTS_PER_POLL),
+            events_left: false,
             tokens: Vec::with_capacity(EVENTS_PER_POLL),
             listeners,
             infos,
@@ -209,13 +213,24 @@ impl EventLoop {
                 return Ok(Turn::Finished);
             }
         }
-        let timeout = self.next_sweep.saturating_duration_since(Instant::now());
+        let mut timeout = self.next_sweep.saturating_duration_since(Instant::now());
+        if let Some(waiter) = self.config.native.as_ref().and_then(|n| n.waiter()) {
+            // The native proxy's tasks run while the loop waits; its poll fd
+            // (readable when events wait) is one of the things they wait on.
+            if !self.events_left {
+                waiter.wait(self.poll.as_raw_fd(), timeout);
+            }
+            timeout = Duration::ZERO;
+        }
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
             // Serving threads block signals; a stray one only ends the wait.
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Turn::Continue),
             Err(e) => return Err(e),
         }
+        // A full batch may leave events in the kernel: the next turn
+        // collects them before waiting again (the waiter only sees edges).
+        self.events_left = self.events.iter().count() >= EVENTS_PER_POLL;
         self.tokens.clear();
         self.tokens.extend(
             self.events
