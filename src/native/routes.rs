@@ -57,15 +57,22 @@ impl NativeConfig {
         let runtime = if self.proxies.is_empty() {
             None
         } else {
-            let rt = ProxyRuntime::new().map_err(|e| format!("cannot start the proxy runtime: {e}"))?;
+            let rt =
+                ProxyRuntime::new().map_err(|e| format!("cannot start the proxy runtime: {e}"))?;
             Some(Arc::new(rt))
         };
         for (prefix, urls) in &self.proxies {
             let key = claim(prefix)?;
             let rt = runtime.clone().expect("made when there are proxies");
             let proxy = Arc::new(
-                NativeProxy::new(prefix, urls, self.proxy_options.clone(), metrics.clone(), rt)
-                    .map_err(|e| format!("--proxy {prefix}: {e}"))?,
+                NativeProxy::new(
+                    prefix,
+                    urls,
+                    self.proxy_options.clone(),
+                    metrics.clone(),
+                    rt,
+                )
+                .map_err(|e| format!("--proxy {prefix}: {e}"))?,
             );
             proxies.push(proxy.clone());
             routes.push((key, proxy));

@@ -219,13 +219,18 @@ impl DoneSink {
         DoneSink { returns, waker }
     }
 
-    /// Hands a served connection back to the loop.
+    /// Hands a served connection back to the loop. Only the first of a
+    /// batch wakes it: the leader takes the whole batch at once, so while
+    /// the list is not empty a wake-up is already on its way.
     pub fn send(&self, done: Done) {
-        self.returns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(done);
-        let _ = self.waker.wake();
+        let first = {
+            let mut returns = self.returns.lock().unwrap_or_else(|e| e.into_inner());
+            returns.push(done);
+            returns.len() == 1
+        };
+        if first {
+            let _ = self.waker.wake();
+        }
     }
 }
 

@@ -134,6 +134,8 @@ struct Client {
     registered: Option<AsyncFd<Fd>>,
     /// Longest stall allowed.
     timeout: Duration,
+    /// Bytes written (for the metrics).
+    sent: u64,
 }
 
 impl Client {
@@ -145,6 +147,7 @@ impl Client {
             match send_some(self.fd, &buf[off..]) {
                 Ok(n) => {
                     off += n;
+                    self.sent += n as u64;
                     continue;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -194,6 +197,7 @@ impl NativeProxy {
             fd: job.fd(),
             registered: None,
             timeout: job.io_timeout(),
+            sent: 0,
         };
         let t0 = Instant::now();
         if let Some(m) = &self.metrics {
@@ -203,7 +207,7 @@ impl NativeProxy {
         let (outcome, status) = self.answer(&mut ex, &mut client).await;
         if let Some(m) = &self.metrics {
             let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
-            m.request_done(method(&ex), status, micros, 0, 0);
+            m.request_done(method(&ex), status, micros, 0, client.sent);
         }
         drop(client);
         job.finish(outcome)
