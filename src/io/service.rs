@@ -189,7 +189,16 @@ pub trait NativeService: Send + Sync {
 /// meanwhile; the loop then collects its events without waiting.
 pub trait LoopWaiter: Send + Sync {
     fn wait(&self, poll_fd: std::os::fd::RawFd, timeout: Duration);
+
+    /// Runs what is ready now, without waiting: called by a leader that
+    /// has been serving jobs back to back for [`WAITER_TICK`], so that
+    /// work does not wait for the loop's next wait.
+    fn tick(&self);
 }
+
+/// Longest a leader serves jobs back to back before it lets the
+/// [`LoopWaiter`]'s work run ([`LoopWaiter::tick`]).
+pub const WAITER_TICK: Duration = Duration::from_millis(1);
 
 /// The native services by path prefix, matched on whole segments (`/static`
 /// matches `/static` and `/static/x`, not `/staticx`); the longest wins.

@@ -240,6 +240,15 @@ impl EventLoop {
         if self.closed {
             return None;
         }
+        if let Some(waiter) = self.config.native.as_ref().and_then(|n| n.waiter()) {
+            // Serving back to back: let the waiter's work (the proxy's
+            // tasks) run now and then, not only when the loop waits.
+            let now = Instant::now();
+            if now.duration_since(self.waited) >= crate::io::service::WAITER_TICK {
+                self.waited = now;
+                waiter.tick();
+            }
+        }
         while let Some(idx) = self.ready.pop_front() {
             // A connection can be queued twice (two readiness events), or
             // closed since: only a present, ready one makes a job.

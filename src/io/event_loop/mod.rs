@@ -97,6 +97,8 @@ pub struct EventLoop {
     events: Events,
     /// The last poll filled `events`: more may be waiting.
     events_left: bool,
+    /// When the loop last waited in the native [`LoopWaiter`].
+    waited: Instant,
     /// This wait's events: token, and whether the peer's side closed.
     tokens: Vec<(Token, bool)>,
     listeners: Vec<Listener>,
@@ -152,6 +154,7 @@ impl EventLoop {
             poll,
             events: Events::with_capacity(EVENTS_PER_POLL),
             events_left: false,
+            waited: Instant::now(),
             tokens: Vec::with_capacity(EVENTS_PER_POLL),
             listeners,
             infos,
@@ -220,6 +223,7 @@ impl EventLoop {
             if !self.events_left {
                 waiter.wait(self.poll.as_raw_fd(), timeout);
             }
+            self.waited = Instant::now();
             timeout = Duration::ZERO;
         }
         match self.poll.poll(&mut self.events, Some(timeout)) {
@@ -230,7 +234,8 @@ impl EventLoop {
         }
         // A full batch may leave events in the kernel: the next turn
         // collects them before waiting again (the waiter only sees edges).
-        self.events_left = self.events.iter().count() >= EVENTS_PER_POLL;
+        self.events_left =
+            self.config.native.is_some() && self.events.iter().count() >= EVENTS_PER_POLL;
         self.tokens.clear();
         self.tokens.extend(
             self.events

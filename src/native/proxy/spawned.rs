@@ -101,6 +101,17 @@ impl LoopWaiter for ProxyRuntime {
             }
         });
     }
+
+    fn tick(&self) {
+        self.run_ready();
+    }
+}
+
+impl ProxyRuntime {
+    /// Lets every ready task run once (and the runtime poll its sockets).
+    fn run_ready(&self) {
+        self.rt.block_on(tokio::task::yield_now());
+    }
 }
 
 /// Longest wait when the loop's fd cannot be watched (then it is polled).
