@@ -221,3 +221,28 @@ fn bad_settings_are_refused_before_serving() {
     };
     assert!(twice.build(None).is_err());
 }
+
+#[test]
+fn a_drain_waits_for_proxied_requests_in_flight() {
+    let upstream = Server::start();
+    let srv = native_server(NativeConfig {
+        proxies: vec![("/".into(), vec![format!("http://{}", upstream.addr)])],
+        ..Default::default()
+    });
+    let mut c = srv.connect();
+    // `/gather?2` with one request: the upstream holds it until its
+    // timeout, then answers `timeout`.
+    c.send(&get("/gather?2"), Feed::Whole);
+    while upstream
+        .state
+        .served
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 0
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    srv.drain();
+    let r = c.response();
+    assert_eq!(r.text(), "timeout");
+    assert!(srv.finished_within(std::time::Duration::from_secs(10)));
+}

@@ -193,7 +193,9 @@ impl EventLoop {
     }
 
     /// One turn of the leading thread: checks the stop and drain flags,
-    /// waits for readiness (no GIL: the caller holds only the loop), then
+    /// waits for readiness (no GIL: the caller holds only the loop; inside
+    /// the native routes' [`LoopWaiter`](crate::io::service::LoopWaiter)
+    /// when they have one, so the proxy's tasks run meanwhile), then
     /// accepts, reads and parses what arrived and runs the deadline sweep
     /// when due. Complete requests queue up for [`EventLoop::next_job`].
     pub fn turn(&mut self) -> io::Result<Turn> {
