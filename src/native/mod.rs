@@ -21,6 +21,7 @@ pub mod fields;
 pub mod mime;
 pub mod proxy;
 pub mod routes;
+pub mod runtime;
 pub mod static_files;
 pub mod upstream;
 

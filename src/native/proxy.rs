@@ -45,7 +45,6 @@ mod spawned;
 pub use body::{Piece, ProxyBody};
 pub use request::connection_tokens;
 
-pub use spawned::ProxyRuntime;
 mod status;
 
 pub use status::ProxyStatus;
@@ -128,7 +127,7 @@ pub struct NativeProxy {
     idle: spawned::IdlePool,
     metrics: Option<Arc<crate::io::metrics::Metrics>>,
     /// Where requests without a body are served (`spawned.rs`).
-    runtime: Arc<ProxyRuntime>,
+    runtime: Arc<crate::native::runtime::NativeRuntime>,
 }
 
 /// What to do after an upstream failed.
@@ -155,7 +154,7 @@ impl NativeProxy {
         urls: &[String],
         opts: ProxyOptions,
         metrics: Option<Arc<crate::io::metrics::Metrics>>,
-        runtime: Arc<ProxyRuntime>,
+        runtime: Arc<crate::native::runtime::NativeRuntime>,
     ) -> Result<Self, String> {
         if urls.is_empty() {
             return Err("a proxy needs at least one upstream".into());

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::proxy::{NativeProxy, ProxyOptions, ProxyRuntime, ProxyStatus};
+use super::proxy::{NativeProxy, ProxyOptions, ProxyStatus};
+use super::runtime::NativeRuntime;
 use super::static_files::{StaticFiles, StaticOptions};
 use crate::io::metrics::Metrics;
 use crate::io::service::{NativeRoutes, NativeService};
@@ -47,23 +48,24 @@ impl NativeConfig {
             seen.push(norm.clone());
             Ok(norm.into_bytes())
         };
+        let runtime = if self.is_empty() {
+            None
+        } else {
+            let rt = NativeRuntime::new()
+                .map_err(|e| format!("cannot start the native runtime: {e}"))?;
+            Some(Arc::new(rt))
+        };
         for (prefix, dir) in &self.statics {
             let key = claim(prefix)?;
-            let files = StaticFiles::new(prefix, dir, self.static_options.clone())
+            let opts = self.static_options.clone();
+            let files = StaticFiles::new(prefix, dir, opts, runtime.clone(), metrics.clone())
                 .map_err(|e| format!("--static {prefix}={dir}: {e}"))?;
             routes.push((key, Arc::new(files)));
         }
         let mut proxies = Vec::new();
-        let runtime = if self.proxies.is_empty() {
-            None
-        } else {
-            let rt =
-                ProxyRuntime::new().map_err(|e| format!("cannot start the proxy runtime: {e}"))?;
-            Some(Arc::new(rt))
-        };
         for (prefix, urls) in &self.proxies {
             let key = claim(prefix)?;
-            let rt = runtime.clone().expect("made when there are proxies");
+            let rt = runtime.clone().expect("made when there are routes");
             let proxy = Arc::new(
                 NativeProxy::new(
                     prefix,

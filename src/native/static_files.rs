@@ -19,11 +19,14 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::fields::{self, Range};
-use super::{header, method, outcome, plain, start};
+use super::runtime::{Client, NativeRuntime};
+use super::{header, method, outcome, plain_buffered, start};
 use crate::http::request::percent_decode;
-use crate::http::response::BodyMode;
+use crate::http::response::{BodyMode, Plan};
+use crate::io::event_loop::{Done, DoneSink, OpenJob};
 use crate::io::service::{Exchange, NativeService, Outcome};
 use crate::io::sock;
 
@@ -85,11 +88,20 @@ pub struct StaticFiles {
     /// The directory, canonical.
     root: PathBuf,
     opts: StaticOptions,
+    /// Where requests are served without blocking a thread, if any.
+    runtime: Option<Arc<NativeRuntime>>,
+    metrics: Option<Arc<crate::io::metrics::Metrics>>,
 }
 
 impl StaticFiles {
     /// Serves `dir` under `prefix`; fails if `dir` is not a directory.
-    pub fn new(prefix: &str, dir: &str, opts: StaticOptions) -> std::io::Result<Self> {
+    pub fn new(
+        prefix: &str,
+        dir: &str,
+        opts: StaticOptions,
+        runtime: Option<Arc<NativeRuntime>>,
+        metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    ) -> std::io::Result<Self> {
         let root = std::fs::canonicalize(dir)?;
         if !root.is_dir() {
             return Err(std::io::Error::other(format!(
@@ -100,6 +112,8 @@ impl StaticFiles {
             prefix: prefix.trim_end_matches('/').as_bytes().to_vec(),
             root,
             opts,
+            runtime,
+            metrics,
         })
     }
 
@@ -190,7 +204,7 @@ impl StaticFiles {
         Ok((file, meta, None, !siblings.is_empty()))
     }
 
-    fn answer(&self, ex: &mut Exchange<'_>) -> Result<(Outcome, u16), Refuse> {
+    fn answer(&self, ex: &mut Exchange<'_>) -> Result<Reply, Refuse> {
         let m = method(ex);
         if m != b"GET" && m != b"HEAD" {
             return Err(Refuse(
@@ -261,7 +275,7 @@ impl StaticFiles {
                 .is_some_and(|since| mtime <= since),
         };
         if not_modified {
-            return Ok(send(ex, 304, "Not Modified", &headers, None, &file));
+            return Ok(head(ex, 304, "Not Modified", &headers, None, file));
         }
 
         let name = real
@@ -293,30 +307,103 @@ impl StaticFiles {
                 let range = format!("bytes {first}-{last}/{size}");
                 headers.push((b"Content-Range", range.into_bytes()));
                 let window = (first, last - first + 1);
-                Ok(send(
+                Ok(head(
                     ex,
                     206,
                     "Partial Content",
                     &headers,
                     Some(window),
-                    &file,
+                    file,
                 ))
             }
-            Range::Whole => Ok(send(ex, 200, "OK", &headers, Some((0, size)), &file)),
+            Range::Whole => Ok(head(ex, 200, "OK", &headers, Some((0, size)), file)),
         }
+    }
+}
+
+impl StaticFiles {
+    /// The answer, its head written into the output buffer.
+    fn reply(&self, ex: &mut Exchange<'_>) -> Reply {
+        match self.answer(ex) {
+            Ok(reply) => reply,
+            Err(Refuse(code, reason, extra)) => {
+                let extra: Vec<(&[u8], &[u8])> =
+                    extra.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+                let plan = plain_buffered(ex, code, reason, &format!("{reason}\n"), &extra);
+                Reply {
+                    plan,
+                    status: code,
+                    body: None,
+                }
+            }
+        }
+    }
+
+    /// Serves a job on the native runtime: the same answer, written
+    /// without blocking a thread while the client's socket is full.
+    async fn serve_job(&self, mut job: OpenJob) -> Done {
+        let mut client = Client::new(job.fd(), job.io_timeout());
+        let t0 = std::time::Instant::now();
+        if let Some(m) = &self.metrics {
+            m.request_started();
+        }
+        let mut ex = job.exchange();
+        let reply = self.reply(&mut ex);
+        let mut buf = std::mem::take(ex.out.buffer());
+        let ok = match &reply.body {
+            Some((file, first, n)) => {
+                client.cork(true);
+                let ok = client.write_all(&mut buf).await
+                    && client.sendfile(file.as_raw_fd(), *first, *n).await;
+                client.cork(false);
+                ok
+            }
+            None => client.write_all(&mut buf).await,
+        };
+        buf.clear();
+        *ex.out.buffer() = buf;
+        let done = if ok {
+            outcome(&ex, &reply.plan)
+        } else {
+            Outcome::Close
+        };
+        if let Some(m) = &self.metrics {
+            let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+            m.request_done(method(&ex), reply.status, micros, 0, client.sent());
+        }
+        drop(client);
+        job.finish(done)
     }
 }
 
 impl NativeService for StaticFiles {
     fn serve(&self, ex: &mut Exchange<'_>) -> (Outcome, u16) {
-        match self.answer(ex) {
-            Ok(done) => done,
-            Err(Refuse(code, reason, extra)) => {
-                let extra: Vec<(&[u8], &[u8])> =
-                    extra.iter().map(|(n, v)| (*n, v.as_slice())).collect();
-                plain(ex, code, reason, &format!("{reason}\n"), &extra)
-            }
+        let reply = self.reply(ex);
+        let mut wait = sock::wait;
+        let ok = match &reply.body {
+            Some((file, first, n)) => ex
+                .out
+                .sendfile(file.as_raw_fd(), *first, *n, &mut wait)
+                .is_ok_and(|sent| sent == *n),
+            None => ex.out.flush(&mut wait).is_ok(),
+        };
+        if ok {
+            (outcome(ex, &reply.plan), reply.status)
+        } else {
+            // A short file (truncated meanwhile) breaks the promised length.
+            (Outcome::Close, reply.status)
         }
+    }
+
+    fn spawn(self: Arc<Self>, job: OpenJob, sink: DoneSink) -> Option<OpenJob> {
+        let Some(runtime) = self.runtime.clone() else {
+            return Some(job);
+        };
+        runtime.spawn(async move {
+            let done = self.serve_job(job).await;
+            sink.send(done);
+        });
+        None
     }
 }
 
@@ -345,16 +432,25 @@ fn open(path: &Path) -> Option<(File, std::fs::Metadata)> {
     meta.is_file().then_some((file, meta))
 }
 
-/// Sends the head (with `Content-Length` of the window) and the window of
-/// `file` (`(first, length)`; None: no body, as for 304).
-fn send(
+/// An answer whose head is in the output buffer: its framing, status and
+/// the window of the file to send after it, if any.
+struct Reply {
+    plan: Plan,
+    status: u16,
+    body: Option<(File, u64, u64)>,
+}
+
+/// Writes the head (with `Content-Length` of the window) into the output
+/// buffer; the window of `file` (`(first, length)`; None: no body, as for
+/// 304) is sent after it.
+fn head(
     ex: &mut Exchange<'_>,
     status: u16,
     reason: &str,
     headers: &[(&[u8], Vec<u8>)],
     window: Option<(u64, u64)>,
-    file: &File,
-) -> (Outcome, u16) {
+    file: File,
+) -> Reply {
     let length = window.map(|(_, n)| itoa::Buffer::new().format(n).to_owned());
     let mut fields: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
     if let Some(len) = &length {
@@ -367,20 +463,11 @@ fn send(
         &fields,
         window.map(|(_, n)| n),
     );
-    let mut wait = sock::wait;
-    let ok = match (plan.mode, window) {
-        (BodyMode::Length(_), Some((first, n))) if n > 0 => ex
-            .out
-            .sendfile(file.as_raw_fd(), first, n, &mut wait)
-            .is_ok_and(|sent| sent == n),
-        _ => ex.out.flush(&mut wait).is_ok(),
+    let body = match (plan.mode, window) {
+        (BodyMode::Length(_), Some((first, n))) if n > 0 => Some((file, first, n)),
+        _ => None,
     };
-    if ok {
-        (outcome(ex, &plan), status)
-    } else {
-        // A short file (truncated meanwhile) breaks the promised length.
-        (Outcome::Close, status)
-    }
+    Reply { plan, status, body }
 }
 
 /// Percent-encodes `path` as Python's `urllib.parse.quote` does.

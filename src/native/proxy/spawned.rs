@@ -4,26 +4,23 @@
 //! worker ([`ProxyRuntime`]), which multiplexes any number of them: the
 //! upstream connections are its tasks too, and the client's socket is
 //! written through `AsyncFd` while the event loop has the connection out.
-//! The runtime runs on the thread that leads the loop, while it waits, so
-//! a worker proxies like an event-driven server (one thread, no thread per
-//! request in flight, no switch between threads per request).
+//! The runtime ([`NativeRuntime`](crate::native::runtime::NativeRuntime))
+//! runs on the thread that leads the loop, while it waits, so a worker
+//! proxies like an event-driven server (one thread, no thread per request
+//! in flight, no switch between threads per request).
 //!
 //! Requests with a body keep the blocking path (`proxy.rs`), where the
 //! serving thread reads the client's body as hyper sends it. The
 //! responses are the same either way; connections here are pooled per
 //! route and upstream, shared by all requests (one thread uses them).
 
-use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::net::TcpStream;
-use tokio::runtime::Handle;
 
 use super::conns::POOL_IDLE;
 use super::{classify, method, ready_now, Failure, NativeProxy, ProxyBody, STALE_RETRIES};
@@ -31,7 +28,8 @@ use crate::http::response::{chunk_header, BodyMode, CHUNK_END, LAST_CHUNK};
 use crate::http::Framing;
 use crate::io::event_loop::{DoneSink, OpenJob};
 use crate::io::output::OUTPUT_FLUSH_BYTES;
-use crate::io::service::{Exchange, LoopWaiter, Outcome};
+use crate::io::service::{Exchange, Outcome};
+use crate::native::runtime::Client;
 use crate::native::{outcome, plain_buffered};
 
 /// Idle connections kept per upstream for the proxy thread.
@@ -39,154 +37,6 @@ pub const POOL_MAX_IDLE: usize = 256;
 
 /// Idle senders of each upstream, with when they idled.
 pub type IdlePool = Mutex<Vec<Vec<(SendRequest<ProxyBody>, Instant)>>>;
-
-/// The runtime of the proxy's tasks, driven by whichever thread leads the
-/// event loop, while it waits ([`LoopWaiter`]): the loop's own epoll fd is
-/// one of the sockets the runtime waits on, so a thread that leads waits
-/// for client requests and upstream answers alike, and a proxied request
-/// costs no thread switch. (A thread of its own for the runtime was tried
-/// first: a switch to it and one back per request, a third of the rate.)
-pub struct ProxyRuntime {
-    rt: tokio::runtime::Runtime,
-    /// The loop's poll fd, registered with the runtime on first wait.
-    loop_fd: Mutex<Option<Arc<AsyncFd<Fd>>>>,
-}
-
-impl ProxyRuntime {
-    pub fn new() -> std::io::Result<ProxyRuntime> {
-        Ok(ProxyRuntime {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?,
-            loop_fd: Mutex::new(None),
-        })
-    }
-
-    fn handle(&self) -> &Handle {
-        self.rt.handle()
-    }
-}
-
-impl LoopWaiter for ProxyRuntime {
-    fn wait(&self, poll_fd: RawFd, timeout: Duration) {
-        self.rt.block_on(async {
-            let registered = {
-                let mut slot = self.loop_fd.lock().unwrap_or_else(|e| e.into_inner());
-                match &*slot {
-                    Some(afd) if afd.get_ref().0 == poll_fd => Some(afd.clone()),
-                    _ => {
-                        // SAFETY: the loop's epoll fd lives as long as the
-                        // loop, which outlives this runtime's use.
-                        let afd = unsafe {
-                            AsyncFd::register_with_interest(Fd(poll_fd), Interest::READABLE)
-                        };
-                        *slot = afd.ok().map(Arc::new);
-                        slot.clone()
-                    }
-                }
-            };
-            let Some(afd) = registered else {
-                tokio::time::sleep(timeout.min(FALLBACK_WAIT)).await;
-                return;
-            };
-            tokio::select! {
-                guard = afd.readable() => {
-                    // The loop collects every event next (or notes that it
-                    // could not, and does not wait before collecting more).
-                    if let Ok(mut guard) = guard {
-                        guard.clear_ready();
-                    }
-                }
-                _ = tokio::time::sleep(timeout) => {}
-            }
-        });
-    }
-
-    fn tick(&self) {
-        self.run_ready();
-    }
-}
-
-impl ProxyRuntime {
-    /// Lets every ready task run once (and the runtime poll its sockets).
-    fn run_ready(&self) {
-        self.rt.block_on(tokio::task::yield_now());
-    }
-}
-
-/// Longest wait when the loop's fd cannot be watched (then it is polled).
-const FALLBACK_WAIT: Duration = Duration::from_millis(1);
-
-/// The client's socket, borrowed while the job is out of the loop.
-struct Fd(RawFd);
-
-impl AsRawFd for Fd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0
-    }
-}
-
-/// One non-blocking `send(2)` to the client's socket.
-fn send_some(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
-    // SAFETY: reads `bytes.len()` bytes of a live slice.
-    let rc = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
-    if rc < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(rc as usize)
-    }
-}
-
-/// The client's socket as the proxy thread writes it: plain non-blocking
-/// sends, registered with the runtime only once one would block (most
-/// responses leave in one send, and registering costs two `epoll_ctl`s).
-struct Client {
-    fd: RawFd,
-    registered: Option<AsyncFd<Fd>>,
-    /// Longest stall allowed.
-    timeout: Duration,
-    /// Bytes written (for the metrics).
-    sent: u64,
-}
-
-impl Client {
-    /// Writes all of `buf`; empties it. False if the client went away or
-    /// stalled past the timeout.
-    async fn write_all(&mut self, buf: &mut Vec<u8>) -> bool {
-        let mut off = 0;
-        while off < buf.len() {
-            match send_some(self.fd, &buf[off..]) {
-                Ok(n) => {
-                    off += n;
-                    self.sent += n as u64;
-                    continue;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => return false,
-            }
-            if self.registered.is_none() {
-                // SAFETY: the fd is the client socket the job owns; it
-                // stays open until `job.finish`, and `self` is dropped
-                // before that.
-                let afd =
-                    unsafe { AsyncFd::register_with_interest(Fd(self.fd), Interest::WRITABLE) };
-                match afd {
-                    Ok(afd) => self.registered = Some(afd),
-                    Err(_) => return false,
-                }
-            }
-            let afd = self.registered.as_ref().expect("registered above");
-            let Ok(Ok(mut guard)) = tokio::time::timeout(self.timeout, afd.writable()).await else {
-                return false;
-            };
-            // Readiness is cleared only once a send would block again.
-            guard.clear_ready();
-        }
-        buf.clear();
-        true
-    }
-}
 
 impl NativeProxy {
     /// Takes a request without a body over to the proxy thread (None), or
@@ -196,7 +46,8 @@ impl NativeProxy {
         if job.exchange().head.framing != Framing::Empty {
             return Some(job);
         }
-        self.runtime.clone().handle().spawn(async move {
+        let runtime = self.runtime.clone();
+        runtime.spawn(async move {
             let done = self.serve_job(job).await;
             sink.send(done);
         });
@@ -204,12 +55,7 @@ impl NativeProxy {
     }
 
     async fn serve_job(&self, mut job: OpenJob) -> crate::io::event_loop::Done {
-        let mut client = Client {
-            fd: job.fd(),
-            registered: None,
-            timeout: job.io_timeout(),
-            sent: 0,
-        };
+        let mut client = Client::new(job.fd(), job.io_timeout());
         let t0 = Instant::now();
         if let Some(m) = &self.metrics {
             m.request_started();
@@ -218,7 +64,7 @@ impl NativeProxy {
         let (outcome, status) = self.answer(&mut ex, &mut client).await;
         if let Some(m) = &self.metrics {
             let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
-            m.request_done(method(&ex), status, micros, 0, client.sent);
+            m.request_done(method(&ex), status, micros, 0, client.sent());
         }
         drop(client);
         job.finish(outcome)
