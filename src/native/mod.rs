@@ -1,7 +1,8 @@
-//! Native services: requests the server answers itself, in Rust, on the
-//! serving thread that took them out of the loop, without the GIL
-//! (`--static PREFIX=DIR`, `--proxy PREFIX=URL[,URL...]`). They sit in the
-//! I/O ring beside the event loop and implement
+//! Native services: requests the server answers itself, in Rust, without
+//! the GIL (`--static PREFIX=DIR`, `--proxy PREFIX=URL[,URL...]`): as tasks
+//! of the native [`runtime`], or (a proxied request with a body) on the
+//! serving thread that took them out of the loop. They sit in the I/O ring
+//! beside the event loop and implement
 //! [`NativeService`](crate::io::service::NativeService); the pool runs them
 //! outside any [`Handler`](crate::io::Handler) session.
 //!
@@ -11,8 +12,11 @@
 //! - [`static_files`]: files under a directory, `sendfile(2)`, validators,
 //!   one byte range, precompressed siblings ([`fields`] parses the request
 //!   fields involved, [`mime`] names the types);
-//! - [`proxy`]: a reverse proxy over a pooled hyper client, balancing over
-//!   [`upstream`]'s servers with their health.
+//! - [`proxy`]: a reverse proxy over hyper's HTTP/1.1 client connections,
+//!   balancing over [`upstream`]'s servers with their health;
+//! - [`runtime`]: the tokio runtime both hand requests to, run by the
+//!   thread that leads the event loop while it waits;
+//! - [`routes`]: the settings turned into the route table.
 //!
 //! This module owns what they share: looking up request fields and writing
 //! a response head or a short plain-text answer through the [`Exchange`].
