@@ -246,3 +246,30 @@ fn a_drain_waits_for_proxied_requests_in_flight() {
     assert_eq!(r.text(), "timeout");
     assert!(srv.finished_within(std::time::Duration::from_secs(10)));
 }
+
+#[test]
+fn a_client_that_stops_reading_a_file_holds_no_thread() {
+    let tree = Tree::new("slow");
+    // Far more than the socket buffers hold.
+    std::fs::write(tree.0.join("pub/huge.bin"), vec![7u8; 64 << 20]).unwrap();
+    let routes = NativeConfig {
+        statics: vec![("/static".into(), tree.public())],
+        ..Default::default()
+    }
+    .build(None)
+    .unwrap();
+    let routes = Arc::new(routes);
+    // One thread, and a stall allowed longer than the client's patience:
+    // were the thread waiting on the slow client, the second would time out.
+    let srv = Server::with_threads_and(1, move |c| {
+        c.native = Some(routes);
+        c.io_timeout = std::time::Duration::from_secs(60);
+    });
+    let mut slow = srv.connect();
+    slow.send(&get("/static/huge.bin"), Feed::Whole);
+    assert!(slow.head_only().starts_with("HTTP/1.1 200"));
+    let mut other = srv.connect();
+    assert_eq!(other.roundtrip(&get("/app"), Feed::Whole).text(), "/app");
+    let r = other.roundtrip(&get("/static/hello.txt"), Feed::Whole);
+    assert_eq!(r.body, b"hello native\n");
+}

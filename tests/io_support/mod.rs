@@ -242,6 +242,11 @@ impl Server {
         Server::start_full(threads, |_| {}, |_| ()).0
     }
 
+    /// A server whose pool grows to `threads` at most, with `tweak`.
+    pub fn with_threads_and(threads: usize, tweak: impl FnOnce(&mut LoopConfig)) -> Server {
+        Server::start_full(threads, tweak, |_| ()).0
+    }
+
     fn start_full<T>(
         threads: usize,
         tweak: impl FnOnce(&mut LoopConfig),
