@@ -18,7 +18,8 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use crate::io::service::LoopWaiter;
+use crate::io::event_loop::{DoneSink, OpenJob};
+use crate::io::service::{LoopWaiter, Outcome};
 use crate::io::sock;
 
 /// See the module doc.
@@ -223,3 +224,40 @@ impl Client {
 /// Largest piece per `sendfile` call: keeps one call from holding the
 /// thread (and the other tasks) for long.
 const SENDFILE_PIECE: u64 = 1 << 20;
+
+/// A job out on the runtime: sends its connection back to the loop when
+/// finished, or closed if the task ends otherwise (a panic, or the runtime
+/// dropping it), so the loop never waits for a connection that is gone.
+pub struct JobTask {
+    job: Option<OpenJob>,
+    sink: DoneSink,
+}
+
+impl JobTask {
+    pub fn new(job: OpenJob, sink: DoneSink) -> JobTask {
+        JobTask {
+            job: Some(job),
+            sink,
+        }
+    }
+
+    pub fn job(&mut self) -> &mut OpenJob {
+        self.job.as_mut().expect("present until finished")
+    }
+
+    /// The request is over: the connection goes back to the loop.
+    pub fn finish(mut self, outcome: Outcome) {
+        if let Some(job) = self.job.take() {
+            self.sink.send(job.finish(outcome));
+        }
+    }
+}
+
+impl Drop for JobTask {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            eprintln!("qiao: internal error while serving a request natively; connection closed");
+            self.sink.send(job.finish(Outcome::Close));
+        }
+    }
+}

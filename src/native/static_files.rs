@@ -23,11 +23,11 @@ use std::sync::Arc;
 use super::fields::{self, Range};
 mod resolve;
 
-use super::runtime::{Client, NativeRuntime};
+use super::runtime::{Client, JobTask, NativeRuntime};
 use super::{header, method, outcome, plain_buffered, start};
 use crate::http::request::percent_decode;
 use crate::http::response::{BodyMode, Plan};
-use crate::io::event_loop::{Done, DoneSink, OpenJob};
+use crate::io::event_loop::{DoneSink, OpenJob};
 use crate::io::service::{Exchange, NativeService, Outcome};
 use crate::io::sock;
 
@@ -255,7 +255,7 @@ impl StaticFiles {
 
     /// Serves a job on the native runtime: the same answer, written
     /// without blocking a thread while the client's socket is full.
-    async fn serve_job(&self, mut job: OpenJob) -> Done {
+    async fn serve_job(&self, job: &mut OpenJob) -> Outcome {
         let mut client = Client::new(job.fd(), job.io_timeout());
         let t0 = std::time::Instant::now();
         if let Some(m) = &self.metrics {
@@ -285,8 +285,7 @@ impl StaticFiles {
             let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
             m.request_done(method(&ex), reply.status, micros, 0, client.sent());
         }
-        drop(client);
-        job.finish(done)
+        done
     }
 }
 
@@ -314,8 +313,9 @@ impl NativeService for StaticFiles {
             return Some(job);
         };
         runtime.spawn(async move {
-            let done = self.serve_job(job).await;
-            sink.send(done);
+            let mut task = JobTask::new(job, sink);
+            let outcome = self.serve_job(task.job()).await;
+            task.finish(outcome);
         });
         None
     }

@@ -29,7 +29,7 @@ use crate::http::Framing;
 use crate::io::event_loop::{DoneSink, OpenJob};
 use crate::io::output::OUTPUT_FLUSH_BYTES;
 use crate::io::service::{Exchange, Outcome};
-use crate::native::runtime::Client;
+use crate::native::runtime::{Client, JobTask};
 use crate::native::{outcome, plain_buffered};
 
 /// Idle connections kept per upstream for the proxy thread.
@@ -48,13 +48,14 @@ impl NativeProxy {
         }
         let runtime = self.runtime.clone();
         runtime.spawn(async move {
-            let done = self.serve_job(job).await;
-            sink.send(done);
+            let mut task = JobTask::new(job, sink);
+            let outcome = self.serve_job(task.job()).await;
+            task.finish(outcome);
         });
         None
     }
 
-    async fn serve_job(&self, mut job: OpenJob) -> crate::io::event_loop::Done {
+    async fn serve_job(&self, job: &mut OpenJob) -> Outcome {
         let mut client = Client::new(job.fd(), job.io_timeout());
         let t0 = Instant::now();
         if let Some(m) = &self.metrics {
@@ -66,8 +67,7 @@ impl NativeProxy {
             let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
             m.request_done(method(&ex), status, micros, 0, client.sent());
         }
-        drop(client);
-        job.finish(outcome)
+        outcome
     }
 
     async fn answer(&self, ex: &mut Exchange<'_>, client: &mut Client) -> (Outcome, u16) {
