@@ -248,10 +248,15 @@ def engine_options(opts: dict) -> dict:
 
 def native_options(opts: dict) -> dict:
     """The engine's keyword arguments for the native routes (--static, --proxy)."""
-    statics = [tuple(s.split("=", 1)) for s in opts.get("static") or ()]
+
+    def items(name: str) -> list[str]:  # qiao.serve() may get one string
+        value = opts.get(name) or []
+        return [value] if isinstance(value, str) else list(value)
+
+    statics = [tuple(s.split("=", 1)) for s in items("static")]
     proxies = [
         (prefix, [u.strip() for u in urls.split(",") if u.strip()])
-        for prefix, urls in (p.split("=", 1) for p in opts.get("proxy") or ())
+        for prefix, urls in (p.split("=", 1) for p in items("proxy"))
     ]
     return dict(
         static_dirs=statics,
