@@ -123,7 +123,7 @@ pub struct NativeProxy {
     /// `host:port` of each upstream, to connect to.
     addrs: Vec<String>,
     opts: ProxyOptions,
-    /// Pooled connections of the proxy thread (`spawned.rs`), per upstream.
+    /// Pooled connections of the native runtime (`spawned.rs`), per upstream.
     idle: spawned::IdlePool,
     metrics: Option<Arc<crate::io::metrics::Metrics>>,
     /// Where requests without a body are served (`spawned.rs`).

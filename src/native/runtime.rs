@@ -115,7 +115,7 @@ fn send_some(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
     }
 }
 
-/// The client's socket as the proxy thread writes it: plain non-blocking
+/// The client's socket as the runtime's tasks write it: plain non-blocking
 /// sends, registered with the runtime only once one would block (most
 /// responses leave in one send, and registering costs two `epoll_ctl`s).
 pub struct Client {

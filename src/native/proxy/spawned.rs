@@ -32,14 +32,14 @@ use crate::io::service::{Exchange, Outcome};
 use crate::native::runtime::{Client, JobTask};
 use crate::native::{outcome, plain_buffered};
 
-/// Idle connections kept per upstream for the proxy thread.
+/// Idle connections kept per upstream for the native runtime's requests.
 pub const POOL_MAX_IDLE: usize = 256;
 
 /// Idle senders of each upstream, with when they idled.
 pub type IdlePool = Mutex<Vec<Vec<(SendRequest<ProxyBody>, Instant)>>>;
 
 impl NativeProxy {
-    /// Takes a request without a body over to the proxy thread (None), or
+    /// Takes a request without a body over to the native runtime (None), or
     /// gives it back to be served on the calling thread.
     pub(super) fn spawn_job(self: Arc<Self>, job: OpenJob, sink: DoneSink) -> Option<OpenJob> {
         let mut job = job;
