@@ -10,6 +10,7 @@ and the machine.
 
     python bench/run.py
     python bench/run.py --servers qiao,bjoern --apps hello,file --duration 10 --out bench.md
+    python bench/run.py --apps none --native static,proxy   # native routes vs nginx
 
 See bench/README.md for the setup.
 """
@@ -25,6 +26,9 @@ import subprocess
 import sys
 import tempfile
 from importlib import metadata
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import native as native_bench  # noqa: E402  (bench/native.py, beside this file)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPARE = os.path.join(ROOT, os.pardir, "shared", "bench", "compare.py")
@@ -184,6 +188,12 @@ def main() -> int:
     )
     ap.add_argument("--conns", type=int, default=50, help="wrk connections (default 50)")
     ap.add_argument("--duration", type=int, default=5, help="seconds per measured run (default 5)")
+    ap.add_argument(
+        "--native",
+        default="",
+        metavar="SCENARIOS",
+        help="also run native-route scenarios against nginx: static,proxy (bench/native.py)",
+    )
     ap.add_argument("--out", metavar="FILE", help="also write the Markdown report to FILE")
     ap.add_argument(
         "--compare",
@@ -200,14 +210,21 @@ def main() -> int:
         file=sys.stderr,
         flush=True,
     )
-    results = [
-        run_compare(args, server, app)
-        for app in args.apps.split(",")
-        for server in args.servers.split(",")
-    ]
+    native = [n for n in args.native.split(",") if n]
+    unknown = set(native) - set(native_bench.SCENARIOS)
+    if unknown:
+        ap.error(f"unknown native scenarios {sorted(unknown)}: choose from static, proxy")
+    apps = [a for a in args.apps.split(",") if a and a != "none"]
+    args.apps = ",".join(apps)
+    results = [run_compare(args, server, app) for app in apps for server in args.servers.split(",")]
     failed = [f"{r['server']}/{r['app']}" for r in results if r.get("error")]
 
-    text = report(results, args)
+    text = report(results, args) if apps else ""
+    if native:
+        section, ok = native_bench.run(args, native)
+        text += section
+        if not ok:
+            failed.append("native")
     print()
     print(text, end="")
     if args.out:

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod front;
 pub mod http;
 pub mod io;
+pub mod native;
 pub mod wsgi;
 
 use pyo3::prelude::*;

@@ -23,6 +23,10 @@ class Setting:
     type: Callable[[str], Any] | None = str
     action: str | None = None
     metavar: str | None = None
+    #: How a list setting given as one string (a ``QIAO_*`` variable or a
+    #: TOML string) splits into items: commas or blanks, unless an item can
+    #: hold commas itself (``--proxy``: blanks only).
+    split: str = r"[,\s]+"
 
     @property
     def is_flag(self) -> bool:
@@ -100,6 +104,54 @@ def _mount(text: str) -> str:
     if not sep or not prefix.startswith("/") or not spec:
         raise argparse.ArgumentTypeError(f"expected PREFIX=MODULE:CALLABLE, got {text!r}")
     return text
+
+
+def _static(text: str) -> str:
+    """``PREFIX=DIR`` with an existing directory."""
+    import os
+
+    prefix, sep, folder = text.partition("=")
+    if not sep or not prefix.startswith("/") or not folder:
+        raise argparse.ArgumentTypeError(f"expected PREFIX=DIR, got {text!r}")
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"--static {text}: {folder!r} is not a directory")
+    return text
+
+
+def _upstream_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme != "http" or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"upstream {url!r}: expected http://HOST[:PORT][/PATH]")
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise argparse.ArgumentTypeError(f"upstream {url!r}: no user, query or fragment allowed")
+    return url
+
+
+def _proxy(text: str) -> str:
+    """``PREFIX=URL[,URL...]`` with http:// URLs."""
+    prefix, sep, urls = text.partition("=")
+    if not sep or not prefix.startswith("/") or not urls:
+        raise argparse.ArgumentTypeError(f"expected PREFIX=URL[,URL...], got {text!r}")
+    for url in urls.split(","):
+        _upstream_url(url.strip())
+    return text
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(
+                f"expected one of {', '.join(choices)}, got {text!r}"
+            )
+        return text
+
+    return check
 
 
 def _health_path(text: str) -> str:
@@ -395,6 +447,108 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Answer GET/HEAD of this path from the engine, without the app: 200 ok, or 503 "
         "while the worker stops (for load balancer and Kubernetes probes). Off by default.",
+        type=_health_path,
+        metavar="PATH",
+    ),
+    Setting(
+        "static",
+        ("--static",),
+        None,
+        "Serve the files of DIR below PREFIX natively (Rust, sendfile, no GIL), as "
+        "qiao.middleware.Static does: validators, ranges, precompressed .br/.gz siblings. "
+        "Repeatable; the longest prefix wins over --proxy and the app.",
+        type=_static,
+        action="append",
+        metavar="PREFIX=DIR",
+    ),
+    Setting(
+        "static_cache_control",
+        ("--static-cache-control",),
+        "public, max-age=3600",
+        "Cache-Control of --static files ('' for none).",
+        metavar="VALUE",
+    ),
+    Setting(
+        "static_etag",
+        ("--static-etag",),
+        "strong",
+        "ETag of --static files: strong, weak or none.",
+        type=_choice("strong", "weak", "none"),
+        metavar="KIND",
+    ),
+    Setting(
+        "static_index",
+        ("--static-index",),
+        "index.html",
+        "File --static serves for a directory ('' for none: directories are 404).",
+        metavar="NAME",
+    ),
+    Setting(
+        "proxy",
+        ("--proxy",),
+        None,
+        "Reverse-proxy requests below PREFIX to the upstreams natively (Rust, pooled "
+        "keep-alive connections, no GIL), as qiao.middleware.Proxy does; the prefix is "
+        "removed and the URL's path put before the rest. Repeatable.",
+        type=_proxy,
+        action="append",
+        metavar="PREFIX=URL[,URL...]",
+        split=r"\s+",
+    ),
+    Setting(
+        "proxy_balance",
+        ("--proxy-balance",),
+        "round_robin",
+        "How --proxy picks an upstream: round_robin or least_conn (fewest in flight).",
+        type=_choice("round_robin", "least_conn"),
+        metavar="POLICY",
+    ),
+    Setting(
+        "proxy_timeout",
+        ("--proxy-timeout",),
+        30.0,
+        "Seconds an upstream may stay silent (then 504, or the response is cut).",
+        type=_seconds,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "proxy_connect_timeout",
+        ("--proxy-connect-timeout",),
+        5.0,
+        "Seconds allowed to open a connection to an upstream.",
+        type=_seconds,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "proxy_max_fails",
+        ("--proxy-max-fails",),
+        1,
+        "Consecutive failures after which an upstream is marked down (then probed back).",
+        type=_at_least_one,
+        metavar="N",
+    ),
+    Setting(
+        "proxy_probe_interval",
+        ("--proxy-probe-interval",),
+        5.0,
+        "Seconds between two TCP probes of a down upstream.",
+        type=_seconds,
+        metavar="SECONDS",
+    ),
+    Setting(
+        "proxy_preserve_host",
+        ("--proxy-preserve-host",),
+        False,
+        "Send the client's Host to the upstream (default: the upstream's own).",
+        type=None,
+        action="store_true",
+    ),
+    Setting(
+        "proxy_status",
+        ("--proxy-status",),
+        None,
+        "Answer GET of this path with the --proxy upstreams' state as JSON (url, up, "
+        "active, failures). Off by default.",
         type=_health_path,
         metavar="PATH",
     ),

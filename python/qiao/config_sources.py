@@ -74,7 +74,7 @@ def _from_text(s: Setting, text: str) -> Any:
     if s.is_flag:
         return _boolean(text)
     if s.is_list:
-        return [s.convert(item) for item in re.split(r"[,\s]+", text.strip()) if item]
+        return [s.convert(item) for item in re.split(s.split, text.strip()) if item]
     return s.convert(text.strip())
 
 

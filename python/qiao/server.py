@@ -278,6 +278,35 @@ def engine_options(opts: dict) -> dict:
         ca_certs=opts["ca_certs"],
         cert_reqs=opts["cert_reqs"],
         http2=opts["http2"],
+        **native_options(opts),
+    )
+
+
+def native_options(opts: dict) -> dict:
+    """The engine's keyword arguments for the native routes (--static, --proxy)."""
+
+    def items(name: str) -> list[str]:  # qiao.serve() may get one string
+        value = opts.get(name) or []
+        return [value] if isinstance(value, str) else list(value)
+
+    statics = [tuple(s.split("=", 1)) for s in items("static")]
+    proxies = [
+        (prefix, [u.strip() for u in urls.split(",") if u.strip()])
+        for prefix, urls in (p.split("=", 1) for p in items("proxy"))
+    ]
+    return dict(
+        static_dirs=statics,
+        static_index=opts.get("static_index") or None,
+        static_cache_control=opts.get("static_cache_control") or None,
+        static_etag=opts.get("static_etag") or "strong",
+        proxy_routes=proxies,
+        proxy_balance=opts.get("proxy_balance") or "round_robin",
+        proxy_timeout=opts.get("proxy_timeout") or 30.0,
+        proxy_connect_timeout=opts.get("proxy_connect_timeout") or 5.0,
+        proxy_max_fails=opts.get("proxy_max_fails") or 1,
+        proxy_probe_interval=opts.get("proxy_probe_interval") or 5.0,
+        proxy_preserve_host=bool(opts.get("proxy_preserve_host")),
+        proxy_status=opts.get("proxy_status"),
     )
 
 

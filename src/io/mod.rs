@@ -6,7 +6,9 @@
 //! Threading: one event loop per worker, served by a pool of threads
 //! (`pool`): the thread that leads the loop also calls the app for the
 //! request it took (no hand-off per request); when the app blocks, another
-//! thread takes the loop over.
+//! thread takes the loop over. Requests under a native route (`--static`,
+//! `--proxy`: `crate::native`) are served on the same threads without the
+//! GIL, or handed to the proxy's tasks, which run while a thread leads.
 
 pub mod alloc;
 pub mod body;

@@ -50,6 +50,9 @@ pub struct LoopConfig {
     pub uwsgi_listeners: Vec<usize>,
     /// The worker's metrics block (`--metrics-bind`): open connections.
     pub metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    /// Path prefixes served by native services (`--static`, `--proxy`):
+    /// a thread serves those requests without [`Handler::session`] (no GIL).
+    pub native: Option<Arc<NativeRoutes>>,
 }
 
 /// State shared by all loops of a process: the stop and drain flags, the
@@ -182,4 +185,137 @@ pub trait Handler {
     /// Runs `f` with whatever serving needs held (the GIL, for WSGI);
     /// called once per run of requests a thread serves back to back.
     fn session<R>(&mut self, f: impl FnOnce(&mut dyn Serve) -> R) -> R;
+}
+
+/// A request handler of the I/O ring itself (no Python, no GIL): serves
+/// one request completely, as [`Serve`] does, from any serving thread.
+pub trait NativeService: Send + Sync {
+    /// Serves the request; returns what to do with the connection and the
+    /// final status sent (for the metrics).
+    fn serve(&self, ex: &mut Exchange<'_>) -> (Outcome, u16);
+
+    /// Takes the request over to serve it asynchronously, elsewhere, and
+    /// send the connection back through `sink` when done (the serving
+    /// thread goes on at once): None. Or gives it back, to be served by
+    /// [`serve`](Self::serve) on this thread: `Some(job)`.
+    fn spawn(
+        self: Arc<Self>,
+        job: crate::io::event_loop::OpenJob,
+        sink: crate::io::event_loop::DoneSink,
+    ) -> Option<crate::io::event_loop::OpenJob> {
+        let _ = sink;
+        Some(job)
+    }
+}
+
+/// Work that runs on whichever thread leads the loop, while it waits:
+/// the native proxy's tasks. `wait` returns once the loop's poll fd is
+/// readable (events are waiting) or `timeout` passed, having run that work
+/// meanwhile; the loop then collects its events without waiting.
+pub trait LoopWaiter: Send + Sync {
+    fn wait(&self, poll_fd: std::os::fd::RawFd, timeout: Duration);
+
+    /// Runs what is ready now, without waiting: called by a leader that
+    /// has been serving jobs back to back for [`WAITER_TICK`], so that
+    /// work does not wait for the loop's next wait.
+    fn tick(&self);
+}
+
+/// Longest a leader serves jobs back to back before it lets the
+/// [`LoopWaiter`]'s work run ([`LoopWaiter::tick`]).
+pub const WAITER_TICK: Duration = Duration::from_millis(1);
+
+/// The native services by path prefix, matched on whole segments (`/static`
+/// matches `/static` and `/static/x`, not `/staticx`); the longest wins.
+pub struct NativeRoutes {
+    /// Normalized prefixes (no trailing `/`; the root is empty), longest first.
+    routes: Vec<(Vec<u8>, Arc<dyn NativeService>)>,
+    metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    /// What the loop waits in, if a service needs it driven.
+    waiter: Option<Arc<dyn LoopWaiter>>,
+}
+
+impl NativeRoutes {
+    pub fn new(
+        routes: Vec<(Vec<u8>, Arc<dyn NativeService>)>,
+        metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    ) -> Self {
+        let mut routes: Vec<_> = routes
+            .into_iter()
+            .map(|(mut p, s)| {
+                while p.last() == Some(&b'/') {
+                    p.pop();
+                }
+                (p, s)
+            })
+            .collect();
+        routes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        NativeRoutes {
+            routes,
+            metrics,
+            waiter: None,
+        }
+    }
+
+    /// The loop waits in `waiter` rather than in its own poll.
+    pub fn set_waiter(&mut self, waiter: Arc<dyn LoopWaiter>) {
+        self.waiter = Some(waiter);
+    }
+
+    pub fn waiter(&self) -> Option<&Arc<dyn LoopWaiter>> {
+        self.waiter.as_ref()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// The service for a request path (percent-decoded first when it holds
+    /// an escape, so `/st%61tic` is `/static`, as the WSGI side would see it).
+    pub fn find(&self, raw_path: &[u8]) -> Option<&Arc<dyn NativeService>> {
+        let decoded;
+        let path = if raw_path.contains(&b'%') {
+            let mut out = Vec::new();
+            crate::http::request::percent_decode(raw_path, &mut out);
+            decoded = out;
+            &decoded[..]
+        } else {
+            raw_path
+        };
+        let path = if path.is_empty() { &b"/"[..] } else { path };
+        self.routes
+            .iter()
+            .find(|(prefix, _)| {
+                path.starts_with(prefix)
+                    && (path.len() == prefix.len() || path[prefix.len()] == b'/')
+            })
+            .map(|(_, s)| s)
+    }
+
+    /// Serves `ex` with `service`, counted in the metrics like any request.
+    pub fn serve(&self, service: &dyn NativeService, ex: &mut Exchange<'_>) -> Outcome {
+        let Some(m) = &self.metrics else {
+            return service.serve(ex).0;
+        };
+        let t0 = std::time::Instant::now();
+        m.request_started();
+        let (outcome, status) = service.serve(ex);
+        let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let method = ex.bytes(&ex.head.method);
+        m.request_done(method, status, micros, ex.body.received(), ex.out.sent());
+        outcome
+    }
+}
+
+impl std::fmt::Debug for NativeRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let prefixes: Vec<_> = self
+            .routes
+            .iter()
+            .map(|(p, _)| String::from_utf8_lossy(p).into_owned())
+            .collect();
+        f.debug_struct("NativeRoutes")
+            .field("prefixes", &prefixes)
+            .finish()
+    }
 }

@@ -25,6 +25,10 @@ use crate::io::metrics::{Metrics, METRICS_BLOCK};
 use crate::io::{
     pool, EventLoop, Handler, HandlerFactory, Listener, ListenerInfo, LoopConfig, Serve, Shared,
 };
+use crate::native::proxy::ProxyOptions;
+use crate::native::routes::NativeConfig;
+use crate::native::static_files::{EtagMode, StaticOptions};
+use crate::native::upstream::Balance;
 use pyo3::buffer::PyBuffer;
 
 /// Connections one worker holds at most by default.
@@ -135,6 +139,11 @@ impl HandlerFactory for WsgiThreads {
     compress=None,
     tls_listeners=Vec::new(), certfile=None, keyfile=None, ca_certs=None, cert_reqs="none",
     http2=true,
+    static_dirs=Vec::new(), static_index=Some(crate::native::static_files::DEFAULT_INDEX.to_string()),
+    static_cache_control=Some(crate::native::static_files::DEFAULT_CACHE_CONTROL.to_string()),
+    static_etag="strong", proxy_routes=Vec::new(), proxy_balance="round_robin",
+    proxy_timeout=30.0, proxy_connect_timeout=5.0, proxy_max_fails=1, proxy_probe_interval=5.0,
+    proxy_preserve_host=false, proxy_status=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
@@ -172,6 +181,18 @@ pub fn serve(
     ca_certs: Option<String>,
     cert_reqs: &str,
     http2: bool,
+    static_dirs: Vec<(String, String)>,
+    static_index: Option<String>,
+    static_cache_control: Option<String>,
+    static_etag: &str,
+    proxy_routes: Vec<(String, Vec<String>)>,
+    proxy_balance: &str,
+    proxy_timeout: f64,
+    proxy_connect_timeout: f64,
+    proxy_max_fails: u32,
+    proxy_probe_interval: f64,
+    proxy_preserve_host: bool,
+    proxy_status: Option<String>,
 ) -> PyResult<()> {
     if listeners.is_empty() {
         return Err(PyValueError::new_err("no listening socket"));
@@ -207,6 +228,47 @@ pub fn serve(
         TrustedProxies::parse(forwarded_allow_ips)
             .map_err(|e| PyValueError::new_err(format!("forwarded_allow_ips: {e}")))?,
     );
+    let native_config = NativeConfig {
+        statics: static_dirs,
+        static_options: StaticOptions {
+            index: static_index.filter(|s| !s.is_empty()),
+            cache_control: static_cache_control.filter(|s| !s.is_empty()),
+            etag: match static_etag {
+                "strong" => EtagMode::Strong,
+                "weak" => EtagMode::Weak,
+                "none" | "" => EtagMode::Off,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "static_etag must be strong, weak or none, not {other:?}"
+                    )))
+                }
+            },
+        },
+        proxies: proxy_routes,
+        proxy_options: ProxyOptions {
+            balance: Balance::parse(proxy_balance).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "proxy_balance must be round_robin or least_conn, not {proxy_balance:?}"
+                ))
+            })?,
+            timeout: secs(proxy_timeout, "proxy timeout")?,
+            connect_timeout: secs(proxy_connect_timeout, "proxy connect timeout")?,
+            max_fails: proxy_max_fails,
+            probe_interval: secs(proxy_probe_interval, "proxy probe interval")?,
+            preserve_host: proxy_preserve_host,
+            url_scheme: url_scheme.to_string(),
+        },
+        proxy_status,
+    };
+    let native = if native_config.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            native_config
+                .build(metrics.clone())
+                .map_err(PyValueError::new_err)?,
+        ))
+    };
     let mut config = LoopConfig {
         limits: Limits {
             request_line: limit_request_line.max(16),
@@ -225,6 +287,7 @@ pub fn serve(
         proxy_protocol,
         uwsgi_listeners,
         metrics: metrics.clone(),
+        native,
     };
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;

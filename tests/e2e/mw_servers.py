@@ -1,15 +1,14 @@
 """Builds the servers the middleware tests talk to, by *kind*, so the same
 tests can run against another implementation of the same features.
 
-Kinds (``QIAO_MW_KINDS``, comma-separated; default ``middleware``):
+Kinds (``QIAO_MW_KINDS``, comma-separated; default ``middleware,native``):
 
 * ``middleware``: Qiao serving ``mw_apps:make_<feature>()``, the portable
   ``qiao.middleware`` stack, configured by the JSON in ``MW_CONFIG``.
-* ``native``: Qiao's own ``--static``/``--proxy``/``--compress``/``--mount``
-  flags, once they exist; until then its tests are skipped. Adding it means
-  turning the same config into options in :func:`native_options` (an entry
-  in :data:`NATIVE_OPTIONS`); :func:`kinds_for` then tests the feature with
-  both kinds unless ``QIAO_MW_KINDS`` says otherwise.
+* ``native``: Qiao's own flags (``--static``, ``--proxy``, ``--compress``)
+  in front of ``mw_apps:content``, the same config turned into options by
+  :func:`native_options` (for compress, an entry in :data:`NATIVE_OPTIONS`);
+  features without native flags are skipped.
 
 Test modules parametrize a fixture over :data:`KINDS` and call
 :func:`build`; everything else (the inner ``content`` app, the upstreams)
@@ -25,7 +24,25 @@ import sys
 import pytest
 from conftest import E2E_DIR, IS_GUNICORN, free_port
 
-KINDS = [k.strip() for k in os.environ.get("QIAO_MW_KINDS", "middleware").split(",") if k.strip()]
+KINDS = [
+    k.strip()
+    for k in os.environ.get("QIAO_MW_KINDS", "middleware,native").split(",")
+    # Under gunicorn (the suite run against another server) there are no
+    # native flags.
+    if k.strip() and not (IS_GUNICORN and k.strip() == "native")
+]
+
+#: The portable options of each feature and the native flag they map to.
+STATIC_FLAGS = {"cache_control": "--static-cache-control", "etag": "--static-etag"}
+PROXY_FLAGS = {
+    "timeout": "--proxy-timeout",
+    "connect_timeout": "--proxy-connect-timeout",
+    "max_fails": "--proxy-max-fails",
+    "probe_interval": "--proxy-probe-interval",
+}
+#: Where the native proxy reports its upstreams (``Proxy.states()`` for the
+#: portable one, mounted at the same path by ``mw_apps.make_proxy``).
+PROXY_STATUS_PATH = "/_proxy/state"
 
 
 def _compress_options(config: dict) -> list[str]:
@@ -49,24 +66,39 @@ NATIVE_OPTIONS = {"compress": _compress_options}
 
 
 def kinds_for(feature: str) -> list[str]:
-    """The kinds to test ``feature`` against: :data:`KINDS`, plus ``native``
-    when it exists for the feature and ``QIAO_MW_KINDS`` does not choose."""
-    if (
-        IS_GUNICORN
-        or "QIAO_MW_KINDS" in os.environ
-        or feature not in NATIVE_OPTIONS
-        or "native" in KINDS
-    ):
-        return KINDS
-    return [*KINDS, "native"]
+    """The kinds to test ``feature`` against (every kind in :data:`KINDS`;
+    a feature without native flags skips its native cases)."""
+    return KINDS
 
 
 def native_options(feature: str, config: dict) -> list[str]:
     """The command-line options of the native flags for ``config``."""
     if feature in NATIVE_OPTIONS:
         return NATIVE_OPTIONS[feature](config)
-    pytest.skip(f"native --{feature} flags are not implemented yet")
-    return []
+    out: list[str] = []
+    opts = dict(config.get("opts", {}))
+    if feature == "static":
+        for prefix, folder in config["dirs"].items():
+            out.append(f"--static={prefix}={folder}")
+        if "index" in opts:
+            out.append(f"--static-index={opts.pop('index') or ''}")
+        flags = STATIC_FLAGS
+    elif feature == "proxy":
+        out.append("--proxy=/=" + ",".join(config["upstreams"]))
+        out.append(f"--proxy-balance={config.get('balance', 'round_robin')}")
+        out.append(f"--proxy-status={PROXY_STATUS_PATH}")
+        if opts.pop("preserve_host", False):
+            out.append("--proxy-preserve-host")
+        flags = PROXY_FLAGS
+    else:
+        pytest.skip(f"no native flags for {feature}")
+    for key, value in opts.items():
+        if key not in flags:
+            pytest.skip(f"no native flag for {feature} option {key}")
+        if key == "etag" and value is None:
+            value = "none"
+        out.append(f"{flags[key]}={'' if value is None else value}")
+    return out
 
 
 def build(kind: str, start, feature: str, config: dict, options=()):

@@ -90,6 +90,7 @@ def test_every_setting_from_env_and_file(tmp_path):
         "access_log_format": "json",
         "health_path": "/healthz",
         "forwarded_allow_ips": "10.0.0.0/8",
+        "proxy_status": "/_proxy",
     }
     list_samples = {  # (text, shown) of lists whose items are checked
         "compress_types": ("text/ application/json", '["text/", "application/json"]'),
@@ -104,6 +105,12 @@ def test_every_setting_from_env_and_file(tmp_path):
             text, shown = list_samples[s.name]
         elif s.name == "mount":
             text, shown = "/a=apps:app /b=apps:app", '["/a=apps:app", "/b=apps:app"]'
+        elif s.name == "static":
+            text, shown = f"/a={E2E_DIR} /b={E2E_DIR}", f'["/a={E2E_DIR}", "/b={E2E_DIR}"]'
+        elif s.name == "proxy":
+            # Items hold commas (several upstreams): only blanks separate them.
+            text = "/a=http://127.0.0.1:1,http://127.0.0.1:2 /b=http://[::1]:3/x"
+            shown = '["/a=http://127.0.0.1:1,http://127.0.0.1:2", "/b=http://[::1]:3/x"]'
         elif s.is_list:
             text, shown = "127.0.0.1:1 unix:/tmp/x.sock", '["127.0.0.1:1", "unix:/tmp/x.sock"]'
         elif s.name in samples:

@@ -257,6 +257,7 @@ pub fn test_config() -> LoopConfig {
         proxy_protocol: false,
         uwsgi_listeners: Vec::new(),
         metrics: None,
+        native: None,
     }
 }
 
@@ -299,6 +300,11 @@ impl Server {
     /// attach a protocol front's inbox).
     pub fn attached(attach: impl FnOnce(&mut EventLoop)) -> Server {
         Server::start_full_with(TEST_THREADS, |_| {}, |_| (), attach).0
+    }
+
+    /// A server whose pool grows to `threads` at most, with `tweak`.
+    pub fn with_threads_and(threads: usize, tweak: impl FnOnce(&mut LoopConfig)) -> Server {
+        Server::start_full(threads, tweak, |_| ()).0
     }
 
     fn start_full<T>(

@@ -18,7 +18,7 @@ use crate::io::conn::{Conn, Phase};
 use crate::io::heartbeat::Heartbeat;
 use crate::io::listener::ListenerInfo;
 use crate::io::output::{Output, Park, OUTPUT_FLUSH_BYTES};
-use crate::io::service::{Exchange, Outcome, Serve};
+use crate::io::service::{Exchange, NativeRoutes, NativeService, Outcome, Serve};
 
 /// A request ready to be served, with everything serving needs.
 pub struct Job {
@@ -29,6 +29,20 @@ pub struct Job {
     info: Arc<ListenerInfo>,
     io_timeout: Duration,
     max_body: Option<u64>,
+    /// The native service whose prefix the path lies under, if any.
+    native: Option<(Arc<NativeRoutes>, Arc<dyn NativeService>)>,
+}
+
+/// Serves a job with its native service (see [`Job::run_native`]).
+struct NativeServe<'a> {
+    routes: &'a NativeRoutes,
+    service: &'a dyn NativeService,
+}
+
+impl Serve for NativeServe<'_> {
+    fn serve(&mut self, ex: &mut Exchange<'_>) -> Outcome {
+        self.routes.serve(self.service, ex)
+    }
 }
 
 /// A served request on its way back to the loop. Its response may still
@@ -45,6 +59,26 @@ pub struct Done {
 }
 
 impl Job {
+    /// Whether a native service (not the application) serves this request.
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
+    }
+
+    /// Serves a native job (see [`is_native`](Self::is_native)) without any
+    /// handler: no GIL is taken. A service that works asynchronously takes
+    /// the job over ([`NativeService::spawn`]) and sends its [`Done`] to
+    /// `sink` later: then this returns None at once. Panics if the job is
+    /// not native.
+    pub fn run_native(mut self, heartbeat: Option<&Heartbeat>, sink: &DoneSink) -> Option<Done> {
+        let (routes, service) = self.native.take().expect("a native job");
+        let open = service.clone().spawn(self.open(None), sink.clone())?;
+        let mut serve = NativeServe {
+            routes: &routes,
+            service: &*service,
+        };
+        Some(open.serve(&mut serve, heartbeat))
+    }
+
     /// Serves the request completely, reporting it in the thread's
     /// heartbeat slot. A panic in `serve` costs this connection only.
     /// With a `park`, a short response may be left unwritten in the
@@ -55,6 +89,12 @@ impl Job {
         heartbeat: Option<&Heartbeat>,
         park: Option<Arc<Park>>,
     ) -> Done {
+        self.open(park).serve(serve, heartbeat)
+    }
+
+    /// The job with its body reader and output made, ready to serve;
+    /// `park` as in [`Job::run`].
+    pub fn open(self, park: Option<Arc<Park>>) -> OpenJob {
         let Job {
             idx,
             mut conn,
@@ -63,17 +103,11 @@ impl Job {
             info,
             io_timeout,
             max_body,
+            native: _,
         } = self;
         let base = conn.start;
-        if let Some(hb) = heartbeat {
-            let h = &conn.head;
-            hb.begin(
-                &conn.buf[base + h.method.start..base + h.method.end],
-                &conn.buf[base + h.target.start..base + h.target.end],
-            );
-        }
         let decoder = BodyDecoder::new(conn.head.framing, max_body);
-        let mut body = BodyReader::new(
+        let body = BodyReader::new(
             conn.fd,
             mem::take(&mut conn.buf),
             base + conn.head_len,
@@ -81,25 +115,87 @@ impl Job {
             conn.head.expect_continue,
             io_timeout,
         );
-        let mut out = Output::new(conn.fd, wbuf, io_timeout, park);
-        let mut ex = Exchange {
-            head: &conn.head,
+        let out = Output::new(conn.fd, wbuf, io_timeout, park);
+        OpenJob {
+            idx,
+            conn,
             base,
-            body: &mut body,
-            out: &mut out,
-            peer: &conn.peer,
-            listener: &info,
-            date: &date,
-        };
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| serve.serve(&mut ex)))
-                .unwrap_or_else(|_| {
-                    eprintln!("qiao: internal error while serving a request; connection closed");
-                    Outcome::Close
-                });
+            body,
+            out,
+            date,
+            info,
+            io_timeout,
+        }
+    }
+}
+
+/// A job being served: what an [`Exchange`] borrows, owned, so a service
+/// can keep it across `await`s ([`NativeService::spawn`]).
+pub struct OpenJob {
+    idx: usize,
+    conn: Box<Conn>,
+    base: usize,
+    body: BodyReader,
+    out: Output,
+    date: [u8; DATE_LEN],
+    info: Arc<ListenerInfo>,
+    io_timeout: Duration,
+}
+
+impl OpenJob {
+    /// The request and its connection as a service sees them.
+    pub fn exchange(&mut self) -> Exchange<'_> {
+        Exchange {
+            head: &self.conn.head,
+            base: self.base,
+            body: &mut self.body,
+            out: &mut self.out,
+            peer: &self.conn.peer,
+            listener: &self.info,
+            date: &self.date,
+        }
+    }
+
+    /// The client's socket (non-blocking).
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.conn.fd
+    }
+
+    /// Longest stall allowed writing the response.
+    pub fn io_timeout(&self) -> Duration {
+        self.io_timeout
+    }
+
+    fn serve(mut self, serve: &mut dyn Serve, heartbeat: Option<&Heartbeat>) -> Done {
+        if let Some(hb) = heartbeat {
+            let (b, h) = (self.base, &self.conn.head);
+            hb.begin(
+                &self.body.buffer()[b + h.method.start..b + h.method.end],
+                &self.body.buffer()[b + h.target.start..b + h.target.end],
+            );
+        }
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            serve.serve(&mut self.exchange())
+        }))
+        .unwrap_or_else(|_| {
+            eprintln!("qiao: internal error while serving a request; connection closed");
+            Outcome::Close
+        });
         if let Some(hb) = heartbeat {
             hb.end();
         }
+        self.finish(outcome)
+    }
+
+    /// The request is over: the connection on its way back to the loop.
+    pub fn finish(self, outcome: Outcome) -> Done {
+        let OpenJob {
+            idx,
+            mut conn,
+            body,
+            out,
+            ..
+        } = self;
         let keep = outcome == Outcome::KeepAlive && !out.failed() && !body.continue_pending();
         let read_socket = body.read_socket();
         let (buf, pos, decoder, body_error) = body.into_parts();
@@ -124,11 +220,10 @@ impl Done {
         self.out.pending()
     }
 
-    /// Writes what is pending, waiting through `serve` when the socket is
-    /// full; a failed write closes the connection.
-    pub fn flush(&mut self, serve: &mut dyn Serve) {
-        let mut wait = |fd, interest, deadline| serve.wait(fd, interest, deadline);
-        if self.out.flush(&mut wait).is_err() {
+    /// Writes what is pending, waiting through `waiter` when the socket
+    /// is full; a failed write closes the connection.
+    pub fn flush(&mut self, waiter: crate::io::sock::Waiter) {
+        if self.out.flush(waiter).is_err() {
             self.keep = false;
         }
     }
@@ -146,11 +241,48 @@ impl Done {
     }
 }
 
+/// Where a job served asynchronously sends its [`Done`]: the pool's
+/// returned connections, and the loop's waker so the leader takes it back.
+#[derive(Clone)]
+pub struct DoneSink {
+    returns: Arc<std::sync::Mutex<Vec<Done>>>,
+    waker: Arc<mio::Waker>,
+}
+
+impl DoneSink {
+    pub fn new(returns: Arc<std::sync::Mutex<Vec<Done>>>, waker: Arc<mio::Waker>) -> Self {
+        DoneSink { returns, waker }
+    }
+
+    /// Hands a served connection back to the loop. Only the first of a
+    /// batch wakes it: the leader takes the whole batch at once, so while
+    /// the list is not empty a wake-up is already on its way.
+    pub fn send(&self, done: Done) {
+        let first = {
+            let mut returns = self.returns.lock().unwrap_or_else(|e| e.into_inner());
+            returns.push(done);
+            returns.len() == 1
+        };
+        if first {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
 impl EventLoop {
     /// Takes the oldest ready request out of the loop, with its connection.
     pub fn next_job(&mut self) -> Option<Job> {
         if self.closed {
             return None;
+        }
+        if let Some(waiter) = self.config.native.as_ref().and_then(|n| n.waiter()) {
+            // Serving back to back: let the waiter's work (the proxy's
+            // tasks) run now and then, not only when the loop waits.
+            let now = Instant::now();
+            if now.duration_since(self.waited) >= crate::io::service::WAITER_TICK {
+                self.waited = now;
+                waiter.tick();
+            }
         }
         while let Some(idx) = self.ready.pop_front() {
             // A connection can be queued twice (two readiness events), or
@@ -176,6 +308,14 @@ impl EventLoop {
             }
             let mut date = [0u8; DATE_LEN];
             date.copy_from_slice(self.dates.get());
+            let native = match &self.config.native {
+                Some(routes) if !conn.head.cgi => {
+                    let path = &conn.buf
+                        [conn.start + conn.head.path.start..conn.start + conn.head.path.end];
+                    routes.find(path).map(|s| (routes.clone(), s.clone()))
+                }
+                _ => None,
+            };
             let wbuf = self
                 .wbufs
                 .pop()
@@ -188,6 +328,7 @@ impl EventLoop {
                 date,
                 io_timeout: self.config.io_timeout,
                 max_body: self.config.limits.max_body,
+                native,
             });
         }
         None

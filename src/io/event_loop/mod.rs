@@ -12,6 +12,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ mod health;
 mod job;
 mod lifecycle;
 
-pub use job::{Done, Job};
+pub use job::{Done, DoneSink, Job, OpenJob};
 
 use super::conn::{Conn, Phase};
 use super::listener::{Listener, ListenerInfo};
@@ -95,6 +96,10 @@ pub enum Turn {
 pub struct EventLoop {
     poll: Poll,
     events: Events,
+    /// The last poll filled `events`: more may be waiting.
+    events_left: bool,
+    /// When the loop last waited in the native [`LoopWaiter`].
+    waited: Instant,
     /// This wait's events: token, and whether the peer's side closed.
     tokens: Vec<(Token, bool)>,
     listeners: Vec<Listener>,
@@ -151,6 +156,8 @@ impl EventLoop {
         Ok(EventLoop {
             poll,
             events: Events::with_capacity(EVENTS_PER_POLL),
+            events_left: false,
+            waited: Instant::now(),
             tokens: Vec::with_capacity(EVENTS_PER_POLL),
             listeners,
             infos,
@@ -190,7 +197,9 @@ impl EventLoop {
     }
 
     /// One turn of the leading thread: checks the stop and drain flags,
-    /// waits for readiness (no GIL: the caller holds only the loop), then
+    /// waits for readiness (no GIL: the caller holds only the loop; inside
+    /// the native routes' [`LoopWaiter`](crate::io::service::LoopWaiter)
+    /// when they have one, so the proxy's tasks run meanwhile), then
     /// accepts, reads and parses what arrived and runs the deadline sweep
     /// when due. Complete requests queue up for [`EventLoop::next_job`].
     pub fn turn(&mut self) -> io::Result<Turn> {
@@ -214,13 +223,26 @@ impl EventLoop {
                 return Ok(Turn::Finished);
             }
         }
-        let timeout = self.next_sweep.saturating_duration_since(Instant::now());
+        let mut timeout = self.next_sweep.saturating_duration_since(Instant::now());
+        if let Some(waiter) = self.config.native.as_ref().and_then(|n| n.waiter()) {
+            // The native proxy's tasks run while the loop waits; its poll fd
+            // (readable when events wait) is one of the things they wait on.
+            if !self.events_left {
+                waiter.wait(self.poll.as_raw_fd(), timeout);
+            }
+            self.waited = Instant::now();
+            timeout = Duration::ZERO;
+        }
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
             // Serving threads block signals; a stray one only ends the wait.
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Turn::Continue),
             Err(e) => return Err(e),
         }
+        // A full batch may leave events in the kernel: the next turn
+        // collects them before waiting again (the waiter only sees edges).
+        self.events_left =
+            self.config.native.is_some() && self.events.iter().count() >= EVENTS_PER_POLL;
         self.adopt();
         self.tokens.clear();
         self.tokens.extend(

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::Pool;
 use crate::io::event_loop::{Done, EventLoop};
-use crate::io::service::Serve;
+use crate::io::sock::Waiter;
 
 /// Most responses held back at once.
 pub const MAX_DEFERRED: usize = 16;
@@ -78,10 +78,11 @@ impl Batch {
                 .is_some_and(|t| now.saturating_duration_since(t) < DEFER_MAX_AGE)
     }
 
-    /// Writes every held response, in the order they were served.
-    pub fn flush(&mut self, serve: &mut dyn Serve) {
+    /// Writes every held response, in the order they were served,
+    /// waiting through `waiter` when a socket is full.
+    pub fn flush(&mut self, waiter: Waiter) {
         for done in &mut self.held {
-            done.flush(serve);
+            done.flush(waiter);
         }
     }
 

@@ -12,12 +12,17 @@
 //!   next ready request and serves it in the same GIL hold, or goes back
 //!   to waiting. If another thread leads meanwhile, it hands the
 //!   connection back through `returns` (waking the leader) and follows.
+//! - A request under a native route (`--static`, `--proxy`: see
+//!   [`NativeRoutes`](crate::io::service::NativeRoutes)) is served the same
+//!   way but outside any session: no GIL. A run of jobs switches between the
+//!   two kinds as they come, so an application request never holds the GIL
+//!   across a native one.
 //! - The monitor (`monitor.rs`, on the thread that called `serve`) ticks
 //!   every [`monitor::MONITOR_TICK`] while requests run. When one request
 //!   has been in the application for a whole tick off the CPU (blocked,
 //!   the GIL released) and nobody leads, it wakes an idle follower, or
-//!   starts a thread (up to `max_threads`), to lead. So a fast app runs
-//!   on one thread and pays a few uncontended lock operations per request, while an app that sleeps or waits on I/O gets
+//!   starts a thread (up to `max_threads`), to lead. So a fast app runs on one thread and pays two uncontended lock
+//!   operations per request, while an app that sleeps or waits on I/O gets
 //!   as many threads as it has requests blocked, within a tick or two.
 //! - While requests are quick and more are ready, a thread holds short
 //!   responses back and writes a few together (`batch.rs`: one wake-up of
@@ -41,10 +46,11 @@ use std::time::{Duration, Instant};
 
 use mio::{Poll, Token, Waker};
 
-use super::event_loop::{Done, EventLoop, Job, Turn};
+use super::event_loop::{Done, DoneSink, EventLoop, Job, Turn};
 use super::heartbeat::{self, Heartbeat};
 use super::output::Park;
-use super::service::Handler;
+use super::service::{Handler, Serve};
+use super::sock;
 use batch::Batch;
 
 pub use monitor::MONITOR_TICK;
@@ -117,11 +123,10 @@ fn own_cpu_clock() -> i64 {
 /// State shared by the threads of one worker.
 struct Pool {
     lp: Mutex<EventLoop>,
-    loop_waker: Arc<Waker>,
-    /// Served connections of threads that found the loop led by another.
-    returns: Mutex<Vec<Done>>,
-    /// `returns` may hold something (saves locking it per request).
-    returns_waiting: AtomicBool,
+    /// Served connections of threads that found the loop led by another,
+    /// and of native services that served them asynchronously.
+    returns: Arc<Mutex<Vec<Done>>>,
+    sink: DoneSink,
     /// A thread holds the loop to wait on it (not just to hand back).
     leading: AtomicBool,
     /// Threads asked to lead that have not taken the loop yet.
@@ -166,11 +171,11 @@ pub fn run<F: HandlerFactory>(
     heartbeats.resize_with(max_threads, || None);
     heartbeats.truncate(max_threads);
     let stop = lp.shared().clone();
+    let returns = Arc::new(Mutex::new(Vec::new()));
     let pool = Pool {
-        loop_waker: lp.waker(),
+        sink: DoneSink::new(returns.clone(), lp.waker()),
         lp: Mutex::new(lp),
-        returns: Mutex::new(Vec::new()),
-        returns_waiting: AtomicBool::new(false),
+        returns,
         leading: AtomicBool::new(false),
         standby: AtomicUsize::new(0),
         followers: Mutex::new(Followers::default()),
@@ -287,68 +292,125 @@ fn serve_thread<'scope, F: HandlerFactory>(
         };
         pool.leading.store(false, Ordering::SeqCst);
         drop(lp);
-        held = handler.session(|serve| {
-            let mut job: Job = job;
-            let batch = &pool.slots[slot].held;
-            // One clock reading per request: its end is the next's start.
-            let mut began = Instant::now();
-            loop {
-                let eager = pool.eager();
-                if eager {
-                    // The app blocks: let another thread lead now rather
-                    // than after the monitor's next tick.
-                    pool.promote(factory, scope);
-                }
-                let park =
-                    (!eager && lock(batch).has_room()).then(|| pool.slots[slot].park.clone());
-                pool.begin(slot);
-                let done = job.run(serve, hb, park);
-                let ended = Instant::now();
-                let took = ended.saturating_duration_since(began);
-                began = ended;
-                let done = lock(batch).hold(done, ended);
-                pool.slots[slot].started.store(0, Ordering::Relaxed);
-                let Some(mut lp) = pool.try_loop() else {
-                    let mut b = lock(batch);
-                    b.flush(serve);
-                    pool.hand_back(b.take().into_iter().chain(done));
-                    return None;
-                };
-                pool.absorb(&mut lp);
-                if let Some(done) = done {
-                    lp.finish_job(done);
-                }
-                let mut b = lock(batch);
-                if !b.is_empty() {
-                    if b.may_wait(took, ended, pool.eager()) {
-                        if let Some(next) = lp.next_job() {
-                            job = next;
-                            continue;
-                        }
-                    }
-                    // Written without the loop held: a full socket waits.
-                    drop(lp);
-                    b.flush(serve);
-                    let Some(again) = pool.try_loop() else {
-                        pool.hand_back(b.take());
-                        return None;
-                    };
-                    lp = again;
-                    b.finish(&mut lp);
-                }
-                drop(b);
+        // Serve jobs back to back; a run of application jobs shares one
+        // session (one GIL hold), a native job runs outside any session.
+        let mut next = Some(job);
+        while let Some(job) = next.take() {
+            let after = if job.is_native() {
+                serve_run(pool, factory, scope, slot, hb, job, None)
+            } else {
+                handler.session(|serve| serve_run(pool, factory, scope, slot, hb, job, Some(serve)))
+            };
+            match after {
+                After::Lead(lp) => held = Some(lp),
+                After::Follow => {}
+                After::Switch(job) => next = Some(job),
+            }
+        }
+    }
+}
+
+/// Where a thread goes after a run of jobs.
+enum After<'a> {
+    /// It holds the loop, with nothing ready: it leads.
+    Lead(MutexGuard<'a, EventLoop>),
+    /// Another thread leads; its connection went back through `returns`.
+    Follow,
+    /// The next ready job is of the other kind (native or application).
+    Switch(Job),
+}
+
+/// Serves `job`, then the next ready jobs of the same kind while the loop
+/// is free: application jobs with `serve` (in the session the caller
+/// holds), native ones without (`None`; a native service may take a job
+/// over and send its connection back through [`DoneSink`] later). Short
+/// application responses may be held back and written together
+/// (`batch.rs`); every return path writes them first.
+fn serve_run<'scope, F: HandlerFactory>(
+    pool: &'scope Pool,
+    factory: &'scope F,
+    scope: &'scope Scope<'scope, '_>,
+    slot: usize,
+    hb: Option<&Heartbeat>,
+    mut job: Job,
+    mut serve: Option<&mut dyn Serve>,
+) -> After<'scope> {
+    let native = job.is_native();
+    let batch = &pool.slots[slot].held;
+    // One clock reading per request: its end is the next's start.
+    let mut began = Instant::now();
+    loop {
+        let eager = pool.eager();
+        if eager {
+            // Requests block: let another thread lead now rather than
+            // after the monitor's next tick.
+            pool.promote(factory, scope);
+        }
+        let park =
+            (!native && !eager && lock(batch).has_room()).then(|| pool.slots[slot].park.clone());
+        pool.begin(slot);
+        let done = match serve.as_deref_mut() {
+            Some(s) => Some(job.run(s, hb, park)),
+            None => job.run_native(hb, &pool.sink),
+        };
+        let ended = Instant::now();
+        let took = ended.saturating_duration_since(began);
+        began = ended;
+        let done = done.and_then(|d| lock(batch).hold(d, ended));
+        pool.slots[slot].started.store(0, Ordering::Relaxed);
+        let Some(mut lp) = pool.try_loop() else {
+            let mut b = lock(batch);
+            flush(&mut b, &mut serve);
+            pool.hand_back(b.take().into_iter().chain(done));
+            return After::Follow;
+        };
+        pool.absorb(&mut lp);
+        if let Some(done) = done {
+            lp.finish_job(done);
+        }
+        let mut b = lock(batch);
+        // A job of the other kind, taken while deciding about the batch.
+        let mut taken = None;
+        if !b.is_empty() {
+            if b.may_wait(took, ended, pool.eager()) {
                 match lp.next_job() {
-                    Some(next) => job = next,
-                    None => return Some(lp),
+                    Some(next) if next.is_native() == native => {
+                        job = next;
+                        continue;
+                    }
+                    other => taken = other,
                 }
             }
-        });
+            // Written without the loop held: a full socket waits.
+            drop(lp);
+            flush(&mut b, &mut serve);
+            let Some(again) = pool.try_loop() else {
+                pool.hand_back(b.take());
+                return taken.map_or(After::Follow, After::Switch);
+            };
+            lp = again;
+            b.finish(&mut lp);
+        }
+        drop(b);
+        match taken.or_else(|| lp.next_job()) {
+            Some(next) if next.is_native() == native => job = next,
+            Some(next) => return After::Switch(next),
+            None => return After::Lead(lp),
+        }
+    }
+}
+
+/// Writes a thread's held responses, waiting the way its run does.
+fn flush(batch: &mut Batch, serve: &mut Option<&mut dyn Serve>) {
+    match serve.as_deref_mut() {
+        Some(s) => batch.flush(&mut |fd, interest, deadline| s.wait(fd, interest, deadline)),
+        None => batch.flush(&mut sock::wait),
     }
 }
 
 impl Pool {
-    /// The loop if no other thread holds it (a serving thread holds the
-    /// GIL, so it must not wait for the loop: see the lock order above).
+    /// The loop if no other thread holds it (a serving thread may hold
+    /// the GIL, so it must not wait for the loop: see the lock order).
     fn try_loop(&self) -> Option<MutexGuard<'_, EventLoop>> {
         match self.lp.try_lock() {
             Ok(lp) => Some(lp),
@@ -359,16 +421,13 @@ impl Pool {
 
     /// Gives served connections to the thread that leads, and wakes it.
     fn hand_back(&self, done: impl IntoIterator<Item = Done>) {
-        lock(&self.returns).extend(done);
-        self.returns_waiting.store(true, Ordering::Release);
-        let _ = self.loop_waker.wake();
+        for d in done {
+            self.sink.send(d);
+        }
     }
 
     /// Puts back the connections other threads served meanwhile.
     fn absorb(&self, lp: &mut EventLoop) {
-        if !self.returns_waiting.swap(false, Ordering::AcqRel) {
-            return;
-        }
         let done = std::mem::take(&mut *lock(&self.returns));
         for d in done {
             lp.finish_job(d);

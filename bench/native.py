@@ -1,0 +1,220 @@
+"""Benchmarks of Qiao's native routes against nginx, run by ``bench/run.py
+--native static,proxy``; measured the way ``../shared/bench/compare.py``
+measures (its ``run_wrk``: wrk pinned to CPU 1, one warm-up second), the
+server under test being one process pinned to CPU 0.
+
+Scenarios (each a table of servers answering the same requests):
+
+* ``static``: the same 1 MiB file (``../shared/bench/_1mib.bin``) from
+  ``qiao --static`` (native, sendfile, no GIL), from the portable
+  ``qiao.middleware.Static`` through ``wsgi.file_wrapper`` and from nginx
+  (``sendfile on``). Targets: native ≥ 90% of nginx; portable within 20%
+  of native.
+* ``proxy``: ``GET /`` through a reverse proxy to the same upstream (an
+  nginx answering a fixed 13-byte body, pinned to CPU 1 beside wrk), by
+  ``qiao --proxy`` and by nginx ``proxy_pass`` with upstream keep-alive
+  (``keepalive 64``, HTTP/1.1), its fastest configuration. Target: native
+  ≥ nginx.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIN = os.path.dirname(sys.executable)
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+#: URL prefix every static server serves the file directory under.
+STATIC_PREFIX = "/static"
+#: Body of the proxy scenario's upstream.
+HELLO = "Hello, World!"
+
+
+def load_compare(path: str):
+    """``compare.py`` as a module, for its ``run_wrk`` and helpers."""
+    spec = importlib.util.spec_from_file_location("bench_compare", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def nginx_conf(work: str, server_block: str) -> str:
+    path = os.path.join(work, f"nginx-{abs(hash(server_block))}.conf")
+    with open(path, "w") as f:
+        f.write(
+            textwrap.dedent(
+                f"""
+                daemon off;
+                master_process off;
+                worker_processes 1;
+                pid {path}.pid;
+                error_log {path}.err warn;
+                events {{ worker_connections 4096; }}
+                http {{
+                    access_log off;
+                    sendfile on;
+                    tcp_nopush on;
+                    keepalive_requests 1000000;
+                    client_body_temp_path {work};
+                    proxy_temp_path {work};
+                    fastcgi_temp_path {work};
+                    uwsgi_temp_path {work};
+                    scgi_temp_path {work};
+                """
+            )
+            + textwrap.indent(textwrap.dedent(server_block), "    ")
+            + "}\n"
+        )
+    return path
+
+
+def nginx_cmd(work: str, server_block: str) -> list[str]:
+    return [NGINX, "-c", nginx_conf(work, server_block), "-p", work]
+
+
+class Running:
+    """A server process pinned to ``cpu``, in its own session; stopped on exit."""
+
+    def __init__(self, cmd: list[str], cpu: int, log: str, cwd: str = HERE, env=None):
+        self.log = open(log, "w")
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", str(cpu), *cmd],
+            cwd=cwd,
+            env=dict(os.environ, **(env or {})),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def __enter__(self) -> Running:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(5)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
+
+
+def measure(compare, cmd, port, path, args, work, name, env=None) -> dict:
+    with Running(cmd, 0, os.path.join(work, f"{name}.log"), env=env) as srv:
+        if not compare.wait_ready(port, srv.proc):
+            return {"server": name, "rps": 0.0, "error": "did not start"}
+        compare.run_wrk(port, path, None, args.conns, 1)  # warm-up
+        res = compare.run_wrk(port, path, None, args.conns, args.duration)
+        res["rss_mib"] = round(compare.tree_rss_kib(srv.proc.pid) / 1024, 1)
+    res["server"] = name
+    print(f"| {name} | {res['rps']:.0f} | errors {res['errors']} |", file=sys.stderr, flush=True)
+    return res
+
+
+def qiao(app: str, port: int, *options: str) -> list[str]:
+    return [f"{BIN}/qiao", app, "--bind", f"127.0.0.1:{port}", "--workers", "1", *options]
+
+
+def static_scenario(compare, args, work) -> list[dict]:
+    folder = os.path.dirname(os.path.abspath(args.compare))
+    path = f"{STATIC_PREFIX}/_1mib.bin"
+    env = {"PYTHONPATH": HERE, "BENCH_STATIC_DIR": folder}
+    rows = []
+    port = compare.free_port()
+    cmd = qiao("native_apps:hello", port, f"--static={STATIC_PREFIX}={folder}")
+    rows.append(measure(compare, cmd, port, path, args, work, "qiao --static", env))
+    port = compare.free_port()
+    cmd = qiao("native_apps:static_app", port)
+    rows.append(measure(compare, cmd, port, path, args, work, "qiao Static (portable)", env))
+    port = compare.free_port()
+    block = f"""
+        server {{
+            listen 127.0.0.1:{port};
+            location {STATIC_PREFIX}/ {{ alias {folder}/; }}
+        }}
+    """
+    rows.append(measure(compare, nginx_cmd(work, block), port, path, args, work, "nginx", env))
+    return rows
+
+
+def proxy_scenario(compare, args, work) -> list[dict]:
+    up_port = compare.free_port()
+    upstream = f"""
+        server {{
+            listen 127.0.0.1:{up_port} backlog=4096;
+            location / {{ return 200 "{HELLO}"; }}
+        }}
+    """
+    rows = []
+    up_log = os.path.join(work, "upstream.log")
+    with Running(nginx_cmd(work, upstream), 1, up_log) as up:
+        if not compare.wait_ready(up_port, up.proc):
+            return [{"server": "upstream", "rps": 0.0, "error": "upstream did not start"}]
+        port = compare.free_port()
+        cmd = qiao("native_apps:hello", port, f"--proxy=/=http://127.0.0.1:{up_port}")
+        env = {"PYTHONPATH": HERE}
+        rows.append(measure(compare, cmd, port, "/", args, work, "qiao --proxy", env))
+        port = compare.free_port()
+        block = f"""
+            upstream hello {{ server 127.0.0.1:{up_port}; keepalive 64; }}
+            server {{
+                listen 127.0.0.1:{port};
+                location / {{
+                    proxy_pass http://hello;
+                    proxy_http_version 1.1;
+                    proxy_set_header Connection "";
+                }}
+            }}
+        """
+        rows.append(measure(compare, nginx_cmd(work, block), port, "/", args, work, "nginx"))
+    return rows
+
+
+SCENARIOS = {"static": static_scenario, "proxy": proxy_scenario}
+#: (scenario, numerator, denominator, target ratio) checked in the report.
+TARGETS = [
+    ("static", "qiao --static", "nginx", 0.90),
+    ("static", "qiao Static (portable)", "qiao --static", 0.80),
+    ("proxy", "qiao --proxy", "nginx", 1.00),
+]
+
+
+def run(args, names: list[str]) -> tuple[str, bool]:
+    """Runs the scenarios; returns the Markdown section and whether all ran."""
+    compare = load_compare(args.compare)
+    work = tempfile.mkdtemp(prefix="qiao-native-bench-")
+    results = {}
+    for name in names:
+        print(f"native scenario {name} (logs in {work})", file=sys.stderr, flush=True)
+        results[name] = SCENARIOS[name](compare, args, work)
+        time.sleep(0.5)
+    lines = ["", "Native routes (requests per second, higher is better):", ""]
+    lines += ["| scenario | server | req/s | p99 ms | RSS MiB |", "|---|---|---:|---:|---:|"]
+    ok = True
+    for name, rows in results.items():
+        for r in rows:
+            if r.get("error"):
+                ok = False
+                lines.append(f"| {name} | {r['server']} | failed ({r['error']}) | - | - |")
+                continue
+            p99 = "-" if r.get("p99_ms") is None else f"{r['p99_ms']:.2f}"
+            lines.append(
+                f"| {name} | {r['server']} | {r['rps']:,.0f} | {p99} | {r.get('rss_mib', '-')} |"
+            )
+    lines += ["", "| target | ratio | goal | met |", "|---|---:|---:|---|"]
+    for scenario, num, den, goal in TARGETS:
+        rows = {r["server"]: r for r in results.get(scenario, [])}
+        if num not in rows or den not in rows or not rows[den].get("rps"):
+            continue
+        ratio = rows[num]["rps"] / rows[den]["rps"]
+        met = "yes" if ratio >= goal else "no"
+        lines.append(f"| {num} / {den} | {ratio:.2f} | ≥ {goal:.2f} | {met} |")
+    return "\n".join(lines) + "\n", ok

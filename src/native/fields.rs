@@ -1,0 +1,278 @@
+//! The request fields a static file answer depends on (RFC 9110), parsed
+//! as the portable middleware's `_http.py` parses them, so both answer the
+//! same: content-coding negotiation by `Accept-Encoding` q-values, HTTP
+//! dates, entity-tag lists and their comparison, and one byte range.
+//! Pure functions over bytes; a malformed value never fails a request, it
+//! only makes a condition not hold (as the portable code does).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::MAX_FIELD_PARSE;
+
+/// The q-value of each coding named in `accept` (names lower-cased,
+/// `x-gzip` as `gzip`; a malformed q counts as 0, a missing one as 1).
+fn parse_qlist(accept: &[u8]) -> Vec<(String, f64)> {
+    let text = String::from_utf8_lossy(&accept[..accept.len().min(MAX_FIELD_PARSE)]);
+    let mut out: Vec<(String, f64)> = Vec::new();
+    for item in text.split(',') {
+        let (name, params) = item.split_once(';').unwrap_or((item, ""));
+        let mut name = name.trim().to_ascii_lowercase();
+        if name == "x-gzip" {
+            name = "gzip".into();
+        }
+        if name.is_empty() {
+            continue;
+        }
+        let mut q = 1.0;
+        for param in params.split(';') {
+            let (key, val) = param.split_once('=').unwrap_or((param, ""));
+            if key.trim().eq_ignore_ascii_case("q") {
+                q = val.trim().parse::<f64>().map_or(0.0, |v| v.clamp(0.0, 1.0));
+                if q.is_nan() {
+                    q = 0.0;
+                }
+            }
+        }
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some(entry) => entry.1 = entry.1.max(q),
+            None => out.push((name, q)),
+        }
+    }
+    out
+}
+
+/// The content coding to send of `available` (in the server's order of
+/// preference), or None for identity: no header means identity, the
+/// highest q wins, ties go to the earlier coding, `*` covers the unnamed,
+/// q=0 refuses, identity wins only if rated above every coding.
+pub fn choose_coding<'a>(accept: Option<&[u8]>, available: &[&'a str]) -> Option<&'a str> {
+    let accept = accept.filter(|a| !a.is_empty())?;
+    let qs = parse_qlist(accept);
+    let q_of = |name: &str| qs.iter().find(|(n, _)| n == name).map(|(_, q)| *q);
+    let star = q_of("*").unwrap_or(0.0);
+    let (mut best, mut best_q) = (None, 0.0);
+    for &coding in available {
+        let q = q_of(coding).unwrap_or(star);
+        if q > best_q {
+            best = Some(coding);
+            best_q = q;
+        }
+    }
+    if best.is_some() && q_of("identity").unwrap_or(0.0) > best_q {
+        return None;
+    }
+    best
+}
+
+/// Seconds since the epoch of an HTTP date (any of the three forms), or
+/// None when absent or malformed.
+pub fn parse_http_date(value: Option<&[u8]>) -> Option<i64> {
+    let value = value.filter(|v| !v.is_empty() && v.len() <= MAX_FIELD_PARSE)?;
+    let text = std::str::from_utf8(value).ok()?;
+    let t = httpdate::parse_http_date(text.trim()).ok()?;
+    Some(match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    })
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT` for whole seconds since the epoch.
+pub fn http_date(secs: i64) -> String {
+    let t = if secs >= 0 {
+        UNIX_EPOCH + Duration::from_secs(secs as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+    };
+    httpdate::fmt_http_date(t.max(UNIX_EPOCH).min(SystemTime::UNIX_EPOCH + MAX_DATE))
+}
+
+/// Latest date written (year 9999): httpdate formats four-digit years only.
+const MAX_DATE: Duration = Duration::from_secs(253_402_300_799);
+
+/// An entity-tag list: `*`, or `(weak, opaque-tag)` pairs.
+enum Tags<'a> {
+    Any,
+    List(Vec<(bool, &'a [u8])>),
+}
+
+/// Parses an `If-Match`/`If-None-Match` list; a malformed list yields what
+/// parsed before the error (which can only make a condition fail to match).
+fn parse_etags(value: &[u8]) -> Tags<'_> {
+    let value = trim(&value[..value.len().min(MAX_FIELD_PARSE)]);
+    if value == b"*" {
+        return Tags::Any;
+    }
+    let mut tags = Vec::new();
+    let mut rest = value;
+    loop {
+        rest = trim_start(rest);
+        if rest.is_empty() {
+            break;
+        }
+        let weak = rest.starts_with(b"W/");
+        if weak {
+            rest = &rest[2..];
+        }
+        if rest.first() != Some(&b'"') {
+            break;
+        }
+        let Some(end) = rest[1..].iter().position(|&b| b == b'"') else {
+            break;
+        };
+        let tag = &rest[..end + 2];
+        rest = trim_start(&rest[end + 2..]);
+        tags.push((weak, tag));
+        match rest.first() {
+            None => break,
+            Some(b',') => rest = &rest[1..],
+            Some(_) => break,
+        }
+    }
+    Tags::List(tags)
+}
+
+/// Whether `etag` is listed in `header`: by weak comparison (opaque tags
+/// only: `If-None-Match`) or strong (both strong and equal: `If-Match`,
+/// `If-Range`).
+pub fn etag_matches(header: Option<&[u8]>, etag: &str, weak: bool) -> bool {
+    let Some(header) = header else {
+        return false;
+    };
+    let (mine_weak, mine) = match etag.strip_prefix("W/") {
+        Some(t) => (true, t.as_bytes()),
+        None => (false, etag.as_bytes()),
+    };
+    match parse_etags(header) {
+        Tags::Any => true,
+        Tags::List(tags) => tags
+            .iter()
+            .any(|&(theirs_weak, theirs)| theirs == mine && (weak || !(theirs_weak || mine_weak))),
+    }
+}
+
+/// What a `Range` header asks of a representation.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Range {
+    /// Send everything (absent, another unit, malformed, several ranges).
+    Whole,
+    /// Bytes `first..=last`.
+    Bytes(u64, u64),
+    /// Nothing can be served: 416.
+    Unsatisfiable,
+}
+
+/// The single byte range of `value` for a `size`-byte representation.
+pub fn parse_range(value: Option<&[u8]>, size: u64) -> Range {
+    let Some(value) = value.filter(|v| !v.is_empty() && v.len() <= MAX_FIELD_PARSE) else {
+        return Range::Whole;
+    };
+    let Some(eq) = value.iter().position(|&b| b == b'=') else {
+        return Range::Whole;
+    };
+    let (unit, spec) = (&value[..eq], &value[eq + 1..]);
+    if !trim(unit).eq_ignore_ascii_case(b"bytes") || spec.contains(&b',') {
+        return Range::Whole;
+    }
+    let spec = trim_tabs(spec);
+    let Some(dash) = spec.iter().position(|&b| b == b'-') else {
+        return Range::Whole;
+    };
+    let (first_s, last_s) = (&spec[..dash], &spec[dash + 1..]);
+    let (Some(first), Some(last)) = (digits(first_s), digits(last_s)) else {
+        return Range::Whole;
+    };
+    match (first, last) {
+        (None, None) => Range::Whole,
+        (None, Some(suffix)) => {
+            if suffix == 0 || size == 0 {
+                Range::Unsatisfiable
+            } else {
+                Range::Bytes(size.saturating_sub(suffix), size - 1)
+            }
+        }
+        (Some(first), last) => {
+            if matches!(last, Some(l) if l < first) {
+                return Range::Whole;
+            }
+            if first >= size {
+                return Range::Unsatisfiable;
+            }
+            Range::Bytes(first, last.map_or(size - 1, |l| l.min(size - 1)))
+        }
+    }
+}
+
+/// `Some(None)` for no digits, `Some(Some(n))` for a number (saturating),
+/// None for anything else.
+fn digits(s: &[u8]) -> Option<Option<u64>> {
+    if s.is_empty() {
+        return Some(None);
+    }
+    if !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(Some(s.iter().fold(0u64, |n, &d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    })))
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    &s[n..]
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let s = trim_start(s);
+    let n = s
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_whitespace())
+        .count();
+    &s[..s.len() - n]
+}
+
+/// Trims spaces and tabs only (the portable range pattern allows those).
+fn trim_tabs(s: &[u8]) -> &[u8] {
+    let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = s.iter().take_while(|b| is_ws(b)).count();
+    let end = s.len() - s[start..].iter().rev().take_while(|b| is_ws(b)).count();
+    &s[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codings() {
+        let av = ["br", "gzip"];
+        assert_eq!(choose_coding(Some(b"gzip, br"), &av), Some("br"));
+        assert_eq!(
+            choose_coding(Some(b"gzip;q=1, br;q=0.5"), &av),
+            Some("gzip")
+        );
+        assert_eq!(choose_coding(Some(b"br;q=0, gzip;q=0"), &av), None);
+        assert_eq!(choose_coding(Some(b"identity"), &av), None);
+        assert_eq!(choose_coding(None, &av), None);
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(Some(b"bytes=0-4"), 10), Range::Bytes(0, 4));
+        assert_eq!(parse_range(Some(b"bytes=-3"), 10), Range::Bytes(7, 9));
+        assert_eq!(parse_range(Some(b"bytes=-0"), 10), Range::Unsatisfiable);
+        assert_eq!(parse_range(Some(b"bytes=10-"), 10), Range::Unsatisfiable);
+        assert_eq!(parse_range(Some(b"bytes=5-1"), 10), Range::Whole);
+        assert_eq!(parse_range(Some(b"bytes=0-1,5-6"), 10), Range::Whole);
+        assert_eq!(parse_range(Some(b"bytes=x-y"), 10), Range::Whole);
+        assert_eq!(parse_range(Some(b"bytes="), 10), Range::Whole);
+    }
+
+    #[test]
+    fn etags() {
+        assert!(etag_matches(Some(b"\"a\", W/\"b\""), "\"b\"", true));
+        assert!(!etag_matches(Some(b"W/\"b\""), "\"b\"", false));
+        assert!(etag_matches(Some(b"*"), "\"x\"", false));
+        assert!(!etag_matches(Some(b"\"x\""), "W/\"x\"", false));
+    }
+}

@@ -1,0 +1,97 @@
+//! Turns the native settings (`--static`, `--proxy`, `--proxy-status` and
+//! their options) into the route table the event loop matches requests
+//! against ([`NativeRoutes`]). Every check a setting needs happens here,
+//! before serving starts, so a bad directory or URL stops the worker at
+//! boot with a clear message rather than failing requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::proxy::{NativeProxy, ProxyOptions, ProxyStatus};
+use super::runtime::NativeRuntime;
+use super::static_files::{StaticFiles, StaticOptions};
+use crate::io::metrics::Metrics;
+use crate::io::service::{NativeRoutes, NativeService};
+
+/// Everything the native services are configured with.
+#[derive(Clone, Debug, Default)]
+pub struct NativeConfig {
+    /// `(prefix, directory)` of each `--static`.
+    pub statics: Vec<(String, String)>,
+    pub static_options: StaticOptions,
+    /// `(prefix, upstream URLs)` of each `--proxy`.
+    pub proxies: Vec<(String, Vec<String>)>,
+    pub proxy_options: ProxyOptions,
+    /// `--proxy-status PATH`.
+    pub proxy_status: Option<String>,
+}
+
+impl NativeConfig {
+    pub fn is_empty(&self) -> bool {
+        self.statics.is_empty() && self.proxies.is_empty()
+    }
+
+    /// The route table, or why a setting cannot be served.
+    pub fn build(&self, metrics: Option<Arc<Metrics>>) -> Result<NativeRoutes, String> {
+        let mut routes: Vec<(Vec<u8>, Arc<dyn NativeService>)> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut claim = |prefix: &str| -> Result<Vec<u8>, String> {
+            if !prefix.starts_with('/') {
+                return Err(format!(
+                    "native route prefix {prefix:?} must start with '/'"
+                ));
+            }
+            let norm = prefix.trim_end_matches('/').to_string();
+            if seen.contains(&norm) {
+                return Err(format!("two native routes for the prefix {prefix:?}"));
+            }
+            seen.push(norm.clone());
+            Ok(norm.into_bytes())
+        };
+        let runtime = if self.is_empty() {
+            None
+        } else {
+            let rt = NativeRuntime::new()
+                .map_err(|e| format!("cannot start the native runtime: {e}"))?;
+            Some(Arc::new(rt))
+        };
+        for (prefix, dir) in &self.statics {
+            let key = claim(prefix)?;
+            let opts = self.static_options.clone();
+            let files = StaticFiles::new(prefix, dir, opts, runtime.clone(), metrics.clone())
+                .map_err(|e| format!("--static {prefix}={dir}: {e}"))?;
+            routes.push((key, Arc::new(files)));
+        }
+        let mut proxies = Vec::new();
+        for (prefix, urls) in &self.proxies {
+            let key = claim(prefix)?;
+            let rt = runtime.clone().expect("made when there are routes");
+            let proxy = Arc::new(
+                NativeProxy::new(
+                    prefix,
+                    urls,
+                    self.proxy_options.clone(),
+                    metrics.clone(),
+                    rt,
+                )
+                .map_err(|e| format!("--proxy {prefix}: {e}"))?,
+            );
+            proxies.push(proxy.clone());
+            routes.push((key, proxy));
+        }
+        if let Some(path) = &self.proxy_status {
+            let key = claim(path)?;
+            routes.push((key, Arc::new(ProxyStatus { proxies })));
+        }
+        let mut table = NativeRoutes::new(routes, metrics);
+        if let Some(rt) = runtime {
+            table.set_waiter(rt);
+        }
+        Ok(table)
+    }
+}
+
+/// Seconds as a [`Duration`], or why not.
+pub fn seconds(value: f64, what: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value).map_err(|_| format!("invalid {what}: {value}"))
+}

@@ -1,0 +1,263 @@
+//! The runtime of the native services' asynchronous work
+//! ([`NativeRuntime`]): a current-thread tokio runtime per worker, driven
+//! by whichever thread leads the event loop, while it waits
+//! ([`LoopWaiter`]): the loop's own epoll fd is one of the sockets the
+//! runtime waits on, so a thread that leads waits for new requests,
+//! upstream answers and room in client sockets alike, and a request served
+//! this way costs no switch between threads. (A thread of its own for the
+//! runtime was tried first: a switch to it and one back per request, a
+//! third of the rate.) Also the client's socket as tasks write it
+//! ([`Client`]): plain sends and `sendfile`, waiting through the runtime
+//! only when the socket is full.
+
+use std::future::Future;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use crate::io::event_loop::{DoneSink, OpenJob};
+use crate::io::service::{LoopWaiter, Outcome};
+use crate::io::sock;
+
+/// See the module doc.
+pub struct NativeRuntime {
+    rt: tokio::runtime::Runtime,
+    /// The loop's poll fd, registered with the runtime on first wait.
+    loop_fd: Mutex<Option<Arc<AsyncFd<Fd>>>>,
+}
+
+impl NativeRuntime {
+    pub fn new() -> std::io::Result<NativeRuntime> {
+        Ok(NativeRuntime {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+            loop_fd: Mutex::new(None),
+        })
+    }
+
+    /// Runs `task` on the runtime (while a thread leads the loop).
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.rt.spawn(task);
+    }
+}
+
+impl LoopWaiter for NativeRuntime {
+    fn wait(&self, poll_fd: RawFd, timeout: Duration) {
+        self.rt.block_on(async {
+            let registered = {
+                let mut slot = self.loop_fd.lock().unwrap_or_else(|e| e.into_inner());
+                match &*slot {
+                    Some(afd) if afd.get_ref().0 == poll_fd => Some(afd.clone()),
+                    _ => {
+                        // SAFETY: the loop's epoll fd lives as long as the
+                        // loop, which outlives this runtime's use.
+                        let afd = unsafe {
+                            AsyncFd::register_with_interest(Fd(poll_fd), Interest::READABLE)
+                        };
+                        *slot = afd.ok().map(Arc::new);
+                        slot.clone()
+                    }
+                }
+            };
+            let Some(afd) = registered else {
+                tokio::time::sleep(timeout.min(FALLBACK_WAIT)).await;
+                return;
+            };
+            tokio::select! {
+                guard = afd.readable() => {
+                    // The loop collects every event next (or notes that it
+                    // could not, and does not wait before collecting more).
+                    if let Ok(mut guard) = guard {
+                        guard.clear_ready();
+                    }
+                }
+                _ = tokio::time::sleep(timeout) => {}
+            }
+        });
+    }
+
+    fn tick(&self) {
+        self.run_ready();
+    }
+}
+
+impl NativeRuntime {
+    /// Lets every ready task run once (and the runtime poll its sockets).
+    fn run_ready(&self) {
+        self.rt.block_on(tokio::task::yield_now());
+    }
+}
+
+/// Longest wait when the loop's fd cannot be watched (then it is polled).
+const FALLBACK_WAIT: Duration = Duration::from_millis(1);
+
+/// The client's socket, borrowed while the job is out of the loop.
+struct Fd(RawFd);
+
+impl AsRawFd for Fd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// One non-blocking `send(2)` to the client's socket.
+fn send_some(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: reads `bytes.len()` bytes of a live slice.
+    let rc = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(rc as usize)
+    }
+}
+
+/// The client's socket as the runtime's tasks write it: plain non-blocking
+/// sends, registered with the runtime only once one would block (most
+/// responses leave in one send, and registering costs two `epoll_ctl`s).
+pub struct Client {
+    fd: RawFd,
+    registered: Option<AsyncFd<Fd>>,
+    /// Longest stall allowed.
+    timeout: Duration,
+    /// Bytes written (for the metrics).
+    sent: u64,
+}
+
+impl Client {
+    pub fn new(fd: RawFd, timeout: Duration) -> Client {
+        Client {
+            fd,
+            registered: None,
+            timeout,
+            sent: 0,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Waits until the socket may take more (false: timed out or failed).
+    async fn writable(&mut self) -> bool {
+        if self.registered.is_none() {
+            // SAFETY: the fd is the client socket the job owns; it stays
+            // open until the job finishes, and `self` is dropped before.
+            let afd = unsafe { AsyncFd::register_with_interest(Fd(self.fd), Interest::WRITABLE) };
+            match afd {
+                Ok(afd) => self.registered = Some(afd),
+                Err(_) => return false,
+            }
+        }
+        let afd = self.registered.as_ref().expect("registered above");
+        let Ok(Ok(mut guard)) = tokio::time::timeout(self.timeout, afd.writable()).await else {
+            return false;
+        };
+        // Readiness is cleared only once a write would block again.
+        guard.clear_ready();
+        true
+    }
+
+    /// Sends `count` bytes of `file` from `offset` with `sendfile(2)`.
+    pub async fn sendfile(&mut self, file: RawFd, mut offset: u64, count: u64) -> bool {
+        let end = offset + count;
+        while offset < end {
+            let mut off = offset as libc::off_t;
+            let piece = (end - offset).min(SENDFILE_PIECE) as usize;
+            // SAFETY: valid fds; `off` is a local the kernel updates.
+            let rc = unsafe { libc::sendfile(self.fd, file, &mut off, piece) };
+            if rc > 0 {
+                offset += rc as u64;
+                self.sent += rc as u64;
+                continue;
+            }
+            if rc == 0 {
+                return false; // the file is shorter than promised
+            }
+            let err = std::io::Error::last_os_error();
+            match err.kind() {
+                std::io::ErrorKind::Interrupted => {}
+                std::io::ErrorKind::WouldBlock => {
+                    if !self.writable().await {
+                        return false;
+                    }
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    /// Sets `TCP_CORK`, so a head and a `sendfile` body share segments.
+    pub fn cork(&self, on: bool) {
+        sock::set_cork(self.fd, on);
+    }
+
+    /// Writes all of `buf`; empties it. False if the client went away or
+    /// stalled past the timeout.
+    pub async fn write_all(&mut self, buf: &mut Vec<u8>) -> bool {
+        let mut off = 0;
+        while off < buf.len() {
+            match send_some(self.fd, &buf[off..]) {
+                Ok(n) => {
+                    off += n;
+                    self.sent += n as u64;
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return false,
+            }
+            if !self.writable().await {
+                return false;
+            }
+        }
+        buf.clear();
+        true
+    }
+}
+
+/// Largest piece per `sendfile` call: keeps one call from holding the
+/// thread (and the other tasks) for long.
+const SENDFILE_PIECE: u64 = 1 << 20;
+
+/// A job out on the runtime: sends its connection back to the loop when
+/// finished, or closed if the task ends otherwise (a panic, or the runtime
+/// dropping it), so the loop never waits for a connection that is gone.
+pub struct JobTask {
+    job: Option<OpenJob>,
+    sink: DoneSink,
+}
+
+impl JobTask {
+    pub fn new(job: OpenJob, sink: DoneSink) -> JobTask {
+        JobTask {
+            job: Some(job),
+            sink,
+        }
+    }
+
+    pub fn job(&mut self) -> &mut OpenJob {
+        self.job.as_mut().expect("present until finished")
+    }
+
+    /// The request is over: the connection goes back to the loop.
+    pub fn finish(mut self, outcome: Outcome) {
+        if let Some(job) = self.job.take() {
+            self.sink.send(job.finish(outcome));
+        }
+    }
+}
+
+impl Drop for JobTask {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            eprintln!("qiao: internal error while serving a request natively; connection closed");
+            self.sink.send(job.finish(Outcome::Close));
+        }
+    }
+}
