@@ -128,8 +128,10 @@ pub fn take(key: (usize, usize)) -> Option<Conn> {
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
         let list = idle.get_mut(&key)?;
+        // One clock reading per call, not one per idle connection.
+        let now = Instant::now();
         while let Some((mut conn, since)) = list.pop() {
-            if since.elapsed() < POOL_IDLE && conn.reusable() {
+            if now.saturating_duration_since(since) < POOL_IDLE && conn.reusable() {
                 conn.reused = true;
                 return Some(conn);
             }
@@ -146,9 +148,10 @@ pub fn give_back(key: (usize, usize), mut conn: Conn) {
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
         let list = idle.entry(key).or_default();
-        list.retain(|(_, since)| since.elapsed() < POOL_IDLE);
+        let now = Instant::now();
+        list.retain(|(_, since)| now.saturating_duration_since(*since) < POOL_IDLE);
         if list.len() < POOL_PER_THREAD {
-            list.push((conn, Instant::now()));
+            list.push((conn, now));
         }
     });
 }

@@ -57,13 +57,13 @@ impl NativeProxy {
 
     async fn serve_job(&self, job: &mut OpenJob) -> Outcome {
         let mut client = Client::new(job.fd(), job.io_timeout());
-        let t0 = Instant::now();
-        if let Some(m) = &self.metrics {
+        let t0 = self.metrics.as_ref().map(|m| {
             m.request_started();
-        }
+            Instant::now()
+        });
         let mut ex = job.exchange();
         let (outcome, status) = self.answer(&mut ex, &mut client).await;
-        if let Some(m) = &self.metrics {
+        if let (Some(m), Some(t0)) = (&self.metrics, t0) {
             let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
             m.request_done(method(&ex), status, micros, 0, client.sent());
         }
@@ -182,8 +182,10 @@ impl NativeProxy {
     fn take_idle(&self, index: usize) -> Option<SendRequest<ProxyBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let list = &mut idle[index];
+        // One clock reading per call, not one per idle connection.
+        let now = Instant::now();
         while let Some((sender, since)) = list.pop() {
-            if since.elapsed() < POOL_IDLE && !sender.is_closed() {
+            if now.saturating_duration_since(since) < POOL_IDLE && !sender.is_closed() {
                 return Some(sender);
             }
         }
@@ -196,9 +198,12 @@ impl NativeProxy {
         }
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let list = &mut idle[index];
-        list.retain(|(s, since)| since.elapsed() < POOL_IDLE && !s.is_closed());
+        let now = Instant::now();
+        list.retain(|(s, since)| {
+            now.saturating_duration_since(*since) < POOL_IDLE && !s.is_closed()
+        });
         if list.len() < POOL_MAX_IDLE {
-            list.push((sender, Instant::now()));
+            list.push((sender, now));
         }
     }
 
