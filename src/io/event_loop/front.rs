@@ -8,9 +8,7 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use std::sync::Arc;
 use std::time::Instant;
 
-use mio::{Interest, Token};
-
-use super::{EventLoop, Step, CONN_BASE};
+use super::{EventLoop, Step};
 use crate::io::conn::Conn;
 use crate::io::inbox::{Handoff, Inbox};
 use crate::io::listener::{ListenerInfo, Stream};
@@ -47,21 +45,9 @@ impl EventLoop {
                 continue; // dropped: the front sees the pair close
             }
             let mut stream = Stream::Unix(mio::net::UnixStream::from_std(a.stream));
-            let idx = self.free.pop().unwrap_or_else(|| {
-                self.conns.push(None);
-                self.missed.push(None);
-                self.conns.len() - 1
-            });
-            self.missed[idx] = None;
-            if self
-                .poll
-                .registry()
-                .register(stream.source(), Token(CONN_BASE + idx), Interest::READABLE)
-                .is_err()
-            {
-                self.free.push(idx);
+            let Some(idx) = self.register(&mut stream) else {
                 continue;
-            }
+            };
             let mut peer = a.peer;
             let trusted = &self.config.trusted;
             peer.trusted = !trusted.is_empty() && peer.ip.is_some_and(|ip| trusted.contains(ip));

@@ -26,7 +26,7 @@ mod lifecycle;
 pub use job::{Done, DoneSink, Job, OpenJob};
 
 use super::conn::{Conn, Phase};
-use super::listener::{Listener, ListenerInfo};
+use super::listener::{Listener, ListenerInfo, Stream};
 pub use super::service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};
 use super::sock;
 use crate::http::date::DateCache;
@@ -281,6 +281,27 @@ impl EventLoop {
         Ok(Turn::Continue)
     }
 
+    /// A slot for a new connection, its socket registered for reading;
+    /// `None` (the slot given back) when registration fails.
+    fn register(&mut self, stream: &mut Stream) -> Option<usize> {
+        let idx = self.free.pop().unwrap_or_else(|| {
+            self.conns.push(None);
+            self.missed.push(None);
+            self.conns.len() - 1
+        });
+        self.missed[idx] = None;
+        let registered = self.poll.registry().register(
+            stream.source(),
+            Token(CONN_BASE + idx),
+            Interest::READABLE,
+        );
+        if registered.is_err() {
+            self.free.push(idx);
+            return None;
+        }
+        Some(idx)
+    }
+
     fn accept(&mut self, li: usize) {
         if self.drain_until.is_some() {
             return;
@@ -303,21 +324,9 @@ impl EventLoop {
                     return;
                 }
             };
-            let idx = self.free.pop().unwrap_or_else(|| {
-                self.conns.push(None);
-                self.missed.push(None);
-                self.conns.len() - 1
-            });
-            self.missed[idx] = None;
-            if self
-                .poll
-                .registry()
-                .register(stream.source(), Token(CONN_BASE + idx), Interest::READABLE)
-                .is_err()
-            {
-                self.free.push(idx);
+            let Some(idx) = self.register(&mut stream) else {
                 continue;
-            }
+            };
             let trusted = &self.config.trusted;
             peer.trusted = !trusted.is_empty() && peer.ip.is_none_or(|ip| trusted.contains(ip));
             let deadline = Instant::now() + self.config.header_timeout;
