@@ -18,7 +18,9 @@
 //! idle or lightly loaded server writes every response at once, as before.
 //! Should the next request take long after all, the monitor writes the
 //! held responses once they are [`DEFER_MAX_AGE`] old ([`flush_stale`]):
-//! a response is never held much longer than that. The same goes for a
+//! a response is held that long at most, or until the monitor's next tick
+//! when it ticks slowly because all requests were short
+//! (`monitor::MONITOR_CALM_TICK`, 5 ms). The same goes for a
 //! response whose body is complete while its app still runs (its
 //! iterator not yet exhausted, `close()` not yet called): it waits in the
 //! thread's `Park`, which the monitor writes once it is as old.
