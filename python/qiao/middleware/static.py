@@ -240,10 +240,13 @@ class Static:
 
     def _contained(self, root: str, candidate: str) -> str:
         real = os.path.realpath(candidate)
-        if real != root and not real.startswith(root + os.sep):
+        prefix = root if root.endswith(os.sep) else root + os.sep
+        if real != root and not real.startswith(prefix):
             raise _Refuse("404 Not Found")
-        inside = os.path.relpath(real, root).split(os.sep)
-        if not self.hidden and any(p.startswith(".") and p != "." for p in inside):
+        # The components below root, by slicing (no os.path.relpath, which
+        # normalises both paths again; and a root of "/" works).
+        inside = real[len(prefix) :].split(os.sep) if real != root else []
+        if not self.hidden and any(p.startswith(".") for p in inside):
             raise _Refuse("404 Not Found")
         return real
 
