@@ -355,3 +355,36 @@ def test_backslash_traversal(site):
     resp = raw_get(site, "/static/..\\secret.txt")
     assert resp.status in (400, 404)  # the server itself may refuse the target
     assert SECRET not in resp.body
+
+
+def test_a_root_of_slash_serves_by_absolute_path(tree):
+    """``Static(app, {"/fs": "/"})``, called directly: files are found by
+    their absolute path (such a root once refused every file) and hidden
+    components are still refused."""
+    from qiao.middleware import Static
+
+    app = Static(lambda environ, start_response: [], {"/fs": "/"})
+
+    def call(path):
+        seen = {}
+
+        def start_response(status, headers, exc_info=None):
+            seen["status"] = status
+
+        env = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/fs" + path,
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+        }
+        body = b"".join(app(env, start_response))
+        return seen["status"], body
+
+    status, body = call(str(tree / "hello.txt"))
+    assert status.startswith("200"), status
+    assert body == HELLO
+    status, body = call(str(tree / ".hidden"))
+    assert status.startswith("404"), status
+    assert SECRET not in body
