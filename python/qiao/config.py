@@ -99,10 +99,17 @@ def _ip_list(text: str) -> str:
     return text
 
 
+def _prefixed(text: str, shape: str) -> str:
+    """The part after ``PREFIX=`` of ``text`` (``shape`` names it in the
+    error), with a prefix that starts with ``/`` and a non-empty rest."""
+    prefix, sep, rest = text.partition("=")
+    if not sep or not prefix.startswith("/") or not rest:
+        raise argparse.ArgumentTypeError(f"expected PREFIX={shape}, got {text!r}")
+    return rest
+
+
 def _mount(text: str) -> str:
-    prefix, sep, spec = text.partition("=")
-    if not sep or not prefix.startswith("/") or not spec:
-        raise argparse.ArgumentTypeError(f"expected PREFIX=MODULE:CALLABLE, got {text!r}")
+    _prefixed(text, "MODULE:CALLABLE")
     return text
 
 
@@ -110,9 +117,7 @@ def _static(text: str) -> str:
     """``PREFIX=DIR`` with an existing directory."""
     import os
 
-    prefix, sep, folder = text.partition("=")
-    if not sep or not prefix.startswith("/") or not folder:
-        raise argparse.ArgumentTypeError(f"expected PREFIX=DIR, got {text!r}")
+    folder = _prefixed(text, "DIR")
     if not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(f"--static {text}: {folder!r} is not a directory")
     return text
@@ -135,10 +140,7 @@ def _upstream_url(url: str) -> str:
 
 def _proxy(text: str) -> str:
     """``PREFIX=URL[,URL...]`` with http:// URLs."""
-    prefix, sep, urls = text.partition("=")
-    if not sep or not prefix.startswith("/") or not urls:
-        raise argparse.ArgumentTypeError(f"expected PREFIX=URL[,URL...], got {text!r}")
-    for url in urls.split(","):
+    for url in _prefixed(text, "URL[,URL...]").split(","):
         _upstream_url(url.strip())
     return text
 
