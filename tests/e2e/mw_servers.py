@@ -17,11 +17,14 @@ is shared.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import sys
 
+import brotli
 import pytest
+import zstandard
 from conftest import E2E_DIR, IS_GUNICORN, free_port
 
 KINDS = [
@@ -65,10 +68,16 @@ def _compress_options(config: dict) -> list[str]:
 NATIVE_OPTIONS = {"compress": _compress_options}
 
 
-def kinds_for(feature: str) -> list[str]:
-    """The kinds to test ``feature`` against (every kind in :data:`KINDS`;
-    a feature without native flags skips its native cases)."""
-    return KINDS
+def decode(coding, data: bytes) -> bytes:
+    """``data`` decoded from the content coding ``coding`` (None: as is)."""
+    if coding == "gzip":
+        return gzip.decompress(data)
+    if coding == "br":
+        return brotli.decompress(data)
+    if coding == "zstd":
+        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    assert coding is None, coding
+    return data
 
 
 def native_options(feature: str, config: dict) -> list[str]:

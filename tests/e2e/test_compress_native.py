@@ -11,27 +11,14 @@ import gzip
 import subprocess
 import sys
 
-import brotli
 import pytest
-import zstandard
 from compress_apps import FILE_SIZE
 from conftest import base_command, server_env
 from mw_apps import text
-from mw_servers import ChunkedReader
+from mw_servers import ChunkedReader, decode
 from rawhttp import Conn
 
 pytestmark = pytest.mark.qiao_only
-
-
-def decode(coding, data: bytes) -> bytes:
-    if coding == "gzip":
-        return gzip.decompress(data)
-    if coding == "br":
-        return brotli.decompress(data)
-    if coding == "zstd":
-        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
-    assert coding is None, coding
-    return data
 
 
 @pytest.fixture

@@ -15,22 +15,11 @@ import pytest
 import requests
 import zstandard
 from mw_apps import text
-from mw_servers import ChunkedReader, build, kinds_for
+from mw_servers import KINDS, ChunkedReader, build, decode
 from rawhttp import Conn
 
 
-def decode(coding, data: bytes) -> bytes:
-    if coding == "gzip":
-        return gzip.decompress(data)
-    if coding == "br":
-        return brotli.decompress(data)
-    if coding == "zstd":
-        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
-    assert coding is None, coding
-    return data
-
-
-@pytest.fixture(params=kinds_for("compress"))
+@pytest.fixture(params=KINDS)
 def kind(request):
     return request.param
 
