@@ -12,6 +12,7 @@
 //! - [`limits`]: every bound, as a named constant
 //! - [`proxy_protocol`]: HAProxy's PROXY v1/v2 connection header
 //! - [`uwsgi`]: the uwsgi binary protocol (nginx `uwsgi_pass`)
+//! - [`upstream_head`]: an upstream's response head (the native proxy's client side)
 
 pub mod body;
 pub mod compress;
@@ -22,6 +23,7 @@ pub mod limits;
 pub mod proxy_protocol;
 pub mod request;
 pub mod response;
+pub mod upstream_head;
 pub mod uwsgi;
 
 pub use body::{BodyDecoder, Decoded};

@@ -346,7 +346,7 @@ impl TransferCodings {
 }
 
 /// `1*DIGIT`, or a list of identical such values (RFC 9110 §8.6).
-fn parse_content_length(value: &[u8]) -> Result<u64, ParseError> {
+pub(crate) fn parse_content_length(value: &[u8]) -> Result<u64, ParseError> {
     let mut result = None;
     for item in value.split(|&b| b == b',').map(trim_ows) {
         if item.is_empty()

@@ -41,6 +41,7 @@ mod conns;
 mod relay;
 mod request;
 mod spawned;
+mod upconn;
 
 pub use body::{Piece, ProxyBody};
 pub use request::connection_tokens;

@@ -44,6 +44,71 @@ impl NativeProxy {
         target
     }
 
+    /// Writes the upstream request's head into `out` (emptied first):
+    /// the request line, the client's end-to-end fields in order, `Host`,
+    /// `X-Forwarded-For/-Proto/-Host`, then the body's framing (`length`:
+    /// `Some(n)` for `Content-Length: n`, `None` for chunked) if it has one.
+    pub(super) fn write_request(
+        &self,
+        ex: &Exchange<'_>,
+        server: &Server,
+        body: Option<Option<u64>>,
+        out: &mut Vec<u8>,
+    ) {
+        out.clear();
+        out.extend_from_slice(method(ex));
+        out.push(b' ');
+        push_quoted_invalid(&self.target(ex, server), out);
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        let mut client_host: &[u8] = b"";
+        let mut chain = false;
+        for (n, v) in &ex.head.headers {
+            let (name, value) = (ex.bytes(n), ex.bytes(v));
+            if name.eq_ignore_ascii_case(b"host") {
+                client_host = value;
+            } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+                chain = true;
+            } else if !name.eq_ignore_ascii_case(b"x-forwarded-proto")
+                && !name.eq_ignore_ascii_case(b"x-forwarded-host")
+                && !is_hop_by_hop(ex, name)
+            {
+                push_field(out, name, value);
+            }
+        }
+        if client_host.is_empty() {
+            client_host = ex.listener.server_name.as_bytes();
+        }
+        let host = if self.opts.preserve_host {
+            client_host
+        } else {
+            server.netloc.as_bytes()
+        };
+        push_field(out, b"Host", host);
+        out.extend_from_slice(b"X-Forwarded-For: ");
+        if chain {
+            for (n, v) in &ex.head.headers {
+                if ex.bytes(n).eq_ignore_ascii_case(b"x-forwarded-for") {
+                    out.extend_from_slice(ex.bytes(v));
+                    out.extend_from_slice(b", ");
+                }
+            }
+        }
+        out.extend_from_slice(ex.peer.addr.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        push_field(out, b"X-Forwarded-Proto", self.opts.url_scheme.as_bytes());
+        push_field(out, b"X-Forwarded-Host", client_host);
+        match body {
+            None => {}
+            Some(Some(n)) => push_field(
+                out,
+                b"Content-Length",
+                itoa::Buffer::new().format(n).as_bytes(),
+            ),
+            Some(None) => push_field(out, b"Transfer-Encoding", b"chunked"),
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
     /// The upstream request, without its body.
     pub(super) fn request(
         &self,
@@ -153,6 +218,39 @@ fn quote(path: &[u8]) -> Vec<u8> {
 /// Percent-encodes the bytes of a raw target a URI cannot hold as they are.
 fn quote_invalid(target: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(target.len());
+    push_quoted_invalid(target, &mut out);
+    out
+}
+
+/// One `name: value` line.
+fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Whether the request field `name` concerns this connection only: one of
+/// [`HOP_BY_HOP`] or named by a `Connection` field (without allocating).
+fn is_hop_by_hop(ex: &Exchange<'_>, name: &[u8]) -> bool {
+    if HOP_BY_HOP
+        .iter()
+        .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+    {
+        return true;
+    }
+    ex.head.headers.iter().any(|(n, v)| {
+        ex.bytes(n).eq_ignore_ascii_case(b"connection")
+            && ex
+                .bytes(v)
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
+    })
+}
+
+/// Percent-encodes the bytes of a raw target a URI cannot hold as they
+/// are, appending to `out`.
+fn push_quoted_invalid(target: &[u8], out: &mut Vec<u8>) {
     for &b in target {
         if b.is_ascii_graphic()
             && !matches!(
@@ -165,5 +263,4 @@ fn quote_invalid(target: &[u8]) -> Vec<u8> {
             out.extend_from_slice(format!("%{b:02X}").as_bytes());
         }
     }
-    out
 }

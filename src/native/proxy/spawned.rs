@@ -17,26 +17,23 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use hyper::body::{Body, Incoming};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-
 use super::conns::POOL_IDLE;
-use super::{classify, method, ready_now, Failure, NativeProxy, ProxyBody, STALE_RETRIES};
-use crate::http::response::{chunk_header, BodyMode, CHUNK_END, LAST_CHUNK};
+use super::upconn::{ReadFailure, UpConn};
+use super::{method, Failure, NativeProxy, HOP_BY_HOP, STALE_RETRIES};
+use crate::http::response::{chunk_header, BodyMode, Plan, CHUNK_END, LAST_CHUNK};
+use crate::http::upstream_head::{BodyFraming, UpstreamHead};
 use crate::http::Framing;
 use crate::io::event_loop::{DoneSink, OpenJob};
 use crate::io::output::OUTPUT_FLUSH_BYTES;
 use crate::io::service::{Exchange, Outcome};
 use crate::native::runtime::{Client, JobTask};
-use crate::native::{outcome, plain_buffered};
+use crate::native::{outcome, plain_buffered, start};
 
 /// Idle connections kept per upstream for the native runtime's requests.
 pub const POOL_MAX_IDLE: usize = 256;
 
-/// Idle senders of each upstream, with when they idled.
-pub type IdlePool = Mutex<Vec<Vec<(SendRequest<ProxyBody>, Instant)>>>;
+/// Idle connections of each upstream, with when they idled.
+pub type IdlePool = Mutex<Vec<Vec<(UpConn, Instant)>>>;
 
 impl NativeProxy {
     /// Takes a request without a body over to the native runtime (None), or
@@ -72,8 +69,8 @@ impl NativeProxy {
 
     async fn answer(&self, ex: &mut Exchange<'_>, client: &mut Client) -> (Outcome, u16) {
         let (status, reason, text) = match self.head_of_answer(ex).await {
-            Ok((index, resp, sender)) => {
-                return self.relay_async(ex, client, index, resp, sender).await
+            Ok((index, head, conn)) => {
+                return self.relay_async(ex, client, index, head, conn).await
             }
             Err(answer) => answer,
         };
@@ -93,10 +90,7 @@ impl NativeProxy {
     async fn head_of_answer(
         &self,
         ex: &mut Exchange<'_>,
-    ) -> Result<
-        (usize, hyper::Response<Incoming>, SendRequest<ProxyBody>),
-        (u16, &'static str, String),
-    > {
+    ) -> Result<(usize, UpstreamHead, UpConn), (u16, &'static str, String)> {
         if method(ex) == b"CONNECT" {
             return Err((501, "Not Implemented", "CONNECT is not supported\n".into()));
         }
@@ -106,7 +100,7 @@ impl NativeProxy {
         while let Some(index) = self.upstreams.acquire(&tried) {
             tried.push(index);
             match self.exchange_async(ex, index).await {
-                Ok((resp, sender)) => return Ok((index, resp, sender)),
+                Ok((head, conn)) => return Ok((index, head, conn)),
                 Err(f) => match self.failed(index, &f, &mut failures, retry_sent) {
                     super::Next::Retry => {}
                     super::Next::Stop => break,
@@ -119,92 +113,118 @@ impl NativeProxy {
         Err((502, "Bad Gateway", super::bad_gateway(&failures)))
     }
 
+    /// Sends the request to upstream `index` and reads its response head.
     async fn exchange_async(
         &self,
-        ex: &Exchange<'_>,
+        ex: &mut Exchange<'_>,
         index: usize,
-    ) -> Result<(hyper::Response<Incoming>, SendRequest<ProxyBody>), Failure> {
+    ) -> Result<(UpstreamHead, UpConn), Failure> {
         let server = &self.upstreams.servers[index];
+        // The request head is built in the output buffer, which is free
+        // until the response head is written there.
+        let mut head = std::mem::take(ex.out.buffer());
+        self.write_request(ex, server, None, &mut head);
+        let to_head = method(ex) == b"HEAD";
+        let mut result = Err(Failure::Lost("no attempt".into()));
         for attempt in 0..=STALE_RETRIES {
             let pooled = if attempt == 0 {
                 self.take_idle(index)
             } else {
                 None
             };
-            let reused = pooled.is_some();
-            let mut sender = match pooled {
-                Some(s) => s,
-                None => self.connect(index).await?,
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => match UpConn::open(&self.addrs[index], self.opts.connect_timeout).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        result = Err(Failure::Connect(format!("cannot connect: {e}")));
+                        break;
+                    }
+                },
             };
-            let req = self
-                .request(ex, server, ProxyBody::Empty)
-                .map_err(Failure::Lost)?;
-            let sent = tokio::time::timeout(self.opts.timeout, async {
-                sender.ready().await?;
-                sender.send_request(req).await
-            })
-            .await;
-            match sent {
-                Err(_) => return Err(Failure::Timeout),
-                Ok(Ok(resp)) => return Ok((resp, sender)),
+            let sent = conn.send(&head).await;
+            let got = match sent {
+                Ok(()) => conn.read_head(to_head, self.opts.timeout).await,
+                Err(e) => Err(ReadFailure::Closed {
+                    answered: false,
+                    why: e.to_string(),
+                }),
+            };
+            result = match got {
+                Ok(resp) => Ok((resp, conn)),
                 // Closed by the upstream while idle: once more, on a new one.
-                Ok(Err(_)) if reused && attempt < STALE_RETRIES => continue,
-                Ok(Err(e)) => return Err(classify(&e)),
-            }
-        }
-        unreachable!("the last attempt returns")
-    }
-
-    async fn connect(&self, index: usize) -> Result<SendRequest<ProxyBody>, Failure> {
-        let fail = |e: String| Failure::Connect(format!("cannot connect: {e}"));
-        let addr = &self.addrs[index];
-        let stream =
-            match tokio::time::timeout(self.opts.connect_timeout, TcpStream::connect(addr)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return Err(fail(e.to_string())),
-                Err(_) => {
-                    return Err(fail(format!(
-                        "timed out after {:?}",
-                        self.opts.connect_timeout
-                    )))
+                Err(ReadFailure::Closed {
+                    answered: false, ..
+                }) if conn.reused && attempt < STALE_RETRIES => continue,
+                Err(ReadFailure::Closed { why, .. }) => {
+                    Err(Failure::Lost(format!("connection lost: {why}")))
                 }
+                Err(ReadFailure::Invalid(e)) => Err(Failure::Lost(e.to_string())),
+                Err(ReadFailure::Timeout) => Err(Failure::Timeout),
             };
-        let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(sender)
+            break;
+        }
+        head.clear();
+        *ex.out.buffer() = head;
+        result
     }
 
-    fn take_idle(&self, index: usize) -> Option<SendRequest<ProxyBody>> {
+    fn take_idle(&self, index: usize) -> Option<UpConn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let list = &mut idle[index];
         // One clock reading per call, not one per idle connection.
         let now = Instant::now();
-        while let Some((sender, since)) = list.pop() {
-            if now.saturating_duration_since(since) < POOL_IDLE && !sender.is_closed() {
-                return Some(sender);
+        while let Some((mut conn, since)) = list.pop() {
+            if now.saturating_duration_since(since) < POOL_IDLE {
+                conn.reused = true;
+                return Some(conn);
             }
         }
         None
     }
 
-    fn give_back(&self, index: usize, sender: SendRequest<ProxyBody>) {
-        if sender.is_closed() {
-            return;
-        }
+    fn give_back(&self, index: usize, conn: UpConn) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let list = &mut idle[index];
         let now = Instant::now();
-        list.retain(|(s, since)| {
-            now.saturating_duration_since(*since) < POOL_IDLE && !s.is_closed()
-        });
+        list.retain(|(_, since)| now.saturating_duration_since(*since) < POOL_IDLE);
         if list.len() < POOL_MAX_IDLE {
-            list.push((sender, now));
+            list.push((conn, now));
         }
+    }
+
+    /// Writes the client's response head: the status and reason phrase as
+    /// the upstream sent them, its end-to-end fields (a `Content-Length`
+    /// only if it frames the body). Returns the framing chosen.
+    fn forward_head(&self, ex: &mut Exchange<'_>, raw: &[u8], head: &UpstreamHead) -> Plan {
+        let field = |r: &std::ops::Range<usize>| &raw[r.clone()];
+        let named_by_connection = |name: &[u8]| {
+            head.fields.iter().any(|(n, v)| {
+                field(n).eq_ignore_ascii_case(b"connection")
+                    && field(v)
+                        .split(|&b| b == b',')
+                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
+            })
+        };
+        let length_frames = matches!(head.framing, BodyFraming::Length(_) | BodyFraming::None);
+        let fields: Vec<(&[u8], &[u8])> = head
+            .fields
+            .iter()
+            .map(|(n, v)| (field(n), field(v)))
+            .filter(|(n, _)| {
+                !HOP_BY_HOP
+                    .iter()
+                    .any(|h| h.as_bytes().eq_ignore_ascii_case(n))
+                    && (length_frames || !n.eq_ignore_ascii_case(b"content-length"))
+                    && !named_by_connection(n)
+            })
+            .collect();
+        let length = if length_frames {
+            head.content_length
+        } else {
+            None
+        };
+        start(ex, head.status, field(&head.reason), &fields, length)
     }
 
     /// Sends the upstream's response to the client as it arrives.
@@ -213,58 +233,39 @@ impl NativeProxy {
         ex: &mut Exchange<'_>,
         client: &mut Client,
         index: usize,
-        resp: hyper::Response<Incoming>,
-        sender: SendRequest<ProxyBody>,
+        head: UpstreamHead,
+        mut conn: UpConn,
     ) -> (Outcome, u16) {
-        let (parts, mut body) = resp.into_parts();
-        let status = parts.status.as_u16();
-        let (plan, length) = self.response_head(ex, &parts);
+        let plan = self.forward_head(ex, conn.bytes(), &head);
         let mode = plan.mode;
+        let mut body = conn.body(&head);
         let mut buf = std::mem::take(ex.out.buffer());
         let upstream_timeout = self.opts.timeout;
-        let mut sent = 0u64;
         // Ok(true): complete; Ok(false): the client went away; Err: upstream.
         let result: Result<bool, String> = async {
             loop {
-                let mut frame =
-                    std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx));
-                let next = match ready_now(&mut frame) {
-                    Some(next) => next,
-                    None => {
-                        if !client.write_all(&mut buf).await {
-                            return Ok(false);
-                        }
-                        match tokio::time::timeout(upstream_timeout, frame).await {
-                            Ok(next) => next,
-                            Err(_) => return Err(format!("silent for {upstream_timeout:?}")),
-                        }
+                let Some(span) = conn.body_ready(&mut body)? else {
+                    if body.is_done() {
+                        break;
                     }
+                    if !client.write_all(&mut buf).await {
+                        return Ok(false);
+                    }
+                    conn.body_more(&mut body, upstream_timeout).await?;
+                    continue;
                 };
-                let data = match next {
-                    None => break,
-                    Some(Err(e)) => return Err(e.to_string()),
-                    Some(Ok(frame)) => match frame.into_data() {
-                        Ok(data) if !data.is_empty() => data,
-                        _ => continue,
-                    },
-                };
-                sent += data.len() as u64;
+                let data = &conn.bytes()[span];
                 match mode {
                     BodyMode::None => {}
-                    BodyMode::Length(_) | BodyMode::UntilClose => buf.extend_from_slice(&data),
+                    BodyMode::Length(_) | BodyMode::UntilClose => buf.extend_from_slice(data),
                     BodyMode::Chunked => {
                         chunk_header(data.len(), &mut buf);
-                        buf.extend_from_slice(&data);
+                        buf.extend_from_slice(data);
                         buf.extend_from_slice(CHUNK_END);
                     }
                 }
                 if buf.len() >= OUTPUT_FLUSH_BYTES && !client.write_all(&mut buf).await {
                     return Ok(false);
-                }
-            }
-            if let (BodyMode::Length(_), Some(n)) = (mode, length) {
-                if sent != n {
-                    return Err(format!("sent {sent} of {n} bytes"));
                 }
             }
             if mode == BodyMode::Chunked {
@@ -275,9 +276,12 @@ impl NativeProxy {
         .await;
         buf.clear();
         *ex.out.buffer() = buf;
+        let status = head.status;
         let (ok, done) = match result {
             Ok(true) => {
-                self.give_back(index, sender);
+                if head.reusable && conn.is_clean() {
+                    self.give_back(index, conn);
+                }
                 (Some(true), outcome(ex, &plan))
             }
             Ok(false) => (None, Outcome::Close),
