@@ -153,6 +153,10 @@ impl BodyReader {
 
     /// Appends up to `max` body bytes to `out`, blocking until `max` bytes or
     /// the end of the body. Returns how many were appended (0 at the end).
+    /// A `waiter` that answers `WouldBlock` makes reads non-blocking: the
+    /// error comes back as `BodyError::Io(WouldBlock)` once the socket is
+    /// empty, with what was read so far appended to `out`, and the body
+    /// stays readable (every other error is final).
     pub fn read(
         &mut self,
         out: &mut Vec<u8>,
@@ -228,8 +232,14 @@ impl BodyReader {
                 }
                 continue;
             }
-            if let Err(e) = self.fill(waiter) {
-                self.error = Some(e);
+            match self.fill(waiter) {
+                Ok(()) => {}
+                // A waiter that does not wait (the native runtime's
+                // tasks): nothing more for now, and nothing wrong.
+                Err(BodyError::Io(io::ErrorKind::WouldBlock)) => {
+                    return Err(BodyError::Io(io::ErrorKind::WouldBlock))
+                }
+                Err(e) => self.error = Some(e),
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Native services: requests the server answers itself, in Rust, without
 //! the GIL (`--static PREFIX=DIR`, `--proxy PREFIX=URL[,URL...]`): as tasks
-//! of the native [`runtime`], or (a proxied request with a body) on the
+//! of the native [`runtime`], or (static files, where no runtime runs) on the
 //! serving thread that took them out of the loop. They sit in the I/O ring
 //! beside the event loop and implement
 //! [`NativeService`](crate::io::service::NativeService); the pool runs them
@@ -12,7 +12,7 @@
 //! - [`static_files`]: files under a directory, `sendfile(2)`, validators,
 //!   one byte range, precompressed siblings ([`fields`] parses the request
 //!   fields involved, [`mime`] names the types);
-//! - [`proxy`]: a reverse proxy over hyper's HTTP/1.1 client connections,
+//! - [`proxy`]: a reverse proxy over pooled HTTP/1.1 connections of its own,
 //!   balancing over [`upstream`]'s servers with their health;
 //! - [`runtime`]: the tokio runtime both hand requests to, run by the
 //!   thread that leads the event loop while it waits;
@@ -84,7 +84,26 @@ pub fn start(
     headers: &[(&[u8], &[u8])],
     content_length: Option<u64>,
 ) -> Plan {
-    let req = request_facts(ex);
+    start_with(
+        ex,
+        request_facts(ex),
+        status,
+        reason,
+        headers,
+        content_length,
+    )
+}
+
+/// [`start`] with the request's facts taken earlier: once the body has
+/// been read, the head's bytes may be gone from the buffer.
+pub fn start_with(
+    ex: &mut Exchange<'_>,
+    req: RequestFacts,
+    status: u16,
+    reason: &[u8],
+    headers: &[(&[u8], &[u8])],
+    content_length: Option<u64>,
+) -> Plan {
     let plan = plan(
         req,
         AppFacts {
@@ -145,14 +164,27 @@ pub fn plain_buffered(
     text: &str,
     extra: &[(&[u8], &[u8])],
 ) -> Plan {
+    plain_buffered_with(ex, request_facts(ex), status, reason, text, extra)
+}
+
+/// [`plain_buffered`] with the request's facts taken earlier.
+pub fn plain_buffered_with(
+    ex: &mut Exchange<'_>,
+    req: RequestFacts,
+    status: u16,
+    reason: &str,
+    text: &str,
+    extra: &[(&[u8], &[u8])],
+) -> Plan {
     let len = itoa::Buffer::new().format(text.len()).to_owned();
     let mut headers: Vec<(&[u8], &[u8])> = vec![
         (b"Content-Type", b"text/plain; charset=utf-8"),
         (b"Content-Length", len.as_bytes()),
     ];
     headers.extend_from_slice(extra);
-    let plan = start(
+    let plan = start_with(
         ex,
+        req,
         status,
         reason.as_bytes(),
         &headers,

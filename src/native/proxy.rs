@@ -7,46 +7,25 @@
 //! always; a failure after sending: only idempotent methods without a
 //! body; a timeout: never, 504); `502` naming every upstream tried.
 //!
-//! HTTP to the upstreams is hyper's (`client::conn::http1`); the serving
-//! thread drives each exchange itself on its own runtime, with the
-//! connection kept between requests (`conns.rs` says why). It reads the
-//! client's body (blocking, off the GIL) only when hyper asks for the next
-//! piece ([`ProxyBody`]): nothing is read before a connection is open, so
-//! a request whose upstream cannot be reached goes to the next one with
-//! its body untouched. As in the portable proxy, pooled connections carry
-//! only requests without a body, and one that turns out closed by the
-//! upstream before any answer is retried once on a new connection.
+//! Every request is a task of the worker's native runtime (`spawned.rs`:
+//! choosing the upstream, sending; `relay.rs`: the response back), over
+//! pooled HTTP/1.1 connections written by hand (`upconn.rs`, with the
+//! response head parsed by the HTTP ring's `upstream_head`: it says why
+//! not hyper's client); `request.rs` builds the upstream request's head,
+//! `status.rs` answers `--proxy-status`.
 
-use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::body::Incoming;
-use tokio::sync::{mpsc, Notify};
-
-use conns::Conn;
-
+use super::method;
 use super::upstream::{Balance, Server, Upstreams};
-use super::{method, plain};
-use crate::http::Framing;
 use crate::io::service::{Exchange, NativeService, Outcome};
-use crate::io::sock;
 
-mod body;
-mod conns;
 mod relay;
 mod request;
 mod spawned;
-mod upconn;
-
-pub use body::{Piece, ProxyBody};
-pub use request::connection_tokens;
-
 mod status;
+mod upconn;
 
 pub use status::ProxyStatus;
 
@@ -117,8 +96,6 @@ enum Failure {
 
 /// One `--proxy` route.
 pub struct NativeProxy {
-    /// Tells this route's pooled connections from other routes'.
-    id: usize,
     prefix: Vec<u8>,
     upstreams: Arc<Upstreams>,
     /// `host:port` of each upstream, to connect to.
@@ -146,9 +123,6 @@ fn bad_gateway(failures: &str) -> String {
     format!("Bad Gateway: no upstream answered\n{failures}")
 }
 
-/// Numbers the routes ([`NativeProxy::id`]).
-static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
-
 impl NativeProxy {
     pub fn new(
         prefix: &str,
@@ -166,7 +140,6 @@ impl NativeProxy {
             .collect::<Result<Vec<_>, _>>()?;
         let addrs = servers.iter().map(Server::address).collect();
         Ok(NativeProxy {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             prefix: prefix.trim_end_matches('/').as_bytes().to_vec(),
             upstreams: Arc::new(Upstreams::new(
                 servers,
@@ -186,121 +159,6 @@ impl NativeProxy {
     /// The upstream states, for `--proxy-status`.
     pub fn upstreams(&self) -> &Upstreams {
         &self.upstreams
-    }
-
-    /// Sends the request to server `index`; returns the response once its
-    /// head has arrived, with the connection that carries its body.
-    fn exchange(
-        &self,
-        ex: &mut Exchange<'_>,
-        index: usize,
-    ) -> Result<(hyper::Response<Incoming>, Conn), Failure> {
-        let has_body = ex.head.framing != Framing::Empty;
-        for attempt in 0..=STALE_RETRIES {
-            let pooled = if has_body || attempt > 0 {
-                None
-            } else {
-                conns::take((self.id, index))
-            };
-            let mut conn = match pooled {
-                Some(conn) => conn,
-                None => conns::block_on(Conn::open(&self.addrs[index], self.opts.connect_timeout))
-                    .map_err(|e| Failure::Connect(format!("cannot connect: {e}")))?,
-            };
-            match self.send(ex, index, &mut conn, has_body) {
-                Ok(resp) => return Ok((resp, conn)),
-                // Closed by the upstream while idle: once more, on a new one.
-                Err(Failure::Lost(_)) if conn.reused && attempt < STALE_RETRIES => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        unreachable!("the last attempt returns")
-    }
-
-    /// One attempt of [`exchange`](Self::exchange) on `conn`.
-    fn send(
-        &self,
-        ex: &mut Exchange<'_>,
-        index: usize,
-        conn: &mut Conn,
-        has_body: bool,
-    ) -> Result<hyper::Response<Incoming>, Failure> {
-        let server = &self.upstreams.servers[index];
-        let (tx, rx) = mpsc::channel::<Piece>(1);
-        let asked = Arc::new(Notify::new());
-        let body = if has_body {
-            ProxyBody::Pipe {
-                rx,
-                asked: asked.clone(),
-                polled: false,
-                ended: false,
-            }
-        } else {
-            ProxyBody::Empty
-        };
-        let req = self.request(ex, server, body).map_err(Failure::Lost)?;
-        let timeout = self.opts.timeout;
-        let input = &mut *ex.body;
-        conns::block_on(async move {
-            poll_fn(|cx| conn.poll_with(cx, |s, cx| s.poll_ready(cx)))
-                .await
-                .map_err(|e| Failure::Lost(format!("connection lost: {e}")))?;
-            let mut response = pin!(conn.sender.send_request(req));
-            let mut pumping = false;
-            let mut done = !has_body;
-            let mut deadline = pin!(tokio::time::sleep(timeout));
-            loop {
-                tokio::select! {
-                    biased;
-                    res = poll_fn(|cx| conn.poll_with(cx, |_, cx| response.as_mut().poll(cx))) => {
-                        return res.map_err(|e| classify(&e));
-                    }
-                    _ = asked.notified(), if !pumping && !done => pumping = true,
-                    permit = tx.reserve(), if pumping && !done => {
-                        let Ok(permit) = permit else {
-                            done = true;
-                            continue;
-                        };
-                        let mut piece = Vec::with_capacity(CHUNK_SIZE);
-                        let mut wait = sock::wait;
-                        match input.read(&mut piece, CHUNK_SIZE, &mut wait) {
-                            Ok(0) => {
-                                permit.send(Piece::End);
-                                done = true;
-                            }
-                            Ok(_) => permit.send(Piece::Data(Bytes::from(piece))),
-                            Err(e) => {
-                                permit.send(Piece::Failed(e.to_string()));
-                                return Err(Failure::Client(e.to_string()));
-                            }
-                        }
-                        deadline.as_mut().reset(tokio::time::Instant::now() + timeout);
-                    }
-                    _ = &mut deadline => return Err(Failure::Timeout),
-                }
-            }
-        })
-    }
-}
-
-/// How an error after connecting reads in the 502.
-fn classify(e: &hyper::Error) -> Failure {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    Failure::Lost(format!("connection lost: {text}"))
-}
-
-/// Polls `fut` once without waiting: `Some` if it is ready now.
-fn ready_now<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
-    let mut cx = Context::from_waker(Waker::noop());
-    match Pin::new(fut).poll(&mut cx) {
-        Poll::Ready(v) => Some(v),
-        Poll::Pending => None,
     }
 }
 
@@ -347,36 +205,13 @@ impl NativeService for NativeProxy {
     }
 
     fn serve(&self, ex: &mut Exchange<'_>) -> (Outcome, u16) {
-        let m = method(ex);
-        if m == b"CONNECT" {
-            return plain(
-                ex,
-                501,
-                "Not Implemented",
-                "CONNECT is not supported\n",
-                &[],
-            );
-        }
-        let retry_sent = IDEMPOTENT.contains(&m) && ex.head.framing == Framing::Empty;
-        let mut tried = Vec::new();
-        let mut failures = String::new();
-        while let Some(index) = self.upstreams.acquire(&tried) {
-            tried.push(index);
-            let failure = match self.exchange(ex, index) {
-                Ok((resp, conn)) => return self.relay(ex, index, resp, conn),
-                Err(Failure::Client(e)) => {
-                    self.upstreams.release(index, None);
-                    eprintln!("qiao: proxy: reading the request body failed: {e}");
-                    return (Outcome::Close, 400);
-                }
-                Err(f) => f,
-            };
-            match self.failed(index, &failure, &mut failures, retry_sent) {
-                Next::Retry => {}
-                Next::Stop => break,
-                Next::Answer(status, reason, text) => return plain(ex, status, reason, &text, &[]),
-            }
-        }
-        plain(ex, 502, "Bad Gateway", &bad_gateway(&failures), &[])
+        // `spawn` takes every request; this is only reached if it could not.
+        super::plain(
+            ex,
+            500,
+            "Internal Server Error",
+            "the proxy cannot serve this request here\n",
+            &[],
+        )
     }
 }

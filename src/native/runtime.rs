@@ -142,22 +142,42 @@ impl Client {
         self.sent
     }
 
-    /// Waits until the socket may take more (false: timed out or failed).
-    async fn writable(&mut self) -> bool {
+    /// The socket, registered with the runtime (on first need).
+    fn registered(&mut self) -> Option<&AsyncFd<Fd>> {
         if self.registered.is_none() {
+            let interest = Interest::WRITABLE | Interest::READABLE;
             // SAFETY: the fd is the client socket the job owns; it stays
             // open until the job finishes, and `self` is dropped before.
-            let afd = unsafe { AsyncFd::register_with_interest(Fd(self.fd), Interest::WRITABLE) };
-            match afd {
-                Ok(afd) => self.registered = Some(afd),
-                Err(_) => return false,
-            }
+            let afd = unsafe { AsyncFd::register_with_interest(Fd(self.fd), interest) };
+            self.registered = Some(afd.ok()?);
         }
-        let afd = self.registered.as_ref().expect("registered above");
-        let Ok(Ok(mut guard)) = tokio::time::timeout(self.timeout, afd.writable()).await else {
+        self.registered.as_ref()
+    }
+
+    /// Waits until the socket may take more (false: timed out or failed).
+    async fn writable(&mut self) -> bool {
+        let timeout = self.timeout;
+        let Some(afd) = self.registered() else {
+            return false;
+        };
+        let Ok(Ok(mut guard)) = tokio::time::timeout(timeout, afd.writable()).await else {
             return false;
         };
         // Readiness is cleared only once a write would block again.
+        guard.clear_ready();
+        true
+    }
+
+    /// Waits until the client has sent more (false: timed out or failed),
+    /// after a read found nothing.
+    pub async fn readable(&mut self) -> bool {
+        let timeout = self.timeout;
+        let Some(afd) = self.registered() else {
+            return false;
+        };
+        let Ok(Ok(mut guard)) = tokio::time::timeout(timeout, afd.readable()).await else {
+            return false;
+        };
         guard.clear_ready();
         true
     }

@@ -2,7 +2,7 @@
 //! choice of one per request (round robin or least connections) and the
 //! probe that brings a down server back — the portable `upstream.py`'s
 //! rules, so both balance and fail over alike. Connections and their
-//! pooling are the hyper client's (`proxy.rs`).
+//! pooling are the proxy's (`proxy/spawned.rs`).
 //!
 //! All state lives under one mutex, held only for a few comparisons. A
 //! probe thread runs while some server is down: every `probe_interval` it

@@ -25,7 +25,7 @@ from mw_servers import (
     stdlib_http_server,
 )
 from mw_upstream import pattern
-from rawhttp import Conn, wait_for
+from rawhttp import Conn, build_request, chunk_encode, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +217,49 @@ def test_large_upload_and_download(proxy, ups):
     assert resp.json() == {"length": n, "sha256": hashlib.sha256(data).hexdigest()}
     resp = requests.get(url + f"/download?n={n}", timeout=60)
     assert resp.status_code == 200 and resp.content == data
+
+
+def test_expect_100_continue_upload(proxy, ups):
+    url = urlsplit(proxy([ups["A"].url]))
+    body = pattern(200_000)
+    with Conn(url.hostname, url.port) as c:
+        head = [("Expect", "100-continue"), ("Content-Length", str(len(body)))]
+        c.send(build_request("POST", "/upload", head))
+        interim = c.read_response(allow_informational=True)
+        assert interim.status == 100
+        c.send(body)
+        resp = c.read_response()
+        assert resp.status == 200
+        assert json.loads(resp.body)["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_chunked_upload_then_keep_alive(proxy, ups):
+    url = urlsplit(proxy([ups["A"].url]))
+    pieces = [b"x" * 10, pattern(100_000), b"end"]
+    with Conn(url.hostname, url.port) as c:
+        head = [("Transfer-Encoding", "chunked")]
+        c.send(build_request("POST", "/echo", head) + chunk_encode(pieces))
+        c.send(build_request("HEAD", "/name") + build_request("GET", "/name"))
+        resp = c.read_response()
+        assert resp.status == 200 and resp.body == b"".join(pieces)
+        head_resp = c.read_response(head=True)
+        assert head_resp.status == 200 and head_resp.header("content-length") == "1"
+        assert c.read_response().body == b"A"
+
+
+def test_truncated_upload_is_never_complete_upstream(proxy, ups):
+    url = urlsplit(proxy([ups["A"].url]))
+    key = uuid.uuid4().hex
+    with Conn(url.hostname, url.port) as c:
+        c.send(build_request("POST", f"/upload?id={key}", [("Content-Length", "300000")]))
+        c.send(b"z" * 100_000)
+        c.shutdown_write()
+        raw = c.read_to_eof()
+    # Whatever the proxy answers, it is not the upstream's 200 for a
+    # complete body, and the upstream never got all the bytes.
+    assert b"200 OK" not in raw.split(b"\r\n", 1)[0]
+    progress = requests.get(ups["A"].url + f"/progress?id={key}", timeout=10).json()
+    assert progress["bytes"] < 300_000
 
 
 # -- headers --------------------------------------------------------------------------------

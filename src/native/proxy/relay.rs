@@ -5,156 +5,149 @@
 //! buffered is flushed whenever the upstream has nothing more ready, so a
 //! slow upstream's first bytes reach the client at once.
 
-use std::future::poll_fn;
-use std::pin::Pin;
+use std::ops::Range;
 
-use hyper::body::{Body, Incoming};
-
-use super::conns::{self, Conn};
-use super::{connection_tokens, ready_now, NativeProxy, HOP_BY_HOP};
-use crate::http::response::{chunk_header, BodyMode, Plan, CHUNK_END, LAST_CHUNK};
-use crate::io::output::Output;
+use super::upconn::UpConn;
+use super::{NativeProxy, HOP_BY_HOP};
+use crate::http::response::{chunk_header, BodyMode, Plan, RequestFacts, CHUNK_END, LAST_CHUNK};
+use crate::http::upstream_head::{BodyFraming, UpstreamHead};
+use crate::io::output::OUTPUT_FLUSH_BYTES;
 use crate::io::service::{Exchange, Outcome};
-use crate::io::sock;
-use crate::native::{outcome, start};
+use crate::native::runtime::Client;
+use crate::native::{outcome, start_with};
 
-/// Why relaying the body stopped early.
-enum Cut {
-    /// The client's socket failed.
-    Client,
+/// How relaying the body ended.
+enum Relayed {
+    Complete,
+    /// The client's socket failed or stalled.
+    ClientGone,
     /// The upstream failed or went silent.
     Upstream(String),
 }
 
 impl NativeProxy {
-    /// Sends the upstream's response to the client; releases the upstream.
-    pub(super) fn relay(
+    /// Sends the upstream's response to the client as it arrives; releases
+    /// the upstream, and keeps its connection if it can carry another.
+    pub(super) async fn relay(
         &self,
         ex: &mut Exchange<'_>,
+        facts: RequestFacts,
+        client: &mut Client,
         index: usize,
-        resp: hyper::Response<Incoming>,
-        mut conn: Conn,
+        head: UpstreamHead,
+        mut conn: UpConn,
     ) -> (Outcome, u16) {
-        let (parts, body) = resp.into_parts();
-        let status = parts.status.as_u16();
-        let (plan, length) = self.response_head(ex, &parts);
-        let timeout = self.opts.timeout;
-        let out = &mut *ex.out;
-        let result = conns::block_on(stream(out, body, &mut conn, plan.mode, length, timeout));
-        if result.is_ok() {
-            conns::give_back((self.id, index), conn);
-        }
-        let server = &self.upstreams.servers[index];
+        let plan = forward_head(ex, facts, conn.bytes(), &head);
+        let mut buf = std::mem::take(ex.out.buffer());
+        let result = self
+            .copy_body(&mut conn, &head, plan.mode, client, &mut buf)
+            .await;
+        buf.clear();
+        *ex.out.buffer() = buf;
         let (ok, done) = match result {
-            Ok(()) => (Some(true), outcome(ex, &plan)),
-            Err(Cut::Client) => (None, Outcome::Close),
-            Err(Cut::Upstream(e)) => {
-                eprintln!(
-                    "qiao: proxy: upstream {} failed mid-response: {e}",
-                    server.url
-                );
+            Relayed::Complete => {
+                if head.reusable && conn.is_clean() {
+                    self.give_back(index, conn);
+                }
+                (Some(true), outcome(ex, &plan))
+            }
+            Relayed::ClientGone => (None, Outcome::Close),
+            Relayed::Upstream(e) => {
+                let url = &self.upstreams.servers[index].url;
+                eprintln!("qiao: proxy: upstream {url} failed mid-response: {e}");
                 (Some(false), Outcome::Close)
             }
         };
         self.upstreams.release(index, ok);
-        (done, status)
+        (done, head.status)
     }
-}
 
-impl NativeProxy {
-    /// Writes the response head into the output buffer: the status and
-    /// reason phrase as the upstream sent them, its end-to-end fields.
-    /// Returns the framing and the upstream's `Content-Length`.
-    pub(super) fn response_head(
+    /// Copies the body after `head` to the client in the framing `mode`,
+    /// after the head already in `buf`.
+    async fn copy_body(
         &self,
-        ex: &mut Exchange<'_>,
-        parts: &hyper::http::response::Parts,
-    ) -> (Plan, Option<u64>) {
-        let status = parts.status.as_u16();
-        let reason: Vec<u8> = match parts.extensions.get::<hyper::ext::ReasonPhrase>() {
-            Some(r) => r.as_bytes().to_vec(),
-            None => parts
-                .status
-                .canonical_reason()
-                .unwrap_or("Unknown")
-                .as_bytes()
-                .to_vec(),
-        };
-        let tokens = connection_tokens(
-            parts
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes())),
-        );
-        let fields: Vec<(&[u8], &[u8])> = parts
-            .headers
-            .iter()
-            .filter(|(n, _)| {
-                !HOP_BY_HOP.contains(&n.as_str()) && !tokens.iter().any(|t| t == n.as_str())
-            })
-            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
-            .collect();
-        let length = parts
-            .headers
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        (start(ex, status, &reason, &fields, length), length)
+        conn: &mut UpConn,
+        head: &UpstreamHead,
+        mode: BodyMode,
+        client: &mut Client,
+        buf: &mut Vec<u8>,
+    ) -> Relayed {
+        let mut body = conn.body(head);
+        loop {
+            let span = match conn.body_ready(&mut body) {
+                Ok(Some(span)) => span,
+                Ok(None) if body.is_done() => break,
+                Ok(None) => {
+                    if !client.write_all(buf).await {
+                        return Relayed::ClientGone;
+                    }
+                    if let Err(e) = conn.body_more(&mut body, self.opts.timeout).await {
+                        return Relayed::Upstream(e);
+                    }
+                    continue;
+                }
+                Err(e) => return Relayed::Upstream(e),
+            };
+            let data = &conn.bytes()[span];
+            match mode {
+                BodyMode::None => {}
+                BodyMode::Length(_) | BodyMode::UntilClose => buf.extend_from_slice(data),
+                BodyMode::Chunked => {
+                    chunk_header(data.len(), buf);
+                    buf.extend_from_slice(data);
+                    buf.extend_from_slice(CHUNK_END);
+                }
+            }
+            if buf.len() >= OUTPUT_FLUSH_BYTES && !client.write_all(buf).await {
+                return Relayed::ClientGone;
+            }
+        }
+        if mode == BodyMode::Chunked {
+            buf.extend_from_slice(LAST_CHUNK);
+        }
+        if client.write_all(buf).await {
+            Relayed::Complete
+        } else {
+            Relayed::ClientGone
+        }
     }
 }
 
-/// Copies the upstream's body to `out` in the framing `mode`.
-async fn stream(
-    out: &mut Output,
-    mut body: Incoming,
-    conn: &mut Conn,
-    mode: BodyMode,
-    length: Option<u64>,
-    timeout: std::time::Duration,
-) -> Result<(), Cut> {
-    let mut wait = sock::wait;
-    let mut sent = 0u64;
-    loop {
-        // The connection's I/O runs first, then the body gets what it read.
-        let mut frame =
-            poll_fn(|cx| conn.poll_with(cx, |_, cx| Pin::new(&mut body).poll_frame(cx)));
-        let next = match ready_now(&mut frame) {
-            Some(next) => next,
-            None => {
-                out.flush(&mut wait).map_err(|_| Cut::Client)?;
-                tokio::time::timeout(timeout, frame)
-                    .await
-                    .map_err(|_| Cut::Upstream(format!("silent for {timeout:?}")))?
-            }
-        };
-        let data = match next {
-            None => break,
-            Some(Err(e)) => return Err(Cut::Upstream(e.to_string())),
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) if !data.is_empty() => data,
-                _ => continue,
-            },
-        };
-        sent += data.len() as u64;
-        match mode {
-            BodyMode::None => {}
-            BodyMode::Length(_) | BodyMode::UntilClose => {
-                out.push(&data, &mut wait).map_err(|_| Cut::Client)?;
-            }
-            BodyMode::Chunked => {
-                chunk_header(data.len(), out.buffer());
-                out.push(&data, &mut wait).map_err(|_| Cut::Client)?;
-                out.buffer().extend_from_slice(CHUNK_END);
-            }
-        }
-    }
-    if let (BodyMode::Length(_), Some(n)) = (mode, length) {
-        if sent != n {
-            return Err(Cut::Upstream(format!("sent {sent} of {n} bytes")));
-        }
-    }
-    if mode == BodyMode::Chunked {
-        out.buffer().extend_from_slice(LAST_CHUNK);
-    }
-    out.flush(&mut wait).map_err(|_| Cut::Client)
+/// Writes the client's response head into the output buffer: the status
+/// and reason phrase as the upstream sent them (`raw` holds the head), its
+/// end-to-end fields, a `Content-Length` only if it frames the body.
+fn forward_head(
+    ex: &mut Exchange<'_>,
+    facts: RequestFacts,
+    raw: &[u8],
+    head: &UpstreamHead,
+) -> Plan {
+    let field = |r: &Range<usize>| &raw[r.clone()];
+    let named_by_connection = |name: &[u8]| {
+        head.fields.iter().any(|(n, v)| {
+            field(n).eq_ignore_ascii_case(b"connection")
+                && field(v)
+                    .split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
+        })
+    };
+    let length_frames = matches!(head.framing, BodyFraming::Length(_) | BodyFraming::None);
+    let fields: Vec<(&[u8], &[u8])> = head
+        .fields
+        .iter()
+        .map(|(n, v)| (field(n), field(v)))
+        .filter(|(n, _)| {
+            !HOP_BY_HOP
+                .iter()
+                .any(|h| h.as_bytes().eq_ignore_ascii_case(n))
+                && (length_frames || !n.eq_ignore_ascii_case(b"content-length"))
+                && !named_by_connection(n)
+        })
+        .collect();
+    let length = if length_frames {
+        head.content_length
+    } else {
+        None
+    };
+    start_with(ex, facts, head.status, field(&head.reason), &fields, length)
 }

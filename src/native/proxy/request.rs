@@ -5,9 +5,7 @@
 //! dropped), `Host` (the upstream's, or the client's with
 //! `--proxy-preserve-host`) and `X-Forwarded-For/-Proto/-Host`.
 
-use hyper::header::{HeaderName, HeaderValue};
-
-use super::{NativeProxy, ProxyBody, HOP_BY_HOP};
+use super::{NativeProxy, HOP_BY_HOP};
 use crate::http::request::percent_decode;
 use crate::io::service::Exchange;
 use crate::native::method;
@@ -108,98 +106,6 @@ impl NativeProxy {
         }
         out.extend_from_slice(b"\r\n");
     }
-
-    /// The upstream request, without its body.
-    pub(super) fn request(
-        &self,
-        ex: &Exchange<'_>,
-        server: &Server,
-        body: ProxyBody,
-    ) -> Result<hyper::Request<ProxyBody>, String> {
-        let uri = quote_invalid(&self.target(ex, server));
-        let uri = hyper::Uri::try_from(uri).map_err(|e| format!("bad target: {e}"))?;
-        let method =
-            hyper::Method::from_bytes(method(ex)).map_err(|e| format!("bad method: {e}"))?;
-        let mut req = hyper::Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(body)
-            .map_err(|e| e.to_string())?;
-        let headers = req.headers_mut();
-        let tokens = connection_tokens(
-            ex.head
-                .headers
-                .iter()
-                .map(|(n, v)| (ex.bytes(n), ex.bytes(v))),
-        );
-        let mut chain: Option<Vec<u8>> = None;
-        let mut client_host: Vec<u8> = Vec::new();
-        for (n, v) in &ex.head.headers {
-            let (name, value) = (ex.bytes(n), ex.bytes(v));
-            let lower = name.to_ascii_lowercase();
-            let lower_str = String::from_utf8_lossy(&lower);
-            match &lower[..] {
-                b"host" => client_host = value.to_vec(),
-                b"x-forwarded-for" => {
-                    let c = chain.get_or_insert_with(Vec::new);
-                    if !c.is_empty() {
-                        c.extend_from_slice(b", ");
-                    }
-                    c.extend_from_slice(value);
-                }
-                b"x-forwarded-proto" | b"x-forwarded-host" => {}
-                _ if HOP_BY_HOP.contains(&&*lower_str)
-                    || tokens.iter().any(|t| *t == lower_str) => {}
-                _ => {
-                    if let (Ok(n), Ok(v)) =
-                        (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
-                    {
-                        headers.append(n, v);
-                    }
-                }
-            }
-        }
-        if client_host.is_empty() {
-            client_host = ex.listener.server_name.clone().into_bytes();
-        }
-        let host = if self.opts.preserve_host {
-            client_host.clone()
-        } else {
-            server.netloc.clone().into_bytes()
-        };
-        let peer = ex.peer.addr.as_bytes();
-        let xff = match chain {
-            Some(mut c) => {
-                c.extend_from_slice(b", ");
-                c.extend_from_slice(peer);
-                c
-            }
-            None => peer.to_vec(),
-        };
-        let mut set = |name: &'static str, value: &[u8]| {
-            if let Ok(v) = HeaderValue::from_bytes(value) {
-                headers.insert(name, v);
-            }
-        };
-        set("host", &host);
-        set("x-forwarded-for", &xff);
-        set("x-forwarded-proto", self.opts.url_scheme.as_bytes());
-        set("x-forwarded-host", &client_host);
-        Ok(req)
-    }
-}
-
-/// The field names listed in `Connection` (lower-cased).
-pub fn connection_tokens<'a>(fields: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Vec<String> {
-    let mut out = Vec::new();
-    for (name, value) in fields {
-        if name.eq_ignore_ascii_case(b"connection") {
-            for t in String::from_utf8_lossy(value).split(',') {
-                out.push(t.trim().to_ascii_lowercase());
-            }
-        }
-    }
-    out
 }
 
 /// Percent-encodes the bytes of a decoded path that are not path-safe.
@@ -212,13 +118,6 @@ fn quote(path: &[u8]) -> Vec<u8> {
             out.extend_from_slice(format!("%{b:02X}").as_bytes());
         }
     }
-    out
-}
-
-/// Percent-encodes the bytes of a raw target a URI cannot hold as they are.
-fn quote_invalid(target: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(target.len());
-    push_quoted_invalid(target, &mut out);
     out
 }
 
