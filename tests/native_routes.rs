@@ -273,3 +273,44 @@ fn a_client_that_stops_reading_a_file_holds_no_thread() {
     let r = other.roundtrip(&get("/static/hello.txt"), Feed::Whole);
     assert_eq!(r.body, b"hello native\n");
 }
+
+#[test]
+fn hidden_names_and_type_overrides() {
+    use qiao::native::static_files::StaticOptions;
+    let tree = Tree::new("opts");
+    std::fs::write(tree.0.join("pub/.env"), b"dot").unwrap();
+    std::fs::write(tree.0.join("pub/notes.md"), b"# notes").unwrap();
+    let config = |hidden| NativeConfig {
+        statics: vec![("/static".into(), tree.public())],
+        static_options: StaticOptions {
+            hidden,
+            types: vec![(".md".into(), "text/x-notes".into())],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let shy = native_server(config(false));
+    let mut c = shy.connect();
+    assert_eq!(
+        c.roundtrip(&get("/static/.env"), Feed::Whole).status_line,
+        "HTTP/1.1 404 Not Found"
+    );
+    let r = c.roundtrip(&get("/static/notes.md"), Feed::Whole);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/x-notes; charset=utf-8")
+    );
+    let open = native_server(config(true));
+    let mut c = open.connect();
+    let r = c.roundtrip(&get("/static/.env"), Feed::Whole);
+    assert_eq!(
+        (r.status_line.as_str(), r.body.as_slice()),
+        ("HTTP/1.1 200 OK", &b"dot"[..])
+    );
+    // Still no way out.
+    assert_eq!(
+        c.roundtrip(&get("/static/../secret.txt"), Feed::Whole)
+            .status_line,
+        "HTTP/1.1 404 Not Found"
+    );
+}

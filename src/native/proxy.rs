@@ -86,6 +86,8 @@ pub struct ProxyOptions {
     pub preserve_host: bool,
     /// `X-Forwarded-Proto` (the server's `wsgi.url_scheme`).
     pub url_scheme: String,
+    /// Probe a down upstream with a `GET` of this path (`--proxy-health-path`).
+    pub health_path: Option<String>,
 }
 
 impl Default for ProxyOptions {
@@ -98,6 +100,7 @@ impl Default for ProxyOptions {
             probe_interval: super::upstream::PROBE_INTERVAL,
             preserve_host: false,
             url_scheme: "http".into(),
+            health_path: None,
         }
     }
 }
@@ -173,6 +176,7 @@ impl NativeProxy {
                 opts.max_fails,
                 opts.probe_interval,
                 opts.connect_timeout,
+                opts.health_path.clone(),
             )),
             idle: Mutex::new(urls.iter().map(|_| Vec::new()).collect()),
             addrs,

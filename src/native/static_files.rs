@@ -8,11 +8,11 @@
 //!
 //! No way out of the directory: a NUL or backslash in the decoded path, or
 //! an encoded `/`, `\` or NUL in the raw one, is 400; a `..` segment, a
-//! hidden name (starting with `.`), a path whose real location (symlinks
-//! resolved) lies outside the directory, a missing file and anything not a
-//! regular file are all 404. Files are opened `O_NOFOLLOW | O_NONBLOCK`
-//! and checked again with `fstat`, so a swap after the check cannot serve a
-//! FIFO or hang the thread.
+//! hidden name (starting with `.`, unless `--static-hidden`), a path whose
+//! real location (symlinks resolved) lies outside the directory, a missing
+//! file and anything not a regular file are all 404. Files are opened
+//! `O_NOFOLLOW | O_NONBLOCK` and checked again with `fstat`, so a swap
+//! after the check cannot serve a FIFO or hang the thread.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -57,6 +57,11 @@ pub struct StaticOptions {
     /// None: no `Cache-Control` header.
     pub cache_control: Option<String>,
     pub etag: EtagMode,
+    /// Serve names starting with `.` (`--static-hidden`).
+    pub hidden: bool,
+    /// `Content-Type` by extension (`--static-type EXT=TYPE`): lower-case
+    /// extensions with their dot, before the built-in table.
+    pub types: Vec<(String, String)>,
 }
 
 impl Default for StaticOptions {
@@ -65,6 +70,8 @@ impl Default for StaticOptions {
             index: Some(DEFAULT_INDEX.into()),
             cache_control: Some(DEFAULT_CACHE_CONTROL.into()),
             etag: EtagMode::Strong,
+            hidden: false,
+            types: Vec::new(),
         }
     }
 }
@@ -198,7 +205,7 @@ impl StaticFiles {
             .unwrap_or_default();
         headers.push((
             b"Content-Type",
-            super::mime::content_type(&name).into_bytes(),
+            super::mime::content_type(&name, &self.opts.types).into_bytes(),
         ));
         if let Some(c) = coding {
             headers.push((b"Content-Encoding", c.as_bytes().to_vec()));

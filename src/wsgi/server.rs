@@ -141,9 +141,10 @@ impl HandlerFactory for WsgiThreads {
     http2=true,
     static_dirs=Vec::new(), static_index=Some(crate::native::static_files::DEFAULT_INDEX.to_string()),
     static_cache_control=Some(crate::native::static_files::DEFAULT_CACHE_CONTROL.to_string()),
-    static_etag="strong", proxy_routes=Vec::new(), proxy_balance="round_robin",
+    static_etag="strong", static_hidden=false, static_types=Vec::new(),
+    proxy_routes=Vec::new(), proxy_balance="round_robin",
     proxy_timeout=30.0, proxy_connect_timeout=5.0, proxy_max_fails=1, proxy_probe_interval=5.0,
-    proxy_preserve_host=false, proxy_status=None,
+    proxy_preserve_host=false, proxy_status=None, proxy_health_path=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
@@ -185,6 +186,8 @@ pub fn serve(
     static_index: Option<String>,
     static_cache_control: Option<String>,
     static_etag: &str,
+    static_hidden: bool,
+    static_types: Vec<(String, String)>,
     proxy_routes: Vec<(String, Vec<String>)>,
     proxy_balance: &str,
     proxy_timeout: f64,
@@ -193,6 +196,7 @@ pub fn serve(
     proxy_probe_interval: f64,
     proxy_preserve_host: bool,
     proxy_status: Option<String>,
+    proxy_health_path: Option<String>,
 ) -> PyResult<()> {
     if listeners.is_empty() {
         return Err(PyValueError::new_err("no listening socket"));
@@ -243,6 +247,11 @@ pub fn serve(
                     )))
                 }
             },
+            hidden: static_hidden,
+            types: static_types
+                .into_iter()
+                .map(|(ext, t)| (ext.to_ascii_lowercase(), t))
+                .collect(),
         },
         proxies: proxy_routes,
         proxy_options: ProxyOptions {
@@ -257,6 +266,7 @@ pub fn serve(
             probe_interval: secs(proxy_probe_interval, "proxy probe interval")?,
             preserve_host: proxy_preserve_host,
             url_scheme: url_scheme.to_string(),
+            health_path: proxy_health_path.filter(|p| !p.is_empty()),
         },
         proxy_status,
     };
