@@ -132,7 +132,9 @@ def _ext_type(text: str) -> str:
     if ext and not ext.startswith("."):
         ext = "." + ext
     if not sep or len(ext) < 2 or "/" not in ctype or any(c in ext for c in "/ \t"):
-        raise argparse.ArgumentTypeError(f"expected EXT=TYPE like '.md=text/markdown', got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected EXT=TYPE like '.md=text/markdown', got {text!r}"
+        )
     return f"{ext}={ctype}"
 
 
