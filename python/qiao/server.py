@@ -260,6 +260,9 @@ def engine_options(opts: dict) -> dict:
         script_name=opts["script_name"],
         log_error=_log.log_error,
         access_log=accesslog.callback(opts["access_log_format"]) if opts["access_log"] else None,
+        access_log_fields=(
+            accesslog.request_fields(opts["access_log_format"]) if opts["access_log"] else None
+        ),
         keepalive=opts["keepalive"],
         header_timeout=opts["header_timeout"],
         io_timeout=opts["io_timeout"],

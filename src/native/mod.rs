@@ -99,6 +99,7 @@ pub fn start(
     line.push(b' ');
     line.extend_from_slice(reason);
     let date = ex.date;
+    let before = ex.out.buffer().len();
     write_head(
         ex.out.buffer(),
         &line,
@@ -107,6 +108,8 @@ pub fn start(
         req,
         &plan,
     );
+    let head = ex.out.buffer().len() - before;
+    ex.out.note_head(head);
     plan
 }
 

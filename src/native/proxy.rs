@@ -128,7 +128,8 @@ pub struct NativeProxy {
     opts: ProxyOptions,
     /// Pooled connections of the native runtime (`spawned.rs`), per upstream.
     idle: spawned::IdlePool,
-    metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    /// Where each request's end is recorded (metrics, access log).
+    recorder: crate::io::record::Recorder,
     /// Where requests without a body are served (`spawned.rs`).
     runtime: Arc<crate::native::runtime::NativeRuntime>,
 }
@@ -156,7 +157,7 @@ impl NativeProxy {
         prefix: &str,
         urls: &[String],
         opts: ProxyOptions,
-        metrics: Option<Arc<crate::io::metrics::Metrics>>,
+        recorder: crate::io::record::Recorder,
         runtime: Arc<crate::native::runtime::NativeRuntime>,
     ) -> Result<Self, String> {
         if urls.is_empty() {
@@ -181,7 +182,7 @@ impl NativeProxy {
             idle: Mutex::new(urls.iter().map(|_| Vec::new()).collect()),
             addrs,
             opts,
-            metrics,
+            recorder,
             runtime,
         })
     }

@@ -28,6 +28,7 @@ use super::{header, method, outcome, plain_buffered, start};
 use crate::http::request::percent_decode;
 use crate::http::response::{BodyMode, Plan};
 use crate::io::event_loop::{DoneSink, OpenJob};
+use crate::io::record::Recorder;
 use crate::io::service::{Exchange, NativeService, Outcome};
 use crate::io::sock;
 
@@ -98,7 +99,7 @@ pub struct StaticFiles {
     opts: StaticOptions,
     /// Where requests are served without blocking a thread, if any.
     runtime: Option<Arc<NativeRuntime>>,
-    metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    recorder: Recorder,
 }
 
 impl StaticFiles {
@@ -108,7 +109,7 @@ impl StaticFiles {
         dir: &str,
         opts: StaticOptions,
         runtime: Option<Arc<NativeRuntime>>,
-        metrics: Option<Arc<crate::io::metrics::Metrics>>,
+        recorder: Recorder,
     ) -> std::io::Result<Self> {
         let root = std::fs::canonicalize(dir)?;
         if !root.is_dir() {
@@ -121,7 +122,7 @@ impl StaticFiles {
             root,
             opts,
             runtime,
-            metrics,
+            recorder,
         })
     }
 
@@ -264,10 +265,7 @@ impl StaticFiles {
     /// without blocking a thread while the client's socket is full.
     async fn serve_job(&self, job: &mut OpenJob) -> Outcome {
         let mut client = Client::new(job.fd(), job.io_timeout());
-        let t0 = std::time::Instant::now();
-        if let Some(m) = &self.metrics {
-            m.request_started();
-        }
+        let t0 = self.recorder.start();
         let mut ex = job.exchange();
         let reply = self.reply(&mut ex);
         let mut buf = std::mem::take(ex.out.buffer());
@@ -288,10 +286,7 @@ impl StaticFiles {
         } else {
             Outcome::Close
         };
-        if let Some(m) = &self.metrics {
-            let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
-            m.request_done(method(&ex), reply.status, micros, 0, client.sent());
-        }
+        self.recorder.done(&ex, reply.status, t0, 0, client.sent());
         done
     }
 }

@@ -57,16 +57,10 @@ impl NativeProxy {
 
     async fn serve_job(&self, job: &mut OpenJob) -> Outcome {
         let mut client = Client::new(job.fd(), job.io_timeout());
-        let t0 = self.metrics.as_ref().map(|m| {
-            m.request_started();
-            Instant::now()
-        });
+        let t0 = self.recorder.start();
         let mut ex = job.exchange();
         let (outcome, status) = self.answer(&mut ex, &mut client).await;
-        if let (Some(m), Some(t0)) = (&self.metrics, t0) {
-            let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
-            m.request_done(method(&ex), status, micros, 0, client.sent());
-        }
+        self.recorder.done(&ex, status, t0, 0, client.sent());
         outcome
     }
 
