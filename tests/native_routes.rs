@@ -273,3 +273,107 @@ fn a_client_that_stops_reading_a_file_holds_no_thread() {
     let r = other.roundtrip(&get("/static/hello.txt"), Feed::Whole);
     assert_eq!(r.body, b"hello native\n");
 }
+
+#[test]
+fn hidden_names_and_type_overrides() {
+    use qiao::native::static_files::StaticOptions;
+    let tree = Tree::new("opts");
+    std::fs::write(tree.0.join("pub/.env"), b"dot").unwrap();
+    std::fs::write(tree.0.join("pub/notes.md"), b"# notes").unwrap();
+    let config = |hidden| NativeConfig {
+        statics: vec![("/static".into(), tree.public())],
+        static_options: StaticOptions {
+            hidden,
+            types: vec![(".md".into(), "text/x-notes".into())],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let shy = native_server(config(false));
+    let mut c = shy.connect();
+    assert_eq!(
+        c.roundtrip(&get("/static/.env"), Feed::Whole).status_line,
+        "HTTP/1.1 404 Not Found"
+    );
+    let r = c.roundtrip(&get("/static/notes.md"), Feed::Whole);
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/x-notes; charset=utf-8")
+    );
+    let open = native_server(config(true));
+    let mut c = open.connect();
+    let r = c.roundtrip(&get("/static/.env"), Feed::Whole);
+    assert_eq!(
+        (r.status_line.as_str(), r.body.as_slice()),
+        ("HTTP/1.1 200 OK", &b"dot"[..])
+    );
+    // Still no way out.
+    assert_eq!(
+        c.roundtrip(&get("/static/../secret.txt"), Feed::Whole)
+            .status_line,
+        "HTTP/1.1 404 Not Found"
+    );
+}
+
+/// Every request a native route answers leaves one access record, on the
+/// runtime's path (a file, a proxied GET) and the blocking one (a proxied
+/// POST), with its status and body bytes; the application's leave none
+/// (the WSGI side logs those).
+#[test]
+fn native_requests_leave_access_records() {
+    use qiao::io::record::AccessQueue;
+    let tree = Tree::new("access");
+    let upstream = Server::start();
+    let queue = Arc::new(AccessQueue::new(
+        Some(vec!["Host".into()]),
+        Default::default(),
+    ));
+    let srv = native_server(NativeConfig {
+        statics: vec![("/static".into(), tree.public())],
+        proxies: vec![("/p".into(), vec![format!("http://{}", upstream.addr)])],
+        access: Some(queue.clone()),
+        ..Default::default()
+    });
+    let mut c = srv.connect();
+    let mut bodies = Vec::new();
+    for req in [
+        get("/static/hello.txt?v=1"),
+        get("/static/missing"),
+        get("/p/x"),
+        post("/p/echo", b"12345"),
+        get("/app"),
+    ] {
+        bodies.push(c.roundtrip(&req, Feed::Whole).body.len() as u64);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while queue.len() < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let mut records = queue.next_batch(std::time::Duration::ZERO);
+    records.sort_by(|a, b| a.target.cmp(&b.target));
+    let seen: Vec<(String, &[u8], u16, u64)> = records
+        .iter()
+        .map(|r| {
+            let target = String::from_utf8_lossy(&r.target).into_owned();
+            (target, r.method.as_slice(), r.status, r.sent)
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("/p/echo".to_string(), &b"POST"[..], 200, bodies[3]),
+            ("/p/x".to_string(), &b"GET"[..], 200, bodies[2]),
+            ("/static/hello.txt?v=1".to_string(), &b"GET"[..], 200, 13),
+            ("/static/missing".to_string(), &b"GET"[..], 404, bodies[1]),
+        ]
+    );
+    let hello = &records[2];
+    assert_eq!(
+        (hello.path.as_slice(), hello.query.as_slice()),
+        (&b"/static/hello.txt"[..], &b"v=1"[..])
+    );
+    assert_eq!(hello.protocol, "HTTP/1.1");
+    // Only the fields asked for, names in lower case.
+    assert_eq!(hello.headers, vec![(b"host".to_vec(), b"t".to_vec())]);
+    assert_eq!(queue.take_dropped(), 0);
+}

@@ -18,6 +18,13 @@ Format atoms are gunicorn's (``%(h)s``, ``%(r)s``, ``%({x-real-ip}i)s``...).
 a format uses one, :func:`wrap_app` puts a thin wrapper around the
 application that records them in ``environ["qiao.response_headers"]``. Only
 formats that use them pay for it.
+
+Requests answered natively (``--static``, ``--proxy``) are logged through
+the same callable, from a thread of the engine that hands them over in
+batches (they may appear a little later than the application's). Their
+environ is minimal: the keys the atoms read, the request fields
+:func:`request_fields` names, and ``qiao.native`` set to True; no
+response headers (``%({name}o)s`` is ``-``).
 """
 
 from __future__ import annotations
@@ -170,6 +177,32 @@ def compile_format(text: str) -> Format:
         raise FormatError(f"bad access log format {text!r}: {e}") from None
     uses_output = any(key.endswith("}o") for key in getters)
     return Format(text, False, tuple(getters.items()), uses_output)
+
+
+#: Request fields the one-letter atoms read (besides the CGI keys).
+_ATOM_FIELDS = {"u": "authorization", "f": "referer", "a": "user-agent"}
+
+
+def request_fields(text: str) -> list[str]:
+    """The request fields (lower-case names) format ``text`` reads: what the
+    engine keeps of a natively served request for the access log."""
+    fmt = compile_format(text)
+    if fmt.is_json:
+        return ["referer", "user-agent"]
+    fields = set()
+    for key, _ in fmt.getters:
+        braced = _BRACED.fullmatch(key)
+        if key in _ATOM_FIELDS:
+            fields.add(_ATOM_FIELDS[key])
+        elif braced and braced.group(2) == "i":
+            fields.add(braced.group(1).lower())
+        elif braced and braced.group(2) == "e":
+            name = braced.group(1).upper()
+            if name.startswith("HTTP_"):
+                fields.add(name[5:].lower().replace("_", "-"))
+            elif name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                fields.add(name.lower().replace("_", "-"))
+    return sorted(fields)
 
 
 def _json_line(e: dict, status: int, sent: int, seconds: float) -> str:

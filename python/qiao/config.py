@@ -123,6 +123,21 @@ def _static(text: str) -> str:
     return text
 
 
+def _ext_type(text: str) -> str:
+    """``EXT=TYPE`` (``.md=text/markdown``), the extension lower-cased and
+    given its dot if it had none."""
+    ext, sep, ctype = text.partition("=")
+    ext = ext.strip().lower()
+    ctype = ctype.strip()
+    if ext and not ext.startswith("."):
+        ext = "." + ext
+    if not sep or len(ext) < 2 or "/" not in ctype or any(c in ext for c in "/ \t"):
+        raise argparse.ArgumentTypeError(
+            f"expected EXT=TYPE like '.md=text/markdown', got {text!r}"
+        )
+    return f"{ext}={ctype}"
+
+
 def _upstream_url(url: str) -> str:
     from urllib.parse import urlsplit
 
@@ -486,6 +501,24 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="NAME",
     ),
     Setting(
+        "static_hidden",
+        ("--static-hidden",),
+        False,
+        "Let --static serve names starting with '.' (default: 404 for them).",
+        type=None,
+        action="store_true",
+    ),
+    Setting(
+        "static_types",
+        ("--static-type",),
+        None,
+        "Content-Type of --static files with this extension, e.g. '.md=text/markdown' "
+        "(text types get charset=utf-8); repeatable. Default: a built-in table.",
+        type=_ext_type,
+        action="append",
+        metavar="EXT=TYPE",
+    ),
+    Setting(
         "proxy",
         ("--proxy",),
         None,
@@ -533,9 +566,18 @@ SETTINGS: tuple[Setting, ...] = (
         "proxy_probe_interval",
         ("--proxy-probe-interval",),
         5.0,
-        "Seconds between two TCP probes of a down upstream.",
+        "Seconds between two probes of a down upstream (see --proxy-health-path).",
         type=_seconds,
         metavar="SECONDS",
+    ),
+    Setting(
+        "proxy_health_path",
+        ("--proxy-health-path",),
+        None,
+        "Probe a down --proxy upstream with a GET of its URL's path plus this one, "
+        "answered below 500, instead of a TCP connect. Off by default.",
+        type=_health_path,
+        metavar="PATH",
     ),
     Setting(
         "proxy_preserve_host",

@@ -260,6 +260,9 @@ def engine_options(opts: dict) -> dict:
         script_name=opts["script_name"],
         log_error=_log.log_error,
         access_log=accesslog.callback(opts["access_log_format"]) if opts["access_log"] else None,
+        access_log_fields=(
+            accesslog.request_fields(opts["access_log_format"]) if opts["access_log"] else None
+        ),
         keepalive=opts["keepalive"],
         header_timeout=opts["header_timeout"],
         io_timeout=opts["io_timeout"],
@@ -299,6 +302,8 @@ def native_options(opts: dict) -> dict:
         static_index=opts.get("static_index") or None,
         static_cache_control=opts.get("static_cache_control") or None,
         static_etag=opts.get("static_etag") or "strong",
+        static_hidden=bool(opts.get("static_hidden")),
+        static_types=[tuple(t.split("=", 1)) for t in items("static_types")],
         proxy_routes=proxies,
         proxy_balance=opts.get("proxy_balance") or "round_robin",
         proxy_timeout=opts.get("proxy_timeout") or 30.0,
@@ -307,6 +312,7 @@ def native_options(opts: dict) -> dict:
         proxy_probe_interval=opts.get("proxy_probe_interval") or 5.0,
         proxy_preserve_host=bool(opts.get("proxy_preserve_host")),
         proxy_status=opts.get("proxy_status"),
+        proxy_health_path=opts.get("proxy_health_path"),
     )
 
 

@@ -20,6 +20,7 @@ pub mod listener;
 pub mod metrics;
 pub mod output;
 pub mod pool;
+pub mod record;
 pub mod service;
 pub mod sock;
 

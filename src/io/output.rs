@@ -26,6 +26,9 @@ pub struct Output {
     timeout: Duration,
     /// Body and head bytes handed to the kernel so far.
     sent: u64,
+    /// Bytes of the response head (of a native service's response: see
+    /// [`Output::note_head`]).
+    head: u64,
     failed: bool,
     /// Where [`Output::end`] may leave a whole response buffered and
     /// [`Output::park`] may put it; `None`: write everything at once.
@@ -89,6 +92,7 @@ impl Default for Output {
             buf: Vec::new(),
             timeout: Duration::ZERO,
             sent: 0,
+            head: 0,
             failed: true,
             park: None,
             parked: false,
@@ -105,6 +109,7 @@ impl Output {
             buf,
             timeout,
             sent: 0,
+            head: 0,
             failed: false,
             park,
             parked: false,
@@ -174,6 +179,17 @@ impl Output {
     /// Bytes written to the socket so far (not counting the buffer).
     pub fn sent(&self) -> u64 {
         self.sent
+    }
+
+    /// Counts `n` bytes just buffered as the response head, so the body's
+    /// share of what is sent is known (the access log counts the body).
+    pub fn note_head(&mut self, n: usize) {
+        self.head += n as u64;
+    }
+
+    /// Bytes noted as the response head.
+    pub fn head_len(&self) -> u64 {
+        self.head
     }
 
     /// Whether a write failed (the client went away): stop producing.

@@ -230,7 +230,8 @@ pub const WAITER_TICK: Duration = Duration::from_millis(1);
 pub struct NativeRoutes {
     /// Normalized prefixes (no trailing `/`; the root is empty), longest first.
     routes: Vec<(Vec<u8>, Arc<dyn NativeService>)>,
-    metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    /// Where each request's end is recorded (metrics, access log).
+    recorder: crate::io::record::Recorder,
     /// What the loop waits in, if a service needs it driven.
     waiter: Option<Arc<dyn LoopWaiter>>,
 }
@@ -238,7 +239,7 @@ pub struct NativeRoutes {
 impl NativeRoutes {
     pub fn new(
         routes: Vec<(Vec<u8>, Arc<dyn NativeService>)>,
-        metrics: Option<Arc<crate::io::metrics::Metrics>>,
+        recorder: crate::io::record::Recorder,
     ) -> Self {
         let mut routes: Vec<_> = routes
             .into_iter()
@@ -252,7 +253,7 @@ impl NativeRoutes {
         routes.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
         NativeRoutes {
             routes,
-            metrics,
+            recorder,
             waiter: None,
         }
     }
@@ -292,17 +293,13 @@ impl NativeRoutes {
             .map(|(_, s)| s)
     }
 
-    /// Serves `ex` with `service`, counted in the metrics like any request.
+    /// Serves `ex` with `service`, counted in the metrics and the access
+    /// log like any request.
     pub fn serve(&self, service: &dyn NativeService, ex: &mut Exchange<'_>) -> Outcome {
-        let Some(m) = &self.metrics else {
-            return service.serve(ex).0;
-        };
-        let t0 = std::time::Instant::now();
-        m.request_started();
+        let started = self.recorder.start(ex);
         let (outcome, status) = service.serve(ex);
-        let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let method = ex.bytes(&ex.head.method);
-        m.request_done(method, status, micros, ex.body.received(), ex.out.sent());
+        self.recorder
+            .done(started, ex, status, ex.body.received(), ex.out.sent());
         outcome
     }
 }

@@ -4,7 +4,9 @@
 //! compressed (`x.tar.gz`) is sent as its compression format, text types
 //! get `charset=utf-8`, anything unknown is `application/octet-stream`.
 //! A fixed table (not `/etc/mime.types`) so answers do not depend on the
-//! host.
+//! host. `--static-type EXT=TYPE` overrides come before the table, with
+//! the portable class's rules (a compressed file keeps its compression
+//! format; a text type still gets the charset).
 
 /// Sent for a name no table knows.
 pub const DEFAULT_TYPE: &str = "application/octet-stream";
@@ -68,12 +70,13 @@ const TEXT_TYPES: &[&str] = &[
     "image/svg+xml",
 ];
 
-/// The `Content-Type` of a file named `name` (its last path segment).
-pub fn content_type(name: &str) -> String {
+/// The `Content-Type` of a file named `name` (its last path segment);
+/// `overrides`: `(lower-case extension with its dot, type)` pairs, tried
+/// before the table (the portable `types=`).
+pub fn content_type(name: &str, overrides: &[(String, String)]) -> String {
     // `x.tar.gz`: the last suffix says how it is encoded (Python checks
     // the exact case first, then lower case).
-    if let Some(dot) = name.rfind('.').filter(|&i| i > 0) {
-        let ext = &name[dot..];
+    if let Some(ext) = extension(name) {
         let lower = ext.to_ascii_lowercase();
         if let Some((_, t)) = ENCODED
             .iter()
@@ -82,11 +85,22 @@ pub fn content_type(name: &str) -> String {
         {
             return (*t).to_string();
         }
+        // An empty override is no override (Python's `or` falls through).
+        if let Some((_, t)) = overrides.iter().find(|(e, t)| *e == lower && !t.is_empty()) {
+            return with_charset(t);
+        }
         if let Some((_, t)) = TYPES.iter().find(|(e, _)| *e == lower) {
             return with_charset(t);
         }
     }
     DEFAULT_TYPE.to_string()
+}
+
+/// The extension of `name` with its dot, as Python's `os.path.splitext`
+/// finds it: leading dots are part of the name (`.bashrc`, `..x` have none).
+fn extension(name: &str) -> Option<&str> {
+    let lead = name.len() - name.trim_start_matches('.').len();
+    name.rfind('.').filter(|&i| i > lead).map(|i| &name[i..])
 }
 
 fn with_charset(t: &str) -> String {
@@ -99,7 +113,11 @@ fn with_charset(t: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::content_type;
+    use super::content_type as typed;
+
+    fn content_type(name: &str) -> String {
+        typed(name, &[])
+    }
 
     #[test]
     fn types() {
@@ -108,6 +126,25 @@ mod tests {
         assert_eq!(content_type("a.PNG"), "image/png");
         assert_eq!(content_type("a.json"), "application/json; charset=utf-8");
         assert_eq!(content_type(".hidden"), "application/octet-stream");
+        assert_eq!(content_type(".gz"), "application/octet-stream");
+        assert_eq!(content_type("..txt"), "application/octet-stream");
+        assert_eq!(content_type(".notes.txt"), "text/plain; charset=utf-8");
         assert_eq!(content_type("noext"), "application/octet-stream");
+    }
+
+    #[test]
+    fn overrides() {
+        let types = vec![
+            (".txt".to_string(), "text/x-note".to_string()),
+            (".dat".to_string(), "application/x-dat".to_string()),
+            (".gz".to_string(), "text/x-never".to_string()),
+            (".png".to_string(), String::new()),
+        ];
+        // Text types get the charset, others not; case-blind extensions.
+        assert_eq!(typed("a.TXT", &types), "text/x-note; charset=utf-8");
+        assert_eq!(typed("a.dat", &types), "application/x-dat");
+        // A compressed file keeps its format; an empty override is none.
+        assert_eq!(typed("a.gz", &types), "application/gzip");
+        assert_eq!(typed("a.png", &types), "image/png");
     }
 }

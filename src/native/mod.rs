@@ -118,6 +118,7 @@ pub fn start_with(
     line.push(b' ');
     line.extend_from_slice(reason);
     let date = ex.date;
+    let before = ex.out.buffer().len();
     write_head(
         ex.out.buffer(),
         &line,
@@ -126,6 +127,8 @@ pub fn start_with(
         req,
         &plan,
     );
+    let head = ex.out.buffer().len() - before;
+    ex.out.note_head(head);
     plan
 }
 

@@ -66,6 +66,8 @@ pub struct ProxyOptions {
     pub preserve_host: bool,
     /// `X-Forwarded-Proto` (the server's `wsgi.url_scheme`).
     pub url_scheme: String,
+    /// Probe a down upstream with a `GET` of this path (`--proxy-health-path`).
+    pub health_path: Option<String>,
 }
 
 impl Default for ProxyOptions {
@@ -78,6 +80,7 @@ impl Default for ProxyOptions {
             probe_interval: super::upstream::PROBE_INTERVAL,
             preserve_host: false,
             url_scheme: "http".into(),
+            health_path: None,
         }
     }
 }
@@ -103,7 +106,8 @@ pub struct NativeProxy {
     opts: ProxyOptions,
     /// Pooled connections of the native runtime (`spawned.rs`), per upstream.
     idle: spawned::IdlePool,
-    metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    /// Where each request's end is recorded (metrics, access log).
+    recorder: crate::io::record::Recorder,
     /// Where requests without a body are served (`spawned.rs`).
     runtime: Arc<crate::native::runtime::NativeRuntime>,
 }
@@ -128,7 +132,7 @@ impl NativeProxy {
         prefix: &str,
         urls: &[String],
         opts: ProxyOptions,
-        metrics: Option<Arc<crate::io::metrics::Metrics>>,
+        recorder: crate::io::record::Recorder,
         runtime: Arc<crate::native::runtime::NativeRuntime>,
     ) -> Result<Self, String> {
         if urls.is_empty() {
@@ -147,11 +151,12 @@ impl NativeProxy {
                 opts.max_fails,
                 opts.probe_interval,
                 opts.connect_timeout,
+                opts.health_path.clone(),
             )),
             idle: Mutex::new(urls.iter().map(|_| Vec::new()).collect()),
             addrs,
             opts,
-            metrics,
+            recorder,
             runtime,
         })
     }

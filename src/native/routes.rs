@@ -11,6 +11,7 @@ use super::proxy::{NativeProxy, ProxyOptions, ProxyStatus};
 use super::runtime::NativeRuntime;
 use super::static_files::{StaticFiles, StaticOptions};
 use crate::io::metrics::Metrics;
+use crate::io::record::{AccessQueue, Recorder};
 use crate::io::service::{NativeRoutes, NativeService};
 
 /// Everything the native services are configured with.
@@ -24,6 +25,8 @@ pub struct NativeConfig {
     pub proxy_options: ProxyOptions,
     /// `--proxy-status PATH`.
     pub proxy_status: Option<String>,
+    /// Where records of the requests go for the access log, if it is on.
+    pub access: Option<Arc<AccessQueue>>,
 }
 
 impl NativeConfig {
@@ -33,6 +36,10 @@ impl NativeConfig {
 
     /// The route table, or why a setting cannot be served.
     pub fn build(&self, metrics: Option<Arc<Metrics>>) -> Result<NativeRoutes, String> {
+        let recorder = Recorder {
+            metrics,
+            access: self.access.clone(),
+        };
         let mut routes: Vec<(Vec<u8>, Arc<dyn NativeService>)> = Vec::new();
         let mut seen: Vec<String> = Vec::new();
         let mut claim = |prefix: &str| -> Result<Vec<u8>, String> {
@@ -58,7 +65,7 @@ impl NativeConfig {
         for (prefix, dir) in &self.statics {
             let key = claim(prefix)?;
             let opts = self.static_options.clone();
-            let files = StaticFiles::new(prefix, dir, opts, runtime.clone(), metrics.clone())
+            let files = StaticFiles::new(prefix, dir, opts, runtime.clone(), recorder.clone())
                 .map_err(|e| format!("--static {prefix}={dir}: {e}"))?;
             routes.push((key, Arc::new(files)));
         }
@@ -71,7 +78,7 @@ impl NativeConfig {
                     prefix,
                     urls,
                     self.proxy_options.clone(),
-                    metrics.clone(),
+                    recorder.clone(),
                     rt,
                 )
                 .map_err(|e| format!("--proxy {prefix}: {e}"))?,
@@ -83,7 +90,7 @@ impl NativeConfig {
             let key = claim(path)?;
             routes.push((key, Arc::new(ProxyStatus { proxies })));
         }
-        let mut table = NativeRoutes::new(routes, metrics);
+        let mut table = NativeRoutes::new(routes, recorder);
         if let Some(rt) = runtime {
             table.set_waiter(rt);
         }

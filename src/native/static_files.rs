@@ -8,11 +8,11 @@
 //!
 //! No way out of the directory: a NUL or backslash in the decoded path, or
 //! an encoded `/`, `\` or NUL in the raw one, is 400; a `..` segment, a
-//! hidden name (starting with `.`), a path whose real location (symlinks
-//! resolved) lies outside the directory, a missing file and anything not a
-//! regular file are all 404. Files are opened `O_NOFOLLOW | O_NONBLOCK`
-//! and checked again with `fstat`, so a swap after the check cannot serve a
-//! FIFO or hang the thread.
+//! hidden name (starting with `.`, unless `--static-hidden`), a path whose
+//! real location (symlinks resolved) lies outside the directory, a missing
+//! file and anything not a regular file are all 404. Files are opened
+//! `O_NOFOLLOW | O_NONBLOCK` and checked again with `fstat`, so a swap
+//! after the check cannot serve a FIFO or hang the thread.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -28,6 +28,7 @@ use super::{header, method, outcome, plain_buffered, start};
 use crate::http::request::percent_decode;
 use crate::http::response::{BodyMode, Plan};
 use crate::io::event_loop::{DoneSink, OpenJob};
+use crate::io::record::Recorder;
 use crate::io::service::{Exchange, NativeService, Outcome};
 use crate::io::sock;
 
@@ -57,6 +58,11 @@ pub struct StaticOptions {
     /// None: no `Cache-Control` header.
     pub cache_control: Option<String>,
     pub etag: EtagMode,
+    /// Serve names starting with `.` (`--static-hidden`).
+    pub hidden: bool,
+    /// `Content-Type` by extension (`--static-type EXT=TYPE`): lower-case
+    /// extensions with their dot, before the built-in table.
+    pub types: Vec<(String, String)>,
 }
 
 impl Default for StaticOptions {
@@ -65,6 +71,8 @@ impl Default for StaticOptions {
             index: Some(DEFAULT_INDEX.into()),
             cache_control: Some(DEFAULT_CACHE_CONTROL.into()),
             etag: EtagMode::Strong,
+            hidden: false,
+            types: Vec::new(),
         }
     }
 }
@@ -91,7 +99,7 @@ pub struct StaticFiles {
     opts: StaticOptions,
     /// Where requests are served without blocking a thread, if any.
     runtime: Option<Arc<NativeRuntime>>,
-    metrics: Option<Arc<crate::io::metrics::Metrics>>,
+    recorder: Recorder,
 }
 
 impl StaticFiles {
@@ -101,7 +109,7 @@ impl StaticFiles {
         dir: &str,
         opts: StaticOptions,
         runtime: Option<Arc<NativeRuntime>>,
-        metrics: Option<Arc<crate::io::metrics::Metrics>>,
+        recorder: Recorder,
     ) -> std::io::Result<Self> {
         let root = std::fs::canonicalize(dir)?;
         if !root.is_dir() {
@@ -114,7 +122,7 @@ impl StaticFiles {
             root,
             opts,
             runtime,
-            metrics,
+            recorder,
         })
     }
 
@@ -198,7 +206,7 @@ impl StaticFiles {
             .unwrap_or_default();
         headers.push((
             b"Content-Type",
-            super::mime::content_type(&name).into_bytes(),
+            super::mime::content_type(&name, &self.opts.types).into_bytes(),
         ));
         if let Some(c) = coding {
             headers.push((b"Content-Encoding", c.as_bytes().to_vec()));
@@ -257,11 +265,8 @@ impl StaticFiles {
     /// without blocking a thread while the client's socket is full.
     async fn serve_job(&self, job: &mut OpenJob) -> Outcome {
         let mut client = Client::new(job.fd(), job.io_timeout());
-        let t0 = std::time::Instant::now();
-        if let Some(m) = &self.metrics {
-            m.request_started();
-        }
         let mut ex = job.exchange();
+        let started = self.recorder.start(&ex);
         let reply = self.reply(&mut ex);
         let mut buf = std::mem::take(ex.out.buffer());
         let ok = match &reply.body {
@@ -281,10 +286,8 @@ impl StaticFiles {
         } else {
             Outcome::Close
         };
-        if let Some(m) = &self.metrics {
-            let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
-            m.request_done(method(&ex), reply.status, micros, 0, client.sent());
-        }
+        self.recorder
+            .done(started, &ex, reply.status, 0, client.sent());
         done
     }
 }

@@ -6,10 +6,13 @@
 //!
 //! All state lives under one mutex, held only for a few comparisons. A
 //! probe thread runs while some server is down: every `probe_interval` it
-//! tries a TCP connect to each down server and marks it up when one
-//! succeeds.
+//! tries each down server and marks it up when the probe succeeds: a TCP
+//! connect, or with `--proxy-health-path PATH` a `GET` of the server's
+//! base path plus PATH answered with a status below 500 (the portable
+//! `health_path`).
 
-use std::net::ToSocketAddrs;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,6 +22,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_FAILS: u32 = 1;
 /// Time between two probes of a down upstream.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// Bytes of a health probe's answer read, at most, looking for its status
+/// line (an answer whose first line is longer fails the probe).
+const PROBE_STATUS_LINE_MAX: usize = 1024;
+/// Status from which a health probe's answer counts as a failure.
+const PROBE_FAILING_STATUS: u16 = 500;
 
 /// How a server is picked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +110,9 @@ pub struct Upstreams {
     max_fails: u32,
     probe_interval: Duration,
     connect_timeout: Duration,
+    /// Probe with a `GET` of this path (below each server's base path)
+    /// rather than a TCP connect.
+    health_path: Option<String>,
     state: Mutex<State>,
 }
 
@@ -112,6 +123,7 @@ impl Upstreams {
         max_fails: u32,
         probe_interval: Duration,
         connect_timeout: Duration,
+        health_path: Option<String>,
     ) -> Upstreams {
         let health = servers.iter().map(|_| Health::default()).collect();
         Upstreams {
@@ -120,6 +132,7 @@ impl Upstreams {
             max_fails: max_fails.max(1),
             probe_interval,
             connect_timeout,
+            health_path,
             state: Mutex::new(State {
                 health,
                 next: 0,
@@ -201,17 +214,32 @@ impl Upstreams {
                 down
             };
             for i in down {
-                let addrs = self.servers[i].address().to_socket_addrs();
-                let up = addrs.into_iter().flatten().any(|a| {
-                    std::net::TcpStream::connect_timeout(&a, self.connect_timeout).is_ok()
-                });
-                if up {
+                if self.probe(i) {
                     let mut st = self.lock();
                     st.health[i].down = false;
                     st.health[i].failures = 0;
                 }
             }
         }
+    }
+
+    /// Whether server `index` answers (see the module doc).
+    fn probe(&self, index: usize) -> bool {
+        let server = &self.servers[index];
+        let addrs = server.address().to_socket_addrs();
+        addrs.into_iter().flatten().any(|a| {
+            let Ok(stream) = TcpStream::connect_timeout(&a, self.connect_timeout) else {
+                return false;
+            };
+            match &self.health_path {
+                None => true,
+                Some(path) => {
+                    let target = format!("{}{path}", server.base_path);
+                    health_status(stream, &server.netloc, &target, self.connect_timeout)
+                        .is_some_and(|status| status < PROBE_FAILING_STATUS)
+                }
+            }
+        })
     }
 
     /// Each server's state as a JSON array (`url`, `up`, `active`,
@@ -233,6 +261,45 @@ impl Upstreams {
     }
 }
 
+/// The status a `GET` of `target` gets on `stream` (None: no valid status
+/// line within `timeout` per read or write, as the portable probe's
+/// `http.client` with its timeout).
+pub fn health_status(
+    mut stream: TcpStream,
+    host: &str,
+    target: &str,
+    timeout: Duration,
+) -> Option<u16> {
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.set_write_timeout(Some(timeout)).ok()?;
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: identity\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut line = Vec::new();
+    let mut piece = [0u8; 256];
+    while !line.contains(&b'\n') {
+        let n = stream.read(&mut piece).ok()?;
+        if n == 0 || line.len() > PROBE_STATUS_LINE_MAX {
+            return None;
+        }
+        line.extend_from_slice(&piece[..n]);
+    }
+    // `HTTP/1.x NNN reason`: the version, then three digits.
+    let end = line.iter().position(|&b| b == b'\n')?;
+    let first = line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]);
+    let mut words = first.split(|&b| b == b' ');
+    if !words.next()?.starts_with(b"HTTP/") {
+        return None;
+    }
+    let code = words.next()?;
+    if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(code).ok()?.parse().ok()
+}
+
 /// `s` as a JSON string literal.
 fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -247,4 +314,80 @@ fn json_string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A one-shot server answering `answer`; returns its address and a
+    /// handle yielding the request it got.
+    fn answering(answer: &'static [u8]) -> (String, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handle = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut piece = [0u8; 1024];
+            while !got.ends_with(b"\r\n\r\n") {
+                let n = s.read(&mut piece).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&piece[..n]);
+            }
+            s.write_all(answer).unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        (addr, handle)
+    }
+
+    fn status_of(answer: &'static [u8]) -> (Option<u16>, String) {
+        let (addr, handle) = answering(answer);
+        let stream = TcpStream::connect(&addr).unwrap();
+        let status = health_status(stream, "up:1", "/base/health", Duration::from_secs(5));
+        (status, handle.join().unwrap())
+    }
+
+    #[test]
+    fn health_probe_reads_the_status() {
+        let (status, request) = status_of(b"HTTP/1.1 204 No Content\r\n\r\n");
+        assert_eq!(status, Some(204));
+        assert!(
+            request.starts_with("GET /base/health HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(request.contains("\r\nHost: up:1\r\n"), "{request}");
+        assert_eq!(status_of(b"HTTP/1.0 503\r\n\r\n").0, Some(503));
+        assert_eq!(status_of(b"garbage\r\n\r\n").0, None);
+        assert_eq!(status_of(b"").0, None);
+    }
+
+    /// A down server is marked up again only once its health path answers
+    /// below 500; with no health path, a connect is enough.
+    #[test]
+    fn probe_uses_the_health_path() {
+        let probe = |answer: &'static [u8], health: Option<&str>| {
+            let (addr, handle) = answering(answer);
+            let server = Server::parse(&format!("http://{addr}/base/")).unwrap();
+            let ups = Upstreams::new(
+                vec![server],
+                Balance::RoundRobin,
+                1,
+                PROBE_INTERVAL,
+                CONNECT_TIMEOUT,
+                health.map(str::to_string),
+            );
+            let up = ups.probe(0);
+            drop(ups);
+            (up, handle.join().unwrap_or_default())
+        };
+        let (up, request) = probe(b"HTTP/1.1 200 OK\r\n\r\n", Some("/health"));
+        assert!(up);
+        assert!(request.starts_with("GET /base/health "), "{request}");
+        assert!(probe(b"HTTP/1.1 404 Not Found\r\n\r\n", Some("/health")).0);
+        assert!(!probe(b"HTTP/1.1 500 Oops\r\n\r\n", Some("/health")).0);
+        assert!(!probe(b"HTTP/1.1 503 Busy\r\n\r\n", Some("/health")).0);
+    }
 }

@@ -9,6 +9,7 @@ pub mod compress;
 pub mod environ;
 pub mod file_wrapper;
 pub mod input;
+pub mod native_access;
 pub mod server;
 pub mod start_response;
 

@@ -15,6 +15,7 @@ use pyo3::types::{PyDict, PyTuple};
 use super::app::{WsgiServe, WsgiShared};
 use super::environ::EnvironCache;
 use super::file_wrapper::FileWrapper;
+use super::native_access::AccessDrain;
 use crate::front::{tls, Front, FrontConfig};
 use crate::http::forwarded::TrustedProxies;
 use crate::http::limits::MAX_HEADER_FIELDS_CEILING;
@@ -22,6 +23,7 @@ use crate::http::Limits;
 use crate::io::heartbeat::{Heartbeat, SLOT_SIZE};
 use crate::io::inbox::Inbox;
 use crate::io::metrics::{Metrics, METRICS_BLOCK};
+use crate::io::record::AccessQueue;
 use crate::io::{
     pool, EventLoop, Handler, HandlerFactory, Listener, ListenerInfo, LoopConfig, Serve, Shared,
 };
@@ -141,9 +143,11 @@ impl HandlerFactory for WsgiThreads {
     http2=true,
     static_dirs=Vec::new(), static_index=Some(crate::native::static_files::DEFAULT_INDEX.to_string()),
     static_cache_control=Some(crate::native::static_files::DEFAULT_CACHE_CONTROL.to_string()),
-    static_etag="strong", proxy_routes=Vec::new(), proxy_balance="round_robin",
+    static_etag="strong", static_hidden=false, static_types=Vec::new(),
+    proxy_routes=Vec::new(), proxy_balance="round_robin",
     proxy_timeout=30.0, proxy_connect_timeout=5.0, proxy_max_fails=1, proxy_probe_interval=5.0,
-    proxy_preserve_host=false, proxy_status=None,
+    proxy_preserve_host=false, proxy_status=None, proxy_health_path=None,
+    access_log_fields=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
@@ -185,6 +189,8 @@ pub fn serve(
     static_index: Option<String>,
     static_cache_control: Option<String>,
     static_etag: &str,
+    static_hidden: bool,
+    static_types: Vec<(String, String)>,
     proxy_routes: Vec<(String, Vec<String>)>,
     proxy_balance: &str,
     proxy_timeout: f64,
@@ -193,6 +199,8 @@ pub fn serve(
     proxy_probe_interval: f64,
     proxy_preserve_host: bool,
     proxy_status: Option<String>,
+    proxy_health_path: Option<String>,
+    access_log_fields: Option<Vec<String>>,
 ) -> PyResult<()> {
     if listeners.is_empty() {
         return Err(PyValueError::new_err("no listening socket"));
@@ -243,6 +251,11 @@ pub fn serve(
                     )))
                 }
             },
+            hidden: static_hidden,
+            types: static_types
+                .into_iter()
+                .map(|(ext, t)| (ext.to_ascii_lowercase(), t))
+                .collect(),
         },
         proxies: proxy_routes,
         proxy_options: ProxyOptions {
@@ -257,9 +270,17 @@ pub fn serve(
             probe_interval: secs(proxy_probe_interval, "proxy probe interval")?,
             preserve_host: proxy_preserve_host,
             url_scheme: url_scheme.to_string(),
+            health_path: proxy_health_path.filter(|p| !p.is_empty()),
         },
         proxy_status,
+        access: None,
     };
+    // Native requests reach the access log through a queue and a drain
+    // thread (`native_access.rs`), only when both are on.
+    let access_queue = (access_log.is_some() && !native_config.is_empty())
+        .then(|| Arc::new(AccessQueue::new(access_log_fields, trusted.clone())));
+    let mut native_config = native_config;
+    native_config.access = access_queue.clone();
     let native = if native_config.is_empty() {
         None
     } else {
@@ -420,6 +441,18 @@ pub fn serve(
             })
         })
         .collect();
+    let drain = match (&access_queue, &shared.access_log) {
+        (Some(queue), Some(hook)) => Some(
+            AccessDrain::start(
+                queue.clone(),
+                hook.clone_ref(py),
+                shared.log_error.clone_ref(py),
+                url_scheme.to_string(),
+            )
+            .map_err(|e| PyOSError::new_err(format!("cannot start the access log thread: {e}")))?,
+        ),
+        _ => None,
+    };
     let factory = WsgiThreads { shared };
     let mut pending: Option<PyErr> = None;
     let result = py.detach(|| {
@@ -430,7 +463,13 @@ pub fn serve(
                 false
             }
         };
-        pool::run(lp, &factory, threads, heartbeats, &mut tick)
+        let result = pool::run(lp, &factory, threads, heartbeats, &mut tick);
+        // Every native request is over: their last records go to the log
+        // before the caller stops its writer.
+        if let Some(d) = drain {
+            d.finish();
+        }
+        result
     });
     drop(front);
     drop(heartbeat_buf);

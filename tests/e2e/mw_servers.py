@@ -42,6 +42,7 @@ PROXY_FLAGS = {
     "connect_timeout": "--proxy-connect-timeout",
     "max_fails": "--proxy-max-fails",
     "probe_interval": "--proxy-probe-interval",
+    "health_path": "--proxy-health-path",
 }
 #: Where the native proxy reports its upstreams (``Proxy.states()`` for the
 #: portable one, mounted at the same path by ``mw_apps.make_proxy``).
@@ -91,6 +92,10 @@ def native_options(feature: str, config: dict) -> list[str]:
             out.append(f"--static={prefix}={folder}")
         if "index" in opts:
             out.append(f"--static-index={opts.pop('index') or ''}")
+        if opts.pop("hidden", False):
+            out.append("--static-hidden")
+        for ext, ctype in opts.pop("types", {}).items():
+            out.append(f"--static-type={ext}={ctype}")
         flags = STATIC_FLAGS
     elif feature == "proxy":
         out.append("--proxy=/=" + ",".join(config["upstreams"]))

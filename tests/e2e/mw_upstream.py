@@ -6,7 +6,8 @@
 length and sha256); ``/download?n=`` (a streamed body without length);
 ``/gate?id=&n=`` (``n`` bytes, then the rest once ``/release?id=``);
 ``/sleep?s=``; ``/peer`` (the proxy's port: the same port twice means a
-reused connection); ``/count?key=METHOD%20/path``; ``/cookies``.
+reused connection); ``/count?key=METHOD%20/path``; ``/cookies``; ``/health``
+(status ``MW_HEALTH``, 200 by default, until ``/set-health?code=`` changes it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ PROGRESS: dict[str, int] = {}
 COUNTS: dict[str, int] = {}
 GATES: dict[str, threading.Event] = {}
 LOCK = threading.Lock()
+HEALTH = {"code": os.environ.get("MW_HEALTH", "200")}
 
 
 def pattern(n: int) -> bytes:
@@ -109,6 +111,12 @@ def app(environ, start_response):
         return answer(start_response, str(n).encode())
     if path == "/cookies":
         return answer(start_response, b"c", extra=[("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+    if path == "/health":
+        code = HEALTH["code"]
+        return answer(start_response, f"health {code}".encode(), status=f"{code} Health")
+    if path == "/set-health":
+        HEALTH["code"] = q.get("code", "200")
+        return answer(start_response, b"set")
     if path == "/status":
         code = q.get("code", "404")
         return answer(start_response, f"status {code}".encode(), status=f"{code} Whatever")

@@ -17,7 +17,7 @@ import time
 
 import pytest
 from conftest import free_port
-from rawhttp import wait_for
+from rawhttp import build_request, wait_for
 from test_cli import assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.qiao_only
@@ -173,3 +173,90 @@ def test_slow_handler_is_off_the_request_path_and_flushed_on_stop(start_server, 
     srv.proc.send_signal(signal.SIGTERM)
     assert srv.proc.wait(15) == 0
     assert out.read_text().splitlines() == ["/warm-up "] + [f"/r n={i}" for i in range(5)]
+
+
+NATIVE_FORMAT = "%(r)s|%(s)s|%(B)s|%(h)s|%(a)s|%({x-custom}i)s|%({qiao.native}e)s"
+
+
+def native_server(start_server, tmp_path, fmt=NATIVE_FORMAT):
+    """A server with ``--static /static`` and ``--proxy /up`` (to a second
+    Qiao serving ``apps:app``) in front of ``apps:app``, logging to a file."""
+    upstream = start_server("apps:app", binds=[f"127.0.0.1:{free_port()}"])
+    public = tmp_path / "public"
+    public.mkdir()
+    (public / "hello.txt").write_bytes(b"hello static\n")
+    log = tmp_path / "access.log"
+    options = (
+        *("--access-log", str(log), "--access-logformat", fmt),
+        *("--static", f"/static={public}", "--proxy", f"/up={upstream.url}"),
+    )
+    return start_server("apps:app", options=options), log
+
+
+def test_native_requests_are_logged(start_server, tmp_path):
+    """Requests answered by --static and --proxy (bodies too: a large one
+    arriving after its head, so the head's buffer is reused while it is
+    read) appear in the access log with their status, body bytes and
+    request fields, like the application's; the last ones are written on a
+    graceful stop."""
+    srv, log = native_server(start_server, tmp_path)
+    ua = [("User-Agent", "agent/2"), ("X-Custom", "c1")]
+    with srv.connect() as c:
+        assert c.request("GET", "/static/hello.txt", headers=ua).status == 200
+        assert c.request("HEAD", "/static/hello.txt").status == 200
+        assert c.request("GET", "/static/hello.txt", headers=[("Range", "bytes=0-3")]).status == 206
+        assert c.request("GET", "/static/missing.txt").status == 404
+        assert c.request("GET", "/up/hello?x=1", headers=ua).status == 200
+        assert c.request("POST", "/up/echo", body=b"12345").status == 200
+        big = [*ua, ("Content-Length", "300000")]
+        c.send(build_request("POST", "/up/echo?big", big))
+        time.sleep(0.3)
+        c.send(b"b" * 300_000)
+        assert c.read_response().status == 200
+        assert c.request("GET", "/hello").status == 200
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(15) == 0
+    lines = sorted(lines_of(log, 8))
+    assert lines == sorted(
+        [
+            "GET /static/hello.txt HTTP/1.1|200|13|127.0.0.1|agent/2|c1|True",
+            "HEAD /static/hello.txt HTTP/1.1|200|0|127.0.0.1|-|-|True",
+            "GET /static/hello.txt HTTP/1.1|206|4|127.0.0.1|-|-|True",
+            "GET /static/missing.txt HTTP/1.1|404|10|127.0.0.1|-|-|True",
+            "GET /up/hello?x=1 HTTP/1.1|200|11|127.0.0.1|agent/2|c1|True",
+            "POST /up/echo HTTP/1.1|200|5|127.0.0.1|-|-|True",
+            "POST /up/echo?big HTTP/1.1|200|300000|127.0.0.1|agent/2|c1|True",
+            "GET /hello HTTP/1.1|200|11|127.0.0.1|-|-|-",
+        ]
+    ), lines
+
+
+def test_native_requests_in_json_lines(start_server, tmp_path):
+    srv, log = native_server(start_server, tmp_path, fmt="json")
+    with srv.connect() as c:
+        headers = [("Referer", "http://r/"), ("User-Agent", "ua")]
+        assert c.request("GET", "/static/hello.txt?v=2", headers=headers).status == 200
+    # Batched: the line comes a little after the request, without a stop.
+    (record,) = [json.loads(line) for line in lines_of(log, 1)]
+    assert (record["method"], record["status"]) == ("GET", 200)
+    assert record["uri"] == "/static/hello.txt?v=2"
+    assert (record["bytes"], record["referer"], record["user_agent"]) == (13, "http://r/", "ua")
+    assert record["protocol"] == "HTTP/1.1" and record["remote_addr"] == "127.0.0.1"
+    assert 0 <= record["duration"] < 5
+
+
+def test_native_requests_name_the_forwarded_client(start_server, tmp_path):
+    """Behind a trusted proxy (``--forwarded-allow-ips``), ``%(h)s`` of a
+    native request is the client its X-Forwarded-For names, as for the app."""
+    upstream = start_server("apps:app", binds=[f"127.0.0.1:{free_port()}"])
+    log = tmp_path / "access.log"
+    options = (
+        *("--access-log", str(log), "--access-logformat", "%(h)s %(U)s"),
+        *("--forwarded-allow-ips", "127.0.0.1", "--proxy", f"/up={upstream.url}"),
+    )
+    srv = start_server("apps:app", options=options)
+    with srv.connect() as c:
+        forwarded = [("X-Forwarded-For", "203.0.113.9")]
+        assert c.request("GET", "/up/hello", headers=forwarded).status == 200
+        assert c.request("GET", "/hello", headers=forwarded).status == 200
+    assert sorted(lines_of(log, 2)) == ["203.0.113.9 /hello", "203.0.113.9 /up/hello"]

@@ -91,11 +91,13 @@ def test_every_setting_from_env_and_file(tmp_path):
         "health_path": "/healthz",
         "forwarded_allow_ips": "10.0.0.0/8",
         "proxy_status": "/_proxy",
+        "proxy_health_path": "/health",
     }
     list_samples = {  # (text, shown) of lists whose items are checked
         "compress_types": ("text/ application/json", '["text/", "application/json"]'),
         "compress_codings": ("gzip,br", '["gzip", "br"]'),
         "compress_levels": ("br=5 gzip=1", '["br=5", "gzip=1"]'),
+        "static_types": (".md=text/markdown X=a/b", '[".md=text/markdown", ".x=a/b"]'),
     }
     for s in SETTINGS:
         shown = None

@@ -149,6 +149,27 @@ def test_down_marking_and_probing_back(proxy, ups, start_server):
     assert sorted(names(url, 4)) == ["B", "B", "C", "C"]
 
 
+def test_health_path_probes_back(proxy, ups, start_server):
+    """With ``health_path`` (``--proxy-health-path``) a down upstream comes back
+    only once a GET of that path answers below 500: a listening socket whose
+    health says 503 stays down."""
+    port = free_port()
+    c = qiao_upstream(start_server, "C", port)
+    url = proxy([c.url, ups["B"].url], probe_interval=0.2, health_path="/health")
+    assert names(url, 2) == ["C", "B"]
+    c.stop()
+    assert names(url, 2) == ["B"] * 2
+    assert state(url)[0]["up"] is False
+    c = start_server(
+        "mw_upstream:app", binds=[f"127.0.0.1:{port}"], env={"MW_NAME": "C", "MW_HEALTH": "503"}
+    )
+    assert wait_for(lambda: count(c, "GET /health") >= 2, 10)
+    assert state(url)[0]["up"] is False  # it accepts connections, but is not healthy
+    requests.get(c.url + "/set-health", params={"code": "404"}, timeout=10)
+    assert wait_for(lambda: state(url)[0]["up"], 10), state(url)
+    assert sorted(names(url, 4)) == ["B", "B", "C", "C"]
+
+
 def test_502_when_no_upstream_answers(proxy):
     dead = [dead_url(), dead_url()]
     url = proxy(dead)

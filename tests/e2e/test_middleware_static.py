@@ -68,6 +68,13 @@ def site_weak(kind, pooled, tree):
     return build(kind, pooled, "static", {"dirs": {"/static/": str(tree)}, "opts": opts}).url
 
 
+@pytest.fixture
+def site_hidden_types(kind, pooled, tree):
+    types = {".TXT": "text/x-note", ".png": "image/x-custom", ".gz": "text/x-never"}
+    opts = {"hidden": True, "types": types}
+    return build(kind, pooled, "static", {"dirs": {"/static": str(tree)}, "opts": opts}).url
+
+
 def get(url, **headers):
     return requests.get(url, headers=headers, timeout=10)
 
@@ -349,6 +356,32 @@ def test_no_way_out_of_the_directory(site, target, status):
     resp = raw_get(site, target)
     assert resp.status == status, (target, resp.status, resp.body[:100])
     assert SECRET not in resp.body
+
+
+def test_hidden_names_served_when_asked(site_hidden_types):
+    """``hidden=True`` (``--static-hidden``) serves dot names, and nothing
+    else changes: ``..`` and links out stay 404."""
+    for target in ("/static/.hidden", "/static/%2ehidden", "/static/./.hidden"):
+        resp = raw_get(site_hidden_types, target)
+        assert (resp.status, resp.body) == (200, SECRET), target
+    for target in ("/static/../secret.txt", "/static/link_out", "/static/dir_out/secret.txt"):
+        resp = raw_get(site_hidden_types, target)
+        assert resp.status == 404 and SECRET not in resp.body, target
+
+
+@pytest.mark.parametrize(
+    "name, ctype",
+    [
+        ("hello.txt", "text/x-note; charset=utf-8"),  # an override of a text type
+        ("image.png", "image/x-custom"),
+        ("archive.tar.gz", "application/gzip"),  # compressed: its format, whatever .gz maps to
+        ("page.html", "text/html; charset=utf-8"),  # not overridden
+    ],
+)
+def test_types_override_the_content_type(site_hidden_types, name, ctype):
+    resp = get(f"{site_hidden_types}/static/{name}")
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"] == ctype
 
 
 def test_backslash_traversal(site):

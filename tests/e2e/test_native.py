@@ -26,6 +26,9 @@ pytestmark = pytest.mark.qiao_only
         ("--proxy=/p=http://h:1,ftp://h", "ftp://h"),
         ("--proxy-balance=random", "round_robin"),
         ("--static-etag=maybe", "strong"),
+        ("--static-type=md", "EXT=TYPE"),
+        ("--static-type=.md=plain", "EXT=TYPE"),
+        ("--proxy-health-path=health", "starting with /"),
     ],
 )
 def test_bad_native_settings_are_one_line_errors(option, needle):
@@ -37,6 +40,7 @@ def test_bad_native_settings_are_one_line_errors(option, needle):
 def test_app_static_and_proxy_from_a_config_file(start_server, tmp_path):
     (tmp_path / "pub").mkdir()
     (tmp_path / "pub" / "a.txt").write_bytes(b"from the file\n")
+    (tmp_path / "pub" / ".b.txt").write_bytes(b"hidden\n")
     up = qiao_upstream(start_server, "U")
     config = tmp_path / "qiao.toml"
     config.write_text(
@@ -45,11 +49,17 @@ def test_app_static_and_proxy_from_a_config_file(start_server, tmp_path):
         'proxy-balance = "least_conn"\n'
         'proxy-status = "/_up"\n'
         'static-cache-control = "no-store"\n'
+        "static-hidden = true\n"
+        'static-type = [".txt=text/x-file"]\n'
+        'proxy-health-path = "/health"\n'
     )
     srv = start_server("apps:app", options=["-c", str(config)])
     r = requests.get(srv.url + "/files/a.txt", timeout=10)
     assert (r.status_code, r.content) == (200, b"from the file\n")
     assert r.headers["Cache-Control"] == "no-store"
+    assert r.headers["Content-Type"] == "text/x-file; charset=utf-8"
+    r = requests.get(srv.url + "/files/.b.txt", timeout=10)
+    assert (r.status_code, r.content) == (200, b"hidden\n")
     r = requests.get(srv.url + "/up/name", timeout=10)
     assert (r.status_code, r.text, r.headers["X-Upstream"]) == (200, "U", "U")
     assert requests.get(srv.url + "/hello", timeout=10).text == "hello world"

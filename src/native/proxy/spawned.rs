@@ -57,15 +57,10 @@ impl NativeProxy {
         let mut ex = job.exchange();
         // Taken now: reading the body may reuse the head's buffer.
         let facts = request_facts(&ex);
-        let metered = self.metrics.as_ref().map(|m| {
-            m.request_started();
-            (Instant::now(), method(&ex).to_vec())
-        });
+        let started = self.recorder.start(&ex);
         let (outcome, status) = self.answer(&mut ex, facts, &mut client).await;
-        if let (Some(m), Some((t0, method))) = (&self.metrics, metered) {
-            let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
-            m.request_done(&method, status, micros, 0, client.sent());
-        }
+        self.recorder
+            .done(started, &ex, status, ex.body.received(), client.sent());
         outcome
     }
 

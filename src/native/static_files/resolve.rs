@@ -1,7 +1,7 @@
 //! From a request path to the file to send, without ever leaving the
 //! directory: the refusals (400 for NUL, backslash or an encoded
-//! separator; 404 for `..`, hidden names, symlinks out, anything not a
-//! regular file), the 301 to a directory's slashed path, the index file,
+//! separator; 404 for `..`, hidden names (unless served), symlinks out,
+//! anything not a regular file), the 301 to a directory's slashed path, the index file,
 //! and the choice of a precompressed sibling by `Accept-Encoding`.
 
 use std::fs::{File, OpenOptions};
@@ -64,13 +64,14 @@ impl StaticFiles {
     }
 
     /// `candidate`'s real path if it lies inside the root and no part of it
-    /// below the root is hidden.
+    /// below the root is hidden (unless hidden names are served).
     fn contained(&self, candidate: &Path) -> Result<PathBuf, Refuse> {
         let real = std::fs::canonicalize(candidate).map_err(|_| not_found())?;
         let inside = real.strip_prefix(&self.root).map_err(|_| not_found())?;
-        if inside
-            .components()
-            .any(|c| c.as_os_str().as_bytes().starts_with(b"."))
+        if !self.opts.hidden
+            && inside
+                .components()
+                .any(|c| c.as_os_str().as_bytes().starts_with(b"."))
         {
             return Err(not_found());
         }
