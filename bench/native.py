@@ -28,6 +28,8 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
@@ -107,10 +109,26 @@ class Running:
         self.log.close()
 
 
+def status_of(port: int, path: str) -> int:
+    """The status of one GET of ``path`` (0 if it fails): a benchmark of
+    404s (a missing file) would look fast."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
+            resp.read()
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return 0
+
+
 def measure(compare, cmd, port, path, args, work, name, env=None) -> dict:
     with Running(cmd, 0, os.path.join(work, f"{name}.log"), env=env) as srv:
         if not compare.wait_ready(port, srv.proc):
             return {"server": name, "rps": 0.0, "error": "did not start"}
+        status = status_of(port, path)
+        if status != 200:
+            return {"server": name, "rps": 0.0, "error": f"GET {path} answered {status}"}
         compare.run_wrk(port, path, None, args.conns, 1)  # warm-up
         res = compare.run_wrk(port, path, None, args.conns, args.duration)
         res["rss_mib"] = round(compare.tree_rss_kib(srv.proc.pid) / 1024, 1)
@@ -125,6 +143,8 @@ def qiao(app: str, port: int, *options: str) -> list[str]:
 
 def static_scenario(compare, args, work) -> list[dict]:
     folder = os.path.dirname(os.path.abspath(args.compare))
+    # The file is made by the shared apps module on its first import.
+    load_compare(os.path.join(folder, "apps.py"))
     path = f"{STATIC_PREFIX}/_1mib.bin"
     env = {"PYTHONPATH": HERE, "BENCH_STATIC_DIR": folder}
     rows = []
