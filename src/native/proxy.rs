@@ -54,6 +54,24 @@ pub const HOP_BY_HOP: [&str; 10] = [
     "upgrade",
     "expect",
 ];
+/// Whether the field `name` concerns one connection only: one of
+/// [`HOP_BY_HOP`], or named by a `Connection` field among `fields` (the
+/// message's own; compared without allocating).
+fn is_hop_by_hop<'a>(name: &[u8], fields: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> bool {
+    if HOP_BY_HOP
+        .iter()
+        .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+    {
+        return true;
+    }
+    fields
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"connection"))
+        .any(|(_, v)| {
+            v.split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
+        })
+}
+
 /// How one proxy route behaves (the portable class's keyword arguments).
 #[derive(Clone, Debug)]
 pub struct ProxyOptions {

@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use super::upconn::UpConn;
-use super::{NativeProxy, HOP_BY_HOP};
+use super::{is_hop_by_hop, NativeProxy};
 use crate::http::response::{chunk_header, BodyMode, Plan, RequestFacts, CHUNK_END, LAST_CHUNK};
 use crate::http::upstream_head::{BodyFraming, UpstreamHead};
 use crate::io::output::OUTPUT_FLUSH_BYTES;
@@ -123,25 +123,14 @@ fn forward_head(
     head: &UpstreamHead,
 ) -> Plan {
     let field = |r: &Range<usize>| &raw[r.clone()];
-    let named_by_connection = |name: &[u8]| {
-        head.fields.iter().any(|(n, v)| {
-            field(n).eq_ignore_ascii_case(b"connection")
-                && field(v)
-                    .split(|&b| b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
-        })
-    };
     let length_frames = matches!(head.framing, BodyFraming::Length(_) | BodyFraming::None);
     let fields: Vec<(&[u8], &[u8])> = head
         .fields
         .iter()
         .map(|(n, v)| (field(n), field(v)))
         .filter(|(n, _)| {
-            !HOP_BY_HOP
-                .iter()
-                .any(|h| h.as_bytes().eq_ignore_ascii_case(n))
-                && (length_frames || !n.eq_ignore_ascii_case(b"content-length"))
-                && !named_by_connection(n)
+            (length_frames || !n.eq_ignore_ascii_case(b"content-length"))
+                && !is_hop_by_hop(n, head.fields.iter().map(|(n, v)| (field(n), field(v))))
         })
         .collect();
     let length = if length_frames {

@@ -5,7 +5,7 @@
 //! dropped), `Host` (the upstream's, or the client's with
 //! `--proxy-preserve-host`) and `X-Forwarded-For/-Proto/-Host`.
 
-use super::{NativeProxy, HOP_BY_HOP};
+use super::{is_hop_by_hop, NativeProxy};
 use crate::http::request::percent_decode;
 use crate::io::service::Exchange;
 use crate::native::method;
@@ -60,15 +60,14 @@ impl NativeProxy {
         out.extend_from_slice(b" HTTP/1.1\r\n");
         let mut client_host: &[u8] = b"";
         let mut chain = false;
-        for (n, v) in &ex.head.headers {
-            let (name, value) = (ex.bytes(n), ex.bytes(v));
+        for (name, value) in fields(ex) {
             if name.eq_ignore_ascii_case(b"host") {
                 client_host = value;
             } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
                 chain = true;
             } else if !name.eq_ignore_ascii_case(b"x-forwarded-proto")
                 && !name.eq_ignore_ascii_case(b"x-forwarded-host")
-                && !is_hop_by_hop(ex, name)
+                && !is_hop_by_hop(name, fields(ex))
             {
                 push_field(out, name, value);
             }
@@ -84,9 +83,9 @@ impl NativeProxy {
         push_field(out, b"Host", host);
         out.extend_from_slice(b"X-Forwarded-For: ");
         if chain {
-            for (n, v) in &ex.head.headers {
-                if ex.bytes(n).eq_ignore_ascii_case(b"x-forwarded-for") {
-                    out.extend_from_slice(ex.bytes(v));
+            for (name, value) in fields(ex) {
+                if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+                    out.extend_from_slice(value);
                     out.extend_from_slice(b", ");
                 }
             }
@@ -121,30 +120,20 @@ fn quote(path: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The request's fields, as bytes.
+fn fields<'a>(ex: &'a Exchange<'_>) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+    ex.head
+        .headers
+        .iter()
+        .map(|(n, v)| (ex.bytes(n), ex.bytes(v)))
+}
+
 /// One `name: value` line.
 fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
-}
-
-/// Whether the request field `name` concerns this connection only: one of
-/// [`HOP_BY_HOP`] or named by a `Connection` field (without allocating).
-fn is_hop_by_hop(ex: &Exchange<'_>, name: &[u8]) -> bool {
-    if HOP_BY_HOP
-        .iter()
-        .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
-    {
-        return true;
-    }
-    ex.head.headers.iter().any(|(n, v)| {
-        ex.bytes(n).eq_ignore_ascii_case(b"connection")
-            && ex
-                .bytes(v)
-                .split(|&b| b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
-    })
 }
 
 /// Percent-encodes the bytes of a raw target a URI cannot hold as they
