@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import threading
 import time
 import uuid
@@ -356,6 +357,57 @@ def test_keep_alive_connections_are_reused(proxy, ups, start_server):
     time.sleep(1.0)
     second = requests.get(url + "/peer", timeout=10)
     assert second.status_code == 200 and second.text != first
+
+
+class StrayAnswerUpstream:
+    """A raw HTTP/1.1 upstream that answers each connection's first request
+    with its connection number, then, idle, sends an unsolicited 408 (as
+    servers do before closing an idle connection) and keeps it open."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.count = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.count += 1
+            threading.Thread(target=self.one, args=(conn, self.count), daemon=True).start()
+
+    def one(self, conn, number):
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                piece = conn.recv(65536)
+                if not piece:
+                    return
+                data += piece
+            body = str(number).encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            time.sleep(0.2)
+            conn.sendall(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n")
+            time.sleep(5)
+
+    def close(self):
+        self.listener.close()
+
+
+def test_unsolicited_answer_on_an_idle_connection_is_not_taken(proxy):
+    upstream = StrayAnswerUpstream()
+    try:
+        url = proxy([upstream.url])
+        first = requests.get(url + "/x", timeout=10)
+        time.sleep(0.6)
+        second = requests.get(url + "/x", timeout=10)
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert first.text != second.text  # a new connection
+    finally:
+        upstream.close()
 
 
 def test_stdlib_http_server_upstream(proxy, start_server, tmp_path):

@@ -13,6 +13,7 @@ workers each get their own.
 from __future__ import annotations
 
 import http.client
+import select
 import socket
 import threading
 import time
@@ -131,7 +132,7 @@ class Upstreams:
             with self._lock:
                 while server.idle:
                     conn, since = server.idle.pop()
-                    if now - since < POOL_IDLE_SECONDS:
+                    if now - since < POOL_IDLE_SECONDS and _quiet(conn):
                         return conn, True
                     conn.close()
         conn = http.client.HTTPConnection(server.host, server.port, timeout=self.connect_timeout)
@@ -201,3 +202,18 @@ class Upstreams:
                 conn.close()
         except (OSError, http.client.HTTPException):
             return False
+
+
+def _quiet(conn: http.client.HTTPConnection) -> bool:
+    """Whether nothing arrived on an idle connection (no bytes, no close).
+    An upstream may send a last answer (a 408) before it closes an idle
+    connection: read as the next request's response, it would answer the
+    wrong request."""
+    sock = conn.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable

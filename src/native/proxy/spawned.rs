@@ -257,7 +257,7 @@ impl NativeProxy {
         // One clock reading per call, not one per idle connection.
         let now = Instant::now();
         while let Some((mut conn, since)) = list.pop() {
-            if now.saturating_duration_since(since) < POOL_IDLE {
+            if now.saturating_duration_since(since) < POOL_IDLE && conn.is_quiet() {
                 conn.reused = true;
                 return Some(conn);
             }

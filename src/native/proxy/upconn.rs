@@ -13,6 +13,7 @@
 use std::io;
 use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use tokio::io::Interest;
@@ -74,6 +75,16 @@ impl UpConn {
     /// to its end and nothing more arrived.
     pub fn is_clean(&self) -> bool {
         self.pos == self.buf.len()
+    }
+
+    /// Whether nothing arrived while it was idle (no bytes, no close), as
+    /// far as the runtime has seen; without a system call. An upstream may
+    /// send a last answer (a 408) before it closes an idle connection:
+    /// taken as the next request's response, it would answer the wrong
+    /// request.
+    pub fn is_quiet(&self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        self.stream.poll_read_ready(&mut cx).is_pending()
     }
 
     /// Writes all of `bytes` (waiting while the socket is full).
