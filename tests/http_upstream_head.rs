@@ -76,6 +76,8 @@ const CASES: &[(&str, &[u8], bool, Want)] = &[
     ("1.0 default close", b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", false, Want::Ok(200, "OK", Length(1), false, 1)),
     ("1.0 keep-alive", b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx", false, Want::Ok(200, "OK", Length(1), true, 2)),
     ("reason as sent", b"HTTP/1.1 299 Quite  Fine\r\nContent-Length: 0\r\n\r\n", false, Want::Ok(299, "Quite  Fine", None, true, 1)),
+    ("reason not utf-8", b"HTTP/1.1 200 Fine\x8b\x96\r\nContent-Length: 0\r\n\r\n", false, Want::Ok(200, "Fine\u{fffd}\u{fffd}", None, true, 1)),
+    ("no reason, no space", b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", false, Want::Ok(200, "", None, true, 1)),
     ("empty reason", b"HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n", false, Want::Ok(200, "", None, true, 1)),
     ("interim skipped", b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", false, Want::Ok(201, "Created", None, true, 1)),
     ("101 is final", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", false, Want::Ok(101, "Switching Protocols", None, true, 1)),

@@ -110,7 +110,7 @@ pub fn parse(buf: &[u8], to_head: bool) -> Result<Option<UpstreamHead>, HeadErro
     };
     let status = resp.code.unwrap_or(0);
     let http10 = resp.version == Some(0);
-    let reason = resp.reason.map_or(len..len, |r| range(r.as_bytes()));
+    let reason = reason_range(&buf[..len]);
     let mut fields = Vec::with_capacity(resp.headers.len());
     let mut content_length: Option<u64> = None;
     let (mut chunked_last, mut te) = (false, false);
@@ -168,6 +168,22 @@ pub fn parse(buf: &[u8], to_head: bool) -> Result<Option<UpstreamHead>, HeadErro
         content_length,
         reusable,
     }))
+}
+
+/// Where the reason phrase is: after `HTTP/1.x SP 3DIGIT SP` on the status
+/// line httparse has validated, up to its line end. Taken from the bytes,
+/// not from httparse's `reason`, which is a `&str`: a phrase with obs-text
+/// that is not UTF-8 comes back as an empty string from elsewhere, not as a
+/// slice of the buffer (found by the `upstream_head` fuzz target).
+fn reason_range(head: &[u8]) -> Range<usize> {
+    const START: usize = b"HTTP/1.1 200 ".len();
+    let line_end = memchr::memchr(b'\n', head).unwrap_or(head.len());
+    let end = if line_end > 0 && head[line_end - 1] == b'\r' {
+        line_end - 1
+    } else {
+        line_end
+    };
+    START.min(end)..end
 }
 
 /// httparse's reason, as a static text.
