@@ -6,7 +6,7 @@
 //! `simple_response` for every status the server produces itself.
 
 use qiao::http::response::{
-    chunk_header, plan, reason, simple_response, write_head, AppFacts, BodyMode, Plan,
+    chunk_header, plan, push_chunk, reason, simple_response, write_head, AppFacts, BodyMode, Plan,
     RequestFacts, CHUNK_END, CONTINUE, LAST_CHUNK, SERVER_NAME,
 };
 use qiao::http::{BodyDecoder, Decoded, Framing, Version};
@@ -273,6 +273,15 @@ fn write_head_output() {
         app(304, None, None, false),
     );
     assert_eq!(got, format!("HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nServer: qiao\r\n{D}Connection: keep-alive\r\n\r\n"));
+}
+
+#[test]
+fn push_chunk_frames_data_and_skips_empty() {
+    let mut out = Vec::new();
+    push_chunk(b"", &mut out);
+    assert!(out.is_empty(), "an empty chunk would end the body");
+    push_chunk(b"hello world, 17 b", &mut out);
+    assert_eq!(out, b"11\r\nhello world, 17 b\r\n");
 }
 
 #[test]

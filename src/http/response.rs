@@ -165,6 +165,17 @@ pub fn chunk_header(len: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Appends `data` as one chunk (nothing if it is empty: an empty chunk
+/// would end the body).
+pub fn push_chunk(data: &[u8], out: &mut Vec<u8>) {
+    if data.is_empty() {
+        return;
+    }
+    chunk_header(data.len(), out);
+    out.extend_from_slice(data);
+    out.extend_from_slice(CHUNK_END);
+}
+
 /// Ends the data of one chunk.
 pub const CHUNK_END: &[u8] = b"\r\n";
 /// The last chunk with an empty trailer section.

@@ -46,14 +46,11 @@ pub struct AccessRecord {
 }
 
 impl AccessRecord {
-    /// The record of `ex`, answered with `status` and `sent` body bytes;
-    /// `fields`: the names of the request fields to keep (None: all);
-    /// `trusted`: `--forwarded-allow-ips`.
+    /// The record of `ex` as it starts (status, size and duration are
+    /// filled in at its end); `fields`: the names of the request fields to
+    /// keep (None: all); `trusted`: `--forwarded-allow-ips`.
     pub fn new(
         ex: &Exchange<'_>,
-        status: u16,
-        sent: u64,
-        duration: Duration,
         fields: Option<&[Vec<u8>]>,
         trusted: &TrustedProxies,
     ) -> AccessRecord {
@@ -98,9 +95,9 @@ impl AccessRecord {
             path: ex.bytes(&head.path).to_vec(),
             query: ex.bytes(&head.query).to_vec(),
             protocol,
-            status,
-            sent,
-            duration,
+            status: 0,
+            sent: 0,
+            duration: Duration::ZERO,
             peer_addr,
             peer_port: ex.peer.port.clone(),
             headers,
@@ -152,14 +149,7 @@ impl AccessQueue {
             return None;
         }
         let fields = self.fields.as_deref();
-        Some(AccessRecord::new(
-            ex,
-            0,
-            0,
-            Duration::ZERO,
-            fields,
-            &self.trusted,
-        ))
+        Some(AccessRecord::new(ex, fields, &self.trusted))
     }
 
     /// Queues `record` (or counts it as dropped, if the queue is full).

@@ -9,7 +9,7 @@ use std::ops::Range;
 
 use super::upconn::UpConn;
 use super::{is_hop_by_hop, NativeProxy};
-use crate::http::response::{chunk_header, BodyMode, Plan, RequestFacts, CHUNK_END, LAST_CHUNK};
+use crate::http::response::{push_chunk, BodyMode, Plan, RequestFacts, LAST_CHUNK};
 use crate::http::upstream_head::{BodyFraming, UpstreamHead};
 use crate::io::output::OUTPUT_FLUSH_BYTES;
 use crate::io::service::{Exchange, Outcome};
@@ -92,11 +92,7 @@ impl NativeProxy {
             match mode {
                 BodyMode::None => {}
                 BodyMode::Length(_) | BodyMode::UntilClose => buf.extend_from_slice(data),
-                BodyMode::Chunked => {
-                    chunk_header(data.len(), buf);
-                    buf.extend_from_slice(data);
-                    buf.extend_from_slice(CHUNK_END);
-                }
+                BodyMode::Chunked => push_chunk(data, buf),
             }
             if buf.len() >= OUTPUT_FLUSH_BYTES && !client.write_all(buf).await {
                 return Relayed::ClientGone;

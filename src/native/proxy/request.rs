@@ -7,6 +7,7 @@
 
 use super::{is_hop_by_hop, NativeProxy};
 use crate::http::request::percent_decode;
+use crate::http::Framing;
 use crate::io::service::Exchange;
 use crate::native::method;
 use crate::native::upstream::Server;
@@ -44,13 +45,13 @@ impl NativeProxy {
 
     /// Writes the upstream request's head into `out` (emptied first):
     /// the request line, the client's end-to-end fields in order, `Host`,
-    /// `X-Forwarded-For/-Proto/-Host`, then the body's framing (`length`:
-    /// `Some(n)` for `Content-Length: n`, `None` for chunked) if it has one.
+    /// `X-Forwarded-For/-Proto/-Host`, then the body's framing (the
+    /// client's `Content-Length`, or chunked) if it has one.
     pub(super) fn write_request(
         &self,
         ex: &Exchange<'_>,
         server: &Server,
-        body: Option<Option<u64>>,
+        body: Framing,
         out: &mut Vec<u8>,
     ) {
         out.clear();
@@ -95,13 +96,13 @@ impl NativeProxy {
         push_field(out, b"X-Forwarded-Proto", self.opts.url_scheme.as_bytes());
         push_field(out, b"X-Forwarded-Host", client_host);
         match body {
-            None => {}
-            Some(Some(n)) => push_field(
+            Framing::Empty => {}
+            Framing::Length(n) => push_field(
                 out,
                 b"Content-Length",
                 itoa::Buffer::new().format(n).as_bytes(),
             ),
-            Some(None) => push_field(out, b"Transfer-Encoding", b"chunked"),
+            Framing::Chunked => push_field(out, b"Transfer-Encoding", b"chunked"),
         }
         out.extend_from_slice(b"\r\n");
     }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::upconn::{ReadFailure, UpConn};
 use super::{method, Failure, NativeProxy, CHUNK_SIZE, STALE_RETRIES};
-use crate::http::response::{chunk_header, RequestFacts, CHUNK_END, CONTINUE, LAST_CHUNK};
+use crate::http::response::{push_chunk, RequestFacts, CONTINUE, LAST_CHUNK};
 use crate::http::upstream_head::UpstreamHead;
 use crate::http::Framing;
 use crate::io::body::BodyError;
@@ -138,20 +138,16 @@ impl NativeProxy {
     ) -> Result<(UpstreamHead, UpConn), Failure> {
         let server = &self.upstreams.servers[index];
         let framing = ex.head.framing;
-        let body = match framing {
-            Framing::Empty => None,
-            Framing::Length(n) => Some(Some(n)),
-            Framing::Chunked => Some(None),
-        };
+        let has_body = framing != Framing::Empty;
         // The request head is built in the output buffer, which is free
         // until the response head is written there.
         let mut head = std::mem::take(ex.out.buffer());
-        self.write_request(ex, server, body, &mut head);
+        self.write_request(ex, server, framing, &mut head);
         let to_head = method(ex) == b"HEAD";
         let mut result = Err(Failure::Lost("no attempt".into()));
         for attempt in 0..=STALE_RETRIES {
             // A request with a body is not sent twice: a new connection.
-            let pooled = if attempt == 0 && body.is_none() {
+            let pooled = if attempt == 0 && !has_body {
                 self.take_idle(index)
             } else {
                 None
@@ -167,7 +163,7 @@ impl NativeProxy {
                 },
             };
             let sent = match conn.send(&head).await {
-                Ok(()) if body.is_some() => self.upload(ex, client, &mut conn, framing).await,
+                Ok(()) if has_body => self.upload(ex, client, &mut conn, framing).await,
                 Ok(()) => Ok(()),
                 Err(e) => Err(Failure::Lost(format!("connection lost: {e}"))),
             };
@@ -224,11 +220,7 @@ impl NativeProxy {
             let mut out: &[u8] = &piece;
             if chunked {
                 framed.clear();
-                if !piece.is_empty() {
-                    chunk_header(piece.len(), &mut framed);
-                    framed.extend_from_slice(&piece);
-                    framed.extend_from_slice(CHUNK_END);
-                }
+                push_chunk(&piece, &mut framed);
                 if ended {
                     framed.extend_from_slice(LAST_CHUNK);
                 }
