@@ -156,26 +156,24 @@ impl Client {
 
     /// Waits until the socket may take more (false: timed out or failed).
     async fn writable(&mut self) -> bool {
-        let timeout = self.timeout;
-        let Some(afd) = self.registered() else {
-            return false;
-        };
-        let Ok(Ok(mut guard)) = tokio::time::timeout(timeout, afd.writable()).await else {
-            return false;
-        };
-        // Readiness is cleared only once a write would block again.
-        guard.clear_ready();
-        true
+        self.ready(Interest::WRITABLE).await
     }
 
     /// Waits until the client has sent more (false: timed out or failed),
     /// after a read found nothing.
     pub async fn readable(&mut self) -> bool {
+        self.ready(Interest::READABLE).await
+    }
+
+    /// Waits for `interest` within the timeout. The readiness is cleared at
+    /// once: the caller's next write or read, which finds out whether it
+    /// still holds, always follows.
+    async fn ready(&mut self, interest: Interest) -> bool {
         let timeout = self.timeout;
         let Some(afd) = self.registered() else {
             return false;
         };
-        let Ok(Ok(mut guard)) = tokio::time::timeout(timeout, afd.readable()).await else {
+        let Ok(Ok(mut guard)) = tokio::time::timeout(timeout, afd.ready(interest)).await else {
             return false;
         };
         guard.clear_ready();
