@@ -16,15 +16,14 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::http::upstream_head;
+
 /// Seconds allowed to open a TCP connection to an upstream.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Consecutive failures after which an upstream is marked down.
 pub const MAX_FAILS: u32 = 1;
 /// Time between two probes of a down upstream.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
-/// Bytes of a health probe's answer read, at most, looking for its status
-/// line (an answer whose first line is longer fails the probe).
-const PROBE_STATUS_LINE_MAX: usize = 1024;
 /// Status from which a health probe's answer counts as a failure.
 const PROBE_FAILING_STATUS: u16 = 500;
 
@@ -261,9 +260,9 @@ impl Upstreams {
     }
 }
 
-/// The status a `GET` of `target` gets on `stream` (None: no valid status
-/// line within `timeout` per read or write, as the portable probe's
-/// `http.client` with its timeout).
+/// The status a `GET` of `target` gets on `stream` (None: no valid
+/// response head within `timeout` per read or write, as the portable
+/// probe's `http.client` with its timeout).
 pub fn health_status(
     mut stream: TcpStream,
     host: &str,
@@ -277,27 +276,24 @@ pub fn health_status(
          Connection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).ok()?;
-    let mut line = Vec::new();
-    let mut piece = [0u8; 256];
-    while !line.contains(&b'\n') {
+    // The head as the proxy reads an upstream's (the HTTP ring's parser,
+    // its limits): a complete, valid head, interim ones skipped, as the
+    // portable probe's `http.client` requires.
+    let mut buf = Vec::new();
+    let mut piece = [0u8; 1024];
+    loop {
+        while let Some(head) = upstream_head::parse(&buf, false).ok()? {
+            if !head.is_interim() {
+                return Some(head.status);
+            }
+            buf.drain(..head.len);
+        }
         let n = stream.read(&mut piece).ok()?;
-        if n == 0 || line.len() > PROBE_STATUS_LINE_MAX {
+        if n == 0 {
             return None;
         }
-        line.extend_from_slice(&piece[..n]);
+        buf.extend_from_slice(&piece[..n]);
     }
-    // `HTTP/1.x NNN reason`: the version, then three digits.
-    let end = line.iter().position(|&b| b == b'\n')?;
-    let first = line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]);
-    let mut words = first.split(|&b| b == b' ');
-    if !words.next()?.starts_with(b"HTTP/") {
-        return None;
-    }
-    let code = words.next()?;
-    if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(code).ok()?.parse().ok()
 }
 
 /// `s` as a JSON string literal.
