@@ -129,24 +129,43 @@ impl EnvironCache {
     /// The interned `HTTP_*` key for a header name, or `None` for names
     /// that must not reach the environ (containing `_`).
     fn header_key<'py>(&mut self, py: Python<'py>, name: &[u8]) -> Option<Bound<'py, PyString>> {
-        // `X_Forwarded_For` would alias `X-Forwarded-For`: a client could
-        // spoof headers a proxy sets. Dropped, as nginx and gunicorn do.
-        if name.contains(&b'_') {
+        let mut key = std::mem::take(&mut self.key);
+        if !http_key(name, &mut key) {
+            self.key = key;
             return None;
         }
-        self.key.clear();
-        self.key.extend_from_slice(b"HTTP_");
-        self.key.extend(name.iter().map(|&b| {
-            if b == b'-' {
-                b'_'
-            } else {
-                b.to_ascii_uppercase()
-            }
-        }));
-        let key = std::mem::take(&mut self.key);
         let interned = self.raw_key(py, &key);
         self.key = key;
         Some(interned)
+    }
+}
+
+/// The `HTTP_*` environ key of the request field `name`, into `out`
+/// (emptied first); false for names that must not reach the environ.
+pub fn http_key(name: &[u8], out: &mut Vec<u8>) -> bool {
+    // `X_Forwarded_For` would alias `X-Forwarded-For`: a client could
+    // spoof headers a proxy sets. Dropped, as nginx and gunicorn do.
+    if name.contains(&b'_') {
+        return false;
+    }
+    out.clear();
+    out.extend_from_slice(b"HTTP_");
+    out.extend(name.iter().map(|&b| {
+        if b == b'-' {
+            b'_'
+        } else {
+            b.to_ascii_uppercase()
+        }
+    }));
+    true
+}
+
+/// What joins the values of a repeated request field in the environ.
+pub fn join_separator(name: &[u8]) -> &'static str {
+    if name.eq_ignore_ascii_case(b"cookie") {
+        "; "
+    } else {
+        ", "
     }
 }
 
@@ -222,15 +241,10 @@ pub fn fill_environ<'py>(
         };
         match environ.get_item(&key)? {
             Some(prev) => {
-                let sep = if name.eq_ignore_ascii_case(b"cookie") {
-                    "; "
-                } else {
-                    ", "
-                };
                 let joined = format!(
                     "{}{}{}",
                     prev.cast::<PyString>()?.to_str()?,
-                    sep,
+                    join_separator(name),
                     latin1(py, value).to_str()?
                 );
                 environ.set_item(key, joined)?;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use super::environ::latin1;
+use super::environ::{http_key, join_separator, latin1};
 use crate::http::request::percent_decode;
 use crate::io::record::{AccessQueue, AccessRecord};
 
@@ -130,27 +130,21 @@ pub fn record_environ<'py>(
     environ.set_item("REMOTE_PORT", &r.peer_port)?;
     environ.set_item("wsgi.url_scheme", url_scheme)?;
     environ.set_item("qiao.native", true)?;
+    let mut key = Vec::new();
     for (name, value) in &r.headers {
         let key = match name.as_slice() {
-            b"content-type" => "CONTENT_TYPE".to_string(),
-            b"content-length" => "CONTENT_LENGTH".to_string(),
-            _ => {
-                let upper: String = name
-                    .iter()
-                    .map(|&b| match b {
-                        b'-' => '_',
-                        b => char::from(b.to_ascii_uppercase()),
-                    })
-                    .collect();
-                format!("HTTP_{upper}")
-            }
+            b"content-type" => "CONTENT_TYPE",
+            b"content-length" => "CONTENT_LENGTH",
+            // As the application's environ: names with `_` never reach it.
+            _ if !http_key(name, &mut key) => continue,
+            // ASCII: the name is a token.
+            _ => std::str::from_utf8(&key).unwrap_or_default(),
         };
         let value = latin1(py, value);
-        let joined = match environ.get_item(&key)? {
-            Some(prev) => {
-                let sep = if name == b"cookie" { "; " } else { ", " };
-                format!("{prev}{sep}{value}").into_pyobject(py)?.into_any()
-            }
+        let joined = match environ.get_item(key)? {
+            Some(prev) => format!("{prev}{}{value}", join_separator(name))
+                .into_pyobject(py)?
+                .into_any(),
             None => value.into_any(),
         };
         environ.set_item(key, joined)?;
