@@ -126,6 +126,22 @@ pub struct ForwardedFields<'a> {
 }
 
 impl<'a> ForwardedFields<'a> {
+    /// Keeps `value` if `name` is one of the forwarding fields.
+    pub fn add(&mut self, name: &[u8], value: &'a [u8]) {
+        let list = if name.eq_ignore_ascii_case(b"forwarded") {
+            &mut self.forwarded
+        } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+            &mut self.x_for
+        } else if name.eq_ignore_ascii_case(b"x-forwarded-proto") {
+            &mut self.x_proto
+        } else if name.eq_ignore_ascii_case(b"x-forwarded-host") {
+            &mut self.x_host
+        } else {
+            return;
+        };
+        list.push(value);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.forwarded.is_empty()
             && self.x_for.is_empty()

@@ -58,13 +58,7 @@ impl AccessRecord {
         let mut forwarded = ForwardedFields::default();
         if ex.peer.trusted {
             for (n, v) in &head.headers {
-                let (name, value) = (ex.bytes(n), ex.bytes(v));
-                let list = match name.to_ascii_lowercase().as_slice() {
-                    b"forwarded" => &mut forwarded.forwarded,
-                    b"x-forwarded-for" => &mut forwarded.x_for,
-                    _ => continue,
-                };
-                list.push(value);
+                forwarded.add(ex.bytes(n), ex.bytes(v));
             }
         }
         let client = if forwarded.is_empty() {

@@ -224,7 +224,7 @@ pub fn fill_environ<'py>(
         let name = ex.bytes(name_r);
         let value = ex.bytes(value_r);
         if ex.peer.trusted {
-            collect_forwarded(&mut fields, name, value);
+            fields.add(name, value);
         }
         let key = if name.eq_ignore_ascii_case(b"content-type") {
             intern!(py, "CONTENT_TYPE").clone()
@@ -326,22 +326,6 @@ fn set_tls<'py>(
         environ.set_item(intern!(py, "SSL_CLIENT_CERT"), pem)?;
     }
     Ok(())
-}
-
-/// Keeps the values of the forwarding fields of a trusted peer.
-fn collect_forwarded<'a>(fields: &mut ForwardedFields<'a>, name: &[u8], value: &'a [u8]) {
-    let list = if name.eq_ignore_ascii_case(b"forwarded") {
-        &mut fields.forwarded
-    } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-        &mut fields.x_for
-    } else if name.eq_ignore_ascii_case(b"x-forwarded-proto") {
-        &mut fields.x_proto
-    } else if name.eq_ignore_ascii_case(b"x-forwarded-host") {
-        &mut fields.x_host
-    } else {
-        return;
-    };
-    list.push(value);
 }
 
 /// Applies what trusted proxies said: `REMOTE_ADDR`, `wsgi.url_scheme`
