@@ -6,6 +6,7 @@ the Rust Compressor, and the header parsing helpers."""
 from __future__ import annotations
 
 import gzip
+import os
 import sys
 import threading
 import zlib
@@ -154,6 +155,22 @@ def test_static_without_file_wrapper_and_with_range(tmp_path):
     for wrapper in (False, True):
         res = call(app, "/f.bin", headers=[("Range", "bytes=1000-70999")], file_wrapper=wrapper)
         assert (res.code, res.body) == (206, data[1000:71000])
+
+
+def test_static_callable_cache_control_gets_the_name_below_the_root(tmp_path):
+    (tmp_path / "css").mkdir()
+    (tmp_path / "css" / "site.css").write_bytes(b"body{}")
+    (tmp_path / "top.txt").write_bytes(b"top")
+    seen = []
+
+    def policy(rel):
+        seen.append(rel)
+        return "max-age=60" if rel.startswith("css") else None
+
+    app = Static(None, {"/s": tmp_path}, cache_control=policy)
+    assert call(app, "/s/css/site.css").header("Cache-Control") == "max-age=60"
+    assert call(app, "/s/top.txt").header("Cache-Control") is None
+    assert seen == [f"css{os.sep}site.css", "top.txt"]
 
 
 def test_transform_must_return_bytes():

@@ -107,6 +107,16 @@ def raw_path(environ: dict) -> str | None:
     return raw.split("?", 1)[0]
 
 
+def _below(root: str, real: str) -> str | None:
+    """The path of ``real`` relative to ``root`` ("" for the root itself),
+    or None if it is outside. By slicing: ``os.path.relpath`` normalises
+    both paths again (a cost on every request), and a root of "/" works."""
+    if real == root:
+        return ""
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    return real[len(prefix) :] if real.startswith(prefix) else None
+
+
 class _RangeFile:
     """A window of ``length`` bytes of an open file, from its current position.
     ``read`` stops at the window's end; ``fileno``/``tell`` are the file's, so a
@@ -240,12 +250,10 @@ class Static:
 
     def _contained(self, root: str, candidate: str) -> str:
         real = os.path.realpath(candidate)
-        prefix = root if root.endswith(os.sep) else root + os.sep
-        if real != root and not real.startswith(prefix):
+        below = _below(root, real)
+        if below is None:
             raise _Refuse("404 Not Found")
-        # The components below root, by slicing (no os.path.relpath, which
-        # normalises both paths again; and a root of "/" works).
-        inside = real[len(prefix) :].split(os.sep) if real != root else []
+        inside = below.split(os.sep) if below else []
         if not self.hidden and any(p.startswith(".") for p in inside):
             raise _Refuse("404 Not Found")
         return real
@@ -292,8 +300,7 @@ class Static:
     def _send(self, environ: dict, start_response: StartResponse, root: str, real: str):
         file, st, coding, vary = self._choose_file(environ, root, real)
         try:
-            rel = os.path.relpath(real, root)
-            status, headers, window = self._plan(environ, st, coding, vary, rel, real)
+            status, headers, window = self._plan(environ, st, coding, vary, root, real)
         except BaseException:
             file.close()
             raise
@@ -310,7 +317,7 @@ class Static:
             return wrapper(body, self.block_size)
         return _FileBlocks(body, self.block_size)
 
-    def _plan(self, environ, st, coding, vary, rel, real):
+    def _plan(self, environ, st, coding, vary, root, real):
         """(status, headers, (first, length) or None for no body)."""
         size = st.st_size
         headers: Headers = [("Accept-Ranges", "bytes")]
@@ -321,7 +328,10 @@ class Static:
             headers.append(("ETag", etag))
         mtime = int(st.st_mtime)
         headers.append(("Last-Modified", _http.http_date(mtime)))
-        cache = self.cache_control(rel) if callable(self.cache_control) else self.cache_control
+        cache = self.cache_control
+        if callable(cache):
+            # Only then: the relative name costs a little on every file.
+            cache = cache(_below(root, real) or ".")
         if cache:
             headers.append(("Cache-Control", cache))
         if vary:
