@@ -7,6 +7,7 @@ their comparison, and the ``Range`` header of a single byte range.
 from __future__ import annotations
 
 import email.utils
+import functools
 import re
 from collections.abc import Sequence
 
@@ -66,7 +67,13 @@ def choose_coding(accept: str | None, available: Sequence[str]) -> str | None:
 
 def http_date(timestamp: float) -> str:
     """``Sun, 06 Nov 1994 08:49:37 GMT`` (IMF-fixdate)."""
-    return email.utils.formatdate(int(timestamp), usegmt=True)
+    return _http_date(int(timestamp))
+
+
+@functools.lru_cache(maxsize=256)
+def _http_date(seconds: int) -> str:
+    # Remembered: files' modification times repeat on every request for them.
+    return email.utils.formatdate(seconds, usegmt=True)
 
 
 def parse_http_date(value: str | None) -> int | None:

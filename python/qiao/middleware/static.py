@@ -19,9 +19,10 @@ Choices:
   uWSGI provide) holds an encoded ``/``, ``\\`` or NUL: the decoded
   ``PATH_INFO`` can no longer tell those from real separators. A ``..``
   segment, a name starting with ``.`` (unless ``hidden=True``), a symlink
-  that resolves outside the directory (``os.path.realpath`` then a
-  containment check), a missing file and anything not a regular file are
-  all 404, so a probe learns nothing about what lies outside.
+  that resolves outside the directory (checked on the real path of the
+  very file opened, see ``_locate.py``), a missing file and anything not a
+  regular file are all 404, so a probe learns nothing about what lies
+  outside.
 * A directory answers with its index file (``index``; None turns that off)
   after a 301 to the path with a trailing slash; never with a listing.
 * Only GET and HEAD (others: 405 with ``Allow``); Range applies to GET only.
@@ -37,6 +38,7 @@ from typing import Callable, Optional, Union
 from urllib.parse import quote
 
 from . import _http
+from ._locate import Found as _Found
 from ._wsgi import Headers, StartResponse, WSGIApp, plain
 from .routing import match_prefix, normalize_prefix
 
@@ -74,6 +76,8 @@ ENCODED_FILE_TYPES = {
     "xz": "application/x-xz",
 }
 DEFAULT_TYPE = "application/octet-stream"
+#: File names whose Content-Type a :class:`Static` remembers at most.
+TYPE_CACHE_MAX = 4096
 
 CacheControl = Union[str, Callable[[str], Optional[str]], None]
 
@@ -202,6 +206,7 @@ class Static:
         self.precompressed = [c for c in PRECOMPRESSED if c in precompressed]
         self.hidden, self.block_size = hidden, block_size
         self.types = {**EXTRA_TYPES, **{k.lower(): v for k, v in (types or {}).items()}}
+        self._type_of: dict[str, str] = {}  # file name -> Content-Type, see _content_type
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -214,15 +219,14 @@ class Static:
         try:
             if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
                 raise _Refuse("405 Method Not Allowed", [("Allow", "GET, HEAD")])
-            real = self._resolve(environ, root, path[len(prefix) :])
-            return self._send(environ, start_response, root, real)
+            found = self._resolve(environ, root, path[len(prefix) :])
+            return self._send(environ, start_response, root, found)
         except _Refuse as refusal:
             return plain(start_response, refusal.status, refusal.status[4:] + "\n", refusal.headers)
 
     # -- path → file ---------------------------------------------------------------
-    def _resolve(self, environ: dict, root: str, rel: str) -> str:
-        """The real path of the file ``rel`` names under ``root``; raises
-        :class:`_Refuse`."""
+    def _resolve(self, environ: dict, root: str, rel: str) -> _Found:
+        """The file ``rel`` names under ``root``; raises :class:`_Refuse`."""
         raw = raw_path(environ)
         if "\x00" in rel or "\\" in rel:
             raise _Refuse("400 Bad Request")
@@ -235,8 +239,9 @@ class Static:
         parts = [p for p in rel.split("/") if p not in ("", ".")]
         if any(p == ".." for p in parts):
             raise _Refuse("404 Not Found")
-        real = self._contained(root, os.path.join(root, *parts))
-        if os.path.isdir(real):
+        found = self._find(root, os.path.join(root, *parts))
+        if stat.S_ISDIR(found.st.st_mode):
+            found.close()
             if self.index is None:
                 raise _Refuse("404 Not Found")
             if not rel.endswith("/"):
@@ -245,60 +250,51 @@ class Static:
                 query = environ.get("QUERY_STRING")
                 location += "/" + ("?" + query if query else "")
                 raise _Refuse("301 Moved Permanently", [("Location", location)])
-            real = self._contained(root, os.path.join(real, self.index))
-        return real
+            found = self._find(root, os.path.join(found.real, self.index))
+        return found
 
-    def _contained(self, root: str, candidate: str) -> str:
-        real = os.path.realpath(candidate)
-        below = _below(root, real)
-        if below is None:
+    def _find(self, root: str, candidate: str) -> _Found:
+        """``candidate`` located and checked to lie below ``root`` (and not to
+        be hidden); raises 404 otherwise. The caller closes what it gets."""
+        found = _Found.locate(candidate)
+        if found is None:
             raise _Refuse("404 Not Found")
-        inside = below.split(os.sep) if below else []
-        if not self.hidden and any(p.startswith(".") for p in inside):
+        below = _below(root, found.real)
+        if below is None or (
+            not self.hidden and below and any(p.startswith(".") for p in below.split(os.sep))
+        ):
+            found.close()
             raise _Refuse("404 Not Found")
-        return real
-
-    def _open(self, real: str):
-        """The open file and its stat, or None if it is not a regular file."""
-        try:
-            if not stat.S_ISREG(os.stat(real).st_mode):
-                return None
-            # O_NONBLOCK: a FIFO swapped in after the stat cannot hang the open.
-            flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
-            fd = os.open(real, flags | getattr(os, "O_CLOEXEC", 0))
-        except OSError:
-            return None
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            return None
-        os.set_blocking(fd, True)
-        return open(fd, "rb", buffering=0), st
+        return found
 
     # -- file → response -----------------------------------------------------------
-    def _choose_file(self, environ: dict, root: str, real: str):
+    def _choose_file(self, environ: dict, root: str, found: _Found):
         """(file, stat, coding, vary): the precompressed sibling the client
-        accepts, if one exists, else the file itself."""
-        siblings = {}
-        for coding in self.precompressed:
-            sibling = real + PRECOMPRESSED[coding]
-            if os.path.isfile(sibling):
-                siblings[coding] = sibling
-        chosen = _http.choose_coding(environ.get("HTTP_ACCEPT_ENCODING"), list(siblings))
+        accepts, if one exists, else the file itself. Closes ``found``."""
+        real = found.real
+        siblings = [c for c in self.precompressed if os.path.isfile(real + PRECOMPRESSED[c])]
+        chosen = _http.choose_coding(environ.get("HTTP_ACCEPT_ENCODING"), siblings)
         if chosen is not None:
             try:
-                opened = self._open(self._contained(root, siblings[chosen]))
+                sibling = self._find(root, real + PRECOMPRESSED[chosen])
             except _Refuse:
-                opened = None
-            if opened is not None:
-                return (*opened, chosen, True)
-        opened = self._open(real)
+                pass
+            else:
+                opened = sibling.open()
+                if opened is not None:
+                    found.close()
+                    return (*opened, chosen, True)
+        opened = found.open()
         if opened is None:
             raise _Refuse("404 Not Found")
         return (*opened, None, bool(siblings))
 
-    def _send(self, environ: dict, start_response: StartResponse, root: str, real: str):
-        file, st, coding, vary = self._choose_file(environ, root, real)
+    def _send(self, environ: dict, start_response: StartResponse, root: str, found: _Found):
+        real = found.real
+        try:
+            file, st, coding, vary = self._choose_file(environ, root, found)
+        finally:
+            found.close()
         try:
             status, headers, window = self._plan(environ, st, coding, vary, root, real)
         except BaseException:
@@ -354,7 +350,7 @@ class Static:
             if since is not None and mtime <= since:
                 return "304 Not Modified", headers, None
 
-        headers.append(("Content-Type", content_type(os.path.basename(real), self.types)))
+        headers.append(("Content-Type", self._content_type(os.path.basename(real))))
         if coding:
             headers.append(("Content-Encoding", coding))
         wanted = None
@@ -374,6 +370,17 @@ class Static:
             return "206 Partial Content", headers, (first, last - first + 1)
         headers.append(("Content-Length", str(size)))
         return "200 OK", headers, (0, size)
+
+    def _content_type(self, name: str) -> str:
+        """:func:`content_type`, remembered per name (``mimetypes`` costs a
+        fifth of a file's Python time); forgotten whole past
+        :data:`TYPE_CACHE_MAX` names."""
+        ctype = self._type_of.get(name)
+        if ctype is None:
+            if len(self._type_of) >= TYPE_CACHE_MAX:
+                self._type_of.clear()
+            ctype = self._type_of[name] = content_type(name, self.types)
+        return ctype
 
     @staticmethod
     def _if_range_holds(value: str | None, etag: str | None, mtime: int) -> bool:
