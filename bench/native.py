@@ -137,6 +137,32 @@ def measure(compare, cmd, port, path, args, work, name, env=None) -> dict:
     return res
 
 
+def measure_rounds(compare, entries, args, work) -> list[dict]:
+    """Measures every entry ``(name, make_cmd(port), path, env)`` in
+    ``args.rounds`` interleaved rounds (A B C, A B C, ...) and returns one row
+    per entry: the round with the median rate, with every round's rate in
+    ``rounds``. Interleaving spreads slow drifts of the machine over all
+    servers alike; the median keeps one run's mode from deciding a ratio
+    (a 1 MiB file over loopback is bimodal run to run, see bench/README.md).
+    """
+    runs: dict[str, list[dict]] = {name: [] for name, *_ in entries}
+    for _ in range(max(1, args.rounds)):
+        for name, make_cmd, path, env in entries:
+            port = compare.free_port()
+            runs[name].append(measure(compare, make_cmd(port), port, path, args, work, name, env))
+    rows = []
+    for results in runs.values():
+        failed = [r for r in results if r.get("error")]
+        if failed:
+            rows.append(failed[0])
+            continue
+        ranked = sorted(results, key=lambda r: r["rps"])
+        row = dict(ranked[(len(ranked) - 1) // 2])
+        row["rounds"] = [r["rps"] for r in results]
+        rows.append(row)
+    return rows
+
+
 def qiao(app: str, port: int, *options: str) -> list[str]:
     return [f"{BIN}/qiao", app, "--bind", f"127.0.0.1:{port}", "--workers", "1", *options]
 
@@ -147,22 +173,27 @@ def static_scenario(compare, args, work) -> list[dict]:
     load_compare(os.path.join(folder, "apps.py"))
     path = f"{STATIC_PREFIX}/_1mib.bin"
     env = {"PYTHONPATH": HERE, "BENCH_STATIC_DIR": folder}
-    rows = []
-    port = compare.free_port()
-    cmd = qiao("native_apps:hello", port, f"--static={STATIC_PREFIX}={folder}")
-    rows.append(measure(compare, cmd, port, path, args, work, "qiao --static", env))
-    port = compare.free_port()
-    cmd = qiao("native_apps:static_app", port)
-    rows.append(measure(compare, cmd, port, path, args, work, "qiao Static (portable)", env))
-    port = compare.free_port()
-    block = f"""
-        server {{
-            listen 127.0.0.1:{port};
-            location {STATIC_PREFIX}/ {{ alias {folder}/; }}
-        }}
-    """
-    rows.append(measure(compare, nginx_cmd(work, block), port, path, args, work, "nginx", env))
-    return rows
+
+    def nginx_static(port: int) -> list[str]:
+        block = f"""
+            server {{
+                listen 127.0.0.1:{port};
+                location {STATIC_PREFIX}/ {{ alias {folder}/; }}
+            }}
+        """
+        return nginx_cmd(work, block)
+
+    entries = [
+        (
+            "qiao --static",
+            lambda port: qiao("native_apps:hello", port, f"--static={STATIC_PREFIX}={folder}"),
+            path,
+            env,
+        ),
+        ("qiao Static (portable)", lambda port: qiao("native_apps:static_app", port), path, env),
+        ("nginx", nginx_static, path, env),
+    ]
+    return measure_rounds(compare, entries, args, work)
 
 
 def proxy_scenario(compare, args, work) -> list[dict]:
@@ -173,29 +204,38 @@ def proxy_scenario(compare, args, work) -> list[dict]:
             location / {{ return 200 "{HELLO}"; }}
         }}
     """
-    rows = []
     up_log = os.path.join(work, "upstream.log")
     with Running(nginx_cmd(work, upstream), 1, up_log) as up:
         if not compare.wait_ready(up_port, up.proc):
             return [{"server": "upstream", "rps": 0.0, "error": "upstream did not start"}]
-        port = compare.free_port()
-        cmd = qiao("native_apps:hello", port, f"--proxy=/=http://127.0.0.1:{up_port}")
         env = {"PYTHONPATH": HERE}
-        rows.append(measure(compare, cmd, port, "/", args, work, "qiao --proxy", env))
-        port = compare.free_port()
-        block = f"""
-            upstream hello {{ server 127.0.0.1:{up_port}; keepalive 64; }}
-            server {{
-                listen 127.0.0.1:{port};
-                location / {{
-                    proxy_pass http://hello;
-                    proxy_http_version 1.1;
-                    proxy_set_header Connection "";
+
+        def nginx_proxy(port: int) -> list[str]:
+            block = f"""
+                upstream hello {{ server 127.0.0.1:{up_port}; keepalive 64; }}
+                server {{
+                    listen 127.0.0.1:{port};
+                    location / {{
+                        proxy_pass http://hello;
+                        proxy_http_version 1.1;
+                        proxy_set_header Connection "";
+                    }}
                 }}
-            }}
-        """
-        rows.append(measure(compare, nginx_cmd(work, block), port, "/", args, work, "nginx"))
-    return rows
+            """
+            return nginx_cmd(work, block)
+
+        entries = [
+            (
+                "qiao --proxy",
+                lambda port: qiao(
+                    "native_apps:hello", port, f"--proxy=/=http://127.0.0.1:{up_port}"
+                ),
+                "/",
+                env,
+            ),
+            ("nginx", nginx_proxy, "/", None),
+        ]
+        return measure_rounds(compare, entries, args, work)
 
 
 SCENARIOS = {"static": static_scenario, "proxy": proxy_scenario}
@@ -217,17 +257,22 @@ def run(args, names: list[str]) -> tuple[str, bool]:
         results[name] = SCENARIOS[name](compare, args, work)
         time.sleep(0.5)
     lines = ["", "Native routes (requests per second, higher is better):", ""]
-    lines += ["| scenario | server | req/s | p99 ms | RSS MiB |", "|---|---|---:|---:|---:|"]
+    lines += [
+        "| scenario | server | req/s (median) | rounds | p99 ms | RSS MiB |",
+        "|---|---|---:|---|---:|---:|",
+    ]
     ok = True
     for name, rows in results.items():
         for r in rows:
             if r.get("error"):
                 ok = False
-                lines.append(f"| {name} | {r['server']} | failed ({r['error']}) | - | - |")
+                lines.append(f"| {name} | {r['server']} | failed ({r['error']}) | - | - | - |")
                 continue
             p99 = "-" if r.get("p99_ms") is None else f"{r['p99_ms']:.2f}"
+            rounds = ", ".join(f"{x:,.0f}" for x in r.get("rounds", [r["rps"]]))
             lines.append(
-                f"| {name} | {r['server']} | {r['rps']:,.0f} | {p99} | {r.get('rss_mib', '-')} |"
+                f"| {name} | {r['server']} | {r['rps']:,.0f} | {rounds} | {p99} "
+                f"| {r.get('rss_mib', '-')} |"
             )
     lines += ["", "| target | ratio | goal | met |", "|---|---:|---:|---|"]
     for scenario, num, den, goal in TARGETS:

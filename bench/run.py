@@ -194,6 +194,12 @@ def main() -> int:
         metavar="SCENARIOS",
         help="also run native-route scenarios against nginx: static,proxy (bench/native.py)",
     )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds per native scenario; the median is reported (default 3)",
+    )
     ap.add_argument("--out", metavar="FILE", help="also write the Markdown report to FILE")
     ap.add_argument(
         "--compare",
