@@ -95,7 +95,7 @@ class MetricsStore:
             ("qiao_requests_in_flight", "gauge", "Requests being served now.", t[0]),
             ("qiao_open_connections", "gauge", "Client connections open now.", t[1]),
             ("qiao_received_bytes_total", "counter", "Request body bytes received.", t[2]),
-            ("qiao_sent_bytes_total", "counter", "Response bytes sent.", t[3]),
+            ("qiao_sent_bytes_total", "counter", "Response body bytes sent.", t[3]),
             ("qiao_workers", "gauge", "Worker processes running.", workers),
             (
                 "qiao_worker_restarts_total",

@@ -11,7 +11,7 @@
 //! | 0 | requests in flight (gauge) |
 //! | 1 | open connections (gauge) |
 //! | 2 | request body bytes received |
-//! | 3 | response bytes sent |
+//! | 3 | response body bytes sent (no head, no chunk framing) |
 //! | 4 .. 4+M×C | requests by method (M = [`METHODS`] + other) and status class (C = 1xx..5xx) |
 //! | then B | latency histogram buckets ([`LATENCY_BUCKETS_US`], then +Inf), not cumulative |
 //! | then 2 | latency sum (µs), requests measured |

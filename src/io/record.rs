@@ -254,17 +254,9 @@ impl Recorder {
     }
 
     /// The request `start` saw is over: answered with `status`, `received`
-    /// body bytes read and `sent` bytes written in all (the head included:
-    /// the access log counts the body only, as for the application; `ex`
-    /// gives the head's length).
-    pub fn done(
-        &self,
-        started: Option<Started>,
-        ex: &Exchange<'_>,
-        status: u16,
-        received: u64,
-        sent: u64,
-    ) {
+    /// body bytes read and `sent` body bytes written (the payload: neither
+    /// the head nor chunk framing, as the application's requests count).
+    pub fn done(&self, started: Option<Started>, status: u16, received: u64, sent: u64) {
         let Some(started) = started else {
             return;
         };
@@ -275,7 +267,7 @@ impl Recorder {
         }
         if let (Some(q), Some(mut record)) = (&self.access, started.record) {
             record.status = status;
-            record.sent = sent.saturating_sub(ex.out.head_len());
+            record.sent = sent;
             record.duration = elapsed;
             q.enqueue(record);
         }

@@ -298,8 +298,10 @@ impl NativeRoutes {
     pub fn serve(&self, service: &dyn NativeService, ex: &mut Exchange<'_>) -> Outcome {
         let started = self.recorder.start(ex);
         let (outcome, status) = service.serve(ex);
+        // These answers carry a length, no chunk framing.
+        let body = ex.out.sent().saturating_sub(ex.out.head_len());
         self.recorder
-            .done(started, ex, status, ex.body.received(), ex.out.sent());
+            .done(started, status, ex.body.received(), body);
         outcome
     }
 }

@@ -286,8 +286,9 @@ impl StaticFiles {
         } else {
             Outcome::Close
         };
-        self.recorder
-            .done(started, &ex, reply.status, 0, client.sent());
+        // No chunk framing here: the body is what follows the head.
+        let body = client.sent().saturating_sub(ex.out.head_len());
+        self.recorder.done(started, reply.status, 0, body);
         done
     }
 }

@@ -214,9 +214,13 @@ def test_native_requests_are_logged(start_server, tmp_path):
         c.send(b"b" * 300_000)
         assert c.read_response().status == 200
         assert c.request("GET", "/hello").status == 200
+        # Relayed chunked (no length upstream): the body's 24 bytes, not
+        # the chunk framing, as for the application's own chunked answer.
+        assert c.request("GET", "/up/chunked?n=3").body == b"chunk-0\nchunk-1\nchunk-2\n"
+        assert c.request("GET", "/chunked?n=3").status == 200
     srv.proc.send_signal(signal.SIGTERM)
     assert srv.proc.wait(15) == 0
-    lines = sorted(lines_of(log, 8))
+    lines = sorted(lines_of(log, 10))
     assert lines == sorted(
         [
             "GET /static/hello.txt HTTP/1.1|200|13|127.0.0.1|agent/2|c1|True",
@@ -227,6 +231,8 @@ def test_native_requests_are_logged(start_server, tmp_path):
             "POST /up/echo HTTP/1.1|200|5|127.0.0.1|-|-|True",
             "POST /up/echo?big HTTP/1.1|200|300000|127.0.0.1|agent/2|c1|True",
             "GET /hello HTTP/1.1|200|11|127.0.0.1|-|-|-",
+            "GET /up/chunked?n=3 HTTP/1.1|200|24|127.0.0.1|-|-|True",
+            "GET /chunked?n=3 HTTP/1.1|200|24|127.0.0.1|-|-|-",
         ]
     ), lines
 

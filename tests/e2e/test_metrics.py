@@ -101,3 +101,35 @@ def test_counts_survive_a_worker_restart(metered):
         ("qiao_request_duration_seconds_count", ())
     ]
     assert after >= before  # the dead worker's counts were kept
+
+
+def test_sent_bytes_are_body_bytes_for_app_and_native_requests(start_server, tmp_path):
+    """``qiao_sent_bytes_total`` counts response bodies (no heads, no chunk
+    framing), the same for the application, ``--static`` and ``--proxy``."""
+    upstream = start_server("apps:app", binds=[f"127.0.0.1:{free_port()}"])
+    public = tmp_path / "public"
+    public.mkdir()
+    (public / "hello.txt").write_bytes(b"hello static\n")
+    port = free_port()
+    srv = start_server(
+        "apps:app",
+        options=[
+            *("--metrics-bind", f"127.0.0.1:{port}"),
+            *("--static", f"/static={public}", "--proxy", f"/up={upstream.url}"),
+        ],
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    assert wait_for(lambda: _ok(url), 5), srv.stderr()
+    with requests.Session() as s:
+        assert s.get(f"{srv.url}/static/hello.txt", timeout=5).content == b"hello static\n"
+        assert s.get(f"{srv.url}/up/chunked?n=3", timeout=5).content == b"chunk-0\nchunk-1\nchunk-2\n"
+        assert s.get(f"{srv.url}/chunked?n=3", timeout=5).status_code == 200
+        assert s.get(f"{srv.url}/hello", timeout=5).content == b"hello world"
+
+    def counted():
+        m = scrape(url)
+        return m["qiao_sent_bytes"][("qiao_sent_bytes_total", ())]
+
+    # Counters reach the supervisor a little after the requests.
+    assert wait_for(lambda: counted() >= 13 + 24 + 24 + 11, 5), counted()
+    assert counted() == 13 + 24 + 24 + 11

@@ -28,6 +28,7 @@ enum Relayed {
 impl NativeProxy {
     /// Sends the upstream's response to the client as it arrives; releases
     /// the upstream, and keeps its connection if it can carry another.
+    /// Returns the outcome, the status and the body bytes relayed.
     pub(super) async fn relay(
         &self,
         ex: &mut Exchange<'_>,
@@ -36,11 +37,12 @@ impl NativeProxy {
         index: usize,
         head: UpstreamHead,
         mut conn: UpConn,
-    ) -> (Outcome, u16) {
+    ) -> (Outcome, u16, u64) {
         let plan = forward_head(ex, facts, conn.bytes(), &head);
         let mut buf = std::mem::take(ex.out.buffer());
+        let mut payload = 0;
         let result = self
-            .copy_body(&mut conn, &head, plan.mode, client, &mut buf)
+            .copy_body(&mut conn, &head, plan.mode, client, &mut buf, &mut payload)
             .await;
         buf.clear();
         *ex.out.buffer() = buf;
@@ -59,11 +61,12 @@ impl NativeProxy {
             }
         };
         self.upstreams.release(index, ok);
-        (done, head.status)
+        (done, head.status, payload)
     }
 
     /// Copies the body after `head` to the client in the framing `mode`,
-    /// after the head already in `buf`.
+    /// after the head already in `buf`; counts the body's bytes (not the
+    /// chunk framing) in `payload` as they are queued.
     async fn copy_body(
         &self,
         conn: &mut UpConn,
@@ -71,6 +74,7 @@ impl NativeProxy {
         mode: BodyMode,
         client: &mut Client,
         buf: &mut Vec<u8>,
+        payload: &mut u64,
     ) -> Relayed {
         let mut body = conn.body(head);
         loop {
@@ -90,10 +94,11 @@ impl NativeProxy {
             };
             let data = &conn.bytes()[span];
             match mode {
-                BodyMode::None => {}
+                BodyMode::None => continue,
                 BodyMode::Length(_) | BodyMode::UntilClose => buf.extend_from_slice(data),
                 BodyMode::Chunked => push_chunk(data, buf),
             }
+            *payload += data.len() as u64;
             if buf.len() >= OUTPUT_FLUSH_BYTES && !client.write_all(buf).await {
                 return Relayed::ClientGone;
             }

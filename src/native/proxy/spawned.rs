@@ -58,25 +58,27 @@ impl NativeProxy {
         // Taken now: reading the body may reuse the head's buffer.
         let facts = request_facts(&ex);
         let started = self.recorder.start(&ex);
-        let (outcome, status) = self.answer(&mut ex, facts, &mut client).await;
+        let (outcome, status, body) = self.answer(&mut ex, facts, &mut client).await;
         self.recorder
-            .done(started, &ex, status, ex.body.received(), client.sent());
+            .done(started, status, ex.body.received(), body);
         outcome
     }
 
+    /// Answers the request: what to do with the connection, the status and
+    /// the body bytes sent (without framing).
     async fn answer(
         &self,
         ex: &mut Exchange<'_>,
         facts: RequestFacts,
         client: &mut Client,
-    ) -> (Outcome, u16) {
+    ) -> (Outcome, u16, u64) {
         let (status, reason, text) = match self.head_of_answer(ex, client).await {
             Ok((index, head, conn)) => {
                 return self.relay(ex, facts, client, index, head, conn).await
             }
             Err(Some(answer)) => answer,
             // The client's body could not be read: the client's fault.
-            Err(None) => return (Outcome::Close, 400),
+            Err(None) => return (Outcome::Close, 400, 0),
         };
         let plan = plain_buffered_with(ex, facts, status, reason, &text, &[]);
         let mut buf = std::mem::take(ex.out.buffer());
@@ -87,7 +89,9 @@ impl NativeProxy {
         } else {
             Outcome::Close
         };
-        (done, status)
+        // Sent with a length: the body is what follows the head.
+        let body = client.sent().saturating_sub(ex.out.head_len());
+        (done, status, body)
     }
 
     /// The upstream's response head; or the plain answer to send instead,
