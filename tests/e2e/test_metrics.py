@@ -122,7 +122,8 @@ def test_sent_bytes_are_body_bytes_for_app_and_native_requests(start_server, tmp
     assert wait_for(lambda: _ok(url), 5), srv.stderr()
     with requests.Session() as s:
         assert s.get(f"{srv.url}/static/hello.txt", timeout=5).content == b"hello static\n"
-        assert s.get(f"{srv.url}/up/chunked?n=3", timeout=5).content == b"chunk-0\nchunk-1\nchunk-2\n"
+        chunked = s.get(f"{srv.url}/up/chunked?n=3", timeout=5).content
+        assert chunked == b"chunk-0\nchunk-1\nchunk-2\n"
         assert s.get(f"{srv.url}/chunked?n=3", timeout=5).status_code == 200
         assert s.get(f"{srv.url}/hello", timeout=5).content == b"hello world"
 
