@@ -6,7 +6,10 @@ that script starts each server with one worker pinned to CPU 0, drives it
 with wrk pinned to CPU 1 and writes raw results as JSON; this one turns them
 into tables ready to paste into the README (throughput with a
 "qiao / best peer" ratio, p99 latency, resident memory), headed by the date
-and the machine.
+and the machine. Every pair runs ``--rounds`` times, interleaved (each round
+runs every app on every server), and the report keeps each pair's median
+round and the median of the rounds' ratios: runs on a shared machine swing
+by about 10%, enough for one run to decide a ratio target either way.
 
     python bench/run.py
     python bench/run.py --servers qiao,bjoern --apps hello,file --duration 10 --out bench.md
@@ -114,12 +117,28 @@ def rps_cell(row: dict | None) -> str:
     return cell
 
 
-def ratio_cell(rows: dict[str, dict], servers: list[str]) -> str:
+def ratio(rows: dict[str, dict], servers: list[str]) -> float | None:
+    """Ours over the best peer's rate, in one round (None if either is missing)."""
     ours = rows.get(OURS)
     peers = [rows[s]["rps"] for s in servers if s != OURS and s in rows and rows[s]["rps"] > 0]
     if not ours or not ours["rps"] or not peers:
-        return "-"
-    return f"{ours['rps'] / max(peers):.2f}x"
+        return None
+    return ours["rps"] / max(peers)
+
+
+def median(values: list[float]) -> float:
+    """The median (the lower one of an even count: a real round's value)."""
+    ranked = sorted(values)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def median_row(rows: list[dict]) -> dict:
+    """One pair's round with the median rate (or its first failure)."""
+    failed = [r for r in rows if r.get("error")]
+    if failed:
+        return failed[0]
+    rates = [r["rps"] for r in rows]
+    return next(r for r in rows if r["rps"] == median(rates))
 
 
 def table(header: list[str], body: list[list[str]], align: list[str]) -> list[str]:
@@ -130,12 +149,25 @@ def table(header: list[str], body: list[list[str]], align: list[str]) -> list[st
     ]
 
 
-def report(results: list[dict], args: argparse.Namespace) -> str:
+def report(rounds: list[list[dict]], args: argparse.Namespace) -> str:
+    """The tables, from every round's rows (one per app and server)."""
     servers = args.servers.split(",")
     apps = args.apps.split(",")
-    by_app: dict[str, dict[str, dict]] = {app: {} for app in apps}
-    for row in results:
-        by_app.setdefault(row["app"], {})[row["server"]] = row
+    # by_round[i][app][server]: round i's row.
+    by_round: list[dict[str, dict[str, dict]]] = []
+    for results in rounds:
+        by_app: dict[str, dict[str, dict]] = {app: {} for app in apps}
+        for row in results:
+            by_app.setdefault(row["app"], {})[row["server"]] = row
+        by_round.append(by_app)
+    by_app = {
+        app: {
+            s: median_row([r[app][s] for r in by_round if s in r[app]])
+            for s in servers
+            if any(s in r[app] for r in by_round)
+        }
+        for app in apps
+    }
 
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     versions = ", ".join(f"{s} {version_of(s)}" for s in servers)
@@ -147,17 +179,24 @@ def report(results: list[dict], args: argparse.Namespace) -> str:
         f"{args.conns} connections, {args.duration} s per run after a 1 s warm-up "
         f"({versions}). Compare columns, not runs: absolute numbers vary between runs.",
         "",
-        "Requests per second (higher is better):",
+        f"Requests per second (higher is better; the median of {len(rounds)} interleaved "
+        "round(s), and the median of the rounds' ratios):",
         "",
     ]
     show_ratio = OURS in servers and len(servers) > 1
-    header = ["app", *servers] + (["qiao / best peer"] if show_ratio else [])
+    header = ["app", *servers]
+    if show_ratio:
+        header += ["qiao / best peer"] + (["ratio by round"] if len(rounds) > 1 else [])
     body = []
     for app in apps:
         rows = by_app[app]
         cells = [app, *(rps_cell(rows.get(s)) for s in servers)]
         if show_ratio:
-            cells.append(ratio_cell(rows, servers))
+            each = [ratio(r[app], servers) for r in by_round]
+            known = [x for x in each if x is not None]
+            cells.append(f"{median(known):.2f}x" if known else "-")
+            if len(rounds) > 1:
+                cells.append(", ".join("-" if x is None else f"{x:.2f}" for x in each))
         body.append(cells)
     lines += table(header, body, ["---"] + ["---:"] * (len(header) - 1))
 
@@ -198,7 +237,8 @@ def main() -> int:
         "--rounds",
         type=int,
         default=3,
-        help="interleaved rounds per native scenario; the median is reported (default 3)",
+        help="interleaved rounds of every pair (and native scenario); medians are "
+        "reported (default 3)",
     )
     ap.add_argument("--out", metavar="FILE", help="also write the Markdown report to FILE")
     ap.add_argument(
@@ -212,7 +252,7 @@ def main() -> int:
 
     print(
         f"{args.compare}: servers {args.servers}; apps {args.apps}; "
-        f"{args.conns} connections, {args.duration} s",
+        f"{args.conns} connections, {args.duration} s, {args.rounds} round(s)",
         file=sys.stderr,
         flush=True,
     )
@@ -222,10 +262,13 @@ def main() -> int:
         ap.error(f"unknown native scenarios {sorted(unknown)}: choose from static, proxy")
     apps = [a for a in args.apps.split(",") if a and a != "none"]
     args.apps = ",".join(apps)
-    results = [run_compare(args, server, app) for app in apps for server in args.servers.split(",")]
-    failed = [f"{r['server']}/{r['app']}" for r in results if r.get("error")]
+    rounds = [
+        [run_compare(args, server, app) for app in apps for server in args.servers.split(",")]
+        for _ in range(max(1, args.rounds) if apps else 0)
+    ]
+    failed = sorted({f"{r['server']}/{r['app']}" for rs in rounds for r in rs if r.get("error")})
 
-    text = report(results, args) if apps else ""
+    text = report(rounds, args) if apps else ""
     if native:
         section, ok = native_bench.run(args, native)
         text += section
