@@ -15,7 +15,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use super::compress::Compression;
 use super::environ::{fill_environ, EnvironCache, EnvironConfig};
 use super::file_wrapper::FileWrapper;
-use super::input::Input;
+use super::reuse::Spare;
 use super::start_response::StartResponse;
 use crate::http::response::{simple_response, BodyMode, RequestFacts};
 use crate::io::sock::{self, Interest};
@@ -45,6 +45,8 @@ pub struct WsgiServe<'a, 'py> {
     pub py: Python<'py>,
     pub shared: &'a WsgiShared,
     pub cache: &'a mut EnvironCache,
+    /// The thread's `wsgi.input` and `start_response` to reuse.
+    pub spare: &'a mut Spare,
 }
 
 impl Serve for WsgiServe<'_, '_> {
@@ -73,21 +75,22 @@ impl Serve for WsgiServe<'_, '_> {
             .compress
             .as_ref()
             .map(|c| Compression::new(c, ex));
-        let input = match Py::new(py, Input::new(std::mem::take(ex.body))) {
+        let input = match self.spare.input(py, std::mem::take(ex.body)) {
             Ok(i) => i,
             Err(e) => return self.internal_error(ex, "cannot create wsgi.input", e),
         };
         let out = std::mem::take(ex.out);
-        let sr = match Bound::new(
-            py,
-            StartResponse::new(out, req, ex.date, input.clone_ref(py), compress),
-        ) {
-            Ok(sr) => sr,
-            Err(e) => {
-                *ex.body = input.borrow_mut(py).take_reader();
-                return self.internal_error(ex, "cannot create start_response", e);
-            }
-        };
+        let sr =
+            match self
+                .spare
+                .start_response(py, out, req, ex.date, input.clone_ref(py), compress)
+            {
+                Ok(sr) => sr,
+                Err(e) => {
+                    *ex.body = input.borrow_mut(py).take_reader();
+                    return self.internal_error(ex, "cannot create start_response", e);
+                }
+            };
         let outcome = match environ.set_item(intern!(py, "wsgi.input"), &input) {
             Ok(()) => self.run_app(&environ, &sr),
             Err(e) => self.fail(&sr, "cannot set wsgi.input", e),
@@ -112,10 +115,12 @@ impl Serve for WsgiServe<'_, '_> {
         }
         if let (Some(log), Some(t0)) = (&self.shared.access_log, started) {
             let secs = t0.elapsed().as_secs_f64();
-            if let Err(e) = log.bind(py).call1((environ, status, sent, secs)) {
+            if let Err(e) = log.bind(py).call1((&environ, status, sent, secs)) {
                 self.log(&format!("access log failed: {e}"), None);
             }
         }
+        drop(environ);
+        self.spare.keep(input, sr);
         outcome
     }
 
@@ -159,23 +164,39 @@ impl WsgiServe<'_, '_> {
                 return Ok(outcome);
             }
         }
-        let items = if let Ok(list) = result.cast::<PyList>() {
-            Some(list.as_sequence().to_tuple()?)
-        } else {
-            result.cast::<PyTuple>().ok().cloned()
+        // A list or tuple: its items, held (the list could change while a
+        // full socket is waited for with the GIL released). The usual
+        // `[body]` needs no allocation at all.
+        let (one, many);
+        let items: Option<&[Bound<'_, PyAny>]> = match result.cast::<PyList>() {
+            Ok(list) if list.len() == 1 => {
+                one = [list.get_item(0)?];
+                Some(&one)
+            }
+            Ok(list) => {
+                many = list.iter().collect::<Vec<_>>();
+                Some(&many)
+            }
+            Err(_) => match result.cast::<PyTuple>() {
+                Ok(tuple) => {
+                    many = tuple.iter().collect::<Vec<_>>();
+                    Some(&many)
+                }
+                Err(_) => None,
+            },
         };
         if let Some(items) = items {
             // The whole body is known: check every item before sending a
             // byte, and send a Content-Length instead of chunking.
             let mut total = 0u64;
-            for item in items.iter() {
-                total += body_bytes(&item)?.as_bytes().len() as u64;
+            for item in items {
+                total += body_bytes(item)?.as_bytes().len() as u64;
             }
             let mut this = sr.borrow_mut();
             if !this.headers_sent() && total > 0 {
                 this.send_head(py, Some(total))?;
             }
-            for item in items.iter() {
+            for item in items {
                 this.send_body(py, item.cast::<PyBytes>()?.as_bytes())?;
             }
             this.finish(py, true)?;

@@ -20,6 +20,10 @@ create_exception!(
 /// Bytes read per step by `read()` without a size.
 const READ_ALL_STEP: usize = 64 * 1024;
 
+/// Largest read buffer a renewed `wsgi.input` keeps: a bigger one (a whole
+/// large body read at once) is freed rather than held by the thread.
+pub const RENEW_SCRATCH_MAX: usize = 64 * 1024;
+
 /// The stream given to the application as `environ['wsgi.input']`.
 #[pyclass(module = "qiao._qiao")]
 pub struct Input {
@@ -33,6 +37,16 @@ impl Input {
             reader,
             scratch: Vec::new(),
         }
+    }
+
+    /// Makes this object the `wsgi.input` of a new request (`reuse.rs`:
+    /// nothing else refers to it any more), keeping its scratch buffer.
+    pub fn renew(&mut self, reader: BodyReader) {
+        self.reader = reader;
+        if self.scratch.capacity() > RENEW_SCRATCH_MAX {
+            self.scratch = Vec::new();
+        }
+        self.scratch.clear();
     }
 
     /// Takes the reader back when the request is over.

@@ -10,6 +10,7 @@ pub mod environ;
 pub mod file_wrapper;
 pub mod input;
 pub mod native_access;
+pub mod reuse;
 pub mod server;
 pub mod start_response;
 

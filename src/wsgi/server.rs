@@ -16,6 +16,7 @@ use super::app::{WsgiServe, WsgiShared};
 use super::environ::EnvironCache;
 use super::file_wrapper::FileWrapper;
 use super::native_access::AccessDrain;
+use super::reuse::Spare;
 use crate::front::{tls, Front, FrontConfig};
 use crate::http::forwarded::TrustedProxies;
 use crate::http::limits::MAX_HEADER_FIELDS_CEILING;
@@ -88,6 +89,7 @@ impl Control {
 struct WsgiHandler {
     shared: Arc<WsgiShared>,
     cache: EnvironCache,
+    spare: Spare,
 }
 
 impl Handler for WsgiHandler {
@@ -97,6 +99,7 @@ impl Handler for WsgiHandler {
                 py,
                 shared: &self.shared,
                 cache: &mut self.cache,
+                spare: &mut self.spare,
             };
             f(&mut serve)
         })
@@ -116,6 +119,7 @@ impl HandlerFactory for WsgiThreads {
         let mut handler = WsgiHandler {
             shared: self.shared.clone(),
             cache: EnvironCache::default(),
+            spare: Spare::default(),
         };
         // The thread keeps one Python thread state for its whole life
         // (attached once, then detached while not serving), so taking the

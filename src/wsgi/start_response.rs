@@ -18,6 +18,10 @@ use crate::http::request::is_tchar;
 use crate::http::response::{self, AppFacts, BodyMode, Plan, RequestFacts};
 use crate::io::Output;
 
+/// Largest header buffer a renewed `start_response` keeps (an app's
+/// unusually large headers are not held by the thread afterwards).
+pub const RENEW_FIELDS_MAX: usize = 16 * 1024;
+
 /// The `start_response` callable of one request.
 #[pyclass(module = "qiao._qiao")]
 pub struct StartResponse {
@@ -38,10 +42,49 @@ pub struct StartResponse {
     input: Option<Py<Input>>,
     /// `--compress`: what this request negotiated, then the body encoder.
     compress: Option<Compression>,
+    /// The bound `write` method returned by every call, made once (a
+    /// reference cycle while set: `reuse.rs` takes it out at the end of
+    /// every request).
+    write: Option<Py<PyAny>>,
 }
 
 impl StartResponse {
     pub fn new(
+        out: Output,
+        req: RequestFacts,
+        date: &[u8],
+        input: Py<Input>,
+        compress: Option<Compression>,
+    ) -> Self {
+        let buffers = (Vec::with_capacity(256), Vec::with_capacity(8));
+        Self::with_buffers(buffers, out, req, date, input, compress)
+    }
+
+    /// Makes this object the `start_response` of a new request, as
+    /// [`new`](Self::new) would, keeping only its buffers' capacity
+    /// (`reuse.rs`: nothing else refers to it any more).
+    pub fn renew(
+        &mut self,
+        out: Output,
+        req: RequestFacts,
+        date: &[u8],
+        input: Py<Input>,
+        compress: Option<Compression>,
+    ) {
+        let (mut fields, mut headers) = (
+            std::mem::take(&mut self.fields),
+            std::mem::take(&mut self.headers),
+        );
+        if fields.capacity() > RENEW_FIELDS_MAX {
+            fields = Vec::with_capacity(256);
+        }
+        fields.clear();
+        headers.clear();
+        *self = Self::with_buffers((fields, headers), out, req, date, input, compress);
+    }
+
+    fn with_buffers(
+        (fields, headers): (Vec<u8>, Vec<(usize, usize, usize)>),
         out: Output,
         req: RequestFacts,
         date: &[u8],
@@ -53,8 +96,8 @@ impl StartResponse {
         StartResponse {
             status: None,
             status_code: 0,
-            fields: Vec::with_capacity(256),
-            headers: Vec::with_capacity(8),
+            fields,
+            headers,
             content_length: None,
             connection_close: false,
             headers_sent: false,
@@ -65,7 +108,18 @@ impl StartResponse {
             out,
             input: Some(input),
             compress,
+            write: None,
         }
+    }
+
+    /// Takes the cached `write` method out (ends the reference cycle).
+    pub fn take_write(&mut self) -> Option<Py<PyAny>> {
+        self.write.take()
+    }
+
+    /// Sets the `write` method to return (kept from an earlier request).
+    pub fn set_write(&mut self, write: Py<PyAny>) {
+        self.write = Some(write);
     }
 
     pub fn headers_sent(&self) -> bool {
@@ -445,7 +499,12 @@ impl StartResponse {
                 return Err(e);
             }
         }
-        slf.getattr(pyo3::intern!(py, "write"))
+        if let Some(write) = &slf.borrow().write {
+            return Ok(write.bind(py).clone());
+        }
+        let write = slf.getattr(pyo3::intern!(py, "write"))?;
+        slf.borrow_mut().write = Some(write.clone().unbind());
+        Ok(write)
     }
 
     /// The `write(data)` callable: sends body bytes immediately.
