@@ -173,8 +173,11 @@ impl StartResponse {
     }
 
     /// Takes the output back for the connection at the end of the request.
+    /// Also lets go of the input and of `--compress`'s encoder (its state
+    /// can be large, and a reused object waits for the next request).
     pub fn take_output(&mut self) -> Output {
         self.input = None;
+        self.compress = None;
         std::mem::take(&mut self.out)
     }
 
