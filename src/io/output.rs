@@ -187,9 +187,11 @@ impl Output {
         self.head += n as u64;
     }
 
-    /// Bytes noted as the response head.
-    pub fn head_len(&self) -> u64 {
-        self.head
+    /// The body's share of `written` bytes of this response: what follows
+    /// the head noted by [`note_head`](Self::note_head) (for responses
+    /// framed by a length, without chunk framing).
+    pub fn body_of(&self, written: u64) -> u64 {
+        written.saturating_sub(self.head)
     }
 
     /// Whether a write failed (the client went away): stop producing.

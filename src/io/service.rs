@@ -299,7 +299,7 @@ impl NativeRoutes {
         let started = self.recorder.start(ex);
         let (outcome, status) = service.serve(ex);
         // These answers carry a length, no chunk framing.
-        let body = ex.out.sent().saturating_sub(ex.out.head_len());
+        let body = ex.out.body_of(ex.out.sent());
         self.recorder
             .done(started, status, ex.body.received(), body);
         outcome

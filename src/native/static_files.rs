@@ -287,7 +287,7 @@ impl StaticFiles {
             Outcome::Close
         };
         // No chunk framing here: the body is what follows the head.
-        let body = client.sent().saturating_sub(ex.out.head_len());
+        let body = ex.out.body_of(client.sent());
         self.recorder.done(started, reply.status, 0, body);
         done
     }

@@ -90,7 +90,7 @@ impl NativeProxy {
             Outcome::Close
         };
         // Sent with a length: the body is what follows the head.
-        let body = client.sent().saturating_sub(ex.out.head_len());
+        let body = ex.out.body_of(client.sent());
         (done, status, body)
     }
 
