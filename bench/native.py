@@ -137,6 +137,21 @@ def measure(compare, cmd, port, path, args, work, name, env=None) -> dict:
     return res
 
 
+def median(values: list[float]) -> float:
+    """The median (the lower one of an even count: a real round's value)."""
+    ranked = sorted(values)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def median_row(rows: list[dict]) -> dict:
+    """One entry's round with the median rate (or its first failure)."""
+    failed = [r for r in rows if r.get("error")]
+    if failed:
+        return failed[0]
+    rates = [r["rps"] for r in rows]
+    return next(r for r in rows if r["rps"] == median(rates))
+
+
 def measure_rounds(compare, entries, args, work) -> list[dict]:
     """Measures every entry ``(name, make_cmd(port), path, env)`` in
     ``args.rounds`` interleaved rounds (A B C, A B C, ...) and returns one row
@@ -152,13 +167,9 @@ def measure_rounds(compare, entries, args, work) -> list[dict]:
             runs[name].append(measure(compare, make_cmd(port), port, path, args, work, name, env))
     rows = []
     for results in runs.values():
-        failed = [r for r in results if r.get("error")]
-        if failed:
-            rows.append(failed[0])
-            continue
-        ranked = sorted(results, key=lambda r: r["rps"])
-        row = dict(ranked[(len(ranked) - 1) // 2])
-        row["rounds"] = [r["rps"] for r in results]
+        row = median_row(results)
+        if not row.get("error"):
+            row = dict(row, rounds=[r["rps"] for r in results])
         rows.append(row)
     return rows
 

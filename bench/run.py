@@ -32,6 +32,7 @@ from importlib import metadata
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import native as native_bench  # noqa: E402  (bench/native.py, beside this file)
+from native import median, median_row  # noqa: E402  (shared with the native rounds)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPARE = os.path.join(ROOT, os.pardir, "shared", "bench", "compare.py")
@@ -124,21 +125,6 @@ def ratio(rows: dict[str, dict], servers: list[str]) -> float | None:
     if not ours or not ours["rps"] or not peers:
         return None
     return ours["rps"] / max(peers)
-
-
-def median(values: list[float]) -> float:
-    """The median (the lower one of an even count: a real round's value)."""
-    ranked = sorted(values)
-    return ranked[(len(ranked) - 1) // 2]
-
-
-def median_row(rows: list[dict]) -> dict:
-    """One pair's round with the median rate (or its first failure)."""
-    failed = [r for r in rows if r.get("error")]
-    if failed:
-        return failed[0]
-    rates = [r["rps"] for r in rows]
-    return next(r for r in rows if r["rps"] == median(rates))
 
 
 def table(header: list[str], body: list[list[str]], align: list[str]) -> list[str]:
