@@ -18,6 +18,9 @@ use crate::http::request::is_tchar;
 use crate::http::response::{self, AppFacts, BodyMode, Plan, RequestFacts};
 use crate::io::Output;
 
+/// Header buffer a new `start_response` starts with (bytes of names and
+/// values): room for a typical response's fields without growing.
+pub const FIELDS_CAPACITY: usize = 256;
 /// Largest header buffer a renewed `start_response` keeps (an app's
 /// unusually large headers are not held by the thread afterwards).
 pub const RENEW_FIELDS_MAX: usize = 16 * 1024;
@@ -56,7 +59,7 @@ impl StartResponse {
         input: Py<Input>,
         compress: Option<Compression>,
     ) -> Self {
-        let buffers = (Vec::with_capacity(256), Vec::with_capacity(8));
+        let buffers = (Vec::with_capacity(FIELDS_CAPACITY), Vec::with_capacity(8));
         Self::with_buffers(buffers, out, req, date, input, compress)
     }
 
@@ -76,7 +79,7 @@ impl StartResponse {
             std::mem::take(&mut self.headers),
         );
         if fields.capacity() > RENEW_FIELDS_MAX {
-            fields = Vec::with_capacity(256);
+            fields = Vec::with_capacity(FIELDS_CAPACITY);
         }
         fields.clear();
         headers.clear();
