@@ -12,7 +12,7 @@ import sys
 from typing import NoReturn
 
 from . import __version__
-from .config import SETTINGS
+from .config import SETTINGS, Setting
 from .config_sources import APP, ConfigError, format_config, resolve
 
 EXIT_USAGE = 2
@@ -62,18 +62,35 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         help="print the effective settings and where each comes from, then exit",
     )
+    groups: dict[str, argparse._ArgumentGroup] = {}
     for s in SETTINGS:
-        kwargs: dict = {"dest": s.name, "help": s.help}
-        if s.is_flag:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif s.action:
-            kwargs["action"] = s.action
-        if s.type is not None and not s.is_flag:
-            kwargs["type"] = s.type
-        if s.metavar:
-            kwargs["metavar"] = s.metavar
-        parser.add_argument(*s.flags, **kwargs)
+        if not s.flags:
+            continue  # only a config file sets it (hooks, dictionaries)
+        group = groups.get(s.section) or groups.setdefault(
+            s.section, parser.add_argument_group(s.section)
+        )
+        group.add_argument(*s.flags, **_argument(s))
     return parser
+
+
+def _argument(s: Setting) -> dict:
+    """``add_argument``'s keywords for one setting."""
+    kwargs: dict = {"dest": s.name, "help": s.help.replace("%", "%%")}
+    if s.ignored:
+        kwargs["help"] = f"gunicorn's; no effect in Qiao: {s.ignored}."
+    if s.is_flag:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif s.action:
+        kwargs["action"] = s.action
+    if s.action == "store_const":
+        kwargs["const"] = s.const
+    if s.nargs:
+        kwargs["nargs"], kwargs["const"] = s.nargs, s.const
+    if s.type is not None and not s.is_flag and s.action != "store_const":
+        kwargs["type"] = s.type
+    if s.metavar and s.action != "store_const":
+        kwargs["metavar"] = s.metavar
+    return kwargs
 
 
 def _fail(message: str, status: int = EXIT_FAILURE) -> int:
