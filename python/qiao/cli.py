@@ -1,19 +1,31 @@
 """The ``qiao`` command (also ``python -m qiao``): gather the settings of
-:mod:`qiao.config` from the command line, the environment and a config file
-(:mod:`qiao.config_sources`), load the application, serve it. Every expected
-failure ends with one line on stderr and a non-zero exit status.
+:mod:`qiao.config` from the command line, ``GUNICORN_CMD_ARGS``, the
+environment and a config file (:mod:`qiao.config_sources`), carry over what
+gunicorn's settings mean (:mod:`qiao.gunicorn_compat`), load the
+application, serve it. Every expected failure ends with one line on stderr
+and a non-zero exit status.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import shlex
 import sys
-from typing import NoReturn
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
-from . import __version__
+from . import __version__, gunicorn_compat
 from .config import SETTINGS, Setting
-from .config_sources import APP, ConfigError, format_config, resolve
+from .config_sources import (
+    APP,
+    CMD_ARGS_VARS,
+    ConfigError,
+    Resolved,
+    format_config,
+    resolve,
+)
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -21,16 +33,21 @@ EXIT_FAILURE = 1
 
 class _Parser(argparse.ArgumentParser):
     """Reports a usage error in one line (and exit status 2), not the
-    whole usage block: the one line is what the user needs."""
+    whole usage block: the one line is what the user needs. Parsing the
+    options of a variable (``source``), the error names the variable."""
+
+    source: str | None = None
 
     def error(self, message: str) -> NoReturn:
+        if self.source:
+            raise ConfigError(f"{self.source}: {message}")
         self.exit(EXIT_USAGE, f"qiao: error: {message} (see qiao --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(source: str | None = None) -> argparse.ArgumentParser:
     """The command line, from the settings table. Options not given stay
     out of the result (``SUPPRESS``), so the environment and the config file
-    can supply them."""
+    can supply them. ``source``: the variable whose options it parses."""
     parser = _Parser(
         prog="qiao",
         description="Serve a WSGI application with Qiao. Every option can also be set in a "
@@ -47,14 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the WSGI application: module, module:name or module:factory() "
         "(or 'app' in the config file, or QIAO_APP)",
     )
-    parser.add_argument("--version", action="version", version=f"qiao {__version__}")
+    parser.source = source
+    parser.add_argument("-v", "--version", action="version", version=f"qiao {__version__}")
     parser.add_argument(
         "-c",
         "--config",
         default=None,
         metavar="FILE",
-        help="read settings from this TOML file ([tool.qiao] in a pyproject.toml); "
-        "without it, [tool.qiao] of ./pyproject.toml is read if there is one",
+        help="read settings from this file: a gunicorn Python config (FILE.py, or "
+        "python:MODULE) or TOML (FILE.toml, [tool.qiao] of a pyproject.toml); without it, "
+        "./gunicorn.conf.py and [tool.qiao] of ./pyproject.toml are read if present",
     )
     parser.add_argument(
         "--print-config",
@@ -93,21 +112,69 @@ def _argument(s: Setting) -> dict:
     return kwargs
 
 
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings an option was given for (the rest were left out)."""
+    given = {s.name: getattr(args, s.name) for s in SETTINGS if hasattr(args, s.name)}
+    if args.app:
+        given[APP] = args.app
+    return given
+
+
+def gather(argv: list[str] | None, environ: Mapping[str, str]) -> tuple[bool, Resolved]:
+    """(``--print-config`` was asked for, every setting resolved) from the
+    command line ``argv``, the variables and files ``environ`` points to.
+    Raises :class:`ConfigError`."""
+    args = build_parser().parse_args(argv)
+    config = args.config
+    cmd_args = []
+    for var in CMD_ARGS_VARS:
+        text = environ.get(var, "").strip()
+        if not text:
+            continue
+        try:
+            words = shlex.split(text)
+        except ValueError as e:
+            raise ConfigError(f"{var}: {e}") from None
+        env_args = build_parser(source=var).parse_args(words)
+        cmd_args.append((var, _given(env_args)))
+        config = config or env_args.config  # gunicorn: -c of the command line wins
+    resolved = resolve(_given(args), config, environ, cmd_args)
+    gunicorn_compat.apply(resolved)
+    return args.print_config, resolved
+
+
 def _fail(message: str, status: int = EXIT_FAILURE) -> int:
     print(f"qiao: error: {message}", file=sys.stderr)
     return status
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    given = {s.name: getattr(args, s.name) for s in SETTINGS if hasattr(args, s.name)}
-    if args.app:
-        given[APP] = args.app
+def _prepare_imports(options: dict) -> str | None:
+    """--chdir, --pythonpath and --env, before the application is imported;
+    why they cannot be applied, or None."""
+    chdir = options.pop("chdir")
+    if chdir:
+        try:
+            os.chdir(chdir)
+        except OSError as e:
+            return f"cannot change to directory {chdir!r}: {e.strerror}"
+        sys.path.insert(0, os.getcwd())
+    for path in reversed((options["pythonpath"] or "").split(",")):
+        if path.strip() and os.path.abspath(path.strip()) not in sys.path:
+            sys.path.insert(0, os.path.abspath(path.strip()))
     try:
-        options, sources = resolve(given, args.config, os.environ)
+        os.environ.update(gunicorn_compat.environment(options["raw_env"]))
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        print_config, resolved = gather(argv, os.environ)
     except ConfigError as e:
-        return _fail(str(e), EXIT_USAGE)
-    if args.print_config:
+        return _fail(str(e), e.status)
+    options, sources = resolved.values, resolved.sources
+    if print_config:
         sys.stdout.write(format_config(options, sources))
         return 0
     app_spec = options.pop(APP)
@@ -117,13 +184,9 @@ def main(argv: list[str] | None = None) -> int:
             "or QIAO_APP (see qiao --help)",
             EXIT_USAGE,
         )
-    chdir = options.pop("chdir")
-    if chdir:
-        try:
-            os.chdir(chdir)
-        except OSError as e:
-            return _fail(f"cannot change to directory {chdir!r}: {e.strerror}")
-        sys.path.insert(0, os.getcwd())
+    problem = _prepare_imports(options)
+    if problem:
+        return _fail(problem)
     if options["workers"] == 0:
         options["workers"] = os.cpu_count() or 1
     if options["reload"] and options["preload"]:
@@ -141,12 +204,19 @@ def main(argv: list[str] | None = None) -> int:
         _log.setup(options["log_level"], options["access_log"])
     except OSError as e:
         return _fail(f"cannot open the access log {options['access_log']!r}: {e.strerror or e}")
+    log = logging.getLogger("qiao.error")
+    for note in resolved.notes:
+        log.info("%s", note)
+    for warning in resolved.warnings:
+        log.warning("%s", warning)
     app = None
-    if options["preload"]:
+    if options["preload"] or options["check_config"]:
         try:
             app = load_mounted(app_spec, options.get("mount"))
         except AppLoadError as e:
             return _fail(str(e))
+        if options["check_config"]:
+            return 0
     try:
         sockets = open_listeners(options["bind"], options["backlog"])
     except BindError as e:

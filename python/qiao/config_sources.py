@@ -1,18 +1,25 @@
-"""Where settings come from, besides the command line: a TOML file and
-``QIAO_*`` environment variables. Precedence: command line > environment >
-file > default, setting by setting.
+"""Where settings come from, besides the command line, and in which order
+(gunicorn's): command line > ``GUNICORN_CMD_ARGS`` / ``QIAO_CMD_ARGS`` >
+``QIAO_*`` variables > config file > defaults, setting by setting.
 
-- The file is ``-c FILE`` / ``--config FILE`` (or ``QIAO_CONFIG``). Its keys
-  are setting names, with ``-`` or ``_`` (``graceful-timeout``), or a
-  command line flag's long name (``max-body-size``); ``app`` names the
-  application. In a file named ``pyproject.toml`` they are read from the
-  ``[tool.qiao]`` table. Without ``-c``, a ``[tool.qiao]`` table in
-  ``./pyproject.toml`` is read if there is one.
-- The environment: ``QIAO_`` and the upper-cased name (``QIAO_WORKERS``,
-  ``QIAO_APP``). A list (``QIAO_BIND``) is separated by commas or spaces; a
-  boolean is 1/0, true/false, yes/no or on/off. An empty variable counts as
-  unset, and ``QIAO_*`` variables that name no setting are left alone (the
-  engine has its own, such as ``QIAO_DEBUG_POOL``).
+- The file is ``-c FILE`` / ``--config FILE`` (or ``-c`` inside
+  ``GUNICORN_CMD_ARGS``, or ``QIAO_CONFIG``). A ``.toml`` file holds setting
+  names, with ``-`` or ``_`` (``graceful-timeout``), a flag's long name
+  (``max-body-size``) or gunicorn's name; ``app`` names the application. In
+  a ``pyproject.toml`` they are read from the ``[tool.qiao]`` table. Any
+  other file, and ``python:package.module``, is a gunicorn Python config
+  file (:mod:`qiao.config_python`). Without ``-c``, ``./gunicorn.conf.py`` is
+  read if there is one (and said so in the log), over a ``[tool.qiao]``
+  table of ``./pyproject.toml`` if there is one.
+- ``GUNICORN_CMD_ARGS`` and ``QIAO_CMD_ARGS`` hold command-line options
+  (``"--workers 3 --timeout 60"``), parsed by the command line's parser.
+- ``QIAO_`` and the upper-cased name (``QIAO_WORKERS``, ``QIAO_APP``). A
+  list (``QIAO_BIND``) is separated by commas or spaces; a boolean is 1/0,
+  true/false, yes/no or on/off. An empty variable counts as unset, and
+  ``QIAO_*`` variables that name no setting are left alone (the engine has
+  its own, such as ``QIAO_DEBUG_POOL``).
+- Defaults that gunicorn takes from the environment: ``PORT`` (bind
+  ``0.0.0.0:$PORT``), ``WEB_CONCURRENCY`` (workers), ``FORWARDED_ALLOW_IPS``.
 
 A bad value or an unknown key raises :class:`ConfigError`, whose message
 names the source: the file and key, or the variable.
@@ -26,20 +33,42 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from . import config_python
 from .config import DEFAULT_BIND, SETTINGS, Setting
+from .settings.base import boolean
 
 #: The setting that names the application (the command line's positional).
 APP = "app"
 DEFAULT_SOURCE = "default"
 CLI_SOURCE = "command line"
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
+#: The config file gunicorn reads when no -c is given.
+GUNICORN_CONF = "gunicorn.conf.py"
+#: Variables holding command-line options, lowest precedence first.
+CMD_ARGS_VARS = ("GUNICORN_CMD_ARGS", "QIAO_CMD_ARGS")
+#: Exit status of a Python config file that fails (gunicorn's).
+EXIT_PYTHON_CONFIG = 1
 
 
 class ConfigError(Exception):
     """A setting from a file or the environment that cannot be used."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Resolved:
+    """Every setting's value and where it came from, and what to log about
+    them once logging is set up."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _key(name: str) -> str:
@@ -47,10 +76,13 @@ def _key(name: str) -> str:
 
 
 def _names() -> dict[str, Setting | None]:
-    """Every accepted key (normalized) -> its setting (None: ``app``)."""
+    """Every accepted key of a TOML file or a QIAO_* variable (normalized)
+    -> its setting (None: ``app``)."""
     names: dict[str, Setting | None] = {APP: None}
     for s in SETTINGS:
         names[s.name] = s
+        if s.gunicorn_name:
+            names[s.gunicorn_name] = s
         for flag in s.flags:
             if flag.startswith("--"):
                 names[_key(flag[2:])] = s
@@ -60,19 +92,10 @@ def _names() -> dict[str, Setting | None]:
 KEYS = _names()
 
 
-def _boolean(text: str) -> bool:
-    word = text.strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean (1/0, true/false, yes/no), got {text!r}")
-
-
 def _from_text(s: Setting, text: str) -> Any:
     """A value from its text, as an environment variable gives it."""
-    if s.is_flag:
-        return _boolean(text)
+    if s.is_flag or s.action == "store_const":
+        return boolean(text)
     if s.is_list:
         return [s.convert(item) for item in re.split(s.split, text.strip()) if item]
     return s.convert(text.strip())
@@ -80,16 +103,18 @@ def _from_text(s: Setting, text: str) -> Any:
 
 def _from_toml(s: Setting, value: Any) -> Any:
     """A value from what TOML parsed: a bool, number, string or list."""
-    if s.is_flag:
+    if s.is_flag or s.action == "store_const":
         if isinstance(value, bool):
             return value
         if isinstance(value, str):
-            return _boolean(value)
+            return boolean(value)
         raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
     if s.is_list and isinstance(value, list):
         if not all(isinstance(item, str) for item in value):
             raise argparse.ArgumentTypeError(f"expected a list of strings, got {value!r}")
         return [s.convert(item) for item in value]
+    if isinstance(value, bool) and isinstance(s.default, bool):
+        return s.convert("true" if value else "false")  # --proxy-protocol [off|v1|v2|auto]
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         kind = "a string or a list of strings" if s.is_list else "a string or a number"
         raise argparse.ArgumentTypeError(f"expected {kind}, got {value!r}")
@@ -144,6 +169,8 @@ def read_file(path: str, required: bool = True) -> dict[str, tuple[Any, str]]:
         name = APP if s is None else s.name
         if name in found:
             raise ConfigError(f"{where}: {key!r} sets {name!r} a second time")
+        if s is not None and s.python_only:
+            raise ConfigError(f"{where}: {key}: only a Python config file can set it")
         if s is None:
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{where}: app: expected 'MODULE[:CALLABLE]', got {value!r}")
@@ -166,6 +193,8 @@ def read_env(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
         if key not in KEYS:
             continue
         s = KEYS[key]
+        if s is not None and s.python_only:
+            raise ConfigError(f"{var}: only a Python config file can set {s.name}")
         name = APP if s is None else s.name
         if name in found:
             raise ConfigError(f"{var}: sets {name!r}, which {found[name][1][4:]} sets too")
@@ -177,28 +206,89 @@ def read_env(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     return found
 
 
-def resolve(
-    cli: dict[str, Any], config: str | None, environ: Mapping[str, str]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Every setting's value and source, from the command line values given
-    (``cli``: only the options that were on it), the environment, the
-    config file and the defaults."""
-    values: dict[str, Any] = {APP: None, **{s.name: s.default for s in SETTINGS}}
-    sources = dict.fromkeys(values, DEFAULT_SOURCE)
-    env = read_env(environ)
+def is_python_config(location: str) -> bool:
+    """Whether a ``-c`` value names a gunicorn Python config, not TOML."""
+    return location.startswith("python:") or not location.endswith(".toml")
+
+
+def read_python(location: str) -> tuple[dict[str, tuple[Any, str]], list[str]]:
+    try:
+        return config_python.read(location)
+    except config_python.PythonConfigError as e:
+        raise ConfigError(str(e), EXIT_PYTHON_CONFIG) from None
+
+
+def _env_defaults(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """The defaults gunicorn takes from ``PORT``, ``WEB_CONCURRENCY`` and
+    ``FORWARDED_ALLOW_IPS``."""
+    found: dict[str, tuple[Any, str]] = {}
+    for var, name in (
+        ("PORT", "bind"),
+        ("WEB_CONCURRENCY", "workers"),
+        ("FORWARDED_ALLOW_IPS", "forwarded_allow_ips"),
+    ):
+        text = environ.get(var, "").strip()
+        if not text:
+            continue
+        s = next(s for s in SETTINGS if s.name == name)
+        try:
+            value = [s.convert(f"0.0.0.0:{int(text)}")] if var == "PORT" else s.convert(text)
+        except (argparse.ArgumentTypeError, ValueError) as e:
+            raise ConfigError(f"{var}={text!r}: {e}") from None
+        found[name] = (value, f"env {var}")
+    return found
+
+
+def _config_layers(config: str | None, environ: Mapping[str, str], notes: list[str]):
+    """The config file layers (lowest first) and their near-miss warnings."""
+    warnings: list[str] = []
     config = config or environ.get("QIAO_CONFIG", "").strip() or None
     if config:
-        layers = [read_file(config), env]
-    else:
-        layers = [read_file("pyproject.toml", required=False), env]
+        if is_python_config(config):
+            found, warnings = read_python(config)
+            return [found], warnings
+        return [read_file(config)], warnings
+    layers = [read_file("pyproject.toml", required=False)]
+    if os.path.isfile(GUNICORN_CONF):
+        notes.append(f"Reading settings from ./{GUNICORN_CONF} (as gunicorn would)")
+        found, warnings = read_python(GUNICORN_CONF)
+        layers.append(found)
+    return layers, warnings
+
+
+def resolve(
+    cli: dict[str, Any],
+    config: str | None,
+    environ: Mapping[str, str],
+    cmd_args: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
+) -> Resolved:
+    """Every setting's value and source, from the command line values given
+    (``cli``: only the options that were on it), the options of
+    ``GUNICORN_CMD_ARGS``/``QIAO_CMD_ARGS`` (``cmd_args``: (variable,
+    options given) pairs), the environment, the config file and the
+    defaults."""
+    values: dict[str, Any] = {APP: None, **{s.name: s.default for s in SETTINGS}}
+    sources = dict.fromkeys(values, DEFAULT_SOURCE)
+    notes: list[str] = []
+    env = read_env(environ)
+    layers, warnings = _config_layers(config, environ, notes)
+    layers = [_env_defaults(environ), *layers, env]
+    for var, given in cmd_args:
+        layers.append({name: (value, f"env {var}") for name, value in given.items()})
     layers.append({name: (value, CLI_SOURCE) for name, value in cli.items()})
     for layer in layers:
         for name, (value, source) in layer.items():
             values[name], sources[name] = value, source
-    return values, sources
+    if values[APP] is None and values["wsgi_app"]:
+        values[APP], sources[APP] = values["wsgi_app"], sources["wsgi_app"]
+    return Resolved(values, sources, notes, warnings)
 
 
 def _toml(value: Any) -> str:
+    if callable(value):
+        return json.dumps(f"<{getattr(value, '__qualname__', type(value).__name__)}>")
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):

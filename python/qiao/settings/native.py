@@ -84,18 +84,18 @@ def coding(text: str) -> str:
 
 def coding_level(text: str) -> str:
     """``CODING=LEVEL``, e.g. ``br=5``, within the coding's range."""
-    coding, sep, level = text.partition("=")
-    coding = coding(coding) if sep else ""
+    name, sep, level = text.partition("=")
+    name = coding(name) if sep else ""
     if not sep:
         raise argparse.ArgumentTypeError(f"expected CODING=LEVEL like 'br=5', got {text!r}")
-    lo, hi = COMPRESS_LEVELS[coding]
+    lo, hi = COMPRESS_LEVELS[name]
     try:
         value = int(level)
     except ValueError:
         value = None
     if value is None or not lo <= value <= hi:
-        raise argparse.ArgumentTypeError(f"{coding} level must be in {lo}..{hi}, got {level!r}")
-    return f"{coding}={value}"
+        raise argparse.ArgumentTypeError(f"{name} level must be in {lo}..{hi}, got {level!r}")
+    return f"{name}={value}"
 
 
 SETTINGS = section(
@@ -217,7 +217,7 @@ SETTINGS = section(
             gunicorn=False,
         ),
         Setting(
-            "proxyhealth_path",
+            "proxy_health_path",
             ("--proxy-health-path",),
             None,
             "Probe a down --proxy upstream with a GET of its URL's path plus this one, "
