@@ -120,11 +120,38 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
+def _worded_flags(argv: list[str]) -> list[str]:
+    """gunicorn's ``--proxy-protocol v2`` / ``--proxy-protocol=off`` as
+    Qiao's boolean flag: a bare flag must not swallow the application
+    name that follows it (``--proxy-protocol app:app``, gunicorn 23's form)."""
+    worded = {f: s for s in SETTINGS if s.words for f in s.flags}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        word, consumed = None, 1
+        flag, eq, value = argv[i].partition("=")
+        setting = worded.get(flag)
+        if setting and eq:
+            word = value
+        elif setting and i + 1 < len(argv) and argv[i + 1].lower() in dict(setting.words):
+            word, consumed = argv[i + 1], 2
+        if setting and word is not None:
+            try:
+                on = setting.boolean(word)
+            except argparse.ArgumentTypeError as e:
+                raise ConfigError(f"argument {flag}: {e}") from None
+            out.append(flag if on else "--no-" + flag[2:])
+        else:
+            out.append(argv[i])
+        i += consumed
+    return out
+
+
 def gather(argv: list[str] | None, environ: Mapping[str, str]) -> tuple[bool, Resolved]:
     """(``--print-config`` was asked for, every setting resolved) from the
     command line ``argv``, the variables and files ``environ`` points to.
     Raises :class:`ConfigError`."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_worded_flags(sys.argv[1:] if argv is None else argv))
     config = args.config
     cmd_args = []
     for var in CMD_ARGS_VARS:
@@ -135,7 +162,7 @@ def gather(argv: list[str] | None, environ: Mapping[str, str]) -> tuple[bool, Re
             words = shlex.split(text)
         except ValueError as e:
             raise ConfigError(f"{var}: {e}") from None
-        env_args = build_parser(source=var).parse_args(words)
+        env_args = build_parser(source=var).parse_args(_worded_flags(words))
         cmd_args.append((var, _given(env_args)))
         config = config or env_args.config  # gunicorn: -c of the command line wins
     resolved = resolve(_given(args), config, environ, cmd_args)

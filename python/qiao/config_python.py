@@ -28,7 +28,7 @@ import types
 from typing import Any
 
 from .config import SETTINGS, Setting
-from .settings.base import DICT, HOOK, boolean
+from .settings.base import DICT, HOOK
 from .settings.hooks import HOOKS, LEAST_ARGUMENTS
 
 #: How close (difflib's ratio) an unknown name must be to a setting's to be
@@ -158,7 +158,7 @@ def convert(s: Setting, value: Any) -> Any:
         if isinstance(value, bool):
             return value
         if isinstance(value, str):
-            return boolean(value)
+            return s.boolean(value)
         raise argparse.ArgumentTypeError(f"expected True or False, got {value!r}")
     if s.is_list:
         items = [value] if isinstance(value, str) else value

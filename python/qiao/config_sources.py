@@ -38,7 +38,6 @@ from typing import Any
 
 from . import config_python
 from .config import DEFAULT_BIND, SETTINGS, Setting
-from .settings.base import boolean
 
 #: The setting that names the application (the command line's positional).
 APP = "app"
@@ -95,7 +94,7 @@ KEYS = _names()
 def _from_text(s: Setting, text: str) -> Any:
     """A value from its text, as an environment variable gives it."""
     if s.is_flag or s.action == "store_const":
-        return boolean(text)
+        return s.boolean(text)
     if s.is_list:
         return [s.convert(item) for item in re.split(s.split, text.strip()) if item]
     return s.convert(text.strip())
@@ -107,14 +106,12 @@ def _from_toml(s: Setting, value: Any) -> Any:
         if isinstance(value, bool):
             return value
         if isinstance(value, str):
-            return boolean(value)
+            return s.boolean(value)
         raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
     if s.is_list and isinstance(value, list):
         if not all(isinstance(item, str) for item in value):
             raise argparse.ArgumentTypeError(f"expected a list of strings, got {value!r}")
         return [s.convert(item) for item in value]
-    if isinstance(value, bool) and isinstance(s.default, bool):
-        return s.convert("true" if value else "false")  # --proxy-protocol [off|v1|v2|auto]
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         kind = "a string or a list of strings" if s.is_list else "a string or a number"
         raise argparse.ArgumentTypeError(f"expected {kind}, got {value!r}")

@@ -77,9 +77,7 @@ class MetricsStore:
             for c in range(CLASSES):
                 n = t[REQUESTS + m * CLASSES + c]
                 if n:
-                    out.append(
-                        f'qiao_requests_total{{method="{method}",status="{c + 1}xx"}} {n}'
-                    )
+                    out.append(f'qiao_requests_total{{method="{method}",status="{c + 1}xx"}} {n}')
         out += [
             "# HELP qiao_request_duration_seconds Time from request to response end.",
             "# TYPE qiao_request_duration_seconds histogram",

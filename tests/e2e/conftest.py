@@ -91,7 +91,10 @@ def server_command(app: str, binds: list[str], options=()) -> list[str]:
 
 def server_env(extra=None) -> dict:
     env = dict(os.environ)
-    env.pop("GUNICORN_CMD_ARGS", None)
+    # Variables gunicorn (and so Qiao) reads settings from: only a test sets them.
+    for var in ("GUNICORN_CMD_ARGS", "QIAO_CMD_ARGS", "PORT", "WEB_CONCURRENCY", "NOTIFY_SOCKET"):
+        env.pop(var, None)
+    env.pop("FORWARDED_ALLOW_IPS", None)
     paths = [str(E2E_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env["PYTHONUNBUFFERED"] = "1"

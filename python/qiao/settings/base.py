@@ -45,6 +45,18 @@ class Setting:
     #: ``store_const``'s value; ``nargs="?"``'s value when the flag is bare.
     const: Any = None
     nargs: str | None = None
+    #: For a boolean setting that gunicorn also takes with a word
+    #: (``--proxy-protocol v2``): each word and the boolean it means.
+    words: tuple[tuple[str, bool], ...] = ()
+
+    def boolean(self, text: str) -> bool:
+        """A boolean setting's value from its text (1/0, true/false... or
+        one of ``words``)."""
+        word = text.strip().lower()
+        for known, value in self.words:
+            if word == known:
+                return value
+        return boolean(text)
 
     @property
     def is_flag(self) -> bool:

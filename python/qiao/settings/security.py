@@ -3,8 +3,6 @@ trusts to speak for the client (proxies, PROXY headers)."""
 
 from __future__ import annotations
 
-import argparse
-
 from .base import Setting, ip_list, positive_int, section
 
 #: gunicorn's default for the peers whose forwarding headers count: only
@@ -12,15 +10,9 @@ from .base import Setting, ip_list, positive_int, section
 LOOPBACK = "127.0.0.1,::1"
 
 
-def proxy_protocol(text: str) -> bool:
-    """gunicorn 23's bare flag, or gunicorn 24+'s off/v1/v2/auto (Qiao
-    reads v1 and v2 whichever is sent); also true/false from a file."""
-    word = text.strip().lower()
-    if word in ("off", "false", "no", "0"):
-        return False
-    if word in ("auto", "v1", "v2", "on", "true", "yes", "1"):
-        return True
-    raise argparse.ArgumentTypeError(f"expected off, v1, v2 or auto, got {text!r}")
+#: gunicorn 24+'s values of --proxy-protocol (gunicorn 23 had a bare flag);
+#: Qiao reads v1 and v2 whichever is sent.
+PROXY_PROTOCOL_WORDS = (("off", False), ("auto", True), ("v1", True), ("v2", True))
 
 
 SETTINGS = section(
@@ -76,11 +68,10 @@ SETTINGS = section(
             False,
             "Every connection starts with HAProxy's PROXY v1/v2 header naming the client "
             "(REMOTE_ADDR/REMOTE_PORT); accepted only from --forwarded-allow-ips peers. "
-            "gunicorn's values off, v1, v2 and auto are accepted.",
-            type=proxy_protocol,
-            nargs="?",
-            const=True,
-            metavar="off|v1|v2|auto",
+            "gunicorn's --proxy-protocol off|v1|v2|auto is accepted too.",
+            type=None,
+            action="store_true",
+            words=PROXY_PROTOCOL_WORDS,
         ),
     ),
 )
