@@ -329,22 +329,17 @@ def test_port_and_web_concurrency(tmp_path):
 
 def test_forwarded_allow_ips_from_the_environment():
     port = free_port()
-    env = {"FORWARDED_ALLOW_IPS": "10.9.9.9"}  # not this client: its header is not trusted
-    srv = serve(["-b", f"127.0.0.1:{port}", "gunicorn_apps:app"], port, env=env)
-    try:
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{port}/", headers={"X-Forwarded-Proto": "https"}
-        )
-        with urllib.request.urlopen(req, timeout=10) as r:
-            assert json.loads(r.read())["scheme"] == "http"
-    finally:
-        srv.cleanup()
-    srv = serve(["-b", f"127.0.0.1:{port}", "gunicorn_apps:app"], port)  # default: loopback
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            assert json.loads(r.read())["scheme"] == "https"
-    finally:
-        srv.cleanup()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/", headers={"X-Forwarded-Proto": "https"}
+    )
+    for trusted, scheme in [("10.9.9.9", "http"), ("127.0.0.1", "https")]:
+        env = {"FORWARDED_ALLOW_IPS": trusted}
+        srv = serve(["-b", f"127.0.0.1:{port}", "gunicorn_apps:app"], port, env=env)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                assert json.loads(r.read())["scheme"] == scheme, trusted
+        finally:
+            srv.cleanup()
 
 
 def test_pythonpath_env_and_factory(tmp_path):

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from .base import Setting, ip_list, positive_int, section
 
-#: gunicorn's default for the peers whose forwarding headers count: only
-#: this machine (a proxy in front on the same host).
-LOOPBACK = "127.0.0.1,::1"
+#: Whose forwarding headers count by default: no one's. gunicorn trusts
+#: this machine (127.0.0.1,::1) for the scheme; Qiao's forwarding headers
+#: also set the client address and host, and trust comes only from peers
+#: the operator names (the migration guide says so).
+NO_ONE = ""
 
 
 #: gunicorn 24+'s values of --proxy-protocol (gunicorn 23 had a bare flag);
@@ -54,11 +56,11 @@ SETTINGS = section(
         Setting(
             "forwarded_allow_ips",
             ("--forwarded-allow-ips",),
-            LOOPBACK,
-            "Proxies (addresses or CIDR ranges, comma-separated; '*' for any; '' for none) "
-            "whose Forwarded / X-Forwarded-For/-Proto/-Host headers set REMOTE_ADDR, "
-            "wsgi.url_scheme and the host. Default: $FORWARDED_ALLOW_IPS when set, else this "
-            "machine only (as gunicorn).",
+            NO_ONE,
+            "Proxies (addresses or CIDR ranges, comma-separated; '*' for any) whose "
+            "Forwarded / X-Forwarded-For/-Proto/-Host headers set REMOTE_ADDR, "
+            "wsgi.url_scheme and the host. Default: $FORWARDED_ALLOW_IPS when set, else no "
+            "one (gunicorn trusts 127.0.0.1,::1: name your proxy, e.g. 127.0.0.1).",
             type=ip_list,
             metavar="LIST",
         ),
