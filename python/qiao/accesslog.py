@@ -152,6 +152,12 @@ class Format:
     is_json: bool
     getters: tuple[tuple[str, Getter], ...]
     response_headers: bool
+    #: Atoms that are none of gunicorn's: written as ``-``, as gunicorn does.
+    unknown: tuple[str, ...] = ()
+
+
+def _dash(e, s, n, d) -> str:
+    return "-"
 
 
 def compile_format(text: str) -> Format:
@@ -160,6 +166,7 @@ def compile_format(text: str) -> Format:
     if text.strip().lower() == "json":
         return Format(text, True, (), False)
     getters: dict[str, Getter] = {}
+    unknown: list[str] = []
     for key in _KEY.findall(text):
         braced = _BRACED.fullmatch(key)
         if key in ATOMS:
@@ -169,14 +176,15 @@ def compile_format(text: str) -> Format:
             make = {"i": _request_header, "o": _response_header, "e": _environ_value}[kind]
             getters[key] = make(name)
         else:
-            raise FormatError(f"unknown access log atom %({key})s in {text!r}")
+            getters[key] = _dash
+            unknown.append(f"%({key})s")
     sample = {key: 0 if key in ("s", "B", "T", "M", "D") else "-" for key in getters}
     try:
         text % sample
     except (TypeError, ValueError, KeyError) as e:
         raise FormatError(f"bad access log format {text!r}: {e}") from None
     uses_output = any(key.endswith("}o") for key in getters)
-    return Format(text, False, tuple(getters.items()), uses_output)
+    return Format(text, False, tuple(getters.items()), uses_output, tuple(unknown))
 
 
 #: Request fields the one-letter atoms read (besides the CGI keys).

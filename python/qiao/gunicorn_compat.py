@@ -13,6 +13,8 @@ carried over by changing other settings:
 - ``protocol = uwsgi``: every bind speaks uwsgi (``uwsgi://`` prefix).
 - every setting of :mod:`qiao.settings.unused` that was set: one info
   line with what Qiao does instead.
+- an access log format with atoms gunicorn does not know: written as
+  ``-`` (gunicorn's way), with a warning.
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ def apply(resolved: Resolved) -> None:
     if values["protocol"] == "uwsgi":
         binds = values["bind"] or [DEFAULT_BIND]
         values["bind"] = [b if b.startswith(UWSGI_PREFIX) else UWSGI_PREFIX + b for b in binds]
+    if values["access_log"]:
+        from .accesslog import compile_format
+
+        unknown = compile_format(values["access_log_format"]).unknown
+        if unknown:
+            resolved.warnings.append(
+                f"access log format: {', '.join(unknown)} is no atom; written as '-' "
+                "(as gunicorn does)"
+            )
     for s in SETTINGS:
         if s.ignored and given(s.name):
             resolved.notes.append(f"{_named(s)} has no effect in Qiao: {s.ignored}")
