@@ -338,17 +338,26 @@ class Arbiter:
 
     def _watch_files(self) -> None:
         """--reload: a thread waits for changes to Python files under the
-        current directory (inotify, through watchfiles) and asks for a
-        reload as SIGHUP would."""
+        current directory and to the --reload-extra-file files (inotify,
+        through watchfiles) and asks for a reload as SIGHUP would."""
         try:
             from watchfiles import PythonFilter, watch
         except ImportError:
             log.warning("--reload needs the watchfiles package (pip install watchfiles)")
             return
+        extra = {os.path.abspath(p) for p in self.opts.get("reload_extra_files") or []}
+        python = PythonFilter()
+
+        def wanted(change: Any, path: str) -> bool:
+            return os.path.abspath(path) in extra or python(change, path)
 
         def loop() -> None:
             for changes in watch(
-                os.getcwd(), watch_filter=PythonFilter(), debounce=200, stop_event=self.watch_stop
+                os.getcwd(),
+                *[p for p in extra if os.path.exists(p)],
+                watch_filter=wanted,
+                debounce=200,
+                stop_event=self.watch_stop,
             ):
                 log.info("Reloading: %s changed", sorted(p for _, p in changes)[0])
                 self._on_signal(signal.SIGHUP, None)

@@ -457,3 +457,40 @@ def test_settings_without_meaning_are_logged_once():
         assert log.count("--no-sendfile has no effect in Qiao") == 1
     finally:
         srv.cleanup()
+
+
+def test_reload_extra_file(tmp_path):
+    """--reload-extra-file: a change to a file that is not Python (read by
+    the application at import) restarts the workers."""
+    pytest.importorskip("watchfiles")
+    data = tmp_path / "data.txt"
+    data.write_text("one")
+    (tmp_path / "extra_app.py").write_text(
+        "import pathlib\n"
+        f"TEXT = pathlib.Path({str(data)!r}).read_text().encode()\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Length', str(len(TEXT)))])\n"
+        "    return [TEXT]\n"
+    )
+    port = free_port()
+    args = ["-b", f"127.0.0.1:{port}", "--reload", "--reload-extra-file", str(data)]
+    srv = serve([*args, "--chdir", str(tmp_path), "extra_app:app"], port)
+
+    def text():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+            return r.read()
+
+    try:
+        assert text() == b"one"
+        first = workers_of(srv, 1)
+        deadline = time.monotonic() + 15
+        # Until the first worker is gone and a new one serves.
+        while time.monotonic() < deadline:
+            now = children(srv.proc.pid)
+            if now and not set(now) & set(first):
+                break
+            data.write_text("two")  # again each round: the watcher may start late
+            time.sleep(0.2)
+        assert text() == b"two", srv.stderr()
+    finally:
+        srv.cleanup()
