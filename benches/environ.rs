@@ -29,7 +29,7 @@ use qiao::http::{parse_head, BodyDecoder, Limits, RequestHead, Status};
 use qiao::io::{BodyReader, Exchange, ListenerInfo, Output, PeerInfo};
 use qiao::wsgi::environ::{fill_environ, EnvironCache, EnvironConfig, ALWAYS_SET};
 use qiao::wsgi::file_wrapper::FileWrapper;
-use qiao::wsgi::server::TEMPLATE_HEADROOM;
+use qiao::wsgi::setup::TEMPLATE_HEADROOM;
 
 mod common;
 
