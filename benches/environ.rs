@@ -33,8 +33,8 @@ use qiao::wsgi::setup::TEMPLATE_HEADROOM;
 
 mod common;
 
-/// The template dict `serve` (src/wsgi/server.rs) builds with its
-/// defaults; keep the two in step.
+/// The template dict `serve` builds with the default settings
+/// (`environ_template` in src/wsgi/setup.rs); keep the two in step.
 fn template(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
