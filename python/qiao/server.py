@@ -322,8 +322,8 @@ def engine_options(opts: dict) -> dict:
 
 def _items(value: str | Iterable[str] | None) -> list[str]:
     """A list setting's items: qiao.serve() may be given one string where
-    the command line builds a list, and None is the empty list."""
-    if value is None:
+    the command line builds a list; None (or "") is the empty list."""
+    if not value:
         return []
     return [value] if isinstance(value, str) else list(value)
 
