@@ -29,12 +29,12 @@ use qiao::http::{parse_head, BodyDecoder, Limits, RequestHead, Status};
 use qiao::io::{BodyReader, Exchange, ListenerInfo, Output, PeerInfo};
 use qiao::wsgi::environ::{fill_environ, EnvironCache, EnvironConfig, ALWAYS_SET};
 use qiao::wsgi::file_wrapper::FileWrapper;
-use qiao::wsgi::server::TEMPLATE_HEADROOM;
+use qiao::wsgi::setup::TEMPLATE_HEADROOM;
 
 mod common;
 
-/// The template dict `serve` (src/wsgi/server.rs) builds with its
-/// defaults; keep the two in step.
+/// The template dict `serve` builds with the default settings
+/// (`environ_template` in src/wsgi/setup.rs); keep the two in step.
 fn template(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;

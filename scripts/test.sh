@@ -11,8 +11,10 @@
 #   3. cargo fmt --check
 #   4. cargo clippy --all-targets -- -D warnings
 #   5. ruff check python tests bench examples
-#   6. cargo test
-#   7. pytest tests/e2e
+#   6. mypy.stubtest qiao._qiao: the stub python/qiao/_qiao.pyi matches the
+#      built engine module (names, parameters, classes)
+#   7. cargo test
+#   8. pytest tests/e2e
 #
 # Environment: PYTHON (default python3) picks the interpreter. If it is a
 # system Python that refuses pip installs (PEP 668, "externally managed"), a
@@ -104,7 +106,7 @@ if [ "$SKIP_INSTALL" != 1 ]; then
     section "install: Python packages"
     "$PY" -m pip --version >/dev/null 2>&1 || "$PY" -m ensurepip --upgrade
     "$PY" -m pip install -q maturin pytest pytest-timeout requests flask django falcon bottle ruff watchfiles brotli zstandard lxml prometheus_client \
-        cryptography "httpx[http2]" \
+        cryptography "httpx[http2]" mypy \
         gunicorn gevent
     "$PY" --version
 
@@ -126,6 +128,13 @@ cargo clippy --all-targets -- -D warnings
 
 section "ruff check python tests bench examples"
 "$PY" -m ruff check python tests bench examples
+
+section "mypy.stubtest qiao._qiao"
+# The installed module against the stub installed with it (both built from
+# this tree by step 2): a keyword, class or name of the engine that the stub
+# does not spell exactly fails the run. Run from the root, where no `qiao`
+# package shadows the installed one.
+"$PY" -m mypy.stubtest qiao._qiao || die "mypy.stubtest: python/qiao/_qiao.pyi does not match qiao._qiao"
 
 section "cargo test --no-fail-fast"
 cargo test --no-fail-fast

@@ -1,21 +1,46 @@
-"""Type stubs for the native engine module ``qiao._qiao``."""
+"""Type stubs for the native engine module ``qiao._qiao``.
 
-from collections.abc import Iterator
-from typing import Any, Callable
+``scripts/test.sh`` checks them against the built module with
+``mypy.stubtest``: a parameter, class or name that drifts fails the run.
+The ``config`` of :func:`serve` is spelled here as ``TypedDict``s (only for
+type checkers, ``@type_check_only``: at run time it is a plain dict), key
+for key what ``src/wsgi/config.rs`` reads and
+``qiao.server.engine_options`` builds; every key is required.
+"""
+
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, TypedDict, final, type_check_only
+
+from typing_extensions import Self
+
+__all__ = [
+    "serve",
+    "Control",
+    "heartbeat_layout",
+    "metrics_layout",
+    "FileWrapper",
+    "Input",
+    "StartResponse",
+    "Compressor",
+    "RequestBodyError",
+    "__version__",
+]
 
 __version__: str
 
 class RequestBodyError(OSError):
     """The request body could not be read in full."""
 
+@final
 class FileWrapper:
     filelike: Any
     blksize: int
-    def __init__(self, filelike: Any, blksize: int = 8192) -> None: ...
+    def __new__(cls, filelike: Any, blksize: int = ...) -> Self: ...
     def __iter__(self) -> Iterator[bytes]: ...
     def __next__(self) -> bytes: ...
     def close(self) -> None: ...
 
+@final
 class Input:
     def read(self, size: int | None = None) -> bytes: ...
     def readline(self, size: int | None = None) -> bytes: ...
@@ -25,16 +50,18 @@ class Input:
     def readable(self) -> bool: ...
     def close(self) -> None: ...
 
+@final
 class StartResponse:
     def __call__(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
     ) -> Callable[[bytes], None]: ...
     def write(self, data: bytes) -> None: ...
 
+@final
 class Control:
     """A handle on a running ``serve``: its methods only set a flag."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
     def drain(self) -> None: ...
     def stop(self) -> None: ...
     @property
@@ -44,43 +71,102 @@ class Control:
 
 def heartbeat_layout() -> tuple[int, int, int]: ...
 def metrics_layout() -> tuple[tuple[int, int, int, int, int], list[str], int, list[float]]: ...
+
+@type_check_only
+class LimitsConfig(TypedDict):
+    limit_request_line: int
+    limit_request_fields: int
+    limit_request_field_size: int
+    max_body: int | None
+    max_connections: int
+
+@type_check_only
+class TimeoutsConfig(TypedDict):
+    """Seconds."""
+
+    keepalive: float
+    header_timeout: float
+    io_timeout: float
+    graceful_timeout: float
+
+@type_check_only
+class TlsConfig(TypedDict):
+    certfile: str | None
+    keyfile: str | None
+    ca_certs: str | None
+    cert_reqs: Literal["none", "optional", "required"]
+    http2: bool
+
+@type_check_only
+class StaticConfig(TypedDict):
+    dirs: list[tuple[str, str]]
+    index: str | None
+    cache_control: str | None
+    etag: Literal["strong", "weak", "none"]
+    hidden: bool
+    types: list[tuple[str, str]]
+
+@type_check_only
+class ProxyConfig(TypedDict):
+    routes: list[tuple[str, list[str]]]
+    balance: Literal["round_robin", "least_conn"]
+    timeout: float
+    connect_timeout: float
+    max_fails: int
+    probe_interval: float
+    preserve_host: bool
+    status: str | None
+    health_path: str | None
+
+@type_check_only
+class CompressConfig(TypedDict):
+    min_size: int
+    types: list[str]
+    codings: list[str]
+    levels: dict[str, int]
+
+@type_check_only
+class LoggingConfig(TypedDict):
+    log_error: Callable[[str, BaseException | None], None]
+    access_log: Callable[[dict[str, Any], int, int, float], None] | None
+    access_log_fields: list[str] | None
+
+@type_check_only
+class EngineConfig(TypedDict):
+    threads: int
+    multiprocess: bool
+    script_name: str
+    health_path: str | None
+    forwarded_allow_ips: str
+    proxy_protocol: bool
+    max_requests: int
+    limits: LimitsConfig
+    timeouts: TimeoutsConfig
+    tls: TlsConfig
+    static: StaticConfig
+    proxy: ProxyConfig
+    compress: CompressConfig | None
+    logging: LoggingConfig
+
 def serve(
     app: Callable[..., Any],
-    listeners: list[tuple[int, bool]],
+    listeners: list[tuple[int, bool, Literal["http", "uwsgi", "tls"]]],
     *,
-    threads: int = 128,
-    multiprocess: bool = False,
-    url_scheme: str = "http",
-    script_name: str = "",
-    errors: Any = None,
-    log_error: Callable[[str, BaseException | None], None] | None = None,
-    access_log: Callable[[dict, int, int, float], None] | None = None,
-    keepalive: float = 5.0,
-    header_timeout: float = 30.0,
-    io_timeout: float = 30.0,
-    max_connections: int = 10000,
-    limit_request_line: int = 8190,
-    limit_request_fields: int = 100,
-    limit_request_field_size: int = 8190,
-    max_body: int | None = None,
+    config: EngineConfig,
     control: Control | None = None,
-    max_requests: int = 0,
-    graceful_timeout: float = 30.0,
     heartbeat: tuple[Any, int] | None = None,
-    health_path: str | None = None,
-    forwarded_allow_ips: str = "",
-    proxy_protocol: bool = False,
-    uwsgi_listeners: list[int] = ...,
     metrics: tuple[Any, int] | None = None,
-    compress: dict[str, Any] | None = None,
 ) -> None: ...
 
+@final
 class Compressor:
     """A streaming compressor for one response body (``gzip``, ``br`` or ``zstd``)."""
 
-    kind: str
-    level: int
-    def __init__(self, kind: str, level: int | None = None) -> None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def level(self) -> int: ...
+    def __new__(cls, kind: str, level: int | None = None) -> Self: ...
     def compress(self, data: bytes) -> bytes: ...
     def flush(self) -> bytes: ...
     def finish(self) -> bytes: ...

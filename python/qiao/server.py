@@ -44,19 +44,20 @@ UWSGI_PREFIX = "uwsgi://"
 _uwsgi: weakref.WeakSet = weakref.WeakSet()
 
 
-def engine_listeners(sockets: list[socket.socket], tls: bool = False) -> dict:
-    """The engine's ``listeners``, ``uwsgi_listeners`` and ``tls_listeners``
-    arguments. With ``tls`` (``--certfile``), every TCP listener that is
-    not a uwsgi one serves TLS, as gunicorn's ``certfile`` does."""
-    return dict(
-        listeners=[(s.fileno(), s.family == socket.AF_UNIX) for s in sockets],
-        uwsgi_listeners=[i for i, s in enumerate(sockets) if s in _uwsgi],
-        tls_listeners=[
-            i
-            for i, s in enumerate(sockets)
-            if tls and s not in _uwsgi and s.family != socket.AF_UNIX
-        ],
-    )
+def engine_listeners(
+    sockets: list[socket.socket], tls: bool = False
+) -> list[tuple[int, bool, str]]:
+    """The engine's ``listeners``: ``(fd, is_unix, protocol)`` of each
+    socket, the protocol ``"uwsgi"``, ``"tls"`` or ``"http"``. With ``tls``
+    (``--certfile``), every TCP listener that is not a uwsgi one serves
+    TLS, as gunicorn's ``certfile`` does."""
+
+    def protocol(sock: socket.socket) -> str:
+        if sock in _uwsgi:
+            return "uwsgi"
+        return "tls" if tls and sock.family != socket.AF_UNIX else "http"
+
+    return [(s.fileno(), s.family == socket.AF_UNIX, protocol(s)) for s in sockets]
 
 
 def is_inherited(sock: socket.socket) -> bool:
@@ -253,88 +254,95 @@ def close_listeners(sockets: list[socket.socket]) -> None:
 
 
 def engine_options(opts: dict) -> dict:
-    """The keyword arguments of the engine's ``serve`` for these settings."""
-    return dict(
-        threads=opts["threads"],
-        multiprocess=opts["workers"] > 1,
-        script_name=opts["script_name"],
-        log_error=_log.log_error,
-        access_log=accesslog.callback(opts["access_log_format"]) if opts["access_log"] else None,
-        access_log_fields=(
-            accesslog.request_fields(opts["access_log_format"]) if opts["access_log"] else None
-        ),
-        keepalive=opts["keepalive"],
-        header_timeout=opts["header_timeout"],
-        io_timeout=opts["io_timeout"],
-        max_connections=opts["max_connections"],
-        limit_request_line=opts["limit_request_line"],
-        limit_request_fields=opts["limit_request_fields"],
-        limit_request_field_size=opts["limit_request_field_size"],
-        max_body=opts["max_body"],
-        graceful_timeout=opts["graceful_timeout"],
-        health_path=opts["health_path"],
-        forwarded_allow_ips=opts["forwarded_allow_ips"],
-        proxy_protocol=opts["proxy_protocol"],
-        compress=compress_options(opts),
-        certfile=opts["certfile"],
-        keyfile=opts["keyfile"] or opts["certfile"],
-        ca_certs=opts["ca_certs"],
-        cert_reqs=opts["cert_reqs"],
-        http2=opts["http2"],
-        **native_options(opts),
-    )
+    """The engine's ``config`` for these settings: every setting of
+    :data:`qiao.config.DEFAULTS` it uses, grouped as ``src/wsgi/config.rs``
+    reads them (the stub ``_qiao.pyi`` spells the shape). ``opts`` holds
+    every setting; the defaults are the settings table's, never repeated
+    here or in the engine."""
+    logged, access_format = bool(opts["access_log"]), opts["access_log_format"]
+    return {
+        "threads": opts["threads"],
+        "multiprocess": opts["workers"] > 1,
+        "script_name": opts["script_name"],
+        "health_path": opts["health_path"],
+        "forwarded_allow_ips": opts["forwarded_allow_ips"],
+        "proxy_protocol": opts["proxy_protocol"],
+        "max_requests": opts["max_requests"],
+        "limits": {
+            "limit_request_line": opts["limit_request_line"],
+            "limit_request_fields": opts["limit_request_fields"],
+            "limit_request_field_size": opts["limit_request_field_size"],
+            "max_body": opts["max_body"],
+            "max_connections": opts["max_connections"],
+        },
+        "timeouts": {
+            "keepalive": opts["keepalive"],
+            "header_timeout": opts["header_timeout"],
+            "io_timeout": opts["io_timeout"],
+            "graceful_timeout": opts["graceful_timeout"],
+        },
+        "tls": {
+            "certfile": opts["certfile"],
+            # --keyfile defaults to the key in --certfile itself.
+            "keyfile": opts["keyfile"] or opts["certfile"],
+            "ca_certs": opts["ca_certs"],
+            "cert_reqs": opts["cert_reqs"],
+            "http2": opts["http2"],
+        },
+        "static": {
+            "dirs": [tuple(s.split("=", 1)) for s in _items(opts["static"])],
+            "index": opts["static_index"],
+            "cache_control": opts["static_cache_control"],
+            "etag": opts["static_etag"],
+            "hidden": bool(opts["static_hidden"]),
+            "types": [tuple(t.split("=", 1)) for t in _items(opts["static_types"])],
+        },
+        "proxy": {
+            "routes": [
+                (prefix, [u.strip() for u in urls.split(",") if u.strip()])
+                for prefix, urls in (p.split("=", 1) for p in _items(opts["proxy"]))
+            ],
+            "balance": opts["proxy_balance"],
+            "timeout": opts["proxy_timeout"],
+            "connect_timeout": opts["proxy_connect_timeout"],
+            "max_fails": opts["proxy_max_fails"],
+            "probe_interval": opts["proxy_probe_interval"],
+            "preserve_host": bool(opts["proxy_preserve_host"]),
+            "status": opts["proxy_status"],
+            "health_path": opts["proxy_health_path"],
+        },
+        "compress": _compress(opts),
+        "logging": {
+            "log_error": _log.log_error,
+            "access_log": accesslog.callback(access_format) if logged else None,
+            "access_log_fields": accesslog.request_fields(access_format) if logged else None,
+        },
+    }
 
 
-def native_options(opts: dict) -> dict:
-    """The engine's keyword arguments for the native routes (--static, --proxy)."""
-
-    def items(name: str) -> list[str]:  # qiao.serve() may get one string
-        value = opts.get(name) or []
-        return [value] if isinstance(value, str) else list(value)
-
-    statics = [tuple(s.split("=", 1)) for s in items("static")]
-    proxies = [
-        (prefix, [u.strip() for u in urls.split(",") if u.strip()])
-        for prefix, urls in (p.split("=", 1) for p in items("proxy"))
-    ]
-    return dict(
-        static_dirs=statics,
-        static_index=opts.get("static_index") or None,
-        static_cache_control=opts.get("static_cache_control") or None,
-        static_etag=opts.get("static_etag") or "strong",
-        static_hidden=bool(opts.get("static_hidden")),
-        static_types=[tuple(t.split("=", 1)) for t in items("static_types")],
-        proxy_routes=proxies,
-        proxy_balance=opts.get("proxy_balance") or "round_robin",
-        proxy_timeout=opts.get("proxy_timeout") or 30.0,
-        proxy_connect_timeout=opts.get("proxy_connect_timeout") or 5.0,
-        proxy_max_fails=opts.get("proxy_max_fails") or 1,
-        proxy_probe_interval=opts.get("proxy_probe_interval") or 5.0,
-        proxy_preserve_host=bool(opts.get("proxy_preserve_host")),
-        proxy_status=opts.get("proxy_status"),
-        proxy_health_path=opts.get("proxy_health_path"),
-    )
+def _items(value: str | Iterable[str] | None) -> list[str]:
+    """A list setting's items: qiao.serve() may be given one string where
+    the command line builds a list; None (or "") is the empty list."""
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
-def compress_options(opts: dict) -> dict | None:
-    """The engine's ``compress=`` for ``--compress`` and its settings (None
-    when off); the defaults are the portable ``Compress``'s own."""
+def _compress(opts: dict) -> dict | None:
+    """The ``compress`` group (None when ``--compress`` is off). Types and
+    codings not given are the portable ``Compress``'s own lists."""
     if not opts["compress"]:
         return None
     from .middleware import compress
 
-    def listed(value, default) -> list[str]:
-        # qiao.serve() may be given one string where the CLI builds a list.
-        return [value] if isinstance(value, str) else list(value or default)
-
     levels = opts["compress_levels"] or {}
     if not isinstance(levels, dict):  # CODING=LEVEL strings, as the command line gives them
-        pairs = (item.partition("=") for item in listed(levels, ()))
+        pairs = (item.partition("=") for item in _items(levels))
         levels = {c.strip(): int(n) for c, _, n in pairs}
     return {
         "min_size": opts["compress_min_size"],
-        "types": [t.strip().lower() for t in listed(opts["compress_types"], compress.TYPES)],
-        "codings": listed(opts["compress_codings"], compress.CODINGS),
+        "types": [t.strip().lower() for t in _items(opts["compress_types"]) or compress.TYPES],
+        "codings": _items(opts["compress_codings"]) or list(compress.CODINGS),
         "levels": levels,
     }
 
@@ -389,8 +397,9 @@ def serve(
     try:
         _serve_native(
             app,
-            **engine_listeners(listeners, tls=bool(opts["certfile"])),
-            **engine_options(opts),
+            engine_listeners(listeners, tls=bool(opts["certfile"])),
+            # No supervisor to replace this process: --max-requests is the workers'.
+            config={**engine_options(opts), "max_requests": 0},
         )
     except (KeyboardInterrupt, _Stop):
         log.info("Shutting down")

@@ -98,12 +98,11 @@ def run(
     try:
         _serve_native(
             app,
-            **engine_listeners(sockets, tls=bool(opts["certfile"])),
+            engine_listeners(sockets, tls=bool(opts["certfile"])),
+            config={**engine_options(opts), "max_requests": max_requests},
             control=control,
-            max_requests=max_requests,
             heartbeat=(heartbeat, slot_offset),
             metrics=opts.get("metrics_block"),
-            **engine_options(opts),
         )
     except ValueError as e:
         # The engine refused a setting before serving anything: every new

@@ -14,9 +14,6 @@ use std::io;
 
 use crate::codec::{Encoder, Kind};
 
-/// Bodies known to be shorter than this are sent as they are (the
-/// portable class's `MIN_SIZE`): the codec's framing would eat the gain.
-pub const DEFAULT_MIN_SIZE: u64 = 1024;
 /// Input fed to the codec between two flushes, at most (the portable
 /// class's `STREAM_FLUSH_BYTES`): bounds what the codec holds back from a
 /// slow stream, at a negligible cost in ratio.
@@ -33,6 +30,8 @@ pub const DEFAULT_CODINGS: [Kind; 3] = [Kind::Zstd, Kind::Brotli, Kind::Gzip];
 /// The `--compress` settings of a worker.
 #[derive(Clone, Debug)]
 pub struct CompressConfig {
+    /// Bodies known to be shorter are sent as they are (`--compress-min-size`,
+    /// the portable class's `MIN_SIZE`): the codec's framing would eat the gain.
     pub min_size: u64,
     /// Lower-cased media types; an entry ending in `/` covers the whole
     /// top-level type.

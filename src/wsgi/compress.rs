@@ -1,7 +1,7 @@
-//! `--compress` in the WSGI ring: the settings `serve(compress={...})`
-//! receives, the coding each request negotiates, and [`Compression`], the
-//! per-response state `start_response` consults when it writes the head
-//! and each body piece. The codec runs with the GIL released on large
+//! `--compress` in the WSGI ring: the `compress` group of
+//! `serve(config=...)`, the coding each request negotiates, and
+//! [`Compression`], the per-response state `start_response` consults
+//! when it writes the head and each body piece. The codec runs with the GIL released on large
 //! pieces, as `qiao._qiao.Compressor` does. The rules themselves are
 //! sans-IO, in [`crate::http::compress`].
 
@@ -18,15 +18,14 @@ use crate::http::compress::{
 };
 use crate::io::Exchange;
 
-/// The keys `serve(compress=...)` accepts: the keyword arguments of the
-/// portable `Compress` class, with the same meaning.
+/// The keys of `serve(config={"compress": ...})`: the keyword arguments
+/// of the portable `Compress` class, with the same meaning.
 const KEYS: [&str; 4] = ["min_size", "types", "codings", "levels"];
 
-/// Reads `{"types": [str], "min_size": int, "codings": [str], "levels":
-/// {coding: int}}`. `types` is required (the Python side passes the
-/// portable class's list, so the two share one default); the others
-/// default to the portable class's `MIN_SIZE` and `CODINGS` and the
-/// codecs' default levels.
+/// Reads `{"min_size": int, "types": [str], "codings": [str], "levels":
+/// {coding: int}}`. Every key is required: the Python side passes the
+/// settings table's values and the portable class's lists, so there is
+/// one default of each, in Python.
 pub fn config_from_py(dict: &Bound<'_, PyDict>) -> PyResult<CompressConfig> {
     for key in dict.keys() {
         let key = key.cast::<PyString>()?.to_cow()?.into_owned();
@@ -36,41 +35,33 @@ pub fn config_from_py(dict: &Bound<'_, PyDict>) -> PyResult<CompressConfig> {
             )));
         }
     }
-    let min_size = match dict.get_item("min_size")? {
-        Some(v) => v.extract::<u64>().map_err(|_| {
-            PyValueError::new_err(format!(
-                "compress: min_size must be an integer >= 0, not {v}"
-            ))
-        })?,
-        None => crate::http::compress::DEFAULT_MIN_SIZE,
+    let item = |key: &str| {
+        dict.get_item(key)?
+            .ok_or_else(|| PyValueError::new_err(format!("compress: {key:?} is required")))
     };
-    let types: Vec<String> = match dict.get_item("types")? {
-        Some(v) => v.extract()?,
-        None => return Err(PyValueError::new_err("compress: 'types' is required")),
-    };
-    let codings = match dict.get_item("codings")? {
-        Some(v) => v
-            .extract::<Vec<String>>()?
-            .iter()
-            .map(|c| coding(c))
-            .collect::<PyResult<Vec<_>>>()?,
-        None => crate::http::compress::DEFAULT_CODINGS.to_vec(),
-    };
+    let min_size = item("min_size")?;
+    let min_size = min_size.extract::<u64>().map_err(|_| {
+        PyValueError::new_err(format!(
+            "compress: min_size must be an integer >= 0, not {min_size}"
+        ))
+    })?;
+    let types: Vec<String> = item("types")?.extract()?;
+    let codings = (item("codings")?.extract::<Vec<String>>()?.iter())
+        .map(|c| coding(c))
+        .collect::<PyResult<Vec<_>>>()?;
     let types: Vec<&str> = types.iter().map(String::as_str).collect();
     let mut config = CompressConfig::new(min_size, &types, &codings);
-    if let Some(levels) = dict.get_item("levels")? {
-        for (name, level) in levels.cast::<PyDict>()?.iter() {
-            let kind = coding(&name.extract::<String>()?)?;
-            let level: i32 = level.extract()?;
-            let (lo, hi, _) = kind.levels();
-            if !(lo..=hi).contains(&level) {
-                return Err(PyValueError::new_err(format!(
-                    "compress: {} level must be in {lo}..={hi}, not {level}",
-                    kind.token()
-                )));
-            }
-            config.levels[level_slot(kind)] = level;
+    for (name, level) in item("levels")?.cast::<PyDict>()?.iter() {
+        let kind = coding(&name.extract::<String>()?)?;
+        let level: i32 = level.extract()?;
+        let (lo, hi, _) = kind.levels();
+        if !(lo..=hi).contains(&level) {
+            return Err(PyValueError::new_err(format!(
+                "compress: {} level must be in {lo}..={hi}, not {level}",
+                kind.token()
+            )));
         }
+        config.levels[level_slot(kind)] = level;
     }
     Ok(config)
 }

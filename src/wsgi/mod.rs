@@ -1,17 +1,21 @@
 //! The WSGI ring (PEP 3333), the only code that touches Python: the
 //! environ, `wsgi.input`, `start_response`/`write`, `wsgi.file_wrapper`,
-//! calling the application and sending its result, `--compress`, and the `serve` entry
-//! point that runs the I/O ring's loops with the GIL released.
+//! calling the application and sending its result, `--compress`, and the
+//! `serve` entry point (`server.rs`) that reads its configuration once
+//! (`config.rs`), builds the server (`setup.rs`) and runs the I/O ring's
+//! loops with the GIL released.
 
 pub mod app;
 pub mod cgi;
 pub mod compress;
+pub mod config;
 pub mod environ;
 pub mod file_wrapper;
 pub mod input;
 pub mod native_access;
 pub mod reuse;
 pub mod server;
+pub mod setup;
 pub mod start_response;
 
 use std::os::fd::RawFd;
