@@ -36,6 +36,7 @@ from typing import Any
 from . import worker as worker_mod
 from ._qiao import heartbeat_layout
 from .server import is_inherited
+from .statsd import SupervisorMetrics
 
 log = logging.getLogger("qiao.error")
 
@@ -106,6 +107,7 @@ class Arbiter:
 
             self.metrics = MetricsStore(slots)
         self.metrics_server = None
+        self.statsd = SupervisorMetrics(opts, sockets)  # --statsd-host (no-op without)
         self.pipe_r, self.pipe_w = os.pipe()
         for fd in (self.pipe_r, self.pipe_w):
             os.set_blocking(fd, False)
@@ -273,6 +275,13 @@ class Arbiter:
         for w in sorted(newest, key=lambda w: w.started)[: max(0, surplus)]:
             self.retire(w)
 
+    def report(self) -> None:
+        """After each round of manage(): statsd's worker gauge."""
+        if self.booting or self.stopping:
+            return
+        serving = sum(1 for w in self.workers.values() if not w.retiring)
+        self.statsd.update(serving)
+
     def retire(self, w: Worker) -> None:
         if w.retiring:
             return
@@ -425,6 +434,7 @@ class Arbiter:
                     break
                 self.check_workers()
                 self.manage()
+                self.report()
                 self._sleep()
         finally:
             for w in self.workers.values():

@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any, Callable
 
-from . import _log, accesslog
+from . import _log, accesslog, statsd
 from ._qiao import serve as _serve_native
 from .config import DEFAULT_BIND, DEFAULTS
 
@@ -259,9 +259,11 @@ def engine_options(opts: dict) -> dict:
         multiprocess=opts["workers"] > 1,
         script_name=opts["script_name"],
         log_error=_log.log_error,
-        access_log=accesslog.callback(opts["access_log_format"]) if opts["access_log"] else None,
+        access_log=statsd.request_hook(
+            opts, accesslog.callback(opts["access_log_format"]) if opts["access_log"] else None
+        ),
         access_log_fields=(
-            accesslog.request_fields(opts["access_log_format"]) if opts["access_log"] else None
+            accesslog.request_fields(opts["access_log_format"]) if opts["access_log"] else []
         ),
         keepalive=opts["keepalive"],
         header_timeout=opts["header_timeout"],
