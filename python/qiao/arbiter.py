@@ -35,6 +35,7 @@ from typing import Any
 
 from . import worker as worker_mod
 from ._qiao import heartbeat_layout
+from .sdnotify import Notifier
 from .server import is_inherited
 from .statsd import SupervisorMetrics
 
@@ -108,6 +109,7 @@ class Arbiter:
             self.metrics = MetricsStore(slots)
         self.metrics_server = None
         self.statsd = SupervisorMetrics(opts, sockets)  # --statsd-host (no-op without)
+        self.notifier = Notifier.from_environ()  # systemd's NOTIFY_SOCKET (no-op without)
         self.pipe_r, self.pipe_w = os.pipe()
         for fd in (self.pipe_r, self.pipe_w):
             os.set_blocking(fd, False)
@@ -276,11 +278,12 @@ class Arbiter:
             self.retire(w)
 
     def report(self) -> None:
-        """After each round of manage(): statsd's worker gauge."""
+        """After each round of manage(): statsd's worker gauge, systemd's state."""
         if self.booting or self.stopping:
             return
         serving = sum(1 for w in self.workers.values() if not w.retiring)
         self.statsd.update(serving)
+        self.notifier.update(serving, reloading=self.reload_started is not None)
 
     def retire(self, w: Worker) -> None:
         if w.retiring:
@@ -317,6 +320,7 @@ class Arbiter:
         ones serve: the listening sockets never stop being served."""
         if self.app is not None:
             log.info("Reloading workers (the application was preloaded: code is not reloaded)")
+        self.notifier.reload()
         self.generation += 1
         self.reload_started = time.monotonic()
         for _ in range(self.num_workers):
@@ -326,6 +330,7 @@ class Arbiter:
         if self.stopping == "fast":
             return
         self.stopping = "graceful" if graceful else "fast"
+        self.notifier.stop()
         # Stop accepting everywhere at once: shutting down the listening
         # sockets (not just closing our descriptors) acts on the sockets
         # every worker shares, so new clients are refused, not queued,
