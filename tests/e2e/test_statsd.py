@@ -6,6 +6,7 @@ also pass against gunicorn (QIAO_TEST_SERVER=gunicorn).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
@@ -20,6 +21,9 @@ TAGS = "env:e2e,canary"
 ARRIVAL_TIMEOUT = 10.0
 #: Each request: (path, status code).
 REQUESTS = (("/hello", 200), ("/no-such-page", 404), ("/raise", 500))
+#: Requests whose datagrams (3 each) overflow a Unix datagram socket's
+#: queue (net.unix.max_dgram_qlen, 512 at most by default) that nobody reads.
+FILL_REQUESTS = 400
 
 
 class Listener:
@@ -108,3 +112,23 @@ def test_counted_with_the_access_log_too(start_server, listener, tmp_path):
 def test_backlog_metric(start_server, listener):
     start_server("apps:app", options=options(listener, "--enable-backlog-metric"))
     listener.wait_for(line("gunicorn.backlog", r"\d+", "h"))
+
+
+@pytest.mark.qiao_only  # gunicorn's socket blocks: its requests would hang here
+def test_a_full_destination_drops_metrics_and_never_blocks(start_server, tmp_path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / "statsd.sock")
+    sock.bind(path)  # and not read until the end: its queue fills up
+    listener = Listener(sock, f"unix:{path}")
+    srv = start_server("apps:app", options=options(listener, "--workers", "1"))
+    with sock, requests.Session() as session:
+        for _ in range(FILL_REQUESTS):
+            assert session.get(srv.url + "/hello", timeout=10).status_code == 200
+        assert "Resource temporarily unavailable" in srv.stderr(), srv.stderr()
+        # Once the daemon reads again, metrics arrive again.
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while sock.recv(65536):
+                pass
+        assert session.get(srv.url + "/no-such-page", timeout=10).status_code == 404
+        listener.wait_for(line("gunicorn.request.status.404", "1", "c|@1.0"))
