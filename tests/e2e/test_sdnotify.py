@@ -66,8 +66,8 @@ def test_start_reload_stop(start_server, notify):
     assert reloading[2:] == ["STATUS=Reloading"]
     assert receive(sock) == ["READY=1", "STATUS=Serving 2 workers"]
 
-    srv.proc.send_signal(signal.SIGTTIN)
-    assert receive(sock) == ["STATUS=Serving 3 workers"]
+    srv.proc.send_signal(signal.SIGTTOU)
+    assert receive(sock) == ["STATUS=Serving 1 worker"]
 
     srv.proc.send_signal(signal.SIGTERM)
     assert receive(sock) == ["STOPPING=1", "STATUS=Stopping"]
