@@ -281,9 +281,11 @@ class Arbiter:
         """After each round of manage(): statsd's worker gauge, systemd's state."""
         if self.booting or self.stopping:
             return
-        serving = sum(1 for w in self.workers.values() if not w.retiring)
-        self.statsd.update(serving)
-        self.notifier.update(serving, reloading=self.reload_started is not None)
+        current = [w for w in self.workers.values() if not w.retiring]
+        self.statsd.update(len(current))
+        serving = sum(w.booted for w in current)
+        reloading = self.reload_started is not None
+        self.notifier.update(serving, starting=serving < len(current), reloading=reloading)
 
     def retire(self, w: Worker) -> None:
         if w.retiring:

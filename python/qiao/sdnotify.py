@@ -6,15 +6,14 @@ datagram socket path, or ``@name`` for an abstract one), the supervisor
 tells it, one datagram per change:
 
 - ``READY=1`` with ``MAINPID=`` and ``STATUS=Serving N workers``, once
-  the first worker serves (the application is known to load) and the
-  others have been started;
+  the first workers all serve;
 - ``RELOADING=1`` with ``MONOTONIC_USEC=`` (systemd 253 and later want it
   for ``Type=notify-reload``) at a reload (SIGHUP, ``--reload``), then
   ``READY=1`` again when the new workers serve (or the reload failed and
   the old ones go on);
 - ``STOPPING=1`` when it starts stopping;
-- ``STATUS=Serving N workers`` when the number of workers changes
-  (SIGTTIN, SIGTTOU).
+- ``STATUS=Serving N workers`` when the number of workers that serve
+  changes (SIGTTIN, SIGTTOU, a worker replaced).
 
 gunicorn sends a single ``READY=1`` (before its workers start); the rest
 is systemd's protocol, which gunicorn does not follow further.
@@ -78,14 +77,18 @@ class Notifier:
         except OSError as e:
             log.debug("sd_notify: cannot send %s: %s", fields[0], e.strerror or e)
 
-    def update(self, workers: int, reloading: bool) -> None:
-        """Called by the supervisor while its workers serve: the first
-        call says READY, the end of a reload READY again, a new number of
-        workers a new STATUS."""
+    def update(self, serving: int, starting: bool, reloading: bool) -> None:
+        """Called by the supervisor once its first worker serves, then
+        after each round of managing the workers: ``serving`` workers
+        serve, others are still ``starting``, a reload is under way. READY
+        once none is starting, READY again at the end of a reload, a new
+        STATUS when ``serving`` changes."""
         if self.address is None or self.stopping:
             return
-        status = f"STATUS=Serving {workers} worker{'' if workers == 1 else 's'}"
+        status = f"STATUS=Serving {serving} worker{'' if serving == 1 else 's'}"
         if not self.ready:
+            if starting:
+                return
             self.ready = True
             self.send("READY=1", f"MAINPID={os.getpid()}", status)
         elif self.reloading:

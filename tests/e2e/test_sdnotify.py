@@ -68,6 +68,8 @@ def test_start_reload_stop(start_server, notify):
 
     srv.proc.send_signal(signal.SIGTTOU)
     assert receive(sock) == ["STATUS=Serving 1 worker"]
+    srv.proc.send_signal(signal.SIGTTIN)  # said once the new worker serves
+    assert receive(sock) == ["STATUS=Serving 2 workers"]
 
     srv.proc.send_signal(signal.SIGTERM)
     assert receive(sock) == ["STOPPING=1", "STATUS=Stopping"]
@@ -75,3 +77,26 @@ def test_start_reload_stop(start_server, notify):
     sock.setblocking(False)
     with pytest.raises(BlockingIOError):
         sock.recv(4096)  # nothing after STOPPING
+
+
+@pytest.mark.qiao_only
+def test_a_failed_reload_is_ready_again(start_server, notify, tmp_path):
+    """New workers that cannot load the changed code: the old ones go on,
+    and systemd hears READY=1, not silence until its reload timeout."""
+    sock, value = notify
+    source = tmp_path / "sd_reload_app.py"
+    source.write_text(
+        "def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'v1']\n"
+    )
+    srv = start_server(
+        "sd_reload_app:app",
+        options=["--workers", "2", "--chdir", str(tmp_path)],
+        env={"NOTIFY_SOCKET": value},
+    )
+    assert receive(sock)[0] == "READY=1"
+    source.write_text("raise RuntimeError('broken by the test')\n")
+    srv.proc.send_signal(signal.SIGHUP)
+    assert receive(sock)[0] == "RELOADING=1"
+    assert receive(sock) == ["READY=1", "STATUS=Serving 2 workers"]
+    assert "failed to boot: keeping the 2 workers that serve" in srv.stderr(), srv.stderr()
+    assert requests.get(srv.url, timeout=10).text == "v1"
