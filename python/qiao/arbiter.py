@@ -35,7 +35,9 @@ from typing import Any
 
 from . import worker as worker_mod
 from ._qiao import heartbeat_layout
+from .sdnotify import Notifier
 from .server import is_inherited
+from .statsd import SupervisorMetrics
 
 log = logging.getLogger("qiao.error")
 
@@ -106,6 +108,8 @@ class Arbiter:
 
             self.metrics = MetricsStore(slots)
         self.metrics_server = None
+        self.statsd = SupervisorMetrics(opts, sockets)  # --statsd-host (no-op without)
+        self.notifier = Notifier.from_environ()  # systemd's NOTIFY_SOCKET (no-op without)
         self.pipe_r, self.pipe_w = os.pipe()
         for fd in (self.pipe_r, self.pipe_w):
             os.set_blocking(fd, False)
@@ -273,6 +277,16 @@ class Arbiter:
         for w in sorted(newest, key=lambda w: w.started)[: max(0, surplus)]:
             self.retire(w)
 
+    def report(self) -> None:
+        """After each round of manage(): statsd's worker gauge, systemd's state."""
+        if self.booting or self.stopping:
+            return
+        current = [w for w in self.workers.values() if not w.retiring]
+        self.statsd.update(len(current))
+        serving = sum(w.booted for w in current)
+        reloading = self.reload_started is not None
+        self.notifier.update(serving, starting=serving < len(current), reloading=reloading)
+
     def retire(self, w: Worker) -> None:
         if w.retiring:
             return
@@ -308,6 +322,7 @@ class Arbiter:
         ones serve: the listening sockets never stop being served."""
         if self.app is not None:
             log.info("Reloading workers (the application was preloaded: code is not reloaded)")
+        self.notifier.reload()
         self.generation += 1
         self.reload_started = time.monotonic()
         for _ in range(self.num_workers):
@@ -317,6 +332,7 @@ class Arbiter:
         if self.stopping == "fast":
             return
         self.stopping = "graceful" if graceful else "fast"
+        self.notifier.stop()
         # Stop accepting everywhere at once: shutting down the listening
         # sockets (not just closing our descriptors) acts on the sockets
         # every worker shares, so new clients are refused, not queued,
@@ -434,6 +450,7 @@ class Arbiter:
                     break
                 self.check_workers()
                 self.manage()
+                self.report()
                 self._sleep()
         finally:
             for w in self.workers.values():

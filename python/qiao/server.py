@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any, Callable
 
-from . import _log, accesslog
+from . import _log, accesslog, statsd
 from ._qiao import serve as _serve_native
 from .config import DEFAULT_BIND, DEFAULTS
 
@@ -314,8 +314,10 @@ def engine_options(opts: dict) -> dict:
         "compress": _compress(opts),
         "logging": {
             "log_error": _log.log_error,
-            "access_log": accesslog.callback(access_format) if logged else None,
-            "access_log_fields": accesslog.request_fields(access_format) if logged else None,
+            "access_log": statsd.request_hook(
+                opts, accesslog.callback(access_format) if logged else None
+            ),
+            "access_log_fields": accesslog.request_fields(access_format) if logged else [],
         },
     }
 

@@ -53,14 +53,14 @@ def syslog_address(text: str) -> str:
 
 
 def statsd_address(text: str) -> str:
-    """``HOST:PORT`` (UDP) or ``unix:PATH`` (a datagram socket)."""
-    if text.startswith("unix:"):
-        if len(text) == 5:
-            raise argparse.ArgumentTypeError("empty Unix socket path in --statsd-host")
-        return text
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT or unix:PATH, got {text!r}")
+    """gunicorn's forms: ``HOST:PORT``, ``HOST`` (port 8125), ``[V6]:PORT``
+    (UDP), ``unix:PATH`` or ``unix://PATH`` (a datagram socket)."""
+    from ..statsd import parse_address
+
+    try:
+        parse_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     return text
 
 
@@ -190,7 +190,8 @@ SETTINGS = section(
             "statsd_host",
             ("--statsd-host",),
             None,
-            "Send gunicorn's statsd metrics to HOST:PORT (UDP) or unix:PATH. Off by default.",
+            "Send gunicorn's statsd metrics to HOST:PORT (UDP; port 8125 if omitted) or "
+            "unix:PATH (a datagram socket). Off by default.",
             type=statsd_address,
             metavar="ADDRESS",
         ),
