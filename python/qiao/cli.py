@@ -7,6 +7,7 @@ failure ends with one line on stderr and a non-zero exit status.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from typing import NoReturn
@@ -143,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"cannot open the access log {options['access_log']!r}: {e.strerror or e}")
     app = None
     if options["preload"]:
+        gc.disable()  # the import frees nothing the workers would share (docs/preload.md)
         try:
             app = load_mounted(app_spec, options.get("mount"))
         except AppLoadError as e:
