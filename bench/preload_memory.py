@@ -27,6 +27,7 @@ site-packages appended to its path, so both serve the same libraries):
     PYTHONPATH=python python3 bench/preload_memory.py --out bench/RESULTS-preload.md
     PYTHONPATH=python python3 bench/preload_memory.py --workers 4 --per-worker 100 \\
         --gunicorn-python /tmp/gvenv/bin/python
+    PYTHONPATH=python python3 bench/preload_memory.py --qiao-args "--threads 1" --only 1,4,5,6
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def command(server: str, preload: bool, noop: str, port: int, args) -> list[str]
             APP,
         ]
     qiao = [sys.executable, "-c", QIAO_WRAPPER, noop] if noop else [sys.executable, "-m", "qiao"]
-    return qiao + ["--bind", bind, "--workers", str(args.workers), *flags, APP]
+    extra = args.qiao_args.split()
+    return qiao + ["--bind", bind, "--workers", str(args.workers), *extra, *flags, APP]
 
 
 def environment(server: str, db: str) -> dict:
@@ -285,7 +287,8 @@ def report(rows: list[dict], args) -> str:
         "# `--preload` memory: Qiao and gunicorn serving a Django project",
         "",
         f"{datetime.date.today().isoformat()} · {machine(args)} · {args.workers} workers, "
-        f"each warmed with at least {args.per_worker} requests "
+        f"each warmed with at least {args.per_worker} requests"
+        f"{f', qiao {args.qiao_args}' if args.qiao_args else ''} "
         "(`bench/preload_memory.py`, see docs/preload.md).",
         "",
         "| configuration | worker USS, median (MiB) | worker PSS, median (MiB) "
@@ -315,6 +318,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--per-worker", type=int, default=DEFAULT_PER_WORKER)
     parser.add_argument("--gunicorn-python", default="/tmp/gvenv/bin/python")
+    parser.add_argument(
+        "--qiao-args", default="", help="more qiao options, e.g. '--threads 1' (gunicorn's sync)"
+    )
     parser.add_argument("--only", help="comma-separated configuration numbers (1-based)")
     parser.add_argument("--out", help="also write the Markdown report to this file")
     args = parser.parse_args()
