@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import logging
 import mmap
 import os
@@ -148,6 +149,9 @@ class Arbiter:
         if self.metrics is not None:
             self.metrics.clear(slot)
             opts = {**opts, "metrics_block": (self.metrics.buffer, self.metrics.offset(slot))}
+        if self.app is not None:  # --preload: keep the imported heap shared (docs/preload.md)
+            gc.freeze()  # the collector never writes to what the workers inherit
+            gc.enable()  # disabled by cli.main for the preload import
         pid = os.fork()
         if pid:
             self.workers[pid] = Worker(pid, slot, self.generation)

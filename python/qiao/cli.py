@@ -9,6 +9,7 @@ and a non-zero exit status.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import shlex
@@ -238,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("%s", warning)
     app = None
     if options["preload"] or options["check_config"]:
+        if options["preload"]:
+            gc.disable()  # the import frees nothing the workers would share (docs/preload.md)
         try:
             app = load_mounted(app_spec, options.get("mount"))
         except AppLoadError as e:
