@@ -152,8 +152,13 @@ class Arbiter:
         if self.app is not None:  # --preload: keep the imported heap shared (docs/preload.md)
             gc.freeze()  # the collector never writes to what the workers inherit
             gc.enable()  # disabled by cli.main for the preload import
+        # The worker's signals wait (blocked) until the child has its own
+        # handlers: a TERM sent right after the fork would otherwise run the
+        # supervisor's handler in the child, and be lost.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, worker_mod.WORKER_SIGNALS)
         pid = os.fork()
         if pid:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             self.workers[pid] = Worker(pid, slot, self.generation)
             log.info("Booting worker with pid: %d", pid)
             return

@@ -32,6 +32,23 @@ WORKER_BOOT_ERROR = 3
 
 _PR_SET_PDEATHSIG = 1
 
+#: Signals a worker handles itself; the supervisor blocks them around the
+#: fork, and the worker unblocks them once its handlers are in place.
+WORKER_SIGNALS = frozenset(
+    {
+        signal.SIGTERM,
+        signal.SIGINT,
+        signal.SIGQUIT,
+        signal.SIGHUP,
+        signal.SIGTTIN,
+        signal.SIGTTOU,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+        signal.SIGWINCH,
+        signal.SIGABRT,
+    }
+)
+
 
 def _die_with_parent() -> None:
     """Asks the kernel to send SIGTERM when the supervisor exits."""
@@ -70,6 +87,7 @@ def run(
     _die_with_parent()
     control = Control()
     _install_signals(control)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)  # blocked by the fork
     if os.getppid() != supervisor_pid:  # the supervisor died before we armed PDEATHSIG
         return 0
     if app is None:
