@@ -14,7 +14,12 @@ pipe; the loop does the work:
 
 Each worker thread has a heartbeat slot in an anonymous shared mapping
 (layout in ``src/io/heartbeat.rs``); a worker inside one request for longer
-than ``--timeout`` is killed, and the log names that request.
+than ``--timeout`` is sent SIGABRT (it logs its threads' stacks and runs
+the ``worker_abort`` hook), then SIGKILL if it is still there
+``ABORT_GRACE_SECONDS`` later; the log names that request.
+
+gunicorn's server hooks are called here with a :class:`~qiao.hook_objects.
+HookServer` (``self.hook_server``) and the workers' ``HookWorker`` views.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import mmap
 import os
 import select
@@ -33,8 +39,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import hook_worker
 from . import worker as worker_mod
 from ._qiao import heartbeat_layout
+from .hook_objects import HookServer
+from .hooks import HookFailed, run_hook
 from .server import is_inherited
 
 log = logging.getLogger("qiao.error")
@@ -49,6 +58,8 @@ RELOAD_READY_SECONDS = 30.0
 #: Heartbeat slots reserved per thread beyond the initial worker count, so
 #: SIGTTIN can add workers without remapping.
 EXTRA_WORKER_SLOTS = 32
+#: A worker sent SIGABRT for its --timeout is killed if still there after this.
+ABORT_GRACE_SECONDS = 3.0
 
 SLOT_SIZE, LINE_OFFSET, LINE_CAPACITY = heartbeat_layout()
 _SIGNAMES = {
@@ -71,6 +82,8 @@ class Worker:
     booted: bool = False
     retiring: bool = False
     kill_at: float | None = None
+    aborted: bool = False
+    hook: Any = None  # its HookWorker, the ``worker`` the hooks are given
 
 
 class BootError(Exception):
@@ -106,6 +119,7 @@ class Arbiter:
 
             self.metrics = MetricsStore(slots)
         self.metrics_server = None
+        self.hook_server = HookServer.for_arbiter(self)
         self.pipe_r, self.pipe_w = os.pipe()
         for fd in (self.pipe_r, self.pipe_w):
             os.set_blocking(fd, False)
@@ -144,9 +158,12 @@ class Arbiter:
         if self.metrics is not None:
             self.metrics.clear(slot)
             opts = {**opts, "metrics_block": (self.metrics.buffer, self.metrics.offset(slot))}
+        hook = self.hook_server.new_worker()
+        run_hook(opts, "pre_fork", self.hook_server, hook)
         pid = os.fork()
         if pid:
-            self.workers[pid] = Worker(pid, slot, self.generation)
+            self.workers[pid] = Worker(pid, slot, self.generation, hook=hook)
+            hook.forked(pid, self.workers[pid])
             log.info("Booting worker with pid: %d", pid)
             return
         # In the child: never return into the supervisor's loop.
@@ -158,12 +175,18 @@ class Arbiter:
             os.close(self.pipe_w)
             if self.metrics_server is not None:
                 self.metrics_server.socket.close()  # the supervisor's, not ours
+            hook.in_child()
+            opts = {**opts, hook_worker.HOOK_WORKER: hook}
+            run_hook(opts, "post_fork", self.hook_server, hook)
             status = worker_mod.run(
                 self.app, self.app_spec, self.sockets, opts, self.heartbeat, offset, self.pid
             )
+        except HookFailed:
+            status = worker_mod.WORKER_BOOT_ERROR
         except BaseException:  # noqa: BLE001 - report, then exit with a status
             log.exception("Worker failed")
         finally:
+            hook_worker.worker_exit(opts, hook)
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
                 sys.stderr.flush()
@@ -190,6 +213,7 @@ class Arbiter:
                 continue
             self.free_slots.append(w.slot)
             code = os.waitstatus_to_exitcode(status)  # -N: killed by signal N
+            run_hook(self.opts, "child_exit", self.hook_server, w.hook)
             if self.metrics is not None:
                 self.metrics.retire(w.slot)
                 # Died, rather than retired (a signal, or an error exit
@@ -237,12 +261,19 @@ class Arbiter:
                 busy, alive, line = self._slot(w, t)
                 if alive and not w.booted:
                     w.booted = True
-                if timeout and busy and now_ms - busy > timeout * 1000:
+                if timeout and busy and now_ms - busy > timeout * 1000 and not w.aborted:
                     log.error(
                         "Worker (pid:%d) timed out after %ss in request: %s", w.pid, timeout, line
                     )
-                    self._kill(w.pid, signal.SIGKILL)
+                    self._abort(w, now)
                     break
+
+    def _abort(self, w: Worker, now: float) -> None:
+        """SIGABRT (the worker logs where it is stuck, runs ``worker_abort``
+        and exits), SIGKILL once ``ABORT_GRACE_SECONDS`` have passed."""
+        w.aborted = True
+        w.kill_at = min(w.kill_at or math.inf, now + ABORT_GRACE_SECONDS)
+        self._kill(w.pid, signal.SIGABRT)
 
     def manage(self) -> None:
         """Keeps the number of serving (not retiring) workers at target."""
@@ -298,16 +329,22 @@ class Arbiter:
             self.stop(graceful=False)
         elif sig == signal.SIGHUP:
             self.reload()
-        elif sig == signal.SIGTTIN:
-            self.num_workers += 1
-        elif sig == signal.SIGTTOU:
-            self.num_workers = max(1, self.num_workers - 1)
+        elif sig in (signal.SIGTTIN, signal.SIGTTOU):
+            self._resize(1 if sig == signal.SIGTTIN else -1)
+
+    def _resize(self, delta: int) -> None:
+        """One worker more or less (never fewer than one)."""
+        old = self.num_workers
+        self.num_workers = max(1, old + delta)
+        if self.num_workers != old:
+            run_hook(self.opts, "nworkers_changed", self.hook_server, self.num_workers, old)
 
     def reload(self) -> None:
         """New workers first (fresh imports), old ones retired once the new
         ones serve: the listening sockets never stop being served."""
         if self.app is not None:
             log.info("Reloading workers (the application was preloaded: code is not reloaded)")
+        run_hook(self.opts, "on_reload", self.hook_server)
         self.generation += 1
         self.reload_started = time.monotonic()
         for _ in range(self.num_workers):
@@ -408,6 +445,7 @@ class Arbiter:
                 f.write(f"{self.pid}\n")
         status = 0
         try:
+            run_hook(self.opts, "when_ready", self.hook_server)
             self.manage()
             while True:
                 while self.signals:
@@ -426,6 +464,10 @@ class Arbiter:
                 self.check_workers()
                 self.manage()
                 self._sleep()
+        except HookFailed as e:  # when_ready: gunicorn does not start either
+            self._release_logs(emit=True)
+            log.error("%s: stopping", e)
+            status = 1
         finally:
             for w in self.workers.values():
                 self._kill(w.pid, signal.SIGKILL)
@@ -435,4 +477,5 @@ class Arbiter:
         if status == 0 or not self.booting:
             self._release_logs(emit=True)
             log.info("Shutting down")
+        run_hook(self.opts, "on_exit", self.hook_server)
         return status

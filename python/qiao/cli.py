@@ -147,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             app = load_mounted(app_spec, options.get("mount"))
         except AppLoadError as e:
             return _fail(str(e))
+    from .hook_objects import starting
+
+    if starting(options, app_spec, app) is None:  # on_starting failed (logged)
+        return EXIT_FAILURE
     try:
         sockets = open_listeners(options["bind"], options["backlog"])
     except BindError as e:
