@@ -186,13 +186,16 @@ def wrap(app: Any, opts: dict, worker: Any) -> Any:
 
 
 def engine_options(opts: dict, worker: Any, engine: dict) -> dict:
-    """The engine's keyword arguments ``engine``, with ``post_request``
-    called from its after-request callback when it is defined."""
+    """The engine's options ``engine``, with ``post_request`` called from
+    its after-request callback when it is defined. The callback is
+    ``engine["access_log"]``, or ``engine["logging"]["access_log"]`` where
+    the options are grouped."""
     post = opts.get("post_request")
     if post is None:
         return engine
     post = _four_arguments(post)
-    access = engine.get("access_log")
+    grouped = "logging" in engine
+    access = engine["logging"].get("access_log") if grouped else engine.get("access_log")
 
     def after_request(environ: dict, status: int, sent: int, seconds: float) -> None:
         if access is not None:
@@ -207,4 +210,6 @@ def engine_options(opts: dict, worker: Any, engine: dict) -> dict:
         except Exception:
             log.exception("Exception in post_request hook")
 
+    if grouped:
+        return {**engine, "logging": {**engine["logging"], "access_log": after_request}}
     return {**engine, "access_log": after_request}
