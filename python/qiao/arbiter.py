@@ -14,7 +14,12 @@ pipe; the loop does the work:
 
 Each worker thread has a heartbeat slot in an anonymous shared mapping
 (layout in ``src/io/heartbeat.rs``); a worker inside one request for longer
-than ``--timeout`` is killed, and the log names that request.
+than ``--timeout`` is sent SIGABRT (it logs its threads' stacks and runs
+the ``worker_abort`` hook), then SIGKILL if it is still there
+``ABORT_GRACE_SECONDS`` later; the log names that request.
+
+gunicorn's server hooks are called here with a :class:`~qiao.hook_objects.
+HookServer` (``self.hook_server``) and the workers' ``HookWorker`` views.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import contextlib
 import errno
 import gc
 import logging
+import math
 import mmap
 import os
 import select
@@ -34,8 +40,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import hook_worker
 from . import worker as worker_mod
 from ._qiao import heartbeat_layout
+from .hook_objects import HookServer
+from .hooks import HookFailed, run_hook
 from .sdnotify import Notifier
 from .server import is_inherited
 from .statsd import SupervisorMetrics
@@ -52,6 +61,8 @@ RELOAD_READY_SECONDS = 30.0
 #: Heartbeat slots reserved per thread beyond the initial worker count, so
 #: SIGTTIN can add workers without remapping.
 EXTRA_WORKER_SLOTS = 32
+#: A worker sent SIGABRT for its --timeout is killed if still there after this.
+ABORT_GRACE_SECONDS = 3.0
 
 SLOT_SIZE, LINE_OFFSET, LINE_CAPACITY = heartbeat_layout()
 _SIGNAMES = {
@@ -74,6 +85,8 @@ class Worker:
     booted: bool = False
     retiring: bool = False
     kill_at: float | None = None
+    aborted: bool = False
+    hook: Any = None  # its HookWorker, the ``worker`` the hooks are given
 
 
 class BootError(Exception):
@@ -111,6 +124,7 @@ class Arbiter:
         self.metrics_server = None
         self.statsd = SupervisorMetrics(opts, sockets)  # --statsd-host (no-op without)
         self.notifier = Notifier.from_environ()  # systemd's NOTIFY_SOCKET (no-op without)
+        self.hook_server = HookServer.for_arbiter(self)
         self.pipe_r, self.pipe_w = os.pipe()
         for fd in (self.pipe_r, self.pipe_w):
             os.set_blocking(fd, False)
@@ -152,6 +166,8 @@ class Arbiter:
         if self.app is not None:  # --preload: keep the imported heap shared (docs/preload.md)
             gc.freeze()  # the collector never writes to what the workers inherit
             gc.enable()  # disabled by cli.main for the preload import
+        hook = self.hook_server.new_worker()
+        run_hook(opts, "pre_fork", self.hook_server, hook)
         # The worker's signals wait (blocked) until the child has its own
         # handlers: a TERM sent right after the fork would otherwise run the
         # supervisor's handler in the child, and be lost.
@@ -159,7 +175,8 @@ class Arbiter:
         pid = os.fork()
         if pid:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            self.workers[pid] = Worker(pid, slot, self.generation)
+            self.workers[pid] = Worker(pid, slot, self.generation, hook=hook)
+            hook.forked(pid, self.workers[pid])
             log.info("Booting worker with pid: %d", pid)
             return
         # In the child: never return into the supervisor's loop.
@@ -171,12 +188,18 @@ class Arbiter:
             os.close(self.pipe_w)
             if self.metrics_server is not None:
                 self.metrics_server.socket.close()  # the supervisor's, not ours
+            hook.in_child()
+            opts = {**opts, hook_worker.HOOK_WORKER: hook}
+            run_hook(opts, "post_fork", self.hook_server, hook)
             status = worker_mod.run(
                 self.app, self.app_spec, self.sockets, opts, self.heartbeat, offset, self.pid
             )
+        except HookFailed:
+            status = worker_mod.WORKER_BOOT_ERROR
         except BaseException:  # noqa: BLE001 - report, then exit with a status
             log.exception("Worker failed")
         finally:
+            hook_worker.worker_exit(opts, hook)
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
                 sys.stderr.flush()
@@ -203,6 +226,7 @@ class Arbiter:
                 continue
             self.free_slots.append(w.slot)
             code = os.waitstatus_to_exitcode(status)  # -N: killed by signal N
+            run_hook(self.opts, "child_exit", self.hook_server, w.hook)
             if self.metrics is not None:
                 self.metrics.retire(w.slot)
                 # Died, rather than retired (a signal, or an error exit
@@ -250,12 +274,19 @@ class Arbiter:
                 busy, alive, line = self._slot(w, t)
                 if alive and not w.booted:
                     w.booted = True
-                if timeout and busy and now_ms - busy > timeout * 1000:
+                if timeout and busy and now_ms - busy > timeout * 1000 and not w.aborted:
                     log.error(
                         "Worker (pid:%d) timed out after %ss in request: %s", w.pid, timeout, line
                     )
-                    self._kill(w.pid, signal.SIGKILL)
+                    self._abort(w, now)
                     break
+
+    def _abort(self, w: Worker, now: float) -> None:
+        """SIGABRT (the worker logs where it is stuck, runs ``worker_abort``
+        and exits), SIGKILL once ``ABORT_GRACE_SECONDS`` have passed."""
+        w.aborted = True
+        w.kill_at = min(w.kill_at or math.inf, now + ABORT_GRACE_SECONDS)
+        self._kill(w.pid, signal.SIGABRT)
 
     def manage(self) -> None:
         """Keeps the number of serving (not retiring) workers at target."""
@@ -321,10 +352,15 @@ class Arbiter:
             self.stop(graceful=False)
         elif sig == signal.SIGHUP:
             self.reload()
-        elif sig == signal.SIGTTIN:
-            self.num_workers += 1
-        elif sig == signal.SIGTTOU:
-            self.num_workers = max(1, self.num_workers - 1)
+        elif sig in (signal.SIGTTIN, signal.SIGTTOU):
+            self._resize(1 if sig == signal.SIGTTIN else -1)
+
+    def _resize(self, delta: int) -> None:
+        """One worker more or less (never fewer than one)."""
+        old = self.num_workers
+        self.num_workers = max(1, old + delta)
+        if self.num_workers != old:
+            run_hook(self.opts, "nworkers_changed", self.hook_server, self.num_workers, old)
 
     def reload(self) -> None:
         """New workers first (fresh imports), old ones retired once the new
@@ -332,6 +368,7 @@ class Arbiter:
         if self.app is not None:
             log.info("Reloading workers (the application was preloaded: code is not reloaded)")
         self.notifier.reload()
+        run_hook(self.opts, "on_reload", self.hook_server)
         self.generation += 1
         self.reload_started = time.monotonic()
         for _ in range(self.num_workers):
@@ -442,6 +479,7 @@ class Arbiter:
                 f.write(f"{self.pid}\n")
         status = 0
         try:
+            run_hook(self.opts, "when_ready", self.hook_server)
             self.manage()
             while True:
                 while self.signals:
@@ -461,6 +499,10 @@ class Arbiter:
                 self.manage()
                 self.report()
                 self._sleep()
+        except HookFailed as e:  # when_ready: gunicorn does not start either
+            self._release_logs(emit=True)
+            log.error("%s: stopping", e)
+            status = 1
         finally:
             for w in self.workers.values():
                 self._kill(w.pid, signal.SIGKILL)
@@ -470,4 +512,5 @@ class Arbiter:
         if status == 0 or not self.booting:
             self._release_logs(emit=True)
             log.info("Shutting down")
+        run_hook(self.opts, "on_exit", self.hook_server)
         return status

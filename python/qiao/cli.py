@@ -247,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(str(e))
         if options["check_config"]:
             return 0
+    from .hook_objects import starting
+
+    if starting(options, app_spec, app) is None:  # on_starting failed (logged)
+        return EXIT_FAILURE
     try:
         sockets = open_listeners(options["bind"], options["backlog"])
     except BindError as e:

@@ -5,7 +5,9 @@ serves the inherited listening sockets with the Rust engine until told to
 stop. Signal handlers only set a flag on the engine's ``Control``:
 
 - SIGTERM: drain (finish in-flight requests, then exit 0),
-- SIGINT, SIGQUIT: stop at once,
+- SIGINT, SIGQUIT: stop at once (after the ``worker_int`` hook),
+- SIGABRT: log the threads' stacks, ``worker_abort``, exit 1 at once (the
+  supervisor's ``--timeout``; :mod:`qiao.hook_worker`),
 - SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1: ignored (they are the supervisor's).
 
 A worker also exits when the supervisor dies (``PR_SET_PDEATHSIG``).
@@ -21,7 +23,7 @@ import socket
 import sys
 from typing import Any
 
-from . import accesslog
+from . import accesslog, hook_worker
 from ._qiao import Control
 from ._qiao import serve as _serve_native
 from .server import engine_listeners, engine_options
@@ -87,6 +89,7 @@ def run(
     _die_with_parent()
     control = Control()
     _install_signals(control)
+    hook_worker.install_signals(opts, control)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)  # blocked by the fork
     if os.getppid() != supervisor_pid:  # the supervisor died before we armed PDEATHSIG
         return 0
@@ -108,6 +111,9 @@ def run(
     max_requests = opts["max_requests"]
     if max_requests > 0 and opts["max_requests_jitter"] > 0:
         max_requests += random.randint(0, opts["max_requests_jitter"])
+    app = hook_worker.booted(app, opts, control)  # post_worker_init, request hooks
+    if app is None:
+        return WORKER_BOOT_ERROR
     if opts["access_log"]:
         # The writer thread is started here, after the fork: threads do not
         # survive one.
@@ -117,7 +123,10 @@ def run(
         _serve_native(
             app,
             engine_listeners(sockets, tls=bool(opts["certfile"])),
-            config={**engine_options(opts), "max_requests": max_requests},
+            config={
+                **hook_worker.engine_options(opts, engine_options(opts)),
+                "max_requests": max_requests,
+            },
             control=control,
             heartbeat=(heartbeat, slot_offset),
             metrics=opts.get("metrics_block"),
