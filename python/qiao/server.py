@@ -254,15 +254,14 @@ def close_listeners(sockets: list[socket.socket]) -> None:
 
 def engine_options(opts: dict) -> dict:
     """The keyword arguments of the engine's ``serve`` for these settings."""
+    logged = _log.access_enabled(opts)
     return dict(
         threads=opts["threads"],
         multiprocess=opts["workers"] > 1,
         script_name=opts["script_name"],
         log_error=_log.log_error,
-        access_log=accesslog.callback(opts["access_log_format"]) if opts["access_log"] else None,
-        access_log_fields=(
-            accesslog.request_fields(opts["access_log_format"]) if opts["access_log"] else None
-        ),
+        access_log=accesslog.callback(opts["access_log_format"]) if logged else None,
+        access_log_fields=accesslog.request_fields(opts["access_log_format"]) if logged else None,
         keepalive=opts["keepalive"],
         header_timeout=opts["header_timeout"],
         io_timeout=opts["io_timeout"],
@@ -365,12 +364,12 @@ def serve(
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     opts = {**DEFAULTS, **options}
-    _log.setup(opts["log_level"], opts["access_log"])
+    _log.setup(opts)
     if opts["mount"]:
         from .loader import mount
 
         app = mount(app, opts["mount"])
-    if opts["access_log"]:
+    if _log.access_enabled(opts):
         app = accesslog.wrap_app(app, opts["access_log_format"])
     problem = check_tls(opts)
     if problem:
@@ -384,7 +383,9 @@ def serve(
         # Explicitly, because a process started in the background by a
         # shell inherits SIGINT ignored, and Python then installs nothing.
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
-    if opts["access_log"]:
+        previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, _log.request_reopen)
+        _log.start_reopener()  # SIGUSR1 reopens the log files, as under the supervisor
+    if _log.access_enabled(opts):
         accesslog.start()
     try:
         _serve_native(

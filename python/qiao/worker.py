@@ -6,7 +6,8 @@ stop. Signal handlers only set a flag on the engine's ``Control``:
 
 - SIGTERM: drain (finish in-flight requests, then exit 0),
 - SIGINT, SIGQUIT: stop at once,
-- SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1: ignored (they are the supervisor's).
+- SIGUSR1: reopen the log files (a thread does it: :func:`qiao._log.request_reopen`),
+- SIGHUP, SIGTTIN, SIGTTOU: ignored (they are the supervisor's).
 
 A worker also exits when the supervisor dies (``PR_SET_PDEATHSIG``).
 """
@@ -21,14 +22,17 @@ import socket
 import sys
 from typing import Any
 
-from . import accesslog
+from . import _log, accesslog
 from ._qiao import Control
 from ._qiao import serve as _serve_native
 from .server import engine_listeners, engine_options
 
-#: Exit status of a worker whose application could not be loaded: the
-#: supervisor stops instead of respawning it forever (gunicorn's value).
+#: Exit statuses of a worker whose application could not be loaded: the
+#: supervisor stops instead of respawning it forever (gunicorn's values:
+#: the module failed to import or the engine refused a setting; the module
+#: imported but has no such application).
 WORKER_BOOT_ERROR = 3
+APP_LOAD_ERROR = 4
 
 _PR_SET_PDEATHSIG = 1
 
@@ -52,7 +56,8 @@ def _install_signals(control: Control) -> None:
     signal.signal(signal.SIGTERM, drain)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGQUIT, stop)
-    for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1):
+    signal.signal(signal.SIGUSR1, _log.request_reopen)
+    for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
         signal.signal(sig, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
@@ -68,18 +73,19 @@ def run(
 ) -> int:
     """Runs in the forked child; returns its exit status."""
     _die_with_parent()
+    _log.start_reopener()
     control = Control()
     _install_signals(control)
     if os.getppid() != supervisor_pid:  # the supervisor died before we armed PDEATHSIG
         return 0
     if app is None:
-        from .loader import AppLoadError, load_mounted
+        from .loader import AppLoadError, AppNotFound, load_mounted
 
         try:
             app = load_mounted(app_spec, opts.get("mount"))
         except AppLoadError as e:
             print(f"qiao: error: {e}", file=sys.stderr, flush=True)
-            return WORKER_BOOT_ERROR
+            return APP_LOAD_ERROR if isinstance(e, AppNotFound) else WORKER_BOOT_ERROR
         except BaseException as e:  # noqa: BLE001 - any failure to boot is reported the same way
             print(
                 f"qiao: error: cannot load {app_spec!r}: {type(e).__name__}: {e}",
@@ -90,7 +96,7 @@ def run(
     max_requests = opts["max_requests"]
     if max_requests > 0 and opts["max_requests_jitter"] > 0:
         max_requests += random.randint(0, opts["max_requests_jitter"])
-    if opts["access_log"]:
+    if _log.access_enabled(opts):
         # The writer thread is started here, after the fork: threads do not
         # survive one.
         app = accesslog.wrap_app(app, opts["access_log_format"])
