@@ -7,6 +7,7 @@ alerts are keyed on them. Each test runs under gunicorn too
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -328,7 +329,9 @@ def test_usr1_reopens_every_log_file_in_supervisor_and_workers(start_server, tmp
 def test_worker_timeout_is_gunicorns_critical_line(start_server):
     options = ["-k", "sync", "--threads", "1", "--timeout", "1"]
     srv = start_server(APP, options=options)
-    with pytest.raises(requests.RequestException):
+    # Qiao kills the worker (the connection drops); gunicorn's sync worker
+    # may still answer as it exits.
+    with contextlib.suppress(requests.RequestException):
         requests.get(srv.url + "/sleep?s=30", timeout=20)
     match = wait_for(lambda: re.search(r"\[CRITICAL\] WORKER TIMEOUT \(pid:(\d+)\)", srv.stderr()))
     assert match, srv.stderr()
