@@ -226,7 +226,7 @@ def reopen_files(extra: Iterable[logging.Handler] = ()) -> None:
             error_log.error("%s", failed)
 
 
-_reopener: dict = {"w": None}
+_reopener: dict = {"w": None, "pending": False}
 
 
 def start_reopener() -> None:
@@ -253,11 +253,15 @@ def start_reopener() -> None:
 
     threading.Thread(target=loop, name="qiao-log-reopen", daemon=True).start()
     _reopener["w"] = w
+    if _reopener["pending"]:  # SIGUSR1 came before the thread
+        request_reopen()
 
 
 def request_reopen(signum: int | None = None, frame: object = None) -> None:
     """SIGUSR1's handler in a worker: only wakes the reopening thread."""
     w = _reopener["w"]
-    if w is not None:
-        with contextlib.suppress(OSError):
-            os.write(w, b"r")
+    if w is None:
+        _reopener["pending"] = True
+        return
+    with contextlib.suppress(OSError):
+        os.write(w, b"r")

@@ -73,9 +73,9 @@ def run(
 ) -> int:
     """Runs in the forked child; returns its exit status."""
     _die_with_parent()
-    _log.start_reopener()
     control = Control()
     _install_signals(control)
+    _log.start_reopener()  # after the handlers: until then, SIGTERM is the supervisor's
     if os.getppid() != supervisor_pid:  # the supervisor died before we armed PDEATHSIG
         return 0
     if app is None:
