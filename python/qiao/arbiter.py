@@ -10,6 +10,7 @@ pipe; the loop does the work:
 - SIGHUP: reload: start new workers (they import the application afresh),
   retire the old ones gracefully once the new ones serve.
 - SIGTTIN, SIGTTOU: one worker more, one less.
+- SIGUSR1: reopen the log files (logrotate), here and in every worker.
 - SIGCHLD: reap; a dead worker is replaced at once.
 
 Each worker thread has a heartbeat slot in an anonymous shared mapping
@@ -40,7 +41,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import hook_worker
+from . import _log, hook_worker
 from . import worker as worker_mod
 from ._qiao import heartbeat_layout
 from .hook_objects import HookServer
@@ -73,6 +74,13 @@ _SIGNAMES = {
     signal.SIGTTIN: "ttin",
     signal.SIGTTOU: "ttou",
     signal.SIGCHLD: "chld",
+    signal.SIGUSR1: "usr1",
+}
+#: What the supervisor logs when a worker exits with these statuses, and
+#: exits with itself when no worker serves (gunicorn's statuses and words).
+BOOT_FAILURES = {
+    worker_mod.WORKER_BOOT_ERROR: "Worker failed to boot.",
+    worker_mod.APP_LOAD_ERROR: "App failed to load.",
 }
 
 
@@ -91,6 +99,10 @@ class Worker:
 
 class BootError(Exception):
     """A worker could not load the application: stop, do not respawn."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.reason, self.status = reason, status
 
 
 class Arbiter:
@@ -231,7 +243,7 @@ class Arbiter:
                 self.metrics.retire(w.slot)
                 # Died, rather than retired (a signal, or an error exit
                 # other than a boot failure; --max-requests exits 0).
-                died = code not in (0, worker_mod.WORKER_BOOT_ERROR)
+                died = code != 0 and code not in BOOT_FAILURES
                 if died and not w.retiring and not self.stopping:
                     self.metrics.restarts += 1
             if code < 0:
@@ -239,18 +251,18 @@ class Arbiter:
                 name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
                 log.error("Worker (pid:%d) was killed by signal %s", pid, name)
             else:
-                if code == worker_mod.WORKER_BOOT_ERROR:
-                    self._boot_failed(w)
+                if code in BOOT_FAILURES:
+                    self._boot_failed(w, code)
                     continue
                 level = logging.INFO if code == 0 else logging.ERROR
                 log.log(level, "Worker (pid:%d) exited with code %d", pid, code)
 
-    def _boot_failed(self, w: Worker) -> None:
+    def _boot_failed(self, w: Worker, code: int) -> None:
         """A worker could not load the application. At start-up that ends
         the server; after a reload, the workers that serve are kept."""
         serving = [o for o in self.workers.values() if o.booted and not o.retiring]
         if not serving:
-            raise BootError(f"worker (pid:{w.pid}) failed to boot")
+            raise BootError(BOOT_FAILURES[code], code)
         log.error(
             "Worker (pid:%d) failed to boot: keeping the %d workers that serve", w.pid, len(serving)
         )
@@ -275,6 +287,7 @@ class Arbiter:
                 if alive and not w.booted:
                     w.booted = True
                 if timeout and busy and now_ms - busy > timeout * 1000 and not w.aborted:
+                    log.critical("WORKER TIMEOUT (pid:%d)", w.pid)  # gunicorn's words
                     log.error(
                         "Worker (pid:%d) timed out after %ss in request: %s", w.pid, timeout, line
                     )
@@ -354,6 +367,8 @@ class Arbiter:
             self.reload()
         elif sig in (signal.SIGTTIN, signal.SIGTTOU):
             self._resize(1 if sig == signal.SIGTTIN else -1)
+        elif sig == signal.SIGUSR1:
+            self.reopen_logs()
 
     def _resize(self, delta: int) -> None:
         """One worker more or less (never fewer than one)."""
@@ -361,6 +376,12 @@ class Arbiter:
         self.num_workers = max(1, old + delta)
         if self.num_workers != old:
             run_hook(self.opts, "nworkers_changed", self.hook_server, self.num_workers, old)
+
+    def reopen_logs(self) -> None:
+        """SIGUSR1 (logrotate): reopen the log files here, then in the workers."""
+        _log.reopen_files(self.held_handlers or ())
+        for pid in list(self.workers):
+            self._kill(pid, signal.SIGUSR1)
 
     def reload(self) -> None:
         """New workers first (fresh imports), old ones retired once the new
@@ -477,7 +498,7 @@ class Arbiter:
         if pidfile:
             with open(pidfile, "w") as f:
                 f.write(f"{self.pid}\n")
-        status = 0
+        status, reason = 0, None
         try:
             run_hook(self.opts, "when_ready", self.hook_server)
             self.manage()
@@ -489,9 +510,7 @@ class Arbiter:
                 except BootError as e:
                     if self.booting:
                         self._release_logs(emit=False)  # the worker said why
-                    else:
-                        log.error("%s: stopping", e)
-                    status = 1
+                    status, reason = e.status, e.reason
                     self.stop(graceful=False)
                 if self.stopping and not self.workers:
                     break
@@ -511,6 +530,9 @@ class Arbiter:
                     os.unlink(pidfile)
         if status == 0 or not self.booting:
             self._release_logs(emit=True)
-            log.info("Shutting down")
+        # gunicorn's words (alerts are keyed on them).
+        log.log(logging.INFO if status == 0 else logging.ERROR, "Shutting down: Master")
+        if reason:
+            log.error("Reason: %s", reason)
         run_hook(self.opts, "on_exit", self.hook_server)
         return status

@@ -229,9 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(problem)
 
     try:
-        _log.setup(options["log_level"], options["access_log"])
-    except OSError as e:
-        return _fail(f"cannot open the access log {options['access_log']!r}: {e.strerror or e}")
+        _log.setup(options)
+    except _log.LogSetupError as e:
+        return _fail(str(e))
     log = logging.getLogger("qiao.error")
     for note in resolved.notes:
         log.info("%s", note)

@@ -17,6 +17,12 @@ class AppLoadError(Exception):
     """The application could not be found; the message says why, in one line."""
 
 
+class AppNotFound(AppLoadError):
+    """The module imported but does not have the application named (a
+    missing or uncallable attribute, bad factory arguments): gunicorn's
+    "App failed to load." rather than "Worker failed to boot."."""
+
+
 def _call_factory(obj: Any, spec: str, args_src: str) -> Any:
     try:
         call = ast.parse(f"f({args_src})", mode="eval").body
@@ -24,9 +30,9 @@ def _call_factory(obj: Any, spec: str, args_src: str) -> Any:
         args = [ast.literal_eval(a) for a in call.args]
         kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
     except (SyntaxError, ValueError, AssertionError) as e:
-        raise AppLoadError(f"cannot parse factory arguments in {spec!r}: {e}") from None
+        raise AppNotFound(f"cannot parse factory arguments in {spec!r}: {e}") from None
     if not callable(obj):
-        raise AppLoadError(f"{spec!r}: the factory is not callable")
+        raise AppNotFound(f"{spec!r}: the factory is not callable")
     return obj(*args, **kwargs)
 
 
@@ -66,10 +72,10 @@ def load_app(spec: str) -> Any:
             except Exception as e:
                 raise AppLoadError(f"factory {spec!r} failed: {type(e).__name__}: {e}") from e
         if not callable(obj):
-            raise AppLoadError(f"{module_name}:{name} is not callable (got {type(obj).__name__})")
+            raise AppNotFound(f"{module_name}:{name} is not callable (got {type(obj).__name__})")
         return obj
     wanted = " or ".join(repr(n) for n in names)
-    raise AppLoadError(f"module {module_name!r} has no attribute {wanted}")
+    raise AppNotFound(f"module {module_name!r} has no attribute {wanted}")
 
 
 def load_mounted(spec: str, mounts: list[str] | None) -> Any:

@@ -259,7 +259,7 @@ def engine_options(opts: dict) -> dict:
     reads them (the stub ``_qiao.pyi`` spells the shape). ``opts`` holds
     every setting; the defaults are the settings table's, never repeated
     here or in the engine."""
-    logged, access_format = bool(opts["access_log"]), opts["access_log_format"]
+    logged, access_format = _log.access_enabled(opts), opts["access_log_format"]
     return {
         "threads": opts["threads"],
         "multiprocess": opts["workers"] > 1,
@@ -375,12 +375,12 @@ def serve(
     if unknown:
         raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     opts = {**DEFAULTS, **options}
-    _log.setup(opts["log_level"], opts["access_log"])
+    _log.setup(opts)
     if opts["mount"]:
         from .loader import mount
 
         app = mount(app, opts["mount"])
-    if opts["access_log"]:
+    if _log.access_enabled(opts):
         app = accesslog.wrap_app(app, opts["access_log_format"])
     problem = check_tls(opts)
     if problem:
@@ -394,7 +394,9 @@ def serve(
         # Explicitly, because a process started in the background by a
         # shell inherits SIGINT ignored, and Python then installs nothing.
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
-    if opts["access_log"]:
+        previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, _log.request_reopen)
+        _log.start_reopener()  # SIGUSR1 reopens the log files, as under the supervisor
+    if _log.access_enabled(opts):
         accesslog.start()
     try:
         _serve_native(

@@ -8,7 +8,8 @@ stop. Signal handlers only set a flag on the engine's ``Control``:
 - SIGINT, SIGQUIT: stop at once (after the ``worker_int`` hook),
 - SIGABRT: log the threads' stacks, ``worker_abort``, exit 1 at once (the
   supervisor's ``--timeout``; :mod:`qiao.hook_worker`),
-- SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1: ignored (they are the supervisor's).
+- SIGUSR1: reopen the log files (a thread does it: :func:`qiao._log.request_reopen`),
+- SIGHUP, SIGTTIN, SIGTTOU: ignored (they are the supervisor's).
 
 A worker also exits when the supervisor dies (``PR_SET_PDEATHSIG``).
 """
@@ -23,14 +24,17 @@ import socket
 import sys
 from typing import Any
 
-from . import accesslog, hook_worker
+from . import _log, accesslog, hook_worker
 from ._qiao import Control
 from ._qiao import serve as _serve_native
 from .server import engine_listeners, engine_options
 
-#: Exit status of a worker whose application could not be loaded: the
-#: supervisor stops instead of respawning it forever (gunicorn's value).
+#: Exit statuses of a worker whose application could not be loaded: the
+#: supervisor stops instead of respawning it forever (gunicorn's values:
+#: the module failed to import or the engine refused a setting; the module
+#: imported but has no such application).
 WORKER_BOOT_ERROR = 3
+APP_LOAD_ERROR = 4
 
 _PR_SET_PDEATHSIG = 1
 
@@ -71,7 +75,8 @@ def _install_signals(control: Control) -> None:
     signal.signal(signal.SIGTERM, drain)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGQUIT, stop)
-    for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1):
+    signal.signal(signal.SIGUSR1, _log.request_reopen)
+    for sig in (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU):
         signal.signal(sig, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
@@ -90,17 +95,18 @@ def run(
     control = Control()
     _install_signals(control)
     hook_worker.install_signals(opts, control)
+    _log.start_reopener()  # after the handlers: until then, SIGTERM is the supervisor's
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)  # blocked by the fork
     if os.getppid() != supervisor_pid:  # the supervisor died before we armed PDEATHSIG
         return 0
     if app is None:
-        from .loader import AppLoadError, load_mounted
+        from .loader import AppLoadError, AppNotFound, load_mounted
 
         try:
             app = load_mounted(app_spec, opts.get("mount"))
         except AppLoadError as e:
             print(f"qiao: error: {e}", file=sys.stderr, flush=True)
-            return WORKER_BOOT_ERROR
+            return APP_LOAD_ERROR if isinstance(e, AppNotFound) else WORKER_BOOT_ERROR
         except BaseException as e:  # noqa: BLE001 - any failure to boot is reported the same way
             print(
                 f"qiao: error: cannot load {app_spec!r}: {type(e).__name__}: {e}",
@@ -114,7 +120,7 @@ def run(
     app = hook_worker.booted(app, opts, control)  # post_worker_init, request hooks
     if app is None:
         return WORKER_BOOT_ERROR
-    if opts["access_log"]:
+    if _log.access_enabled(opts):
         # The writer thread is started here, after the fork: threads do not
         # survive one.
         app = accesslog.wrap_app(app, opts["access_log_format"])
