@@ -10,6 +10,7 @@ or from Python::
     qiao.serve(application, bind="127.0.0.1:8000")
 """
 
+from . import _threads as _threads  # before any application patches threading
 from ._qiao import FileWrapper, RequestBodyError
 from ._qiao import __version__ as __version__
 

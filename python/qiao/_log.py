@@ -29,7 +29,7 @@ import sys
 import threading
 from collections.abc import Iterable
 
-from . import logconfig
+from . import _threads, logconfig
 
 error_log = logging.getLogger("qiao.error")
 access_logger = logging.getLogger("qiao.access")
@@ -251,7 +251,7 @@ def start_reopener() -> None:
             except Exception:  # noqa: BLE001 - the thread must outlive a bad handler
                 error_log.exception("cannot reopen the log files")
 
-    threading.Thread(target=loop, name="qiao-log-reopen", daemon=True).start()
+    _threads.start(loop)  # a real thread, even under gevent
     _reopener["w"] = w
     if _reopener["pending"]:  # SIGUSR1 came before the thread
         request_reopen()

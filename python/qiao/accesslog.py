@@ -36,11 +36,12 @@ import json
 import logging
 import os
 import re
-import threading
 import time
 from dataclasses import dataclass
 from queue import SimpleQueue
 from typing import Any, Callable
+
+from . import _threads
 
 access_logger = logging.getLogger("qiao.access")
 error_log = logging.getLogger("qiao.error")
@@ -310,9 +311,7 @@ def start() -> None:
     thread = _state["thread"]
     if thread is not None and thread.is_alive():
         return
-    thread = threading.Thread(target=_write, name="qiao-access-log", daemon=True)
-    _state["thread"] = thread
-    thread.start()
+    _state["thread"] = _threads.start(_write)  # a real thread, even under gevent
 
 
 def stop(timeout: float) -> None:

@@ -95,7 +95,6 @@ def run(
     control = Control()
     _install_signals(control)
     hook_worker.install_signals(opts, control)
-    _log.start_reopener()  # after the handlers: until then, SIGTERM is the supervisor's
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)  # blocked by the fork
     if os.getppid() != supervisor_pid:  # the supervisor died before we armed PDEATHSIG
         return 0
@@ -120,6 +119,10 @@ def run(
     app = hook_worker.booted(app, opts, control)  # post_worker_init, request hooks
     if app is None:
         return WORKER_BOOT_ERROR
+    # Threads start only once the application is loaded: one that patches
+    # the standard library at import (gevent.monkey.patch_all()) cannot do
+    # so with other threads running. A SIGUSR1 meanwhile waits in its pipe.
+    _log.start_reopener()
     if _log.access_enabled(opts):
         # The writer thread is started here, after the fork: threads do not
         # survive one.

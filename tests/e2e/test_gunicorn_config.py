@@ -421,9 +421,11 @@ def test_asgi_worker_class_ends_with_one_line(name):
 
 @pytest.mark.parametrize("preload", [False, True])
 def test_gevent_worker_class_with_a_monkey_patching_app(preload):
+    """The app patches threading at import: Qiao's own threads (access log
+    writer, log reopener) must still be threads, not greenlets."""
     pytest.importorskip("gevent")
     port = free_port()
-    args = ["-b", f"127.0.0.1:{port}", "-k", "gevent", "-w", "2"]
+    args = ["-b", f"127.0.0.1:{port}", "-k", "gevent", "-w", "2", "--access-logfile", "-"]
     srv = serve([*args, *(["--preload"] if preload else []), "gevent_app:app"], port)
     try:
         bodies = []
