@@ -11,6 +11,8 @@ pipe; the loop does the work:
   retire the old ones gracefully once the new ones serve.
 - SIGTTIN, SIGTTOU: one worker more, one less.
 - SIGCHLD: reap; a dead worker is replaced at once.
+- SIGUSR2, SIGWINCH, and the settings a SIGHUP reads again:
+  :mod:`qiao.arbiter_process`.
 
 Each worker thread has a heartbeat slot in an anonymous shared mapping
 (layout in ``src/io/heartbeat.rs``); a worker inside one request for longer
@@ -35,6 +37,8 @@ from typing import Any
 
 from . import worker as worker_mod
 from ._qiao import heartbeat_layout
+from .arbiter_process import SIGNALS as PROCESS_SIGNALS
+from .arbiter_process import ProcessControl
 from .server import is_inherited
 
 log = logging.getLogger("qiao.error")
@@ -59,6 +63,7 @@ _SIGNAMES = {
     signal.SIGTTIN: "ttin",
     signal.SIGTTOU: "ttou",
     signal.SIGCHLD: "chld",
+    **PROCESS_SIGNALS,
 }
 
 
@@ -77,7 +82,7 @@ class BootError(Exception):
     """A worker could not load the application: stop, do not respawn."""
 
 
-class Arbiter:
+class Arbiter(ProcessControl):
     def __init__(self, app: Any, app_spec: str, sockets: list, opts: dict) -> None:
         self.app = app  # preloaded application, or None
         self.app_spec = app_spec
@@ -110,6 +115,7 @@ class Arbiter:
         for fd in (self.pipe_r, self.pipe_w):
             os.set_blocking(fd, False)
             os.set_inheritable(fd, False)
+        self._process_init()
 
     # -- signals: handlers only enqueue -------------------------------------
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -158,6 +164,7 @@ class Arbiter:
             os.close(self.pipe_w)
             if self.metrics_server is not None:
                 self.metrics_server.socket.close()  # the supervisor's, not ours
+            self._become_worker()
             status = worker_mod.run(
                 self.app, self.app_spec, self.sockets, opts, self.heartbeat, offset, self.pid
             )
@@ -185,6 +192,8 @@ class Arbiter:
                 return
             if pid == 0:
                 return
+            if self._reaped_other(pid, status):
+                continue
             w = self.workers.pop(pid, None)
             if w is None:
                 continue
@@ -302,12 +311,17 @@ class Arbiter:
             self.num_workers += 1
         elif sig == signal.SIGTTOU:
             self.num_workers = max(1, self.num_workers - 1)
+        elif sig == signal.SIGUSR2:
+            self.reexec()
+        elif sig == signal.SIGWINCH:
+            self.winch()
 
     def reload(self) -> None:
         """New workers first (fresh imports), old ones retired once the new
         ones serve: the listening sockets never stop being served."""
         if self.app is not None:
             log.info("Reloading workers (the application was preloaded: code is not reloaded)")
+        self.reread_config()
         self.generation += 1
         self.reload_started = time.monotonic()
         for _ in range(self.num_workers):
@@ -402,10 +416,7 @@ class Arbiter:
         self._install_signals()
         if self.opts.get("reload"):
             self._watch_files()
-        pidfile = self.opts.get("pid")
-        if pidfile:
-            with open(pidfile, "w") as f:
-                f.write(f"{self.pid}\n")
+        self._process_start()
         status = 0
         try:
             self.manage()
@@ -425,13 +436,12 @@ class Arbiter:
                     break
                 self.check_workers()
                 self.manage()
+                self._maybe_promote()
                 self._sleep()
         finally:
             for w in self.workers.values():
                 self._kill(w.pid, signal.SIGKILL)
-            if pidfile:
-                with contextlib.suppress(OSError):
-                    os.unlink(pidfile)
+            self._process_exit()
         if status == 0 or not self.booting:
             self._release_logs(emit=True)
             log.info("Shutting down")

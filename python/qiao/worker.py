@@ -76,7 +76,7 @@ def run(
         from .loader import AppLoadError, load_mounted
 
         try:
-            app = load_mounted(app_spec, opts.get("mount"))
+            app = load_mounted(app_spec, opts.get("mount"), opts.get("raw_paste_global_conf"))
         except AppLoadError as e:
             print(f"qiao: error: {e}", file=sys.stderr, flush=True)
             return WORKER_BOOT_ERROR
