@@ -79,7 +79,12 @@ class Worker:
 
 
 class BootError(Exception):
-    """A worker could not load the application: stop, do not respawn."""
+    """A worker could not load the application: stop, do not respawn;
+    ``status`` is the supervisor's exit status (gunicorn's: the worker's)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class Arbiter(ProcessControl):
@@ -203,7 +208,7 @@ class Arbiter(ProcessControl):
                 self.metrics.retire(w.slot)
                 # Died, rather than retired (a signal, or an error exit
                 # other than a boot failure; --max-requests exits 0).
-                died = code not in (0, worker_mod.WORKER_BOOT_ERROR)
+                died = code not in (0, *worker_mod.BOOT_FAILURES)
                 if died and not w.retiring and not self.stopping:
                     self.metrics.restarts += 1
             if code < 0:
@@ -211,18 +216,18 @@ class Arbiter(ProcessControl):
                 name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else sig
                 log.error("Worker (pid:%d) was killed by signal %s", pid, name)
             else:
-                if code == worker_mod.WORKER_BOOT_ERROR:
-                    self._boot_failed(w)
+                if code in worker_mod.BOOT_FAILURES:
+                    self._boot_failed(w, code)
                     continue
                 level = logging.INFO if code == 0 else logging.ERROR
                 log.log(level, "Worker (pid:%d) exited with code %d", pid, code)
 
-    def _boot_failed(self, w: Worker) -> None:
+    def _boot_failed(self, w: Worker, code: int = worker_mod.WORKER_BOOT_ERROR) -> None:
         """A worker could not load the application. At start-up that ends
         the server; after a reload, the workers that serve are kept."""
         serving = [o for o in self.workers.values() if o.booted and not o.retiring]
         if not serving:
-            raise BootError(f"worker (pid:{w.pid}) failed to boot")
+            raise BootError(f"worker (pid:{w.pid}) failed to boot", code)
         log.error(
             "Worker (pid:%d) failed to boot: keeping the %d workers that serve", w.pid, len(serving)
         )
@@ -430,7 +435,7 @@ class Arbiter(ProcessControl):
                         self._release_logs(emit=False)  # the worker said why
                     else:
                         log.error("%s: stopping", e)
-                    status = 1
+                    status = e.status
                     self.stop(graceful=False)
                 if self.stopping and not self.workers:
                     break

@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         return _fail(problem)
     paste = paste_file(app_spec)
+    if paste and not os.path.exists(paste):
+        return _fail(f"{paste!r} not found")
     if paste and not options.get("logconfig") and paste_has_logging(paste):
         options["logconfig"] = paste  # gunicorn's: the .ini file's [loggers]
     try:

@@ -24,6 +24,13 @@ class AppLoadError(Exception):
     """The application could not be found; the message says why, in one line."""
 
 
+class AppNotFound(AppLoadError):
+    """The module imports but names no application (no such attribute, not
+    callable, a spec that does not parse): gunicorn's ``AppImportError``,
+    which ends the server with its own exit status (4) rather than the
+    boot failure's (3)."""
+
+
 def _call_factory(obj: Any, spec: str, args_src: str) -> Any:
     try:
         call = ast.parse(f"f({args_src})", mode="eval").body
@@ -31,9 +38,9 @@ def _call_factory(obj: Any, spec: str, args_src: str) -> Any:
         args = [ast.literal_eval(a) for a in call.args]
         kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
     except (SyntaxError, ValueError, AssertionError) as e:
-        raise AppLoadError(f"cannot parse factory arguments in {spec!r}: {e}") from None
+        raise AppNotFound(f"cannot parse factory arguments in {spec!r}: {e}") from None
     if not callable(obj):
-        raise AppLoadError(f"{spec!r}: the factory is not callable")
+        raise AppNotFound(f"{spec!r}: the factory is not callable")
     return obj(*args, **kwargs)
 
 
@@ -113,7 +120,7 @@ def load_app(spec: str, paste_global: list[str] | None = None) -> Any:
         return load_paste(spec, paste_global)
     module_name, _, attr = spec.partition(":")
     if not module_name:
-        raise AppLoadError(f"no module in {spec!r}: expected MODULE[:CALLABLE]")
+        raise AppNotFound(f"no module in {spec!r}: expected MODULE[:CALLABLE]")
     if "" not in sys.path and "." not in sys.path:
         sys.path.insert(0, "")
     try:
@@ -145,10 +152,10 @@ def load_app(spec: str, paste_global: list[str] | None = None) -> Any:
             except Exception as e:
                 raise AppLoadError(f"factory {spec!r} failed: {type(e).__name__}: {e}") from e
         if not callable(obj):
-            raise AppLoadError(f"{module_name}:{name} is not callable (got {type(obj).__name__})")
+            raise AppNotFound(f"{module_name}:{name} is not callable (got {type(obj).__name__})")
         return obj
     wanted = " or ".join(repr(n) for n in names)
-    raise AppLoadError(f"module {module_name!r} has no attribute {wanted}")
+    raise AppNotFound(f"module {module_name!r} has no attribute {wanted}")
 
 
 def load_mounted(spec: str, mounts: list[str] | None, paste_global: list[str] | None = None) -> Any:

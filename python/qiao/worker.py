@@ -29,6 +29,10 @@ from .server import engine_listeners, engine_options
 #: Exit status of a worker whose application could not be loaded: the
 #: supervisor stops instead of respawning it forever (gunicorn's value).
 WORKER_BOOT_ERROR = 3
+#: Exit status of a worker whose module imports but names no application
+#: (gunicorn's APP_LOAD_ERROR); the supervisor stops with it too.
+APP_LOAD_ERROR = 4
+BOOT_FAILURES = (WORKER_BOOT_ERROR, APP_LOAD_ERROR)
 
 _PR_SET_PDEATHSIG = 1
 
@@ -73,13 +77,13 @@ def run(
     if os.getppid() != supervisor_pid:  # the supervisor died before we armed PDEATHSIG
         return 0
     if app is None:
-        from .loader import AppLoadError, load_mounted
+        from .loader import AppLoadError, AppNotFound, load_mounted
 
         try:
             app = load_mounted(app_spec, opts.get("mount"), opts.get("raw_paste_global_conf"))
         except AppLoadError as e:
             print(f"qiao: error: {e}", file=sys.stderr, flush=True)
-            return WORKER_BOOT_ERROR
+            return APP_LOAD_ERROR if isinstance(e, AppNotFound) else WORKER_BOOT_ERROR
         except BaseException as e:  # noqa: BLE001 - any failure to boot is reported the same way
             print(
                 f"qiao: error: cannot load {app_spec!r}: {type(e).__name__}: {e}",
