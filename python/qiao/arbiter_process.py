@@ -19,10 +19,12 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from typing import Any
 
 from . import process, upgrade
 from .gunicorn_compat import environment
+from .worker import WORKER_BOOT_ERROR
 
 log = logging.getLogger("qiao.error")
 
@@ -109,8 +111,15 @@ class ProcessControl:
             self.pidfile.unlink()
 
     def _become_worker(self) -> None:
-        """In a forked worker, first (before it loads the application)."""
-        process.become_worker(self.opts, self._title("worker"))
+        """In a forked worker, first (before it loads the application). A
+        worker that cannot become --user/--group cannot boot: the server
+        stops rather than forking it again and again."""
+        try:
+            process.become_worker(self.opts, self._title("worker"))
+        except (OSError, process.ProcessError) as e:
+            owner = f"user {self.opts.get('user')!r}, group {self.opts.get('group')!r}"
+            print(f"qiao: error: cannot run a worker as {owner}: {e}", file=sys.stderr, flush=True)
+            os._exit(WORKER_BOOT_ERROR)
 
     # -- SIGUSR2 --------------------------------------------------------------
     def reexec(self) -> None:
@@ -120,8 +129,7 @@ class ProcessControl:
         if self.master_pid:
             log.warning("USR2 signal ignored. Parent exists.")
             return
-        if self.pidfile is not None:
-            self.pidfile.rename(self.pidfile.path + process.OLDBIN_SUFFIX)
+        self._rename_pidfile(self.pidfile.path + process.OLDBIN_SUFFIX if self.pidfile else None)
         upgrade.share(self.sockets)
         self.reexec_pid = upgrade.reexec(self, self.sockets, self.opts)
         log.info("Re-executing the supervisor: new supervisor pid %d", self.reexec_pid)
@@ -134,10 +142,17 @@ class ProcessControl:
         self.reexec_pid = 0
         code = os.waitstatus_to_exitcode(status)
         log.warning("New supervisor (pid:%d) exited (status %d): this one goes on", pid, code)
-        if self.pidfile is not None and self.opts.get("pid"):
-            self.pidfile.rename(self.opts["pid"])
+        self._rename_pidfile(self.opts.get("pid"))
         upgrade.unshare()
         return True
+
+    def _rename_pidfile(self, path: str | None) -> None:
+        if self.pidfile is None or not path:
+            return
+        try:
+            self.pidfile.rename(path)
+        except (OSError, process.ProcessError) as e:
+            log.error("Cannot rename the pid file %s to %s: %s", self.pidfile.path, path, e)
 
     def _maybe_promote(self) -> None:
         """A re-executed supervisor whose parent has gone is the only one."""
@@ -166,6 +181,9 @@ class ProcessControl:
         from .config_sources import ConfigError
         from .loader import app_spec_of
 
+        # As in gunicorn, a reload starts the configured number of workers
+        # (whatever TTIN, TTOU or WINCH changed), even if the file fails.
+        self.num_workers = self.opts["workers"]
         ctx = self.start_ctx
         if ctx is None:
             return

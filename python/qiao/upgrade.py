@@ -79,8 +79,10 @@ def remember_start(argv: list[str] | None) -> StartContext:
         cwd=os.getcwd(),
         command=_command(),
     )
-    START.environ.pop(FD_VAR, None)
-    START.environ.pop(PID_VAR, None)
+    # Not passed on: the sockets a re-executed supervisor gets are named
+    # by FD_VAR (systemd's variables name this process).
+    for name in (FD_VAR, PID_VAR, "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        START.environ.pop(name, None)
     return START
 
 
