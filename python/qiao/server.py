@@ -396,7 +396,11 @@ def serve(
     problem = check_tls(opts)
     if problem:
         raise ValueError(problem)
-    owned = [] if sockets else open_listeners(bind, opts["backlog"])
+    owned = (
+        []
+        if sockets
+        else open_listeners(bind, opts["backlog"], reuse_port=bool(opts["reuse_port"]))
+    )
     listeners = list(sockets or []) + owned
     log_listening(listeners, tls=bool(opts["certfile"]))
     previous = {}

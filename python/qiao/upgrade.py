@@ -5,7 +5,7 @@ executes the same command line (same interpreter, same arguments, same
 working directory and original environment), so new code and new settings
 are read afresh. The listening sockets survive the exec: their descriptors
 are made inheritable in the child only, and named by ``QIAO_FD``; the old
-supervisor's pid is in ``QIAO_PID``. Both variables are Qiao's own (a
+supervisor's pid is in ``QIAO_PARENT_PID``. Both variables are Qiao's own (a
 gunicorn master's ``GUNICORN_FD`` is not read).
 
 ``QIAO_FD`` is a comma-separated list of ``N[:FLAG...]`` items: ``N`` the
@@ -30,14 +30,16 @@ import sys
 from dataclasses import dataclass, field
 
 from .hooks import run_hook
-from .server import bind_socket, is_inherited, is_uwsgi, mark_shared
+
+# qiao.server (and the engine) is imported by the functions that need it:
+# the command calls remember_start() first, even for --print-config.
 
 log = logging.getLogger("qiao.error")
 
 #: The listening sockets a re-executed supervisor inherits.
 FD_VAR = "QIAO_FD"
 #: The pid of the supervisor that re-executed this one.
-PID_VAR = "QIAO_PID"
+PID_VAR = "QIAO_PARENT_PID"
 UWSGI_FLAG = "uwsgi"
 INHERITED_FLAG = "inherited"
 #: Exit status of a forked child whose exec failed.
@@ -98,6 +100,8 @@ def inherited_sockets() -> list[socket.socket] | None:
     text = os.environ.pop(FD_VAR, None)
     if text is None:
         return None
+    from .server import bind_socket, mark_shared
+
     sockets = []
     for item in filter(None, (i.strip() for i in text.split(","))):
         fd, *flags = item.split(":")
@@ -118,6 +122,8 @@ _OWNED: list[socket.socket] = []
 
 def describe(sockets: list[socket.socket]) -> str:
     """``QIAO_FD``'s value for ``sockets``."""
+    from .server import is_inherited, is_uwsgi
+
     items = []
     for sock in sockets:
         flags = [str(sock.fileno())]
@@ -131,6 +137,8 @@ def describe(sockets: list[socket.socket]) -> str:
 
 def share(sockets: list[socket.socket]) -> None:
     """The old supervisor's side of the upgrade: its own sockets are shared."""
+    from .server import is_inherited, mark_shared
+
     for sock in sockets:
         if not is_inherited(sock):
             mark_shared(sock, True)
@@ -139,6 +147,8 @@ def share(sockets: list[socket.socket]) -> None:
 
 def unshare() -> None:
     """The other supervisor is gone: the shared sockets are ours alone."""
+    from .server import mark_shared
+
     for sock in _OWNED:
         mark_shared(sock, False)
     _OWNED.clear()
