@@ -107,7 +107,7 @@ if [ "$SKIP_INSTALL" != 1 ]; then
     "$PY" -m pip --version >/dev/null 2>&1 || "$PY" -m ensurepip --upgrade
     "$PY" -m pip install -q maturin pytest pytest-timeout requests flask django falcon bottle ruff watchfiles brotli zstandard lxml prometheus_client \
         cryptography "httpx[http2]" mypy \
-        gunicorn gevent
+        gunicorn gevent setproctitle PasteDeploy
     "$PY" --version
 
     section "build + install qiao (pip install .)"

@@ -12,6 +12,8 @@ pipe; the loop does the work:
 - SIGTTIN, SIGTTOU: one worker more, one less.
 - SIGUSR1: reopen the log files (logrotate), here and in every worker.
 - SIGCHLD: reap; a dead worker is replaced at once.
+- SIGUSR2, SIGWINCH, and the settings a SIGHUP reads again:
+  :mod:`qiao.arbiter_process`.
 
 Each worker thread has a heartbeat slot in an anonymous shared mapping
 (layout in ``src/io/heartbeat.rs``); a worker inside one request for longer
@@ -44,6 +46,8 @@ from typing import Any
 from . import _log, hook_worker
 from . import worker as worker_mod
 from ._qiao import heartbeat_layout
+from .arbiter_process import SIGNALS as PROCESS_SIGNALS
+from .arbiter_process import ProcessControl
 from .hook_objects import HookServer
 from .hooks import HookFailed, run_hook
 from .sdnotify import Notifier
@@ -75,6 +79,7 @@ _SIGNAMES = {
     signal.SIGTTOU: "ttou",
     signal.SIGCHLD: "chld",
     signal.SIGUSR1: "usr1",
+    **PROCESS_SIGNALS,
 }
 #: What the supervisor logs when a worker exits with these statuses, and
 #: exits with itself when no worker serves (gunicorn's statuses and words).
@@ -98,14 +103,15 @@ class Worker:
 
 
 class BootError(Exception):
-    """A worker could not load the application: stop, do not respawn."""
+    """A worker could not load the application: stop, do not respawn;
+    ``status`` is the supervisor's exit status (gunicorn's: the worker's)."""
 
     def __init__(self, reason: str, status: int) -> None:
         super().__init__(reason)
         self.reason, self.status = reason, status
 
 
-class Arbiter:
+class Arbiter(ProcessControl):
     def __init__(self, app: Any, app_spec: str, sockets: list, opts: dict) -> None:
         self.app = app  # preloaded application, or None
         self.app_spec = app_spec
@@ -141,6 +147,7 @@ class Arbiter:
         for fd in (self.pipe_r, self.pipe_w):
             os.set_blocking(fd, False)
             os.set_inheritable(fd, False)
+        self._process_init()
 
     # -- signals: handlers only enqueue -------------------------------------
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -203,6 +210,7 @@ class Arbiter:
             hook.in_child()
             opts = {**opts, hook_worker.HOOK_WORKER: hook}
             run_hook(opts, "post_fork", self.hook_server, hook)
+            self._become_worker()
             status = worker_mod.run(
                 self.app, self.app_spec, self.sockets, opts, self.heartbeat, offset, self.pid
             )
@@ -233,6 +241,8 @@ class Arbiter:
                 return
             if pid == 0:
                 return
+            if self._reaped_other(pid, status):
+                continue
             w = self.workers.pop(pid, None)
             if w is None:
                 continue
@@ -369,6 +379,10 @@ class Arbiter:
             self._resize(1 if sig == signal.SIGTTIN else -1)
         elif sig == signal.SIGUSR1:
             self.reopen_logs()
+        elif sig == signal.SIGUSR2:
+            self.reexec()
+        elif sig == signal.SIGWINCH:
+            self.winch()
 
     def _resize(self, delta: int) -> None:
         """One worker more or less (never fewer than one)."""
@@ -389,6 +403,7 @@ class Arbiter:
         if self.app is not None:
             log.info("Reloading workers (the application was preloaded: code is not reloaded)")
         self.notifier.reload()
+        self.reread_config()
         run_hook(self.opts, "on_reload", self.hook_server)
         self.generation += 1
         self.reload_started = time.monotonic()
@@ -494,10 +509,7 @@ class Arbiter:
         self._install_signals()
         if self.opts.get("reload"):
             self._watch_files()
-        pidfile = self.opts.get("pid")
-        if pidfile:
-            with open(pidfile, "w") as f:
-                f.write(f"{self.pid}\n")
+        self._process_start()
         status, reason = 0, None
         try:
             run_hook(self.opts, "when_ready", self.hook_server)
@@ -517,6 +529,7 @@ class Arbiter:
                 self.check_workers()
                 self.manage()
                 self.report()
+                self._maybe_promote()
                 self._sleep()
         except HookFailed as e:  # when_ready: gunicorn does not start either
             self._release_logs(emit=True)
@@ -525,9 +538,7 @@ class Arbiter:
         finally:
             for w in self.workers.values():
                 self._kill(w.pid, signal.SIGKILL)
-            if pidfile:
-                with contextlib.suppress(OSError):
-                    os.unlink(pidfile)
+            self._process_exit()
         if status == 0 or not self.booting:
             self._release_logs(emit=True)
         # gunicorn's words (alerts are keyed on them).

@@ -197,6 +197,9 @@ def _prepare_imports(options: dict) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import upgrade
+
+    upgrade.remember_start(argv)
     try:
         print_config, resolved = gather(argv, os.environ)
     except ConfigError as e:
@@ -205,7 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     if print_config:
         sys.stdout.write(format_config(options, sources))
         return 0
-    app_spec = options.pop(APP)
+    from . import process
+    from .loader import app_spec_of, paste_file, paste_has_logging
+
+    app_spec = app_spec_of(options)
+    options.pop(APP)
     if not app_spec:
         return _fail(
             "no application given: pass MODULE[:CALLABLE], or set app in the config file "
@@ -215,6 +222,15 @@ def main(argv: list[str] | None = None) -> int:
     problem = _prepare_imports(options)
     if problem:
         return _fail(problem)
+    paste = paste_file(app_spec)
+    if paste and not os.path.exists(paste):
+        return _fail(f"{paste!r} not found")
+    if paste and not options.get("logconfig") and paste_has_logging(paste):
+        options["logconfig"] = paste  # gunicorn's: the .ini file's [loggers]
+    try:
+        process.check_owner(options)
+    except process.ProcessError as e:
+        return _fail(str(e))
     if options["workers"] == 0:
         options["workers"] = os.cpu_count() or 1
     if options["reload"] and options["preload"]:
@@ -222,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import _log
     from .arbiter import Arbiter
     from .loader import AppLoadError, load_mounted
-    from .server import BindError, check_tls, close_listeners, open_listeners
+    from .server import BindError, check_tls, close_listeners
 
     problem = check_tls(options)
     if problem:
@@ -237,12 +253,14 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%s", note)
     for warning in resolved.warnings:
         log.warning("%s", warning)
+    if options["daemon"] and not options["check_config"]:
+        process.daemon_start(options)
     app = None
     if options["preload"] or options["check_config"]:
         if options["preload"]:
             gc.disable()  # the import frees nothing the workers would share (docs/preload.md)
         try:
-            app = load_mounted(app_spec, options.get("mount"))
+            app = load_mounted(app_spec, options.get("mount"), options.get("raw_paste_global_conf"))
         except AppLoadError as e:
             return _fail(str(e))
         if options["check_config"]:
@@ -252,12 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     if starting(options, app_spec, app) is None:  # on_starting failed (logged)
         return EXIT_FAILURE
     try:
-        sockets = open_listeners(options["bind"], options["backlog"])
+        sockets = process.open_sockets(options)
     except BindError as e:
         return _fail(str(e))
     try:
         return Arbiter(app, app_spec, sockets, options).run()
-    except BindError as e:  # the metrics address
+    except (BindError, process.ProcessError) as e:  # the metrics address, the pid file
         return _fail(str(e))
     finally:
         close_listeners(sockets)

@@ -65,6 +65,21 @@ def is_inherited(sock: socket.socket) -> bool:
     return sock in _inherited
 
 
+def mark_shared(sock: socket.socket, shared: bool) -> None:
+    """While another supervisor serves ``sock`` too (a binary upgrade,
+    :mod:`qiao.upgrade`), it is treated as inherited: never shut down, its
+    file never removed."""
+    if shared:
+        _inherited.add(sock)
+    else:
+        _inherited.discard(sock)
+
+
+def is_uwsgi(sock: socket.socket) -> bool:
+    """A socket whose connections speak the uwsgi protocol."""
+    return sock in _uwsgi
+
+
 def inherit_socket(fd: int, what: str) -> socket.socket:
     """The listening socket open at descriptor ``fd`` (TCP, TCP6 or Unix;
     the family is read from the socket itself)."""
@@ -136,9 +151,11 @@ def parse_bind(address: str) -> tuple[int, Any]:
     return family, (host, port_num)
 
 
-def bind_socket(address: str, backlog: int) -> socket.socket:
+def bind_socket(address: str, backlog: int, reuse_port: bool = False) -> socket.socket:
+    """A listening socket for ``address``; ``reuse_port``: SO_REUSEPORT,
+    so that several servers can listen on one TCP port."""
     if address.startswith(UWSGI_PREFIX):
-        sock = bind_socket(address[len(UWSGI_PREFIX) :], backlog)
+        sock = bind_socket(address[len(UWSGI_PREFIX) :], backlog, reuse_port)
         _uwsgi.add(sock)
         return sock
     if address.startswith("fd://"):
@@ -155,6 +172,8 @@ def bind_socket(address: str, backlog: int) -> socket.socket:
                     os.unlink(addr)
         else:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(addr)
@@ -188,7 +207,9 @@ def _raise_nofile_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def open_listeners(bind: str | Iterable[str] | None, backlog: int) -> list[socket.socket]:
+def open_listeners(
+    bind: str | Iterable[str] | None, backlog: int, *, reuse_port: bool = False
+) -> list[socket.socket]:
     """The sockets systemd passed (socket activation), or else every
     address bound (the default one when none is given)."""
     if isinstance(bind, str):
@@ -201,7 +222,7 @@ def open_listeners(bind: str | Iterable[str] | None, backlog: int) -> list[socke
         return sockets
     try:
         for address in bind or [DEFAULT_BIND]:
-            sockets.append(bind_socket(address, backlog))
+            sockets.append(bind_socket(address, backlog, reuse_port))
     except BindError:
         close_listeners(sockets)
         raise
@@ -385,7 +406,11 @@ def serve(
     problem = check_tls(opts)
     if problem:
         raise ValueError(problem)
-    owned = [] if sockets else open_listeners(bind, opts["backlog"])
+    owned = (
+        []
+        if sockets
+        else open_listeners(bind, opts["backlog"], reuse_port=bool(opts["reuse_port"]))
+    )
     listeners = list(sockets or []) + owned
     log_listening(listeners, tls=bool(opts["certfile"]))
     previous = {}

@@ -34,7 +34,10 @@ from .server import engine_listeners, engine_options
 #: the module failed to import or the engine refused a setting; the module
 #: imported but has no such application).
 WORKER_BOOT_ERROR = 3
+#: Exit status of a worker whose module imports but names no application
+#: (gunicorn's APP_LOAD_ERROR); the supervisor stops with it too.
 APP_LOAD_ERROR = 4
+BOOT_FAILURES = (WORKER_BOOT_ERROR, APP_LOAD_ERROR)
 
 _PR_SET_PDEATHSIG = 1
 
@@ -102,7 +105,7 @@ def run(
         from .loader import AppLoadError, AppNotFound, load_mounted
 
         try:
-            app = load_mounted(app_spec, opts.get("mount"))
+            app = load_mounted(app_spec, opts.get("mount"), opts.get("raw_paste_global_conf"))
         except AppLoadError as e:
             print(f"qiao: error: {e}", file=sys.stderr, flush=True)
             return APP_LOAD_ERROR if isinstance(e, AppNotFound) else WORKER_BOOT_ERROR

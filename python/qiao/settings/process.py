@@ -62,7 +62,8 @@ SETTINGS = section(
             "umask",
             ("-m", "--umask"),
             0,
-            "The file mode creation mask of the server's processes (e.g. 0o22).",
+            "The mask Unix sockets are bound with (gunicorn's: the default 0 lets every user "
+            "connect); when not 0, the workers' umask too (e.g. 0o27).",
             type=umask,
             metavar="INT",
         ),
