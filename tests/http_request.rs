@@ -9,6 +9,7 @@
 mod common;
 
 use common::{check, err, run, Case, Parsed, Want, C::*};
+use qiao::http::limits::{MAX_HEADER_FIELDS_CEILING, MAX_HEAD_BYTES};
 use qiao::http::request::{match_h2_preface, percent_decode, trim_ows, H2_PREFACE};
 use qiao::http::Version::{Http10 as V10, Http11 as V11};
 use qiao::http::{parse_head, Framing, Limits, ParseError, ParseError::*, RequestHead, Status};
@@ -282,6 +283,32 @@ fn default_limits() {
         &Want::Ok(&[]),
         &many,
     );
+}
+
+/// gunicorn's 0 for a limit: no limit of its own, under the head ceiling.
+/// (Parsed whole: fed byte by byte, a megabyte head is quadratic work.)
+#[test]
+fn zero_limits_are_gunicorns_unlimited() {
+    let unlimited = Limits::from_settings(0, 0, 0, None, 16);
+    assert_eq!(unlimited.header_fields, MAX_HEADER_FIELDS_CEILING);
+    let parse = |raw: String| parse_head(raw.as_bytes(), &unlimited, &mut RequestHead::default());
+    let line = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(100_000));
+    assert!(matches!(parse(line), Ok(Status::Complete(_))));
+    let field = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+        "v".repeat(100_000)
+    );
+    assert!(matches!(parse(field), Ok(Status::Complete(_))));
+    // The head as a whole stays bounded: still partial beyond the ceiling.
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX: {}",
+        "v".repeat(MAX_HEAD_BYTES)
+    );
+    assert_eq!(parse(huge), Err(HeaderTooLarge));
+    // Other values are raised to the least a limit may be.
+    assert_eq!(Limits::from_settings(3, 5, 4, None, 16).request_line, 16);
+    let many = Limits::from_settings(3, 99_999, 4, None, 16);
+    assert_eq!(many.header_fields, MAX_HEADER_FIELDS_CEILING);
 }
 
 #[test]

@@ -151,11 +151,15 @@ def parse_bind(address: str) -> tuple[int, Any]:
     return family, (host, port_num)
 
 
-def bind_socket(address: str, backlog: int, reuse_port: bool = False) -> socket.socket:
+def bind_socket(
+    address: str, backlog: int, reuse_port: bool = False, v6only: bool = False
+) -> socket.socket:
     """A listening socket for ``address``; ``reuse_port``: SO_REUSEPORT,
-    so that several servers can listen on one TCP port."""
+    so that several servers can listen on one TCP port. An IPv6 socket
+    takes IPv4 clients too (the system's default, as in gunicorn: ``[::]:80``
+    serves both) unless ``v6only``."""
     if address.startswith(UWSGI_PREFIX):
-        sock = bind_socket(address[len(UWSGI_PREFIX) :], backlog, reuse_port)
+        sock = bind_socket(address[len(UWSGI_PREFIX) :], backlog, reuse_port, v6only)
         _uwsgi.add(sock)
         return sock
     if address.startswith("fd://"):
@@ -174,7 +178,7 @@ def bind_socket(address: str, backlog: int, reuse_port: bool = False) -> socket.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if reuse_port:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if family == socket.AF_INET6:
+            if family == socket.AF_INET6 and v6only:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(addr)
         sock.listen(backlog)
@@ -183,6 +187,17 @@ def bind_socket(address: str, backlog: int, reuse_port: bool = False) -> socket.
         raise BindError(f"cannot listen on {address}: {e.strerror or e}") from None
     sock.setblocking(False)
     return sock
+
+
+def _port_of(address: str) -> int | None:
+    """The TCP port of a bind address (None: a Unix socket, fd://N, bad)."""
+    address = address.removeprefix(UWSGI_PREFIX)
+    if address.startswith(("unix:", "fd://")):
+        return None
+    try:
+        return parse_bind(address)[1][1]
+    except BindError:
+        return None
 
 
 def _url(sock: socket.socket) -> str:
@@ -220,9 +235,18 @@ def open_listeners(
             log.info("Socket activation: serving the sockets systemd passed, not --bind")
         _raise_nofile_limit()
         return sockets
+    addresses = list(bind or [DEFAULT_BIND])
+    ipv4_ports = set()
+    for address in addresses:
+        with contextlib.suppress(BindError):
+            family, addr = parse_bind(address.removeprefix(UWSGI_PREFIX))
+            if family == socket.AF_INET:
+                ipv4_ports.add(addr[1])
     try:
-        for address in bind or [DEFAULT_BIND]:
-            sockets.append(bind_socket(address, backlog, reuse_port))
+        for address in addresses:
+            # IPv6-only where an IPv4 bind takes the same port, so both can listen.
+            v6only = _port_of(address) in ipv4_ports
+            sockets.append(bind_socket(address, backlog, reuse_port, v6only))
     except BindError:
         close_listeners(sockets)
         raise

@@ -26,6 +26,13 @@ pub const MAX_FIELD_SIZE: usize = 8190;
 /// Upper bound a user may set for `MAX_HEADER_FIELDS`, as gunicorn's.
 pub const MAX_HEADER_FIELDS_CEILING: usize = 32768;
 
+/// The most bytes a request head may take, whatever the limits above are
+/// set to. gunicorn's `--limit-request-line 0` and
+/// `--limit-request-field_size 0` mean "no limit"; here they mean "no limit
+/// of its own": a head still stays below this, so one client cannot make a
+/// worker buffer without bound. The default limits fit well within it.
+pub const MAX_HEAD_BYTES: usize = 1 << 20;
+
 /// Total bytes of chunk extensions accepted over one chunked body.
 /// Extensions carry nothing a WSGI app can see; a client sending more is
 /// burning our CPU (cf. the chunk-extension DoS in CVE-2023-39326).
@@ -71,9 +78,36 @@ impl Limits {
     pub fn max_head_bytes(&self) -> usize {
         // request line + CRLF, every field + CRLF, the final CRLF, plus a
         // few leading empty lines that RFC 9112 §2.2 says to skip.
-        (self.request_line + 2)
-            + self.header_fields * (self.field_size + 2)
-            + 2
-            + MAX_LEADING_EMPTY_BYTES
+        let sum = (self.request_line + 2)
+            .saturating_add(self.header_fields.saturating_mul(self.field_size + 2))
+            .saturating_add(2 + MAX_LEADING_EMPTY_BYTES);
+        sum.min(MAX_HEAD_BYTES)
+    }
+
+    /// The limits as gunicorn's settings give them: 0 for the request line
+    /// or a field's size means no limit of its own (the head as a whole
+    /// stays below [`MAX_HEAD_BYTES`]), 0 fields means gunicorn's ceiling;
+    /// other values are raised to `least` (a limit lower than a short
+    /// request line would refuse everything).
+    pub fn from_settings(
+        request_line: usize,
+        header_fields: usize,
+        field_size: usize,
+        max_body: Option<u64>,
+        least: usize,
+    ) -> Limits {
+        let bound = |value: usize| match value {
+            0 => MAX_HEAD_BYTES,
+            n => n.max(least),
+        };
+        Limits {
+            request_line: bound(request_line),
+            header_fields: match header_fields {
+                0 => MAX_HEADER_FIELDS_CEILING,
+                n => n.min(MAX_HEADER_FIELDS_CEILING),
+            },
+            field_size: bound(field_size),
+            max_body,
+        }
     }
 }

@@ -27,7 +27,6 @@ use pyo3::types::PyDict;
 use crate::front::tls::{CertReqs, TlsSettings};
 use crate::http::compress::CompressConfig;
 use crate::http::forwarded::TrustedProxies;
-use crate::http::limits::MAX_HEADER_FIELDS_CEILING;
 use crate::http::Limits;
 use crate::native::proxy::ProxyOptions;
 use crate::native::routes::NativeConfig;
@@ -224,14 +223,13 @@ fn secs(seconds: f64, what: &str) -> PyResult<Duration> {
 
 impl RawLimits {
     fn limits(&self) -> Limits {
-        Limits {
-            request_line: self.limit_request_line.max(MIN_LIMIT),
-            header_fields: self
-                .limit_request_fields
-                .clamp(1, MAX_HEADER_FIELDS_CEILING),
-            field_size: self.limit_request_field_size.max(MIN_LIMIT),
-            max_body: self.max_body,
-        }
+        Limits::from_settings(
+            self.limit_request_line,
+            self.limit_request_fields,
+            self.limit_request_field_size,
+            self.max_body,
+            MIN_LIMIT,
+        )
     }
 }
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import textwrap
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -494,5 +496,64 @@ def test_reload_extra_file(tmp_path):
             data.write_text("two")  # again each round: the watcher may start late
             time.sleep(0.2)
         assert text() == b"two", srv.stderr()
+    finally:
+        srv.cleanup()
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "--limit-request-line",
+        # gunicorn documents 0 as unlimited here, but its code (27.0) reads 0 as 8190.
+        pytest.param("--limit-request-field_size", marks=qiao_only),
+    ],
+)
+def test_zero_limit_is_unlimited(flag):
+    """gunicorn's 0 for a request limit: none of its own (a 20 kB request
+    line or header field passes; it is 414/431 under the default)."""
+    port = free_port()
+    long = "a" * 20000
+    url = f"http://127.0.0.1:{port}/" + (long if "line" in flag else "")
+    headers = {} if "line" in flag else {"X-Long": long}
+    for limit, ok in [("0", True), (None, False)]:
+        extra = [flag, limit] if limit else []
+        srv = serve(["-b", f"127.0.0.1:{port}", *extra, "gunicorn_apps:app"], port)
+        try:
+            req = urllib.request.Request(url, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    status = r.status
+            except urllib.error.HTTPError as e:
+                status = e.code
+            assert (status == 200) is ok, (limit, status)
+        finally:
+            srv.cleanup()
+
+
+def test_ipv6_wildcard_serves_ipv4_clients_too():
+    """``-b [::]:PORT`` takes IPv4 clients as well, as under gunicorn (the
+    system's dual-stack default; containers often bind it)."""
+    if not socket.has_ipv6 or Path("/proc/sys/net/ipv6/bindv6only").read_text().strip() != "0":
+        pytest.skip("no dual-stack IPv6 here")
+    port = free_port("::", socket.AF_INET6)
+    srv = Server(
+        cmd=base_command() + ["-b", f"[::]:{port}", "gunicorn_apps:app"],
+        binds=[f"127.0.0.1:{port}"],
+    ).start()
+    try:
+        assert get_json(port)["scheme"] == "http"
+    finally:
+        srv.cleanup()
+
+
+@qiao_only
+def test_ipv4_and_ipv6_wildcards_on_one_port():
+    port = free_port()
+    binds = ["-b", f"0.0.0.0:{port}", "-b", f"[::]:{port}"]
+    srv = serve([*binds, "gunicorn_apps:app"], port)
+    try:
+        assert get_json(port)["remote_addr"] == "127.0.0.1"
+        if socket.has_ipv6:
+            assert get_json(port, host="[::1]")["remote_addr"] == "::1"
     finally:
         srv.cleanup()

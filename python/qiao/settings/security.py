@@ -24,7 +24,8 @@ SETTINGS = section(
             "limit_request_line",
             ("--limit-request-line",),
             8190,
-            "Longest request line in bytes (longer: 414).",
+            "Longest request line in bytes (longer: 414); 0: no limit of its own, as gunicorn "
+            "(the whole head stays under 1 MiB).",
             type=positive_int,
             metavar="N",
         ),
@@ -32,7 +33,7 @@ SETTINGS = section(
             "limit_request_fields",
             ("--limit-request-fields",),
             100,
-            "Most header fields in a request (more: 431).",
+            "Most header fields in a request (more: 431); 0 or more than 32768: 32768.",
             type=positive_int,
             metavar="N",
         ),
@@ -40,7 +41,8 @@ SETTINGS = section(
             "limit_request_field_size",
             ("--limit-request-field-size", "--limit-request-field_size"),
             8190,
-            "Longest header field line in bytes (longer: 431).",
+            "Longest header field line in bytes (longer: 431); 0: no limit of its own, as "
+            "gunicorn (the whole head stays under 1 MiB).",
             type=positive_int,
             metavar="N",
         ),
