@@ -25,6 +25,9 @@ import threading
 import traceback
 from typing import Any
 
+# Imported here, in the supervisor, not when a worker needs it: a worker
+# that runs as --user may no longer read the interpreter's library.
+from . import hook_request
 from .hooks import HookFailed, run_hook
 
 log = logging.getLogger("qiao.error")
@@ -123,8 +126,6 @@ def booted(app: Any, opts: dict, control: Any) -> Any:
     worker = opts.get(HOOK_WORKER)
     if worker is None:
         return app
-    from . import hook_request
-
     worker.wsgi = app
     worker._control = control
     try:
@@ -140,6 +141,4 @@ def engine_options(opts: dict, engine: dict) -> dict:
     worker = opts.get(HOOK_WORKER)
     if worker is None:
         return engine
-    from . import hook_request
-
     return hook_request.engine_options(opts, worker, engine)
