@@ -258,8 +258,8 @@ class Proxy:
         for key, value in environ.items():
             if key.startswith("HTTP_"):
                 name = key[5:].replace("_", "-").title()
-            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
-                name = key.replace("_", "-").title()
+            elif key == "CONTENT_TYPE" and value:
+                name = "Content-Type"
             else:
                 continue
             headers.append((name, value))
@@ -275,6 +275,10 @@ class Proxy:
         out.append(("X-Forwarded-Host", client_host))
         if body.chunked:
             out.append(("Transfer-Encoding", "chunked"))
+        elif body.length or environ.get("CONTENT_LENGTH"):
+            # One line, from the length the body is sent with: the client's
+            # value as sent may be a list ("0, 0"), which upstreams refuse.
+            out.append(("Content-Length", str(body.length)))
         return out
 
 

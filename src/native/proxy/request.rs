@@ -45,8 +45,9 @@ impl NativeProxy {
 
     /// Writes the upstream request's head into `out` (emptied first):
     /// the request line, the client's end-to-end fields in order, `Host`,
-    /// `X-Forwarded-For/-Proto/-Host`, then the body's framing (the
-    /// client's `Content-Length`, or chunked) if it has one.
+    /// `X-Forwarded-For/-Proto/-Host`, then the body's framing if it has
+    /// one: exactly one `Content-Length` (the length the request parser
+    /// validated, never the client's field as sent), or chunked.
     pub(super) fn write_request(
         &self,
         ex: &Exchange<'_>,
@@ -61,11 +62,17 @@ impl NativeProxy {
         out.extend_from_slice(b" HTTP/1.1\r\n");
         let mut client_host: &[u8] = b"";
         let mut chain = false;
+        let mut has_length = false;
         for (name, value) in fields(ex) {
             if name.eq_ignore_ascii_case(b"host") {
                 client_host = value;
             } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
                 chain = true;
+            } else if name.eq_ignore_ascii_case(b"content-length") {
+                // Written once below from the length the parser settled
+                // on: the client's line may be a list (`3, 3`) or repeated,
+                // which upstreams such as nginx and gunicorn answer with 400.
+                has_length = true;
             } else if !name.eq_ignore_ascii_case(b"x-forwarded-proto")
                 && !name.eq_ignore_ascii_case(b"x-forwarded-host")
                 && !is_hop_by_hop(name, fields(ex))
@@ -96,6 +103,9 @@ impl NativeProxy {
         push_field(out, b"X-Forwarded-Proto", self.opts.url_scheme.as_bytes());
         push_field(out, b"X-Forwarded-Host", client_host);
         match body {
+            // An explicit `Content-Length: 0` stays (a POST without one
+            // may get 411 from some upstreams); the parser made it Empty.
+            Framing::Empty if has_length => push_field(out, b"Content-Length", b"0"),
             Framing::Empty => {}
             Framing::Length(n) => push_field(
                 out,
