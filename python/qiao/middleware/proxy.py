@@ -2,7 +2,8 @@
 HTTP upstreams and streams the answer back.
 
 What it owns: turning the environ into an upstream request (the path below
-``SCRIPT_NAME``, raw as the client sent it when the server says how;
+``SCRIPT_NAME``, raw as the client sent it when the server says how, dot
+segments removed, refused if it resolves outside (``_paths.py``);
 end-to-end headers only; ``X-Forwarded-For/-Proto/-Host``), streaming the
 request body (``Content-Length`` kept, else chunked) and the response body
 (:data:`CHUNK_SIZE` pieces, as they arrive), retrying, and the 502/504
@@ -39,6 +40,7 @@ import socket
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
+from ._paths import PathEscape, below_prefix
 from ._wsgi import Headers, StartResponse, plain
 from .static import raw_path
 from .upstream import CONNECT_TIMEOUT, MAX_FAILS, POOL_SIZE, PROBE_INTERVAL, Upstream, Upstreams
@@ -119,16 +121,22 @@ def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
-def request_target(environ: dict, base_path: str) -> str:
-    """The upstream's request target: ``base_path``, then the path below
-    ``SCRIPT_NAME`` (undecoded when ``RAW_URI``/``REQUEST_URI`` allows, so
-    ``%2F`` stays ``%2F``), then the query string."""
+def confined_rest(environ: dict) -> str:
+    """The path below ``SCRIPT_NAME`` to forward: undecoded when
+    ``RAW_URI``/``REQUEST_URI`` allows (so ``%2F`` stays ``%2F``), without
+    dot segments. Raises :class:`PathEscape` if it resolves outside."""
     script, path = environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", "")
     raw = raw_path(environ)
     rest = _raw_rest(raw, script, path) if raw is not None else None
     if rest is None:
         rest = quote(path.encode("latin-1"), safe=PATH_SAFE)
-    target = base_path + rest or "/"
+    return below_prefix(script + path, script, rest)
+
+
+def request_target(environ: dict, base_path: str) -> str:
+    """The upstream's request target: ``base_path``, then the path below
+    ``SCRIPT_NAME`` (:func:`confined_rest`), then the query string."""
+    target = base_path + confined_rest(environ) or "/"
     query = environ.get("QUERY_STRING")
     return f"{target}?{query}" if query else target
 
@@ -178,6 +186,10 @@ class Proxy:
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "CONNECT":
             return plain(start_response, "501 Not Implemented", "CONNECT is not supported\n")
+        try:
+            confined_rest(environ)
+        except PathEscape as e:
+            return plain(start_response, e.status, e.text)
         body = _RequestBody(environ)
         tried: set[int] = set()
         failures: list[str] = []

@@ -1,11 +1,13 @@
 //! The upstream request of a proxied exchange, as the portable `Proxy`
 //! builds it: the target (the upstream URL's path, then the path below
-//! the route's prefix as the client sent it, then the query), the client's
+//! the route's prefix as the client sent it but without dot segments, then
+//! the query; a path resolving outside the prefix is refused), the client's
 //! end-to-end fields (hop-by-hop ones and those `Connection` names
 //! dropped), `Host` (the upstream's, or the client's with
 //! `--proxy-preserve-host`) and `X-Forwarded-For/-Proto/-Host`.
 
 use super::{is_hop_by_hop, NativeProxy};
+use crate::http::path::{below_prefix, Escape};
 use crate::http::request::percent_decode;
 use crate::http::Framing;
 use crate::io::service::Exchange;
@@ -16,9 +18,10 @@ use crate::native::upstream::Server;
 const PATH_SAFE: &[u8] = b"/:@!$&'()*+,;=-._~%";
 
 impl NativeProxy {
-    /// The upstream's request target: its base path, then the path below
-    /// the prefix as the client sent it, then the query.
-    pub(super) fn target(&self, ex: &Exchange<'_>, server: &Server) -> Vec<u8> {
+    /// The path below the prefix to forward, dot segments removed; or why
+    /// the request is refused (it resolves outside the prefix: see
+    /// [`below_prefix`]).
+    pub(super) fn rest(&self, ex: &Exchange<'_>) -> Result<Vec<u8>, Escape> {
         let raw = ex.bytes(&ex.head.path);
         let rest = match raw.strip_prefix(&self.prefix[..]) {
             Some(rest) if rest.is_empty() || rest[0] == b'/' => rest.to_vec(),
@@ -30,8 +33,14 @@ impl NativeProxy {
                 quote(rest)
             }
         };
+        below_prefix(raw, &self.prefix, &rest)
+    }
+
+    /// The upstream's request target: its base path, then `rest` (the path
+    /// below the prefix, see [`rest`](Self::rest)), then the query.
+    pub(super) fn target(&self, ex: &Exchange<'_>, server: &Server, rest: &[u8]) -> Vec<u8> {
         let mut target = server.base_path.as_bytes().to_vec();
-        target.extend_from_slice(&rest);
+        target.extend_from_slice(rest);
         if target.is_empty() {
             target.push(b'/');
         }
@@ -52,13 +61,14 @@ impl NativeProxy {
         &self,
         ex: &Exchange<'_>,
         server: &Server,
+        rest: &[u8],
         body: Framing,
         out: &mut Vec<u8>,
     ) {
         out.clear();
         out.extend_from_slice(method(ex));
         out.push(b' ');
-        push_quoted_invalid(&self.target(ex, server), out);
+        push_quoted_invalid(&self.target(ex, server, rest), out);
         out.extend_from_slice(b" HTTP/1.1\r\n");
         let mut client_host: &[u8] = b"";
         let mut chain = false;

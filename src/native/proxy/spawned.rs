@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::upconn::{ReadFailure, UpConn};
 use super::{method, Failure, NativeProxy, CHUNK_SIZE, STALE_RETRIES};
+use crate::http::path::Escape;
 use crate::http::response::{push_chunk, RequestFacts, CONTINUE, LAST_CHUNK};
 use crate::http::upstream_head::UpstreamHead;
 use crate::http::Framing;
@@ -108,13 +109,24 @@ impl NativeProxy {
                 "CONNECT is not supported\n".into(),
             )));
         }
+        let rest = match self.rest(ex) {
+            Ok(rest) => rest,
+            Err(Escape::AboveRoot) => {
+                let text = "Bad Request: the path climbs above the root\n";
+                return Err(Some((400, "Bad Request", text.into())));
+            }
+            // Not below the route once resolved: as if it had not matched.
+            Err(Escape::OutsidePrefix) => {
+                return Err(Some((404, "Not Found", "Not Found\n".into())));
+            }
+        };
         let has_body = ex.head.framing != Framing::Empty;
         let retry_sent = super::IDEMPOTENT.contains(&method(ex)) && !has_body;
         let mut tried = Vec::new();
         let mut failures = String::new();
         while let Some(index) = self.upstreams.acquire(&tried) {
             tried.push(index);
-            match self.exchange(ex, client, index).await {
+            match self.exchange(ex, client, index, &rest).await {
                 Ok((head, conn)) => return Ok((index, head, conn)),
                 Err(Failure::Client(e)) => {
                     self.upstreams.release(index, None);
@@ -139,6 +151,7 @@ impl NativeProxy {
         ex: &mut Exchange<'_>,
         client: &mut Client,
         index: usize,
+        rest: &[u8],
     ) -> Result<(UpstreamHead, UpConn), Failure> {
         let server = &self.upstreams.servers[index];
         let framing = ex.head.framing;
@@ -146,7 +159,7 @@ impl NativeProxy {
         // The request head is built in the output buffer, which is free
         // until the response head is written there.
         let mut head = std::mem::take(ex.out.buffer());
-        self.write_request(ex, server, framing, &mut head);
+        self.write_request(ex, server, rest, framing, &mut head);
         let to_head = method(ex) == b"HEAD";
         let mut result = Err(Failure::Lost("no attempt".into()));
         for attempt in 0..=STALE_RETRIES {
