@@ -217,15 +217,9 @@ class Proxy:
             except BaseException:
                 self.upstreams.release(server, None)
                 raise
-            headers = _response_headers(resp)
-            reason = resp.reason or _phrase(resp.status)
-            try:
-                start_response(f"{resp.status} {reason}", headers)
-            except BaseException:
-                conn.close()
-                self.upstreams.release(server, None)
-                raise
-            return _ResponseBody(self.upstreams, server, conn, resp)
+            status = f"{resp.status} {resp.reason or _phrase(resp.status)}"
+            head = (start_response, status, _response_headers(resp))
+            return _ResponseBody(self.upstreams, server, conn, resp, head)
         text = "Bad Gateway: no upstream answered\n" + "".join(f"  {f}\n" for f in failures)
         return plain(start_response, "502 Bad Gateway", text)
 
@@ -248,7 +242,11 @@ class Proxy:
                     conn.putheader(name, value)
                 conn.endheaders()
                 body.send(conn)
-                return conn, conn.getresponse()
+                resp = conn.getresponse()
+                if resp.status == http.HTTPStatus.SWITCHING_PROTOCOLS:
+                    # Upgrade is never forwarded: a switch nobody asked for.
+                    raise http.client.HTTPException("101 to a request that asked for no upgrade")
+                return conn, resp
             except socket.timeout:
                 conn.close()
                 raise _Failed(server, "timed out", sent=True, timeout=True) from None
@@ -353,10 +351,18 @@ def _log(environ: dict, message: str) -> None:
 
 class _ResponseBody:
     """The upstream's body as it arrives; the connection goes back to the pool
-    only if the body was read to its end and the upstream keeps it open."""
+    only if the body was read to its end and the upstream keeps it open.
 
-    def __init__(self, upstreams: Upstreams, server: Upstream, conn, resp):
+    ``start_response`` is called with the upstream's head once its first
+    piece of body has been read (PEP 3333 allows it until the first piece is
+    yielded, and no server sends a head before that anyway): an upstream
+    that fails before any byte of its body (a malformed first chunk) is then
+    answered ``502``, as nginx does, rather than cut or turned into a 500.
+    """
+
+    def __init__(self, upstreams: Upstreams, server: Upstream, conn, resp, head):
         self._upstreams, self._server, self._conn, self._resp = upstreams, server, conn, resp
+        self._head = head
         self._done = False
         self._released = False
 
@@ -366,16 +372,30 @@ class _ResponseBody:
     def __next__(self) -> bytes:
         if self._done:
             raise StopIteration
+        failure = None
         try:
             data = self._resp.read1(CHUNK_SIZE)
         except (OSError, http.client.HTTPException) as e:
+            failure, data = f"failed: {e!r}", b""
+        if not data and self._resp.length:  # closed before its Content-Length
+            failure = failure or "closed before the end of the body"
+        if self._head is not None:
+            start_response, status, headers = self._head
+            self._head = None
+            if failure is not None:
+                self._finish(ok=False)
+                text = f"Bad Gateway: no upstream answered\n  {self._server.url}: {failure}\n"
+                return plain(start_response, "502 Bad Gateway", text)[0]
+            try:
+                start_response(status, headers)
+            except BaseException:
+                self.close()
+                raise
+        if failure is not None:  # cut ours too
             self._finish(ok=False)
-            raise UpstreamError(f"upstream {self._server.url} failed mid-response: {e!r}") from e
+            raise UpstreamError(f"upstream {self._server.url} {failure} mid-response")
         if not data:
             resp = self._resp
-            if resp.length:  # closed before its Content-Length: cut ours too
-                self._finish(ok=False)
-                raise UpstreamError(f"upstream {self._server.url} closed mid-response")
             # Reusable once read to its end: the length reached, or the last chunk.
             reusable = not resp.will_close and (resp.length == 0 or resp.isclosed())
             self._finish(ok=True, reusable=reusable)
@@ -395,6 +415,7 @@ class _ResponseBody:
         self._upstreams.release(self._server, ok)
 
     def close(self) -> None:
+        self._done = True
         if not self._released:
             self._released = True
             self._conn.close()

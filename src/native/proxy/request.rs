@@ -2,8 +2,8 @@
 //! builds it: the target (the upstream URL's path, then the path below
 //! the route's prefix as the client sent it but without dot segments, then
 //! the query; a path resolving outside the prefix is refused), the client's
-//! end-to-end fields (hop-by-hop ones and those `Connection` names
-//! dropped), `Host` (the upstream's, or the client's with
+//! end-to-end fields (hop-by-hop ones, those `Connection` names and
+//! names with `_` dropped), `Host` (the upstream's, or the client's with
 //! `--proxy-preserve-host`) and `X-Forwarded-For/-Proto/-Host`.
 
 use super::{is_hop_by_hop, NativeProxy};
@@ -83,6 +83,11 @@ impl NativeProxy {
                 // on: the client's line may be a list (`3, 3`) or repeated,
                 // which upstreams such as nginx and gunicorn answer with 400.
                 has_length = true;
+            } else if name.contains(&b'_') {
+                // Dropped, as nginx does by default (`underscores_in_headers
+                // off`) and the WSGI side does: `X_Forwarded_For` and
+                // `X-Forwarded-For` are one CGI variable to an upstream
+                // behind, so a client could smuggle one past the other.
             } else if !name.eq_ignore_ascii_case(b"x-forwarded-proto")
                 && !name.eq_ignore_ascii_case(b"x-forwarded-host")
                 && !is_hop_by_hop(name, fields(ex))

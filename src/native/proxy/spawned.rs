@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use super::upconn::{ReadFailure, UpConn};
 use super::{method, Failure, NativeProxy, CHUNK_SIZE, STALE_RETRIES};
 use crate::http::path::Escape;
-use crate::http::response::{push_chunk, RequestFacts, CONTINUE, LAST_CHUNK};
+use crate::http::response::{push_chunk, BodyMode, RequestFacts, CONTINUE, LAST_CHUNK};
 use crate::http::upstream_head::UpstreamHead;
 use crate::http::Framing;
 use crate::io::body::BodyError;
@@ -37,6 +37,30 @@ pub const POOL_MAX_IDLE: usize = 256;
 /// An idle connection older than this is closed rather than reused: below
 /// the upstream's own keep-alive timeout (Qiao's default is 5 s).
 pub const POOL_IDLE: Duration = Duration::from_secs(2);
+
+/// Sends a short plain-text answer (`status`, `reason`, `text`) the proxy
+/// makes itself (502, 504, a refused path): what to do with the
+/// connection, the status and the body bytes sent.
+pub(super) async fn send_plain(
+    ex: &mut Exchange<'_>,
+    facts: RequestFacts,
+    client: &mut Client,
+    (status, reason, text): (u16, &str, &str),
+) -> (Outcome, u16, u64) {
+    let plan = plain_buffered_with(ex, facts, status, reason, text, &[]);
+    let mut buf = std::mem::take(ex.out.buffer());
+    let ok = client.write_all(&mut buf).await;
+    *ex.out.buffer() = buf;
+    if !ok {
+        return (Outcome::Close, status, 0);
+    }
+    let body = if plan.mode == BodyMode::None {
+        0
+    } else {
+        text.len() as u64
+    };
+    (outcome(ex, &plan), status, body)
+}
 
 /// Idle connections of each upstream, with when they idled.
 pub type IdlePool = Mutex<Vec<Vec<(UpConn, Instant)>>>;
@@ -81,18 +105,7 @@ impl NativeProxy {
             // The client's body could not be read: the client's fault.
             Err(None) => return (Outcome::Close, 400, 0),
         };
-        let plan = plain_buffered_with(ex, facts, status, reason, &text, &[]);
-        let mut buf = std::mem::take(ex.out.buffer());
-        let ok = client.write_all(&mut buf).await;
-        *ex.out.buffer() = buf;
-        let done = if ok {
-            outcome(ex, &plan)
-        } else {
-            Outcome::Close
-        };
-        // Sent with a length: the body is what follows the head.
-        let body = ex.out.body_of(client.sent());
-        (done, status, body)
+        send_plain(ex, facts, client, (status, reason, &text)).await
     }
 
     /// The upstream's response head; or the plain answer to send instead,
