@@ -360,22 +360,9 @@ impl StartResponse {
             PyTypeError::new_err(format!("status must be a str, not {}", type_name(status)))
         })?;
         let s = status.to_str()?;
-        let b = s.as_bytes();
-        let valid = b.len() >= 3
-            && b[..3].iter().all(u8::is_ascii_digit)
-            && (b.len() == 3 || b[3] == b' ')
-            && b.iter().all(|&c| c == b'\t' || (c >= b' ' && c != 0x7f));
-        if !valid || b[0] == b'0' {
-            return Err(PyValueError::new_err(format!(
-                "invalid status {s:?}: expected e.g. '200 OK'"
-            )));
-        }
+        let line = status_line(s).map_err(PyValueError::new_err)?;
         self.status_code = s[..3].parse().unwrap_or(500);
-        self.status = Some(if b.len() == 3 {
-            format!("{s} ").into_bytes()
-        } else {
-            b.to_vec()
-        });
+        self.status = Some(line);
         Ok(())
     }
 
@@ -448,6 +435,39 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "?".into())
+}
+
+/// The status line's `code SP reason` as sent, from the application's
+/// status string: three digits (not starting with 0), then nothing or a
+/// space and a reason of visible characters, spaces and tabs, encoded as
+/// latin-1 (PEP 3333: every status and header string is latin-1; a
+/// character above U+00FF is an application error, a 500, never UTF-8 on
+/// the wire). A bare code gets the space RFC 9112 requires.
+fn status_line(s: &str) -> Result<Vec<u8>, String> {
+    let invalid = || format!("invalid status {s:?}: expected e.g. '200 OK'");
+    let b = s.as_bytes();
+    let shape = b.len() >= 3
+        && b[..3].iter().all(u8::is_ascii_digit)
+        && b[0] != b'0'
+        && (b.len() == 3 || b[3] == b' ');
+    if !shape {
+        return Err(invalid());
+    }
+    let mut line = Vec::with_capacity(b.len() + 1);
+    for c in s.chars() {
+        let code = c as u32;
+        if code > 0xff {
+            return Err(format!("status {s:?} is not latin-1 encodable"));
+        }
+        if code != u32::from(b'\t') && (code < 0x20 || code == 0x7f) {
+            return Err(invalid());
+        }
+        line.push(code as u8);
+    }
+    if line.len() == 3 {
+        line.push(b' ');
+    }
+    Ok(line)
 }
 
 /// Appends a `str` as latin-1 (PEP 3333: header strings are latin-1).
@@ -527,5 +547,25 @@ impl StartResponse {
         let mut wait = super::gil_free_wait(py);
         // write() promises the data is on its way before it returns.
         self.out.flush(&mut wait).map_err(PyErr::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_line;
+
+    #[test]
+    fn status_lines_are_latin1() {
+        assert_eq!(status_line("200 OK").unwrap(), b"200 OK");
+        assert_eq!(status_line("204").unwrap(), b"204 ");
+        assert_eq!(status_line("200 Caf\u{e9}").unwrap(), b"200 Caf\xe9");
+        assert_eq!(status_line("200 a\tb").unwrap(), b"200 a\tb");
+        let err = status_line("200 Ok\u{100}").unwrap_err();
+        assert!(err.contains("not latin-1"), "{err}");
+        for bad in [
+            "20", "2000", "099 X", "200\tOK", "200 a\nb", "200 \x7f", "abc OK",
+        ] {
+            assert!(status_line(bad).is_err(), "{bad:?}");
+        }
     }
 }

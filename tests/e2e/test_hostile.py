@@ -121,3 +121,17 @@ def test_9_proxy_drops_underscored_field_names(kind, upstream, start_server):
     assert not [n for n in got.names() if "_" in n], got.head
     assert got.values("x-plain") == ["1"]
     assert got.values("x-forwarded-for") == ["127.0.0.1"]
+
+
+# -- 11: a status line that is not latin-1 is the application's error ---------------------
+
+
+def test_11_wsgi_status_not_latin1_is_500(start_server):
+    srv = start_server("hostile_apps:app")
+    with Conn(srv.host, srv.port) as c:
+        resp = c.request("GET", "/status-not-latin1")
+        assert resp.status == 500, resp
+        assert b"\xc4\x80" not in resp.raw_head
+    # The worker serves on: the error is the application's alone.
+    with Conn(srv.host, srv.port) as c:
+        assert c.request("GET", "/").body == b"ok"
