@@ -135,3 +135,19 @@ def test_11_wsgi_status_not_latin1_is_500(start_server):
     # The worker serves on: the error is the application's alone.
     with Conn(srv.host, srv.port) as c:
         assert c.request("GET", "/").body == b"ok"
+
+
+# -- 13: a file wrapper over an endless device ends with its Content-Length ----------------
+
+
+def test_13_file_wrapper_over_dev_zero_ends(start_server):
+    srv = start_server("hostile_apps:app", options=["--workers", "1", "--threads", "1"])
+    with Conn(srv.host, srv.port) as c:
+        resp = c.request("GET", "/zero", headers=[])
+        assert resp.status == 200 and resp.body == b"\0" * 1000
+        # HEAD: no body at all, and the iterable is not read forever either.
+        head = c.request("HEAD", "/zero")
+        assert head.status == 200 and head.header("content-length") == "1000"
+    # The one serving thread is free again: it answers the next request.
+    with Conn(srv.host, srv.port) as c:
+        assert c.request("GET", "/").body == b"ok"
