@@ -4,8 +4,11 @@ after the item of the attack report it pins down (``docs/security.md``,
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hostile_support import RecordingUpstream, proxy_server
+from mw_servers import KINDS, build
 from rawhttp import Conn
 
 pytestmark = pytest.mark.qiao_only("attacks on Qiao's own engine and middleware")
@@ -151,3 +154,52 @@ def test_13_file_wrapper_over_dev_zero_ends(start_server):
     # The one serving thread is free again: it answers the next request.
     with Conn(srv.host, srv.port) as c:
         assert c.request("GET", "/").body == b"ok"
+
+
+# -- 12: static files: a file is no directory; dates before 1970 -------------------------
+
+#: A file's date before 1970: 1969-01-01T00:00:00Z.
+BEFORE_1970 = -86400 * 365
+
+
+@pytest.fixture
+def static_dir(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"a\n")
+    old = tmp_path / "old.txt"
+    old.write_bytes(b"old\n")
+    os.utime(old, (BEFORE_1970, BEFORE_1970))
+    return tmp_path
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_12_static_file_with_trailing_slash_is_404(kind, static_dir, start_server):
+    srv = build(kind, start_server, "static", {"dirs": {"/s": str(static_dir)}})
+    with Conn(srv.host, srv.port) as c:
+        assert c.request("GET", "/s/a.txt").body == b"a\n"
+        for path in ("/s/a.txt/", "/s/a.txt/."):
+            assert c.request("GET", path).status == 404, path
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "field, value, status",
+    [
+        (None, None, 200),
+        ("If-Modified-Since", "Wed, 01 Jan 1969 00:00:00 GMT", 304),
+        ("If-Modified-Since", "Wednesday, 01-Jan-69 00:00:00 GMT", 304),
+        ("If-Modified-Since", "Wed Jan  1 00:00:00 1969", 304),
+        ("If-Modified-Since", "Thu, 01 Jan 1970 00:00:00 GMT", 304),
+        ("If-Modified-Since", "Tue, 31 Dec 1968 23:59:59 GMT", 200),
+        ("If-Unmodified-Since", "Tue, 31 Dec 1968 23:59:59 GMT", 412),
+        ("If-Unmodified-Since", "Wed, 01 Jan 1969 00:00:00 GMT", 200),
+    ],
+)
+def test_12_static_file_dated_before_1970(kind, field, value, status, static_dir, start_server):
+    srv = build(kind, start_server, "static", {"dirs": {"/s": str(static_dir)}})
+    headers = [(field, value)] if field else []
+    with Conn(srv.host, srv.port) as c:
+        resp = c.request("GET", "/s/old.txt", headers=headers)
+    assert resp.status == status, resp
+    # The true date: an HTTP-date can write years before 1970.
+    if status != 412:
+        assert resp.header("last-modified") == "Wed, 01 Jan 1969 00:00:00 GMT"
