@@ -4,7 +4,9 @@ after the item of the attack report it pins down (``docs/security.md``,
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 
 import pytest
 from hostile_support import RecordingUpstream, proxy_server
@@ -203,3 +205,63 @@ def test_12_static_file_dated_before_1970(kind, field, value, status, static_dir
     # The true date: an HTTP-date can write years before 1970.
     if status != 412:
         assert resp.header("last-modified") == "Wed, 01 Jan 1969 00:00:00 GMT"
+
+
+# -- 14: HTTP/2, a Host that differs from :authority is malformed ------------------------
+
+
+def h2_exchange(srv, streams: dict[int, list[tuple[str, str]]]) -> dict[int, tuple]:
+    """Sends each stream's head (no body) on one h2c connection; returns per
+    stream ``(":status" or "reset", body)``."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    # Unvalidated: the h2 library itself refuses to send a mismatched Host.
+    config = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False)
+    conn = h2.connection.H2Connection(config)
+    conn.initiate_connection()
+    for stream_id, head in streams.items():
+        conn.send_headers(stream_id, head, end_stream=True)
+    got: dict[int, list] = {sid: [None, b""] for sid in streams}
+    done: set[int] = set()
+    with socket.create_connection((srv.host, srv.port), timeout=10) as s:
+        s.sendall(conn.data_to_send())
+        while len(done) < len(streams):
+            data = s.recv(65536)
+            assert data, f"closed with streams {set(streams) - done} open"
+            for event in conn.receive_data(data):
+                sid = getattr(event, "stream_id", None)
+                if isinstance(event, h2.events.ResponseReceived):
+                    got[sid][0] = dict(event.headers)[b":status"].decode()
+                elif isinstance(event, h2.events.DataReceived):
+                    got[sid][1] += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, sid)
+                elif isinstance(event, h2.events.StreamEnded):
+                    done.add(sid)
+                elif isinstance(event, h2.events.StreamReset):
+                    got[sid][0] = "reset"
+                    done.add(sid)
+            s.sendall(conn.data_to_send())
+    return {sid: tuple(v) for sid, v in got.items()}
+
+
+def test_14_http2_host_differing_from_authority_is_refused(start_server):
+    srv = start_server("tls_apps:app")
+    pseudo = [(":method", "GET"), (":scheme", "http"), (":path", "/env")]
+    authority = f"127.0.0.1:{srv.port}"
+    got = h2_exchange(
+        srv,
+        {
+            1: [*pseudo, (":authority", authority), ("host", "evil.example")],
+            3: [*pseudo, (":authority", authority), ("host", authority)],
+            5: [*pseudo, (":authority", authority)],
+        },
+    )
+    # Malformed (RFC 9113 §8.3.1): a 400 on the stream (or a reset), never served.
+    assert got[1][0] in ("400", "reset"), got[1]
+    assert b"evil.example" not in got[1][1]
+    # The connection goes on; a matching Host, or none, is served.
+    for sid in (3, 5):
+        assert got[sid][0] == "200", got[sid]
+        assert json.loads(got[sid][1])["HTTP_HOST"] == authority
