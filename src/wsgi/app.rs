@@ -308,7 +308,7 @@ impl WsgiServe<'_, '_> {
     fn outcome(&self, sr: &StartResponse) -> Outcome {
         let complete = match sr.plan().map(|p| p.mode) {
             Some(BodyMode::Length(n)) => sr.body_sent() >= n,
-            _ => true,
+            _ => !sr.body_short(),
         };
         if sr.keep_alive() && complete && !sr.output_failed() {
             Outcome::KeepAlive

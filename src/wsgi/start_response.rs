@@ -219,7 +219,8 @@ impl StartResponse {
         if let Some(c) = &mut self.compress {
             let (fields, ranges) = (&mut self.fields, &mut self.headers);
             let (status, is_head) = (self.status_code, self.req.is_head);
-            if c.plan_head(status, fields, ranges, decide_length, is_head)? {
+            let lengths = (decide_length, self.content_length);
+            if c.plan_head(status, fields, ranges, lengths, is_head)? {
                 self.content_length = None;
                 known_length = None;
             }
@@ -308,13 +309,20 @@ impl StartResponse {
     }
 
     /// Whether the whole body has been given: the announced Content-Length
-    /// reached, or a response that has no body.
+    /// reached (compressed: the app's, in what was encoded), or a response
+    /// that has no body.
     pub fn body_complete(&self) -> bool {
         match self.plan.map(|p| p.mode) {
             Some(BodyMode::Length(n)) => self.body_sent >= n,
             Some(BodyMode::None) => true,
-            _ => false,
+            _ => self.compress.as_ref().is_some_and(|c| c.input_complete()),
         }
+    }
+
+    /// The body was compressed and the app sent less than its
+    /// `Content-Length`: the response is incomplete (close the connection).
+    pub fn body_short(&self) -> bool {
+        self.compress.as_ref().is_some_and(|c| c.is_short())
     }
 
     /// The body is complete but the app still runs: the bytes may wait
@@ -338,6 +346,13 @@ impl StartResponse {
     pub fn finish(&mut self, py: Python<'_>, known_empty: bool) -> PyResult<()> {
         if !self.headers_sent {
             self.head(py, Some(0), known_empty.then_some(0))?;
+        }
+        if self.body_short() {
+            // Compressed, and shorter than the app's Content-Length: no
+            // end of stream, no last chunk; the connection closes (see
+            // `app.rs`), so the client sees it cut, as uncompressed.
+            let mut wait = super::gil_free_wait(py);
+            return self.out.end(&mut wait).map_err(PyErr::from);
         }
         if let Some(tail) = self
             .compress

@@ -21,15 +21,18 @@ def app(environ, start_response):
     if path == "/status-not-latin1":
         start_response("200 Ok\u0100", [("Content-Type", "text/plain")])
         return [b"hello"]
-    if path == "/zero":
-        # An endless non-regular file, with a declared length.
+    if path in ("/zero", "/zero-text"):
+        # An endless non-regular file, with a declared length (and, as
+        # text, one --compress takes).
         n = int(environ.get("QUERY_STRING") or 1000)
-        start_response("200 OK", [("Content-Length", str(n))])
+        ctype = "text/plain" if path == "/zero-text" else "application/octet-stream"
+        start_response("200 OK", [("Content-Length", str(n)), ("Content-Type", ctype)])
         return environ["wsgi.file_wrapper"](open("/dev/zero", "rb"), 8192)
-    if path == "/short":
+    if path in ("/short", "/short-gen"):
         # Declares 4096 bytes, delivers 100: the response must stay cut.
         headers = [("Content-Type", "text/plain"), ("Content-Length", "4096")]
         start_response("200 OK", headers)
-        return [b"x" * 100]
+        body = [b"x" * 60, b"x" * 40]
+        return body if path == "/short" else iter(body)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]

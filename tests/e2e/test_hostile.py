@@ -4,6 +4,7 @@ after the item of the attack report it pins down (``docs/security.md``,
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
@@ -11,7 +12,7 @@ import socket
 import pytest
 from hostile_support import RecordingUpstream, proxy_server
 from mw_servers import KINDS, build
-from rawhttp import Conn
+from rawhttp import Conn, build_request
 
 pytestmark = pytest.mark.qiao_only("attacks on Qiao's own engine and middleware")
 
@@ -265,3 +266,38 @@ def test_14_http2_host_differing_from_authority_is_refused(start_server):
     for sid in (3, 5):
         assert got[sid][0] == "200", got[sid]
         assert json.loads(got[sid][1])["HTTP_HOST"] == authority
+
+
+# -- 10: --compress keeps a body shorter than its Content-Length visibly cut ----------------
+
+
+@pytest.mark.parametrize("path", ["/short", "/short-gen"])
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "compress"])
+def test_10_compressed_short_body_stays_cut(compress, path, start_server):
+    options = ["--compress"] if compress else []
+    srv = start_server("hostile_apps:app", options=options)
+    with Conn(srv.host, srv.port) as c:
+        c.send(build_request("GET", path, headers=[("Accept-Encoding", "gzip")]))
+        resp = c.read_head()
+        rest = c.read_to_eof()  # the server closes: the response is incomplete
+    assert resp.status == 200
+    if compress:
+        assert resp.header("content-encoding") == "gzip"
+        assert resp.header("transfer-encoding") == "chunked"
+        assert not rest.endswith(b"0\r\n\r\n"), rest
+    else:
+        assert resp.header("content-length") == "4096"
+        assert len(rest) == 100
+
+
+def test_10_compressed_endless_body_ends_at_its_length(start_server):
+    """With --compress too, an iterable that goes on past its
+    Content-Length (item 13) is not read forever."""
+    srv = start_server(
+        "hostile_apps:app", options=["--compress", "--workers", "1", "--threads", "1"]
+    )
+    with Conn(srv.host, srv.port) as c:
+        resp = c.request("GET", "/zero-text?5000", headers=[("Accept-Encoding", "gzip")])
+        assert resp.status == 200 and gzip.decompress(resp.body) == b"\0" * 5000
+    with Conn(srv.host, srv.port) as c:
+        assert c.request("GET", "/").body == b"ok"
