@@ -370,7 +370,7 @@ fn sample(n: usize) -> Vec<u8> {
 fn body_stream_flushes_every_stream_flush_bytes() {
     let input = sample(STREAM_FLUSH_BYTES * 3 + 100);
     for kind in [Gzip, Br, Zstd] {
-        let mut enc = BodyEncoder::new(kind, kind.levels().2).unwrap();
+        let mut enc = BodyEncoder::new(kind, kind.levels().2, None).unwrap();
         let mut out = Vec::new();
         let mut fed = 0;
         for piece in input.chunks(STREAM_FLUSH_BYTES / 4) {
@@ -384,5 +384,28 @@ fn body_stream_flushes_every_stream_flush_bytes() {
         assert!(enc.feed(b"").unwrap().is_empty());
         out.extend(enc.finish().unwrap());
         assert_eq!(decode(kind, &out), input, "{kind:?}");
+    }
+}
+
+#[test]
+fn body_stream_keeps_to_the_declared_length() {
+    for kind in [Gzip, Br, Zstd] {
+        // Exactly as declared: complete, never short.
+        let mut enc = BodyEncoder::new(kind, kind.levels().2, Some(10)).unwrap();
+        assert!(enc.is_short() && !enc.is_complete());
+        let mut out = enc.feed(b"0123456789").unwrap();
+        assert!(enc.is_complete() && !enc.is_short());
+        // Past it: dropped, as from an uncompressed body.
+        assert!(enc.feed(b"surplus").unwrap().is_empty());
+        out.extend(enc.finish().unwrap());
+        assert_eq!(decode(kind, &out), b"0123456789", "{kind:?}");
+        // Short of it: short, for the server to leave the body cut.
+        let mut enc = BodyEncoder::new(kind, kind.levels().2, Some(4096)).unwrap();
+        enc.feed(&[b'x'; 100]).unwrap();
+        assert!(enc.is_short() && !enc.is_complete(), "{kind:?}");
+        // Nothing declared: never either.
+        let mut enc = BodyEncoder::new(kind, kind.levels().2, None).unwrap();
+        enc.feed(b"abc").unwrap();
+        assert!(!enc.is_short() && !enc.is_complete(), "{kind:?}");
     }
 }

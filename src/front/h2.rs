@@ -12,7 +12,8 @@
 //!
 //! The heads are mapped by [`h1_request_head`] and [`h2_response_head`]
 //! (sans-IO, tested below): pseudo-headers to an origin-form target and
-//! `Host`, and the connection-specific fields HTTP/2 forbids dropped.
+//! `Host` (a `Host` naming another authority than `:authority` refused),
+//! and the connection-specific fields HTTP/2 forbids dropped.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -63,11 +64,32 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     HOP_BY_HOP.contains(&name.as_str())
 }
 
+/// Why an HTTP/2 request is malformed (answered 400 on its stream).
+pub const AUTHORITY_MISMATCH: &str = "Bad Request: Host differs from :authority\n";
+
 /// The HTTP/1.1 request head for an HTTP/2 request: origin-form target,
 /// `Host` from `:authority` when the client sent no `Host`, hop-by-hop
 /// fields dropped. `Content-Length` passes through (or hyper's client
-/// frames the streamed body as chunked).
-pub fn h1_request_head(uri: &Uri, headers: &HeaderMap) -> (Uri, HeaderMap) {
+/// frames the streamed body as chunked). `Err` for a request RFC 9113
+/// §8.3.1 calls malformed: a `Host` naming another authority than
+/// `:authority` (which would otherwise win, unseen by anything that
+/// routed or checked the stream by its `:authority`).
+pub fn h1_request_head(uri: &Uri, headers: &HeaderMap) -> Result<(Uri, HeaderMap), &'static str> {
+    if let Some(authority) = uri.authority() {
+        let default_port = if uri.scheme_str() == Some("http") {
+            "80"
+        } else {
+            "443"
+        };
+        let differs = headers.get_all(HOST).iter().any(|host| {
+            !host
+                .to_str()
+                .is_ok_and(|h| same_authority(h, authority.as_str(), default_port))
+        });
+        if differs {
+            return Err(AUTHORITY_MISMATCH);
+        }
+    }
     let target = uri.path_and_query().map_or_else(
         || Uri::from_static("/"),
         |pq| Uri::try_from(pq.as_str()).unwrap_or_else(|_| Uri::from_static("/")),
@@ -85,7 +107,22 @@ pub fn h1_request_head(uri: &Uri, headers: &HeaderMap) -> (Uri, HeaderMap) {
             }
         }
     }
-    (target, out)
+    Ok((target, out))
+}
+
+/// Whether two `host[:port]` name the same authority, normalized as RFC
+/// 9113 §8.3.1 asks: the host without case, a missing port as the scheme's
+/// default.
+fn same_authority(a: &str, b: &str, default_port: &str) -> bool {
+    let split = |s: &str| -> (String, String) {
+        let s = s.trim().to_ascii_lowercase();
+        // An IPv6 literal's colons are inside its brackets.
+        match s.rfind(':').filter(|&i| !s[i..].contains(']')) {
+            Some(i) => (s[..i].to_string(), s[i + 1..].to_string()),
+            None => (s, default_port.to_string()),
+        }
+    };
+    split(a) == split(b)
 }
 
 /// The HTTP/2 response head for the loop's HTTP/1.1 answer: its fields
@@ -163,7 +200,10 @@ async fn forward(
     client.started.fetch_add(1, Ordering::Relaxed);
     let active = Active(client.clone());
     let (mut parts, body) = req.into_parts();
-    let (target, headers) = h1_request_head(&parts.uri, &parts.headers);
+    let (target, headers) = match h1_request_head(&parts.uri, &parts.headers) {
+        Ok(head) => head,
+        Err(why) => return Ok(plain(StatusCode::BAD_REQUEST, why)),
+    };
     parts.uri = target;
     parts.headers = headers;
     parts.version = Version::HTTP_11;
@@ -281,9 +321,9 @@ mod tests {
             (
                 "host kept",
                 "https://example.com/",
-                &[("host", "other")],
+                &[("host", "Example.COM:443")],
                 "/",
-                &[("host", "other")],
+                &[("host", "Example.COM:443")],
             ),
             (
                 "no path",
@@ -319,9 +359,37 @@ mod tests {
             ),
         ];
         for (name, uri, headers, target, want) in cases {
-            let (t, h) = h1_request_head(&uri.parse().unwrap(), &map(headers));
+            let (t, h) = h1_request_head(&uri.parse().unwrap(), &map(headers)).unwrap();
             assert_eq!(t.to_string(), *target, "{name}");
             assert_eq!(h, map(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn host_must_name_the_authority() {
+        let refused: &[(&str, &[(&str, &str)])] = &[
+            ("https://example.com/", &[("host", "other")]),
+            ("https://example.com/", &[("host", "example.com:8443")]),
+            ("http://h:8080/", &[("host", "h")]),
+            (
+                "https://example.com/",
+                &[("host", "example.com"), ("host", "evil")],
+            ),
+            ("https://[::1]:8443/", &[("host", "[::1]")]),
+        ];
+        for (uri, headers) in refused {
+            let got = h1_request_head(&uri.parse().unwrap(), &map(headers));
+            assert_eq!(got.err(), Some(AUTHORITY_MISMATCH), "{uri} {headers:?}");
+        }
+        let accepted: &[(&str, &[(&str, &str)])] = &[
+            ("https://example.com/", &[("host", "EXAMPLE.com")]),
+            ("http://h/", &[("host", "h:80")]),
+            ("https://[::1]:8443/", &[("host", "[::1]:8443")]),
+            ("/", &[("host", "anything")]),
+        ];
+        for (uri, headers) in accepted {
+            let got = h1_request_head(&uri.parse().unwrap(), &map(headers));
+            assert!(got.is_ok(), "{uri} {headers:?}");
         }
     }
 

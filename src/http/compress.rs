@@ -335,25 +335,58 @@ pub fn rewrite_head(fields: &mut Vec<u8>, ranges: &mut FieldRanges, decision: De
 /// One response body through the codec: each piece goes in at once, and
 /// once [`STREAM_FLUSH_BYTES`] have gone in since the last flush the codec
 /// is flushed, so the client can decode everything sent so far.
+///
+/// The application's own `Content-Length` (dropped from the head) still
+/// bounds its body: input past it is dropped, as the server drops it from
+/// an uncompressed body, and a body that ends short of it is
+/// [`short`](Self::is_short): the server must then leave the encoded body
+/// unterminated and close, so the client sees it cut as it would without
+/// `--compress`, not a complete, well-terminated smaller response.
 pub struct BodyEncoder {
     encoder: Encoder,
     /// Input since the last flush.
     swallowed: usize,
+    /// The application's declared body length, if it declared one.
+    declared: Option<u64>,
+    /// Input bytes taken so far.
+    taken: u64,
 }
 
 impl BodyEncoder {
-    pub fn new(kind: Kind, level: i32) -> io::Result<Self> {
+    /// An encoder for a body the application declared `declared` bytes long.
+    pub fn new(kind: Kind, level: i32, declared: Option<u64>) -> io::Result<Self> {
         Ok(BodyEncoder {
             encoder: Encoder::new(kind, level)?,
             swallowed: 0,
+            declared,
+            taken: 0,
         })
     }
 
-    /// Compresses `data`; returns the output to send now (maybe empty).
+    /// The declared length has been taken in whole: more input is dropped.
+    pub fn is_complete(&self) -> bool {
+        self.declared.is_some_and(|n| self.taken >= n)
+    }
+
+    /// Less input than declared has been taken (final once the body ended).
+    pub fn is_short(&self) -> bool {
+        self.declared.is_some_and(|n| self.taken < n)
+    }
+
+    /// Compresses `data` (what fits in the declared length); returns the
+    /// output to send now (maybe empty).
     pub fn feed(&mut self, data: &[u8]) -> io::Result<Vec<u8>> {
+        let data = match self.declared {
+            Some(n) => {
+                let room = n.saturating_sub(self.taken).min(data.len() as u64);
+                &data[..room as usize]
+            }
+            None => data,
+        };
         if data.is_empty() {
             return Ok(Vec::new());
         }
+        self.taken += data.len() as u64;
         let mut out = self.encoder.compress(data)?;
         self.swallowed += data.len();
         if self.swallowed >= STREAM_FLUSH_BYTES {

@@ -10,6 +10,7 @@
 //! - [`error`]: why a request is refused, mapped to its status code
 //! - [`forwarded`]: what trusted proxies say about the original request
 //! - [`limits`]: every bound, as a named constant
+//! - [`path`]: dot segments, and what stays below a route's prefix
 //! - [`proxy_protocol`]: HAProxy's PROXY v1/v2 connection header
 //! - [`uwsgi`]: the uwsgi binary protocol (nginx `uwsgi_pass`)
 //! - [`upstream_head`]: an upstream's response head (the native proxy's client side)
@@ -20,6 +21,7 @@ pub mod date;
 pub mod error;
 pub mod forwarded;
 pub mod limits;
+pub mod path;
 pub mod proxy_protocol;
 pub mod request;
 pub mod response;

@@ -15,12 +15,18 @@
 //! characters (httparse) are errors (the proxy answers 502), never guessed
 //! at; a body framed only by the end of the connection, or by
 //! `Transfer-Encoding` and `Content-Length` both, leaves the connection
-//! unfit for another request.
+//! unfit for another request. A status below 100 is refused, and so is a
+//! `101`: the proxy never forwards `Upgrade` (hop-by-hop), and RFC 9110
+//! §15.2.2 allows a switch only to a protocol the request asked for; nginx
+//! answers 502 to both.
 
 use std::ops::Range;
 
 use super::request::{parse_content_length, trim_ows};
 
+/// Lowest status code an upstream may answer (RFC 9110 §15: three digits,
+/// the first 1 to 5; nginx's proxy answers 502 to less).
+pub const MIN_STATUS: u16 = 100;
 /// Most fields an upstream's response head may carry (more: 502).
 pub const MAX_UPSTREAM_FIELDS: usize = 128;
 /// Largest upstream response head, interim (1xx) heads included (larger:
@@ -58,7 +64,7 @@ pub struct UpstreamHead {
 }
 
 impl UpstreamHead {
-    /// An interim response (1xx), to be skipped; `101` is not interim.
+    /// An interim response (1xx), to be skipped (`101` is refused by [`parse`]).
     pub fn is_interim(&self) -> bool {
         (100..200).contains(&self.status) && self.status != 101
     }
@@ -109,6 +115,14 @@ pub fn parse(buf: &[u8], to_head: bool) -> Result<Option<UpstreamHead>, HeadErro
         start..start + s.len()
     };
     let status = resp.code.unwrap_or(0);
+    if status < MIN_STATUS {
+        return Err(HeadError::Invalid("status code below 100"));
+    }
+    if status == 101 {
+        return Err(HeadError::Invalid(
+            "101 to a request that asked for no upgrade",
+        ));
+    }
     let http10 = resp.version == Some(0);
     let reason = reason_range(&buf[..len]);
     let mut fields = Vec::with_capacity(resp.headers.len());

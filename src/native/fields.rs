@@ -5,8 +5,6 @@
 //! Pure functions over bytes; a malformed value never fails a request, it
 //! only makes a condition not hold (as the portable code does).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use super::MAX_FIELD_PARSE;
 
 /// The q-value of each coding named in `accept` (names lower-cased,
@@ -64,30 +62,19 @@ pub fn choose_coding<'a>(accept: Option<&[u8]>, available: &[&'a str]) -> Option
     best
 }
 
-/// Seconds since the epoch of an HTTP date (any of the three forms), or
-/// None when absent or malformed.
+/// Seconds since the epoch of an HTTP date (any of the three forms, dates
+/// before 1970 too), or None when absent or malformed.
 pub fn parse_http_date(value: Option<&[u8]>) -> Option<i64> {
     let value = value.filter(|v| !v.is_empty() && v.len() <= MAX_FIELD_PARSE)?;
-    let text = std::str::from_utf8(value).ok()?;
-    let t = httpdate::parse_http_date(text.trim()).ok()?;
-    Some(match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    })
+    crate::http::date::parse_http_date(std::str::from_utf8(value).ok()?)
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` for whole seconds since the epoch.
+/// `Sun, 06 Nov 1994 08:49:37 GMT` for whole seconds since the epoch: a
+/// file dated before 1970 gets its true date, which an HTTP-date can write
+/// (years 0000 to 9999), as the portable middleware sends it.
 pub fn http_date(secs: i64) -> String {
-    let t = if secs >= 0 {
-        UNIX_EPOCH + Duration::from_secs(secs as u64)
-    } else {
-        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
-    };
-    httpdate::fmt_http_date(t.max(UNIX_EPOCH).min(SystemTime::UNIX_EPOCH + MAX_DATE))
+    crate::http::date::fmt_http_date(secs)
 }
-
-/// Latest date written (year 9999): httpdate formats four-digit years only.
-const MAX_DATE: Duration = Duration::from_secs(253_402_300_799);
 
 /// An entity-tag list: `*`, or `(weak, opaque-tag)` pairs.
 enum Tags<'a> {

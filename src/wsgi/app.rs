@@ -1,8 +1,9 @@
 //! One request through the application: environ in, `app(environ,
 //! start_response)` called, its result sent (lists with a known length,
 //! `wsgi.file_wrapper` files by `sendfile`, any other iterable chunk by
-//! chunk), `close()` always called, failures answered with a 500 and
-//! logged with their traceback.
+//! chunk, no further than [`MAX_SURPLUS_BYTES`] past its end), `close()`
+//! always called, failures answered with a 500 and logged with their
+//! traceback.
 
 use std::os::fd::RawFd;
 use std::time::Instant;
@@ -20,6 +21,15 @@ use super::start_response::StartResponse;
 use crate::http::response::{simple_response, BodyMode, RequestFacts};
 use crate::io::sock::{self, Interest};
 use crate::io::{BodyError, Exchange, Outcome, Output, Serve};
+
+/// Bytes an application may yield past its body's end (its announced
+/// `Content-Length`, or any body where none is sent, as to HEAD) before the
+/// server stops asking for more: PEP 3333 lets the server discard them, not
+/// read an endless iterable forever at 100 % CPU.
+pub const MAX_SURPLUS_BYTES: u64 = 64 * 1024;
+/// Logged when an application yields more than its `Content-Length`.
+const SURPLUS_MESSAGE: &str =
+    "Application yielded more than its Content-Length: the rest was not read";
 
 /// What every serving thread shares: the app and the logging hooks.
 pub struct WsgiShared {
@@ -202,10 +212,23 @@ impl WsgiServe<'_, '_> {
             this.finish(py, true)?;
             return Ok(self.outcome(&this));
         }
+        let mut surplus = 0u64;
         for item in result.try_iter()? {
             let item = item?;
             let bytes = body_bytes(&item)?;
             let mut this = sr.borrow_mut();
+            if this.body_complete() {
+                // Past the announced length (or a body that has none, as
+                // to HEAD): discarded; an endless iterable (a file wrapper
+                // over /dev/zero) is not read forever.
+                surplus += bytes.as_bytes().len() as u64;
+                if surplus > MAX_SURPLUS_BYTES {
+                    if matches!(this.plan().map(|p| p.mode), Some(BodyMode::Length(_))) {
+                        self.log(SURPLUS_MESSAGE, None);
+                    }
+                    break;
+                }
+            }
             this.send_body(py, bytes.as_bytes())?;
             // PEP 3333: a block is transmitted before the next is asked
             // for (a generator may take its time to produce it). Once the
@@ -285,7 +308,7 @@ impl WsgiServe<'_, '_> {
     fn outcome(&self, sr: &StartResponse) -> Outcome {
         let complete = match sr.plan().map(|p| p.mode) {
             Some(BodyMode::Length(n)) => sr.body_sent() >= n,
-            _ => true,
+            _ => !sr.body_short(),
         };
         if sr.keep_alive() && complete && !sr.output_failed() {
             Outcome::KeepAlive

@@ -124,13 +124,14 @@ impl Compression {
 
     /// Decides for the head about to be written and rewrites it; returns
     /// whether the body is encoded (its length is then unknown). `length`:
-    /// the body's length if known before it is read.
+    /// the body's length if known before it is read; `declared`: the
+    /// application's `Content-Length`, which still bounds what it sends.
     pub fn plan_head(
         &mut self,
         status: u16,
         fields: &mut Vec<u8>,
         ranges: &mut FieldRanges,
-        length: Option<u64>,
+        (length, declared): (Option<u64>, Option<u64>),
         is_head: bool,
     ) -> PyResult<bool> {
         let view = ranges
@@ -148,7 +149,7 @@ impl Compression {
         };
         if !is_head {
             let level = self.config.level(coding);
-            let encoder = BodyEncoder::new(coding, level).map_err(codec_error)?;
+            let encoder = BodyEncoder::new(coding, level, declared).map_err(codec_error)?;
             self.encoder = Some(Box::new(encoder));
         }
         Ok(true)
@@ -166,6 +167,18 @@ impl Compression {
             encoder.feed(data)
         };
         out.map(Some).map_err(codec_error)
+    }
+
+    /// The application's declared length has been encoded in whole (more
+    /// of its body is dropped, and need not be asked for).
+    pub fn input_complete(&self) -> bool {
+        self.encoder.as_ref().is_some_and(|e| e.is_complete())
+    }
+
+    /// The encoded body is shorter than the application declared: it must
+    /// stay cut (see [`BodyEncoder`]), [`finish`](Self::finish) not called.
+    pub fn is_short(&self) -> bool {
+        self.encoder.as_ref().is_some_and(|e| e.is_short())
     }
 
     /// The encoded stream's last bytes, once; None when not encoding.

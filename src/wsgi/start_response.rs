@@ -219,7 +219,8 @@ impl StartResponse {
         if let Some(c) = &mut self.compress {
             let (fields, ranges) = (&mut self.fields, &mut self.headers);
             let (status, is_head) = (self.status_code, self.req.is_head);
-            if c.plan_head(status, fields, ranges, decide_length, is_head)? {
+            let lengths = (decide_length, self.content_length);
+            if c.plan_head(status, fields, ranges, lengths, is_head)? {
                 self.content_length = None;
                 known_length = None;
             }
@@ -308,13 +309,20 @@ impl StartResponse {
     }
 
     /// Whether the whole body has been given: the announced Content-Length
-    /// reached, or a response that has no body.
+    /// reached (compressed: the app's, in what was encoded), or a response
+    /// that has no body.
     pub fn body_complete(&self) -> bool {
         match self.plan.map(|p| p.mode) {
             Some(BodyMode::Length(n)) => self.body_sent >= n,
             Some(BodyMode::None) => true,
-            _ => false,
+            _ => self.compress.as_ref().is_some_and(|c| c.input_complete()),
         }
+    }
+
+    /// The body was compressed and the app sent less than its
+    /// `Content-Length`: the response is incomplete (close the connection).
+    pub fn body_short(&self) -> bool {
+        self.compress.as_ref().is_some_and(|c| c.is_short())
     }
 
     /// The body is complete but the app still runs: the bytes may wait
@@ -339,6 +347,13 @@ impl StartResponse {
         if !self.headers_sent {
             self.head(py, Some(0), known_empty.then_some(0))?;
         }
+        if self.body_short() {
+            // Compressed, and shorter than the app's Content-Length: no
+            // end of stream, no last chunk; the connection closes (see
+            // `app.rs`), so the client sees it cut, as uncompressed.
+            let mut wait = super::gil_free_wait(py);
+            return self.out.end(&mut wait).map_err(PyErr::from);
+        }
         if let Some(tail) = self
             .compress
             .as_mut()
@@ -360,22 +375,9 @@ impl StartResponse {
             PyTypeError::new_err(format!("status must be a str, not {}", type_name(status)))
         })?;
         let s = status.to_str()?;
-        let b = s.as_bytes();
-        let valid = b.len() >= 3
-            && b[..3].iter().all(u8::is_ascii_digit)
-            && (b.len() == 3 || b[3] == b' ')
-            && b.iter().all(|&c| c == b'\t' || (c >= b' ' && c != 0x7f));
-        if !valid || b[0] == b'0' {
-            return Err(PyValueError::new_err(format!(
-                "invalid status {s:?}: expected e.g. '200 OK'"
-            )));
-        }
+        let line = status_line(s).map_err(PyValueError::new_err)?;
         self.status_code = s[..3].parse().unwrap_or(500);
-        self.status = Some(if b.len() == 3 {
-            format!("{s} ").into_bytes()
-        } else {
-            b.to_vec()
-        });
+        self.status = Some(line);
         Ok(())
     }
 
@@ -448,6 +450,39 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "?".into())
+}
+
+/// The status line's `code SP reason` as sent, from the application's
+/// status string: three digits (not starting with 0), then nothing or a
+/// space and a reason of visible characters, spaces and tabs, encoded as
+/// latin-1 (PEP 3333: every status and header string is latin-1; a
+/// character above U+00FF is an application error, a 500, never UTF-8 on
+/// the wire). A bare code gets the space RFC 9112 requires.
+fn status_line(s: &str) -> Result<Vec<u8>, String> {
+    let invalid = || format!("invalid status {s:?}: expected e.g. '200 OK'");
+    let b = s.as_bytes();
+    let shape = b.len() >= 3
+        && b[..3].iter().all(u8::is_ascii_digit)
+        && b[0] != b'0'
+        && (b.len() == 3 || b[3] == b' ');
+    if !shape {
+        return Err(invalid());
+    }
+    let mut line = Vec::with_capacity(b.len() + 1);
+    for c in s.chars() {
+        let code = c as u32;
+        if code > 0xff {
+            return Err(format!("status {s:?} is not latin-1 encodable"));
+        }
+        if code != u32::from(b'\t') && (code < 0x20 || code == 0x7f) {
+            return Err(invalid());
+        }
+        line.push(code as u8);
+    }
+    if line.len() == 3 {
+        line.push(b' ');
+    }
+    Ok(line)
 }
 
 /// Appends a `str` as latin-1 (PEP 3333: header strings are latin-1).
@@ -527,5 +562,25 @@ impl StartResponse {
         let mut wait = super::gil_free_wait(py);
         // write() promises the data is on its way before it returns.
         self.out.flush(&mut wait).map_err(PyErr::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_line;
+
+    #[test]
+    fn status_lines_are_latin1() {
+        assert_eq!(status_line("200 OK").unwrap(), b"200 OK");
+        assert_eq!(status_line("204").unwrap(), b"204 ");
+        assert_eq!(status_line("200 Caf\u{e9}").unwrap(), b"200 Caf\xe9");
+        assert_eq!(status_line("200 a\tb").unwrap(), b"200 a\tb");
+        let err = status_line("200 Ok\u{100}").unwrap_err();
+        assert!(err.contains("not latin-1"), "{err}");
+        for bad in [
+            "20", "2000", "099 X", "200\tOK", "200 a\nb", "200 \x7f", "abc OK",
+        ] {
+            assert!(status_line(bad).is_err(), "{bad:?}");
+        }
     }
 }

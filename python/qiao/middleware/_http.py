@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import math
 import re
+import time
 from collections.abc import Sequence
 
 #: Longest ``Range`` or ``If-*`` value parsed; longer ones are ignored
@@ -65,15 +67,30 @@ def choose_coding(accept: str | None, available: Sequence[str]) -> str | None:
     return best
 
 
+#: The dates an HTTP-date can write (four-digit years, RFC 9110 §5.6.7):
+#: 0000-01-01T00:00:00Z to 9999-12-31T23:59:59Z, in seconds since the epoch.
+#: A date before 1970 is written as it is, as the native side does.
+MIN_HTTP_DATE = -62_167_219_200
+MAX_HTTP_DATE = 253_402_300_799
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(timestamp: float) -> str:
-    """``Sun, 06 Nov 1994 08:49:37 GMT`` (IMF-fixdate)."""
-    return _http_date(int(timestamp))
+    """``Sun, 06 Nov 1994 08:49:37 GMT`` (IMF-fixdate), clamped to the
+    years an HTTP-date can write."""
+    return _http_date(min(max(math.floor(timestamp), MIN_HTTP_DATE), MAX_HTTP_DATE))
 
 
 @functools.lru_cache(maxsize=256)
 def _http_date(seconds: int) -> str:
     # Remembered: files' modification times repeat on every request for them.
-    return email.utils.formatdate(seconds, usegmt=True)
+    # time.gmtime, not email.utils.formatdate: datetime has no year 0.
+    t = time.gmtime(seconds)
+    return (
+        f"{_WEEKDAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 def parse_http_date(value: str | None) -> int | None:

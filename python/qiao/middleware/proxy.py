@@ -2,7 +2,8 @@
 HTTP upstreams and streams the answer back.
 
 What it owns: turning the environ into an upstream request (the path below
-``SCRIPT_NAME``, raw as the client sent it when the server says how;
+``SCRIPT_NAME``, raw as the client sent it when the server says how, dot
+segments removed, refused if it resolves outside (``_paths.py``);
 end-to-end headers only; ``X-Forwarded-For/-Proto/-Host``), streaming the
 request body (``Content-Length`` kept, else chunked) and the response body
 (:data:`CHUNK_SIZE` pieces, as they arrive), retrying, and the 502/504
@@ -39,6 +40,7 @@ import socket
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
+from ._paths import PathEscape, below_prefix
 from ._wsgi import Headers, StartResponse, plain
 from .static import raw_path
 from .upstream import CONNECT_TIMEOUT, MAX_FAILS, POOL_SIZE, PROBE_INTERVAL, Upstream, Upstreams
@@ -119,16 +121,22 @@ def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
-def request_target(environ: dict, base_path: str) -> str:
-    """The upstream's request target: ``base_path``, then the path below
-    ``SCRIPT_NAME`` (undecoded when ``RAW_URI``/``REQUEST_URI`` allows, so
-    ``%2F`` stays ``%2F``), then the query string."""
+def confined_rest(environ: dict) -> str:
+    """The path below ``SCRIPT_NAME`` to forward: undecoded when
+    ``RAW_URI``/``REQUEST_URI`` allows (so ``%2F`` stays ``%2F``), without
+    dot segments. Raises :class:`PathEscape` if it resolves outside."""
     script, path = environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", "")
     raw = raw_path(environ)
     rest = _raw_rest(raw, script, path) if raw is not None else None
     if rest is None:
         rest = quote(path.encode("latin-1"), safe=PATH_SAFE)
-    target = base_path + rest or "/"
+    return below_prefix(script + path, script, rest)
+
+
+def request_target(environ: dict, base_path: str) -> str:
+    """The upstream's request target: ``base_path``, then the path below
+    ``SCRIPT_NAME`` (:func:`confined_rest`), then the query string."""
+    target = base_path + confined_rest(environ) or "/"
     query = environ.get("QUERY_STRING")
     return f"{target}?{query}" if query else target
 
@@ -178,6 +186,10 @@ class Proxy:
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "CONNECT":
             return plain(start_response, "501 Not Implemented", "CONNECT is not supported\n")
+        try:
+            confined_rest(environ)
+        except PathEscape as e:
+            return plain(start_response, e.status, e.text)
         body = _RequestBody(environ)
         tried: set[int] = set()
         failures: list[str] = []
@@ -205,15 +217,9 @@ class Proxy:
             except BaseException:
                 self.upstreams.release(server, None)
                 raise
-            headers = _response_headers(resp)
-            reason = resp.reason or _phrase(resp.status)
-            try:
-                start_response(f"{resp.status} {reason}", headers)
-            except BaseException:
-                conn.close()
-                self.upstreams.release(server, None)
-                raise
-            return _ResponseBody(self.upstreams, server, conn, resp)
+            status = f"{resp.status} {resp.reason or _phrase(resp.status)}"
+            head = (start_response, status, _response_headers(resp))
+            return _ResponseBody(self.upstreams, server, conn, resp, head)
         text = "Bad Gateway: no upstream answered\n" + "".join(f"  {f}\n" for f in failures)
         return plain(start_response, "502 Bad Gateway", text)
 
@@ -236,7 +242,11 @@ class Proxy:
                     conn.putheader(name, value)
                 conn.endheaders()
                 body.send(conn)
-                return conn, conn.getresponse()
+                resp = conn.getresponse()
+                if resp.status == http.HTTPStatus.SWITCHING_PROTOCOLS:
+                    # Upgrade is never forwarded: a switch nobody asked for.
+                    raise http.client.HTTPException("101 to a request that asked for no upgrade")
+                return conn, resp
             except socket.timeout:
                 conn.close()
                 raise _Failed(server, "timed out", sent=True, timeout=True) from None
@@ -258,8 +268,8 @@ class Proxy:
         for key, value in environ.items():
             if key.startswith("HTTP_"):
                 name = key[5:].replace("_", "-").title()
-            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
-                name = key.replace("_", "-").title()
+            elif key == "CONTENT_TYPE" and value:
+                name = "Content-Type"
             else:
                 continue
             headers.append((name, value))
@@ -275,6 +285,10 @@ class Proxy:
         out.append(("X-Forwarded-Host", client_host))
         if body.chunked:
             out.append(("Transfer-Encoding", "chunked"))
+        elif body.length or environ.get("CONTENT_LENGTH"):
+            # One line, from the length the body is sent with: the client's
+            # value as sent may be a list ("0, 0"), which upstreams refuse.
+            out.append(("Content-Length", str(body.length)))
         return out
 
 
@@ -337,10 +351,18 @@ def _log(environ: dict, message: str) -> None:
 
 class _ResponseBody:
     """The upstream's body as it arrives; the connection goes back to the pool
-    only if the body was read to its end and the upstream keeps it open."""
+    only if the body was read to its end and the upstream keeps it open.
 
-    def __init__(self, upstreams: Upstreams, server: Upstream, conn, resp):
+    ``start_response`` is called with the upstream's head once its first
+    piece of body has been read (PEP 3333 allows it until the first piece is
+    yielded, and no server sends a head before that anyway): an upstream
+    that fails before any byte of its body (a malformed first chunk) is then
+    answered ``502``, as nginx does, rather than cut or turned into a 500.
+    """
+
+    def __init__(self, upstreams: Upstreams, server: Upstream, conn, resp, head):
         self._upstreams, self._server, self._conn, self._resp = upstreams, server, conn, resp
+        self._head = head
         self._done = False
         self._released = False
 
@@ -350,16 +372,30 @@ class _ResponseBody:
     def __next__(self) -> bytes:
         if self._done:
             raise StopIteration
+        failure = None
         try:
             data = self._resp.read1(CHUNK_SIZE)
         except (OSError, http.client.HTTPException) as e:
+            failure, data = f"failed: {e!r}", b""
+        if not data and self._resp.length:  # closed before its Content-Length
+            failure = failure or "closed before the end of the body"
+        if self._head is not None:
+            start_response, status, headers = self._head
+            self._head = None
+            if failure is not None:
+                self._finish(ok=False)
+                text = f"Bad Gateway: no upstream answered\n  {self._server.url}: {failure}\n"
+                return plain(start_response, "502 Bad Gateway", text)[0]
+            try:
+                start_response(status, headers)
+            except BaseException:
+                self.close()
+                raise
+        if failure is not None:  # cut ours too
             self._finish(ok=False)
-            raise UpstreamError(f"upstream {self._server.url} failed mid-response: {e!r}") from e
+            raise UpstreamError(f"upstream {self._server.url} {failure} mid-response")
         if not data:
             resp = self._resp
-            if resp.length:  # closed before its Content-Length: cut ours too
-                self._finish(ok=False)
-                raise UpstreamError(f"upstream {self._server.url} closed mid-response")
             # Reusable once read to its end: the length reached, or the last chunk.
             reusable = not resp.will_close and (resp.length == 0 or resp.isclosed())
             self._finish(ok=True, reusable=reusable)
@@ -379,6 +415,7 @@ class _ResponseBody:
         self._upstreams.release(self._server, ok)
 
     def close(self) -> None:
+        self._done = True
         if not self._released:
             self._released = True
             self._conn.close()

@@ -240,6 +240,10 @@ class Static:
         if any(p == ".." for p in parts):
             raise _Refuse("404 Not Found")
         found = self._find(root, os.path.join(root, *parts))
+        if not stat.S_ISDIR(found.st.st_mode) and rel.endswith(("/", "/.")):
+            # ``a.txt/`` names a directory: a file is not one (nginx: 404).
+            found.close()
+            raise _Refuse("404 Not Found")
         if stat.S_ISDIR(found.st.st_mode):
             found.close()
             if self.index is None:
@@ -322,7 +326,9 @@ class Static:
             etag = f'"{size:x}-{st.st_mtime_ns:x}-{st.st_ino:x}{"-" + coding if coding else ""}"'
             etag = "W/" + etag if self.etag == "weak" else etag
             headers.append(("ETag", etag))
-        mtime = int(st.st_mtime)
+        # Whole seconds, rounded down as the native side's (and the kernel's
+        # st_mtime) are: int() would round a date before 1970 up.
+        mtime = st.st_mtime_ns // 1_000_000_000
         headers.append(("Last-Modified", _http.http_date(mtime)))
         cache = self.cache_control
         if callable(cache):

@@ -3,10 +3,13 @@
 //! written to the client as it arrives — with the upstream's
 //! `Content-Length`, else chunked (or until close for HTTP/1.0). What is
 //! buffered is flushed whenever the upstream has nothing more ready, so a
-//! slow upstream's first bytes reach the client at once.
+//! slow upstream's first bytes reach the client at once. An upstream that
+//! fails before any of it has left (a malformed chunk in the first read)
+//! gets the client a 502 instead, as from nginx.
 
 use std::ops::Range;
 
+use super::spawned::send_plain;
 use super::upconn::UpConn;
 use super::{is_hop_by_hop, NativeProxy};
 use crate::http::response::{push_chunk, BodyMode, Plan, RequestFacts, LAST_CHUNK};
@@ -39,6 +42,7 @@ impl NativeProxy {
         mut conn: UpConn,
     ) -> (Outcome, u16, u64) {
         let plan = forward_head(ex, facts, conn.bytes(), &head);
+        let sent_before = client.sent();
         let mut buf = std::mem::take(ex.out.buffer());
         let mut payload = 0;
         let result = self
@@ -54,6 +58,16 @@ impl NativeProxy {
                 (Some(true), outcome(ex, &plan))
             }
             Relayed::ClientGone => (None, Outcome::Close),
+            Relayed::Upstream(e) if client.sent() == sent_before => {
+                // Nothing of the response left yet (the head is still in
+                // the buffer, dropped): a clean 502, as nginx answers, rather
+                // than a connection closed without a word.
+                let url = &self.upstreams.servers[index].url;
+                eprintln!("qiao: proxy: upstream {url} failed: {e}");
+                self.upstreams.release(index, Some(false));
+                let text = super::bad_gateway(&format!("  {url}: {e}\n"));
+                return send_plain(ex, facts, client, (502, "Bad Gateway", &text)).await;
+            }
             Relayed::Upstream(e) => {
                 let url = &self.upstreams.servers[index].url;
                 eprintln!("qiao: proxy: upstream {url} failed mid-response: {e}");

@@ -1,11 +1,13 @@
 //! The upstream request of a proxied exchange, as the portable `Proxy`
 //! builds it: the target (the upstream URL's path, then the path below
-//! the route's prefix as the client sent it, then the query), the client's
-//! end-to-end fields (hop-by-hop ones and those `Connection` names
-//! dropped), `Host` (the upstream's, or the client's with
+//! the route's prefix as the client sent it but without dot segments, then
+//! the query; a path resolving outside the prefix is refused), the client's
+//! end-to-end fields (hop-by-hop ones, those `Connection` names and
+//! names with `_` dropped), `Host` (the upstream's, or the client's with
 //! `--proxy-preserve-host`) and `X-Forwarded-For/-Proto/-Host`.
 
 use super::{is_hop_by_hop, NativeProxy};
+use crate::http::path::{below_prefix, Escape};
 use crate::http::request::percent_decode;
 use crate::http::Framing;
 use crate::io::service::Exchange;
@@ -16,9 +18,10 @@ use crate::native::upstream::Server;
 const PATH_SAFE: &[u8] = b"/:@!$&'()*+,;=-._~%";
 
 impl NativeProxy {
-    /// The upstream's request target: its base path, then the path below
-    /// the prefix as the client sent it, then the query.
-    pub(super) fn target(&self, ex: &Exchange<'_>, server: &Server) -> Vec<u8> {
+    /// The path below the prefix to forward, dot segments removed; or why
+    /// the request is refused (it resolves outside the prefix: see
+    /// [`below_prefix`]).
+    pub(super) fn rest(&self, ex: &Exchange<'_>) -> Result<Vec<u8>, Escape> {
         let raw = ex.bytes(&ex.head.path);
         let rest = match raw.strip_prefix(&self.prefix[..]) {
             Some(rest) if rest.is_empty() || rest[0] == b'/' => rest.to_vec(),
@@ -30,8 +33,14 @@ impl NativeProxy {
                 quote(rest)
             }
         };
+        below_prefix(raw, &self.prefix, &rest)
+    }
+
+    /// The upstream's request target: its base path, then `rest` (the path
+    /// below the prefix, see [`rest`](Self::rest)), then the query.
+    pub(super) fn target(&self, ex: &Exchange<'_>, server: &Server, rest: &[u8]) -> Vec<u8> {
         let mut target = server.base_path.as_bytes().to_vec();
-        target.extend_from_slice(&rest);
+        target.extend_from_slice(rest);
         if target.is_empty() {
             target.push(b'/');
         }
@@ -45,27 +54,40 @@ impl NativeProxy {
 
     /// Writes the upstream request's head into `out` (emptied first):
     /// the request line, the client's end-to-end fields in order, `Host`,
-    /// `X-Forwarded-For/-Proto/-Host`, then the body's framing (the
-    /// client's `Content-Length`, or chunked) if it has one.
+    /// `X-Forwarded-For/-Proto/-Host`, then the body's framing if it has
+    /// one: exactly one `Content-Length` (the length the request parser
+    /// validated, never the client's field as sent), or chunked.
     pub(super) fn write_request(
         &self,
         ex: &Exchange<'_>,
         server: &Server,
+        rest: &[u8],
         body: Framing,
         out: &mut Vec<u8>,
     ) {
         out.clear();
         out.extend_from_slice(method(ex));
         out.push(b' ');
-        push_quoted_invalid(&self.target(ex, server), out);
+        push_quoted_invalid(&self.target(ex, server, rest), out);
         out.extend_from_slice(b" HTTP/1.1\r\n");
         let mut client_host: &[u8] = b"";
         let mut chain = false;
+        let mut has_length = false;
         for (name, value) in fields(ex) {
             if name.eq_ignore_ascii_case(b"host") {
                 client_host = value;
             } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
                 chain = true;
+            } else if name.eq_ignore_ascii_case(b"content-length") {
+                // Written once below from the length the parser settled
+                // on: the client's line may be a list (`3, 3`) or repeated,
+                // which upstreams such as nginx and gunicorn answer with 400.
+                has_length = true;
+            } else if name.contains(&b'_') {
+                // Dropped, as nginx does by default (`underscores_in_headers
+                // off`) and the WSGI side does: `X_Forwarded_For` and
+                // `X-Forwarded-For` are one CGI variable to an upstream
+                // behind, so a client could smuggle one past the other.
             } else if !name.eq_ignore_ascii_case(b"x-forwarded-proto")
                 && !name.eq_ignore_ascii_case(b"x-forwarded-host")
                 && !is_hop_by_hop(name, fields(ex))
@@ -96,6 +118,9 @@ impl NativeProxy {
         push_field(out, b"X-Forwarded-Proto", self.opts.url_scheme.as_bytes());
         push_field(out, b"X-Forwarded-Host", client_host);
         match body {
+            // An explicit `Content-Length: 0` stays (a POST without one
+            // may get 411 from some upstreams); the parser made it Empty.
+            Framing::Empty if has_length => push_field(out, b"Content-Length", b"0"),
             Framing::Empty => {}
             Framing::Length(n) => push_field(
                 out,

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use super::upconn::{ReadFailure, UpConn};
 use super::{method, Failure, NativeProxy, CHUNK_SIZE, STALE_RETRIES};
-use crate::http::response::{push_chunk, RequestFacts, CONTINUE, LAST_CHUNK};
+use crate::http::path::Escape;
+use crate::http::response::{push_chunk, BodyMode, RequestFacts, CONTINUE, LAST_CHUNK};
 use crate::http::upstream_head::UpstreamHead;
 use crate::http::Framing;
 use crate::io::body::BodyError;
@@ -36,6 +37,30 @@ pub const POOL_MAX_IDLE: usize = 256;
 /// An idle connection older than this is closed rather than reused: below
 /// the upstream's own keep-alive timeout (Qiao's default is 5 s).
 pub const POOL_IDLE: Duration = Duration::from_secs(2);
+
+/// Sends a short plain-text answer (`status`, `reason`, `text`) the proxy
+/// makes itself (502, 504, a refused path): what to do with the
+/// connection, the status and the body bytes sent.
+pub(super) async fn send_plain(
+    ex: &mut Exchange<'_>,
+    facts: RequestFacts,
+    client: &mut Client,
+    (status, reason, text): (u16, &str, &str),
+) -> (Outcome, u16, u64) {
+    let plan = plain_buffered_with(ex, facts, status, reason, text, &[]);
+    let mut buf = std::mem::take(ex.out.buffer());
+    let ok = client.write_all(&mut buf).await;
+    *ex.out.buffer() = buf;
+    if !ok {
+        return (Outcome::Close, status, 0);
+    }
+    let body = if plan.mode == BodyMode::None {
+        0
+    } else {
+        text.len() as u64
+    };
+    (outcome(ex, &plan), status, body)
+}
 
 /// Idle connections of each upstream, with when they idled.
 pub type IdlePool = Mutex<Vec<Vec<(UpConn, Instant)>>>;
@@ -80,18 +105,7 @@ impl NativeProxy {
             // The client's body could not be read: the client's fault.
             Err(None) => return (Outcome::Close, 400, 0),
         };
-        let plan = plain_buffered_with(ex, facts, status, reason, &text, &[]);
-        let mut buf = std::mem::take(ex.out.buffer());
-        let ok = client.write_all(&mut buf).await;
-        *ex.out.buffer() = buf;
-        let done = if ok {
-            outcome(ex, &plan)
-        } else {
-            Outcome::Close
-        };
-        // Sent with a length: the body is what follows the head.
-        let body = ex.out.body_of(client.sent());
-        (done, status, body)
+        send_plain(ex, facts, client, (status, reason, &text)).await
     }
 
     /// The upstream's response head; or the plain answer to send instead,
@@ -108,13 +122,24 @@ impl NativeProxy {
                 "CONNECT is not supported\n".into(),
             )));
         }
+        let rest = match self.rest(ex) {
+            Ok(rest) => rest,
+            Err(Escape::AboveRoot) => {
+                let text = "Bad Request: the path climbs above the root\n";
+                return Err(Some((400, "Bad Request", text.into())));
+            }
+            // Not below the route once resolved: as if it had not matched.
+            Err(Escape::OutsidePrefix) => {
+                return Err(Some((404, "Not Found", "Not Found\n".into())));
+            }
+        };
         let has_body = ex.head.framing != Framing::Empty;
         let retry_sent = super::IDEMPOTENT.contains(&method(ex)) && !has_body;
         let mut tried = Vec::new();
         let mut failures = String::new();
         while let Some(index) = self.upstreams.acquire(&tried) {
             tried.push(index);
-            match self.exchange(ex, client, index).await {
+            match self.exchange(ex, client, index, &rest).await {
                 Ok((head, conn)) => return Ok((index, head, conn)),
                 Err(Failure::Client(e)) => {
                     self.upstreams.release(index, None);
@@ -139,6 +164,7 @@ impl NativeProxy {
         ex: &mut Exchange<'_>,
         client: &mut Client,
         index: usize,
+        rest: &[u8],
     ) -> Result<(UpstreamHead, UpConn), Failure> {
         let server = &self.upstreams.servers[index];
         let framing = ex.head.framing;
@@ -146,7 +172,7 @@ impl NativeProxy {
         // The request head is built in the output buffer, which is free
         // until the response head is written there.
         let mut head = std::mem::take(ex.out.buffer());
-        self.write_request(ex, server, framing, &mut head);
+        self.write_request(ex, server, rest, framing, &mut head);
         let to_head = method(ex) == b"HEAD";
         let mut result = Err(Failure::Lost("no attempt".into()));
         for attempt in 0..=STALE_RETRIES {

@@ -1,7 +1,7 @@
 //! From a request path to the file to send, without ever leaving the
 //! directory: the refusals (400 for NUL, backslash or an encoded
 //! separator; 404 for `..`, hidden names (unless served), symlinks out,
-//! anything not a regular file), the 301 to a directory's slashed path, the index file,
+//! anything not a regular file, a file named with a trailing `/`), the 301 to a directory's slashed path, the index file,
 //! and the choice of a precompressed sibling by `Accept-Encoding`.
 
 use std::fs::{File, OpenOptions};
@@ -41,6 +41,10 @@ impl StaticFiles {
         candidate.extend(&parts);
         let real = self.contained(&candidate)?;
         if !real.is_dir() {
+            // `a.txt/` names a directory: a file is not one (nginx: 404).
+            if names_directory(rel) {
+                return Err(not_found());
+            }
             return Ok(real);
         }
         let Some(index) = &self.opts.index else {
@@ -106,6 +110,12 @@ impl StaticFiles {
         let (file, meta) = open(real).ok_or_else(not_found)?;
         Ok((file, meta, None, !siblings.is_empty()))
     }
+}
+
+/// Whether a relative path can only name a directory: it ends with `/`
+/// or `/.` (`..` is refused before).
+fn names_directory(rel: &str) -> bool {
+    rel.ends_with('/') || rel.ends_with("/.") || rel == "."
 }
 
 /// Opens a regular file without following a final symlink or blocking on
