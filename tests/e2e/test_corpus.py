@@ -108,8 +108,9 @@ def table_params(cases, modes):
                 continue
             qiao_only = status != 200 or name in GUNICORN_DIFFERS
             marks = [pytest.mark.qiao_only] if qiao_only else []
-            params.append(pytest.param(name, raw, status, facts, mode, id=f"{name}-{mode}",
-                                       marks=marks))
+            params.append(
+                pytest.param(name, raw, status, facts, mode, id=f"{name}-{mode}", marks=marks)
+            )
     return params
 
 
@@ -125,8 +126,9 @@ def test_table_is_large_and_named_uniquely():
     assert {c[2] for c in CASES} >= {200, 400, 413, 414, 431, 501, 505}
 
 
-@pytest.mark.parametrize("name, raw, status, facts, mode",
-                         table_params(CASES, ("whole", "bytes", "split")))
+@pytest.mark.parametrize(
+    "name, raw, status, facts, mode", table_params(CASES, ("whole", "bytes", "split"))
+)
 def test_table(table_server, name, raw, status, facts, mode):
     run_case(table_server, name, raw, status, facts, mode)
 
@@ -149,8 +151,23 @@ TRAILER = "trailers are discarded, never merged into the head (RFC 9110 §6.5.2)
 DIFFERENT = {
     **{
         f"valid/{n}.http": (0, "error", NO_HOST)
-        for n in ("004", "005", "006", "007", "009", "010", "011", "012", "013", "014", "018",
-                  "021", "023", "031", "100")
+        for n in (
+            "004",
+            "005",
+            "006",
+            "007",
+            "009",
+            "010",
+            "011",
+            "012",
+            "013",
+            "014",
+            "018",
+            "021",
+            "023",
+            "031",
+            "100",
+        )
     },
     "valid/022.http": (1, "error", "the second request is HTTP/1.1 without Host: 400"),
     "valid/025.http": (0, "error", "HTTP/1.1 without Host (gzip would be 501 anyway)"),
@@ -159,11 +176,20 @@ DIFFERENT = {
     "valid/030.http": (0, "error", "HTTP/1.1 without Host (identity would be 501 anyway)"),
     "valid/099.http": (0, "stall", "Content-Length 17914 but 8599 body bytes: we wait for more"),
     "valid/rfc9112_smuggle_gzip_chunked_01.http": (
-        0, "error", "we implement no coding but chunked: 501 (RFC 9112 §6.1)"),
+        0,
+        "error",
+        "we implement no coding but chunked: 501 (RFC 9112 §6.1)",
+    ),
     "valid/rfc9112_smuggle_te_identity_chunked_01.http": (
-        0, "error", "identity is not a registered transfer coding: 501 (RFC 9112 §6.1)"),
+        0,
+        "error",
+        "identity is not a registered transfer coding: 501 (RFC 9112 §6.1)",
+    ),
     "valid/rfc9112_target_absolute_userinfo_01.http": (
-        0, "error", "userinfo in an http(s) URI is an error (RFC 9110 §4.2.4)"),
+        0,
+        "error",
+        "userinfo in an http(s) URI is an error (RFC 9110 §4.2.4)",
+    ),
     "valid/rfc9112_target_authority_connect_01.http": (0, "error", "not a proxy: CONNECT is 501"),
     "valid/rfc9112_target_authority_ipv6_01.http": (0, "error", "not a proxy: CONNECT is 501"),
     "invalid/006.http": (1, "closed", "4112-byte request line: our limit is 8190, gunicorn's 4094"),
@@ -172,7 +198,10 @@ DIFFERENT = {
     "invalid/limit_header_default_01.http": (1, "closed", CRLF_COUNTED),
     "invalid/041.http": (1, "open", "two Content-Type fields are not an error (RFC 9110 §5.3)"),
     "invalid/rfc9112_smuggle_cl_list_form_01.http": (
-        1, "open", "a list of identical Content-Length values may be accepted (RFC 9110 §8.6)"),
+        1,
+        "open",
+        "a list of identical Content-Length values may be accepted (RFC 9110 §8.6)",
+    ),
     "invalid/rfc9110_trailer_forbidden_cl_01.http": (1, "open", TRAILER),
     "invalid/rfc9110_trailer_forbidden_host_01.http": (1, "open", TRAILER),
     "invalid/rfc9110_trailer_forbidden_te_01.http": (1, "open", TRAILER),
@@ -226,8 +255,13 @@ def corpus_options(settings: dict) -> tuple:
 def corpus_params():
     cases = load_corpus()
     if not cases:
-        return [pytest.param(None, "whole", marks=pytest.mark.skip(
-            reason=f"{CORPUS} is absent: gunicorn corpus not run"))]
+        return [
+            pytest.param(
+                None,
+                "whole",
+                marks=pytest.mark.skip(reason=f"{CORPUS} is absent: gunicorn corpus not run"),
+            )
+        ]
     params = []
     for case in cases:
         name = case["name"]

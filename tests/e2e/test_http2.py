@@ -80,8 +80,14 @@ def curl(*args) -> subprocess.CompletedProcess:
 
 @needs_curl
 def test_curl_http2_over_tls(tls_server, pki):
-    r = curl("--cacert", str(pki.ca), "--http2", "-w", "\n%{http_version}",
-             f"https://localhost:{tls_server.port}/env")
+    r = curl(
+        "--cacert",
+        str(pki.ca),
+        "--http2",
+        "-w",
+        "\n%{http_version}",
+        f"https://localhost:{tls_server.port}/env",
+    )
     assert r.returncode == 0, r.stderr
     body, version = r.stdout.rsplit(b"\n", 1)
     assert version == b"2"
@@ -112,8 +118,14 @@ def test_curl_h2c_prior_knowledge(plain_server, tmp_path):
 
 @needs_curl
 def test_http11_still_served_on_both(tls_server, plain_server, pki):
-    r = curl("--cacert", str(pki.ca), "--http1.1", "-w", "\n%{http_version}",
-             f"https://localhost:{tls_server.port}/env")
+    r = curl(
+        "--cacert",
+        str(pki.ca),
+        "--http1.1",
+        "-w",
+        "\n%{http_version}",
+        f"https://localhost:{tls_server.port}/env",
+    )
     assert r.stdout.rsplit(b"\n", 1)[1] == b"1.1"
     r = curl("-w", "\n%{http_version}", f"http://127.0.0.1:{plain_server.port}/env")
     assert r.stdout.rsplit(b"\n", 1)[1] == b"1.1"
@@ -180,9 +192,20 @@ def test_sigterm_finishes_an_in_flight_stream(pki, tmp_path):
         arrived, release = tmp_path / "arrived", tmp_path / "release"
         url = f"https://localhost:{srv.port}/slow?{arrived},{release}"
         proc = subprocess.Popen(
-            ["curl", "-sS", "--max-time", "30", "--cacert", str(pki.ca), "--http2",
-             "-w", "\n%{http_version}", url],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                "curl",
+                "-sS",
+                "--max-time",
+                "30",
+                "--cacert",
+                str(pki.ca),
+                "--http2",
+                "-w",
+                "\n%{http_version}",
+                url,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 20
         while not arrived.exists() and time.monotonic() < deadline:
@@ -234,8 +257,12 @@ def test_preface_split_byte_by_byte(plain_server):
 @pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load not installed")
 def test_h2load(tls_server, plain_server):
     for url in (f"https://127.0.0.1:{tls_server.port}/", f"http://127.0.0.1:{plain_server.port}/"):
-        r = subprocess.run(["h2load", "-n", "2000", "-c", "4", "-m", "10", url],
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            ["h2load", "-n", "2000", "-c", "4", "-m", "10", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stderr
         assert "2000 succeeded" in r.stdout, r.stdout
 
@@ -275,8 +302,10 @@ def test_heads_mapped_both_ways(target):
     body, and the response has no connection-specific fields."""
     base, kwargs = target
     with client(kwargs) as c:
-        r = c.get(base + "/cookies", headers=[("cookie", "a=1"), ("cookie", "b=2"),
-                                              ("x-multi", "1"), ("x-multi", "2")])
+        r = c.get(
+            base + "/cookies",
+            headers=[("cookie", "a=1"), ("cookie", "b=2"), ("x-multi", "1"), ("x-multi", "2")],
+        )
         head = c.head(base + "/env")
     facts = r.json()
     assert facts["HTTP_COOKIE"] == "a=1; b=2"
@@ -310,8 +339,16 @@ def test_flow_control_window_is_honoured(plain_server):
     size = 1_000_000
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
-    conn.send_headers(1, [(":method", "GET"), (":scheme", "http"), (":path", f"/big?{size}"),
-                          (":authority", "127.0.0.1")], end_stream=True)
+    conn.send_headers(
+        1,
+        [
+            (":method", "GET"),
+            (":scheme", "http"),
+            (":path", f"/big?{size}"),
+            (":authority", "127.0.0.1"),
+        ],
+        end_stream=True,
+    )
     with socket.create_connection((plain_server.host, plain_server.port), timeout=10) as s:
         s.sendall(conn.data_to_send())
         got, ended, granted = 0, False, False
@@ -348,13 +385,21 @@ def test_reset_upload_then_the_connection_goes_on(plain_server):
 
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
-    head = [(":method", "POST"), (":scheme", "http"), (":path", "/echo"),
-            (":authority", "127.0.0.1"), ("content-length", "100000")]
+    head = [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/echo"),
+        (":authority", "127.0.0.1"),
+        ("content-length", "100000"),
+    ]
     conn.send_headers(1, head)
     conn.send_data(1, b"x" * 1000)
     conn.reset_stream(1)
-    conn.send_headers(3, [(":method", "GET"), (":scheme", "http"), (":path", "/env"),
-                          (":authority", "127.0.0.1")], end_stream=True)
+    conn.send_headers(
+        3,
+        [(":method", "GET"), (":scheme", "http"), (":path", "/env"), (":authority", "127.0.0.1")],
+        end_stream=True,
+    )
     body, ended = b"", False
     with socket.create_connection((plain_server.host, plain_server.port), timeout=10) as s:
         s.sendall(conn.data_to_send())

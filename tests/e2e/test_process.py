@@ -219,8 +219,10 @@ def test_sigkilled_worker_replaced_under_load(start_server):
 
 @pytest.mark.parametrize(
     "path, pattern",
-    [("/exit", r"Worker \(pid:(\d+)\) exited with code 1\b"),
-     ("/segv", r"Worker \(pid:(\d+)\) was killed by signal (?:SIGSEGV|11|segv)")],
+    [
+        ("/exit", r"Worker \(pid:(\d+)\) exited with code 1\b"),
+        ("/segv", r"Worker \(pid:(\d+)\) was killed by signal (?:SIGSEGV|11|segv)"),
+    ],
     ids=["exit", "segv"],
 )
 def test_dying_worker_replaced(start_server, path, pattern):
@@ -230,7 +232,9 @@ def test_dying_worker_replaced(start_server, path, pattern):
     dead = log_pid(srv, pattern)
     assert dead in old
     assert wait_for(lambda: not alive(dead) and len(workers(srv)) == 2, 2), (
-        workers(srv), srv.stderr())
+        workers(srv),
+        srv.stderr(),
+    )
     assert len(workers(srv) - old) == 1
     assert serving_pids(srv, 2) == workers(srv)
 
@@ -405,7 +409,8 @@ def test_no_orphans_when_supervisor_is_killed(start_server):
     os.kill(srv.proc.pid, signal.SIGKILL)
     srv.proc.wait(5)
     assert wait_for(lambda: not any(alive(p) for p in pids), 2), (
-        f"workers {[p for p in pids if alive(p)]} outlived the supervisor")
+        f"workers {[p for p in pids if alive(p)]} outlived the supervisor"
+    )
     with pytest.raises(requests.ConnectionError):
         get(srv, timeout=2)
 
@@ -413,9 +418,16 @@ def test_no_orphans_when_supervisor_is_killed(start_server):
 @pytest.mark.parametrize("module", ["proc_broken", "proc_no_such_module"])
 def test_unimportable_app_stops_the_server(module):
     cmd = server_command(f"{module}:app", [f"127.0.0.1:{free_port()}"], ["--workers", "2"])
-    proc = subprocess.Popen(cmd, cwd=E2E_DIR, env=server_env(), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=E2E_DIR,
+        env=server_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     started = time.monotonic()
     try:
         err = proc.communicate(timeout=8)[1]

@@ -26,7 +26,6 @@ from rawhttp import wait_for
 pytestmark = pytest.mark.qiao_only
 
 
-
 def children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]

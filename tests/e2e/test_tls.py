@@ -154,8 +154,16 @@ def test_curl_tls_versions_get_and_post(tls_server, pki, tmp_path, flags, name):
     body = tmp_path / "body.bin"
     body.write_bytes(os.urandom(2_000_000))
     for extra in ([], ["-H", "Transfer-Encoding: chunked"]):
-        r = curl("--cacert", str(pki.ca), *flags, "--http1.1", "--data-binary", f"@{body}",
-                 *extra, url + "/echo")
+        r = curl(
+            "--cacert",
+            str(pki.ca),
+            *flags,
+            "--http1.1",
+            "--data-binary",
+            f"@{body}",
+            *extra,
+            url + "/echo",
+        )
         assert r.returncode == 0, r.stderr
         facts = json.loads(r.stdout)
         assert facts["sha256"] == hashlib.sha256(body.read_bytes()).hexdigest()
@@ -164,8 +172,14 @@ def test_curl_tls_versions_get_and_post(tls_server, pki, tmp_path, flags, name):
 @needs_curl
 def test_curl_keep_alive_reuses_the_connection(tls_server, pki):
     url = f"https://localhost:{tls_server.port}/env"
-    r = curl("--cacert", str(pki.ca), "--http1.1", "-w", "%{num_connects}\n",
-             *[arg for _ in range(3) for arg in (url, "-o", "/dev/null")])
+    r = curl(
+        "--cacert",
+        str(pki.ca),
+        "--http1.1",
+        "-w",
+        "%{num_connects}\n",
+        *[arg for _ in range(3) for arg in (url, "-o", "/dev/null")],
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [b"1", b"0", b"0"]
 
@@ -242,8 +256,9 @@ def test_client_certificate_required(mtls_required, pki, version):
 def test_client_certificate_with_curl(mtls_required, pki):
     url = f"https://localhost:{mtls_required.port}/env"
     assert curl("--cacert", str(pki.ca), url).returncode != 0
-    r = curl("--cacert", str(pki.ca), "--cert", str(pki.client_cert), "--key",
-             str(pki.client_key), url)
+    r = curl(
+        "--cacert", str(pki.ca), "--cert", str(pki.client_cert), "--key", str(pki.client_key), url
+    )
     assert r.returncode == 0, r.stderr
     assert f"CN={CLIENT_CN}" in json.loads(r.stdout)["SSL_CLIENT_S_DN"]
 
@@ -265,7 +280,11 @@ def run_qiao(*args) -> subprocess.CompletedProcess:
     bind = f"127.0.0.1:{free_port()}"
     return subprocess.run(
         [sys.executable, "-m", "qiao", "--bind", bind, *args, APP],
-        cwd=E2E_DIR, env=server_env(), capture_output=True, text=True, timeout=30,
+        cwd=E2E_DIR,
+        env=server_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
