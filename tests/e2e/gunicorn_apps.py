@@ -47,6 +47,10 @@ def app(environ, start_response):
     )
 
 
+#: What gunicorn (and Qiao) look for when given the module alone.
+application = app
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
