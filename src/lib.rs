@@ -7,6 +7,12 @@
 //! - [`front`]: TLS and HTTP/2, feeding the loop HTTP/1.1 in-process
 //! - [`wsgi`]: the only code that touches Python (PEP 3333)
 
+// Qiao's event loop is epoll, its files go out with Linux's sendfile and its
+// workers use prctl: other systems get this one line instead of a pile of
+// compiler errors.
+#[cfg(not(target_os = "linux"))]
+compile_error!("Qiao runs on Linux only (epoll, sendfile, prctl); see the README's platform note");
+
 pub mod codec;
 pub mod front;
 pub mod http;
