@@ -3,9 +3,11 @@
 //! the route's prefix as the client sent it, then the query), the client's
 //! end-to-end fields (hop-by-hop ones and those `Connection` names
 //! dropped), `Host` (the upstream's, or the client's with
-//! `--proxy-preserve-host`) and `X-Forwarded-For/-Proto/-Host`.
+//! `--proxy-preserve-host`) and `X-Forwarded-For/-Proto/-Host` and
+//! `Forwarded` (the client's replaced, never passed on).
 
 use super::{is_hop_by_hop, NativeProxy};
+use crate::http::forwarded::forwarded_element;
 use crate::http::request::percent_decode;
 use crate::http::Framing;
 use crate::io::service::Exchange;
@@ -45,7 +47,7 @@ impl NativeProxy {
 
     /// Writes the upstream request's head into `out` (emptied first):
     /// the request line, the client's end-to-end fields in order, `Host`,
-    /// `X-Forwarded-For/-Proto/-Host`, then the body's framing (the
+    /// `X-Forwarded-For/-Proto/-Host` and `Forwarded`, then the body's framing (the
     /// client's `Content-Length`, or chunked) if it has one.
     pub(super) fn write_request(
         &self,
@@ -68,6 +70,7 @@ impl NativeProxy {
                 chain = true;
             } else if !name.eq_ignore_ascii_case(b"x-forwarded-proto")
                 && !name.eq_ignore_ascii_case(b"x-forwarded-host")
+                && !name.eq_ignore_ascii_case(b"forwarded")
                 && !is_hop_by_hop(name, fields(ex))
             {
                 push_field(out, name, value);
@@ -95,6 +98,11 @@ impl NativeProxy {
         out.extend_from_slice(b"\r\n");
         push_field(out, b"X-Forwarded-Proto", self.opts.url_scheme.as_bytes());
         push_field(out, b"X-Forwarded-Host", client_host);
+        // The client's own `Forwarded` is dropped above: ours replaces it.
+        out.extend_from_slice(b"Forwarded: ");
+        let scheme = &self.opts.url_scheme;
+        forwarded_element(&ex.peer.addr, scheme, client_host, out);
+        out.extend_from_slice(b"\r\n");
         match body {
             Framing::Empty => {}
             Framing::Length(n) => push_field(
