@@ -1,7 +1,9 @@
 //! `http::forwarded`: trusted-proxy lists and what forwarding headers say
 //! about the client, as table tests on raw header values.
 
-use qiao::http::forwarded::{ForwardedFields, Origin, TrustedProxies};
+use qiao::http::forwarded::{
+    forwarded_element, ForwardedFields, HeaderFamily, Origin, TrustedProxies,
+};
 
 fn trusted(spec: &str) -> TrustedProxies {
     TrustedProxies::parse(spec).unwrap()
@@ -95,8 +97,8 @@ fn x_forwarded_headers_are_read_from_the_right_skipping_trusted_hops() {
 }
 
 #[test]
-fn forwarded_wins_and_is_parsed_by_rfc_7239() {
-    let t = trusted("127.0.0.1,10.0.0.0/8");
+fn forwarded_is_read_when_asked_and_parsed_by_rfc_7239() {
+    let t = trusted("127.0.0.1,10.0.0.0/8").with_family(HeaderFamily::Forwarded);
     #[rustfmt::skip]
     let cases: &[(&[&str], Said)] = &[
         (&["for=192.0.2.60;proto=https;host=example.com"],
@@ -116,7 +118,7 @@ fn forwarded_wins_and_is_parsed_by_rfc_7239() {
         (&[r#"for=192.0.2.9;host="a,b""#], (Some("192.0.2.9"), None, Some("a,b"))),
     ];
     for (fwd, expected) in cases {
-        // X-Forwarded-* are ignored when Forwarded is present.
+        // X-Forwarded-* are ignored when Forwarded is the family read.
         assert_eq!(
             origin(&t, fwd, &["1.1.1.1"], &["http"], &["x.example"]),
             *expected,
@@ -134,4 +136,61 @@ fn long_lists_are_bounded() {
     // the leftmost of those is taken, never the far-left entry.
     let (client, _, _) = origin(&t, &[], &[&value], &[], &[]);
     assert_eq!(client, Some("10.0.0.1"));
+}
+
+#[test]
+fn one_family_is_read_never_both() {
+    // Behind nginx: it adds X-Forwarded-For and passes the client's own
+    // Forwarded through. By default only X-Forwarded-* count.
+    let spoof = ["for=6.6.6.6;proto=https;host=evil.com"];
+    let t = trusted("127.0.0.1");
+    assert_eq!(
+        origin(&t, &spoof, &["203.0.113.7"], &[], &[]),
+        (Some("203.0.113.7"), None, None)
+    );
+    assert_eq!(origin(&t, &spoof, &[], &[], &[]), (None, None, None));
+    // Asked for Forwarded: X-Forwarded-* say nothing.
+    let f = t.clone().with_family(HeaderFamily::Forwarded);
+    assert_eq!(
+        origin(&f, &[], &["6.6.6.6"], &["https"], &["evil.com"]),
+        (None, None, None)
+    );
+    assert_eq!(
+        HeaderFamily::parse("Forwarded"),
+        Ok(HeaderFamily::Forwarded)
+    );
+    assert_eq!(
+        HeaderFamily::parse("x-forwarded"),
+        Ok(HeaderFamily::XForwarded)
+    );
+    assert!(HeaderFamily::parse("both").is_err());
+}
+
+#[test]
+fn admits_unix_peers_only_when_someone_is_trusted() {
+    assert!(trusted("127.0.0.1").admits(None));
+    assert!(!trusted("").admits(None));
+    assert!(trusted("127.0.0.1").admits(Some("127.0.0.1".parse().unwrap())));
+    assert!(!trusted("127.0.0.1").admits(Some("10.0.0.1".parse().unwrap())));
+    assert!(trusted("*").admits(Some("10.0.0.1".parse().unwrap())));
+}
+
+#[test]
+fn forwarded_elements_written_by_a_proxy_read_back() {
+    #[rustfmt::skip]
+    let cases: &[(&str, &str, &str, &str)] = &[
+        ("203.0.113.7", "https", "example.com:8443",
+         r#"for=203.0.113.7;proto=https;host="example.com:8443""#),
+        ("2001:db8::1", "http", "", r#"for="[2001:db8::1]";proto=http"#),
+        ("", "http", "a\"b", r#"for=unknown;proto=http;host="a\"b""#),
+    ];
+    let t = trusted("*").with_family(HeaderFamily::Forwarded);
+    for &(client, proto, host, expected) in cases {
+        let mut out = Vec::new();
+        forwarded_element(client, proto, host.as_bytes(), &mut out);
+        assert_eq!(std::str::from_utf8(&out).unwrap(), expected);
+        let (c, p, _) = origin(&t, &[expected], &[], &[], &[]);
+        assert_eq!(c, (!client.is_empty()).then_some(client));
+        assert_eq!(p, Some(proto));
+    }
 }

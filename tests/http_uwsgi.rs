@@ -114,6 +114,36 @@ fn refused() -> Vec<(&'static str, Vec<u8>, Limits, ParseError)> {
             ParseError::BadHeader,
         ),
         (
+            "crlf-in-remote-user",
+            packet(
+                &[("REQUEST_METHOD", "GET"), ("REMOTE_USER", "bob\r\nforged")],
+                b"",
+            ),
+            d.clone(),
+            ParseError::BadHeader,
+        ),
+        (
+            "nul-in-remote-addr",
+            packet(
+                &[("REQUEST_METHOD", "GET"), ("REMOTE_ADDR", "1.2.3.4\0")],
+                b"",
+            ),
+            d.clone(),
+            ParseError::BadHeader,
+        ),
+        (
+            "del-in-header",
+            packet(&[("REQUEST_METHOD", "GET"), ("HTTP_X_A", "a\x7fb")], b""),
+            d.clone(),
+            ParseError::BadHeader,
+        ),
+        (
+            "lf-in-key",
+            packet(&[("REQUEST_METHOD", "GET"), ("X\nY", "1")], b""),
+            d.clone(),
+            ParseError::BadHeader,
+        ),
+        (
             "bad-length",
             packet(&[("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "-1")], b""),
             d.clone(),
@@ -143,6 +173,24 @@ fn refused() -> Vec<(&'static str, Vec<u8>, Limits, ParseError)> {
             ParseError::HeaderTooLarge,
         ),
     ]
+}
+
+#[test]
+fn decoded_paths_and_tabs_may_hold_what_other_variables_may_not() {
+    // nginx's PATH_INFO is the decoded path: `%0A` legitimately becomes LF.
+    let p = packet(
+        &[
+            ("REQUEST_METHOD", "GET"),
+            ("REQUEST_URI", "/a%0Ab"),
+            ("PATH_INFO", "/a\nb"),
+            ("SCRIPT_NAME", "/s\r"),
+            ("HTTP_X_TAB", "a\tb"),
+        ],
+        b"",
+    );
+    let (r, head) = parse(&p, &Limits::default());
+    assert_eq!(r, Ok(Status::Complete(p.len())));
+    assert_eq!(text(&p, &head.path), "/a\nb");
 }
 
 #[test]

@@ -58,6 +58,11 @@ def log_error(message: str, exc: BaseException | None) -> None:
         error_log.error(message, exc_info=(type(exc), exc, exc.__traceback__))
 
 
+def log_warning(message: str) -> None:
+    """Logs what the operator should know of (a refused uwsgi peer...)."""
+    error_log.warning(message)
+
+
 def log_debug(message: str) -> None:
     """Logs an event worth knowing when debugging (client disconnects...)."""
     error_log.debug(message)

@@ -139,6 +139,9 @@ class EngineConfig(TypedDict):
     health_path: str | None
     forwarded_allow_ips: str
     proxy_protocol: bool
+    forwarded_headers: str
+    proxy_allow_ips: str
+    uwsgi_allow_ips: str
     max_requests: int
     limits: LimitsConfig
     timeouts: TimeoutsConfig

@@ -25,6 +25,12 @@ batches (they may appear a little later than the application's). Their
 environ is minimal: the keys the atoms read, the request fields
 :func:`request_fields` names, and ``qiao.native`` set to True; no
 response headers (``%({name}o)s`` is ``-``).
+
+Control characters in a text line are written escaped (``\\x0a``, as
+nginx does): the parsers refuse them in request fields and uwsgi
+variables, but a decoded path (``%(U)s`` of ``/a%0Ab``) or a Basic
+user name (``%(u)s``) may still hold them, and a raw LF would forge a line.
+JSON lines are escaped by the encoder.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ error_log = logging.getLogger("qiao.error")
 MAX_QUEUED = 10_000
 #: The environ key where :func:`wrap_app` records the response headers.
 RESPONSE_HEADERS = "qiao.response_headers"
+#: Bytes a text line may not hold as they are (C0 controls and DEL).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Getter = Callable[[dict, int, int, float], Any]
 
@@ -264,9 +272,16 @@ def callback(text: str) -> Callable[[dict, int, int, float], None]:
     def access(environ: dict, status: int, sent: int, seconds: float) -> None:
         if enabled(info):
             atoms = {key: get(environ, status, sent, seconds) for key, get in getters}
-            _enqueue(template % atoms)
+            line = template % atoms
+            if _CONTROL.search(line):
+                line = _CONTROL.sub(_escape, line)
+            _enqueue(line)
 
     return access
+
+
+def _escape(match: re.Match) -> str:
+    return f"\\x{ord(match.group()):02x}"
 
 
 def wrap_app(app: Any, text: str) -> Any:

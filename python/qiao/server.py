@@ -312,6 +312,9 @@ def engine_options(opts: dict) -> dict:
         "health_path": opts["health_path"],
         "forwarded_allow_ips": opts["forwarded_allow_ips"],
         "proxy_protocol": opts["proxy_protocol"],
+        "forwarded_headers": opts["forwarded_headers"],
+        "proxy_allow_ips": opts["proxy_allow_ips"],
+        "uwsgi_allow_ips": opts["uwsgi_allow_ips"],
         "max_requests": opts["max_requests"],
         "limits": {
             "limit_request_line": opts["limit_request_line"],

@@ -74,7 +74,7 @@ pub struct FrontConfig {
     /// Client connections (TLS, h2c) held at once (`--max-connections`);
     /// beyond, TLS accepting waits for one to end.
     pub max_connections: usize,
-    /// `--proxy-protocol`, with `--forwarded-allow-ips`: TLS connections
+    /// `--proxy-protocol`, with `--proxy-allow-from`: TLS connections
     /// start with a PROXY header too (before the handshake).
     pub proxy_protocol: Option<Arc<TrustedProxies>>,
 }
@@ -172,7 +172,7 @@ struct Listening {
     slots: Arc<Semaphore>,
     keepalive: Duration,
     /// `--proxy-protocol`: the PROXY header comes before the handshake,
-    /// accepted from these peers (any, if empty).
+    /// accepted from these peers (`--proxy-allow-from`).
     proxy_protocol: Option<Arc<TrustedProxies>>,
 }
 
@@ -224,15 +224,16 @@ async fn accept_loop(
 /// The PROXY header (`--proxy-protocol`) before the TLS handshake: reads
 /// it, with whatever follows it in the same reads, into `early`; returns
 /// the header's length and the client it names. Refused (`None`) as the
-/// loop refuses it: malformed, or from a peer not in a non-empty
-/// `--forwarded-allow-ips`.
+/// loop refuses it: malformed, or from a peer not in `--proxy-allow-from`.
+/// The client it names is the peer from then on (the loop decides its
+/// trust for forwarding headers when it adopts the connection).
 async fn read_proxy_header(
     tcp: &mut TcpStream,
     peer: &PeerInfo,
-    trusted: &TrustedProxies,
+    allowed: &TrustedProxies,
     early: &mut Vec<u8>,
 ) -> Option<(usize, Option<ProxiedPeer>)> {
-    if !trusted.is_empty() && !peer.ip.is_some_and(|ip| trusted.contains(ip)) {
+    if !allowed.admits(peer.ip) {
         return None;
     }
     loop {
@@ -270,8 +271,8 @@ async fn serve_tls(
     drain: watch::Receiver<bool>,
 ) {
     let mut early = Vec::new();
-    if let Some(trusted) = &front.proxy_protocol {
-        let read = read_proxy_header(&mut tcp, &peer, trusted, &mut early);
+    if let Some(allowed) = &front.proxy_protocol {
+        let read = read_proxy_header(&mut tcp, &peer, allowed, &mut early);
         let Ok(Some((len, client))) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, read).await
         else {
             return;

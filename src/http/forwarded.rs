@@ -9,10 +9,15 @@
 //! us) and trusted proxy addresses are skipped, so the first untrusted
 //! address is the client: a client cannot pose as someone else by sending
 //! its own `X-Forwarded-For`, it can only add entries further left (with
-//! `*`, which trusts any peer, only the nearest entry is believed). When
-//! `Forwarded` is present it wins over the `X-Forwarded-*` fields. Values
+//! `*`, which trusts any peer, only the nearest entry is believed). Values
 //! that do not parse (not an IP address, a scheme other than http/https,
 //! a host with bytes a Host may not have) are ignored, not trusted.
+//!
+//! One family of fields is read, never both ([`HeaderFamily`],
+//! `--forwarded-headers`): a proxy rewrites the family it speaks and
+//! passes the other through as the client sent it (nginx adds
+//! `X-Forwarded-For` and forwards a client's `Forwarded` untouched), so
+//! reading both would let the client's own `Forwarded` win.
 
 use std::net::IpAddr;
 
@@ -21,12 +26,36 @@ use super::request::{trim_ows, valid_host};
 /// Most proxy hops read from a forwarding list; entries beyond are ignored.
 pub const MAX_FORWARDED_HOPS: usize = 32;
 
-/// Addresses whose forwarding headers are believed: exact addresses and
-/// CIDR ranges (`10.0.0.0/8`, `fd00::/8`), or `*` for every peer.
+/// Which forwarding fields a trusted proxy's request is read for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HeaderFamily {
+    /// `X-Forwarded-For/-Proto/-Host` (gunicorn's, uvicorn's, Werkzeug's).
+    #[default]
+    XForwarded,
+    /// RFC 7239 `Forwarded`.
+    Forwarded,
+}
+
+impl HeaderFamily {
+    /// `x-forwarded` or `forwarded` (the `--forwarded-headers` values).
+    pub fn parse(text: &str) -> Result<HeaderFamily, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded" => Ok(HeaderFamily::XForwarded),
+            "forwarded" => Ok(HeaderFamily::Forwarded),
+            other => Err(format!("x-forwarded or forwarded, not {other:?}")),
+        }
+    }
+}
+
+/// Addresses trusted for something (forwarding headers, PROXY headers, the
+/// uwsgi protocol): exact addresses and CIDR ranges (`10.0.0.0/8`,
+/// `fd00::/8`), or `*` for every peer; with the forwarding-field family
+/// read from the trusted ones.
 #[derive(Clone, Debug, Default)]
 pub struct TrustedProxies {
     any: bool,
     nets: Vec<(IpAddr, u8)>,
+    family: HeaderFamily,
 }
 
 impl TrustedProxies {
@@ -63,9 +92,26 @@ impl TrustedProxies {
         Ok(t)
     }
 
+    /// The same list, reading `family`'s forwarding fields.
+    pub fn with_family(mut self, family: HeaderFamily) -> TrustedProxies {
+        self.family = family;
+        self
+    }
+
+    pub fn family(&self) -> HeaderFamily {
+        self.family
+    }
+
     /// Whether nobody is trusted (the feature is off).
     pub fn is_empty(&self) -> bool {
         !self.any && self.nets.is_empty()
+    }
+
+    /// Whether a connection's peer is trusted: its address is listed, or
+    /// it has none (a Unix socket: only a local process that may open the
+    /// socket file connects) and the list is not empty.
+    pub fn admits(&self, ip: Option<IpAddr>) -> bool {
+        !self.is_empty() && ip.is_none_or(|ip| self.contains(ip))
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -149,9 +195,10 @@ impl<'a> ForwardedFields<'a> {
             && self.x_host.is_empty()
     }
 
-    /// What the fields say, skipping hops that are trusted proxies.
+    /// What the fields of `trusted`'s family say, skipping hops that are
+    /// trusted proxies; the other family is ignored.
     pub fn origin(&self, trusted: &TrustedProxies) -> Origin<'a> {
-        if !self.forwarded.is_empty() {
+        if trusted.family == HeaderFamily::Forwarded {
             return from_forwarded(&self.forwarded, trusted);
         }
         let hops = list(&self.x_for);
@@ -253,6 +300,35 @@ fn node_address(node: &[u8]) -> Option<&[u8]> {
         node
     };
     parse_ip(addr).map(|_| addr)
+}
+
+/// One `Forwarded` element (RFC 7239) describing a request a proxy
+/// forwards: `for=` the client address (IPv6 bracketed and quoted),
+/// `proto=`, and `host=` quoted (a port's `:` is not a token byte). A
+/// client that is no IP address (a Unix-socket peer) is `unknown`.
+pub fn forwarded_element(client: &str, proto: &str, host: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"for=");
+    match client.parse::<IpAddr>() {
+        Ok(IpAddr::V4(_)) => out.extend_from_slice(client.as_bytes()),
+        Ok(IpAddr::V6(_)) => {
+            out.extend_from_slice(b"\"[");
+            out.extend_from_slice(client.as_bytes());
+            out.extend_from_slice(b"]\"");
+        }
+        Err(_) => out.extend_from_slice(b"unknown"),
+    }
+    out.extend_from_slice(b";proto=");
+    out.extend_from_slice(proto.as_bytes());
+    if !host.is_empty() {
+        out.extend_from_slice(b";host=\"");
+        for &b in host {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    }
 }
 
 fn valid_proto(p: &[u8]) -> bool {

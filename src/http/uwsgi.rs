@@ -12,6 +12,17 @@
 //! Responses are framed as for HTTP/1.0 with keep-alive (`Content-Length`
 //! when the app gives one, else the connection closes after the body): no
 //! chunked coding, which a uwsgi peer does not expect.
+//!
+//! Control characters (CR, LF, NUL... any byte below 0x20 but tab, and
+//! DEL) in a variable's name or value are refused (400), as the HTTP
+//! parser refuses them in a field: nginx never sends them (it refuses them
+//! in the request line and fields), so only a forged packet has them, and
+//! refusing it here keeps every consumer safe at once (the access log, the
+//! application's own logs, response headers built from REMOTE_USER...)
+//! where escaping would have to be repeated at each. The variables nginx
+//! fills with the percent-decoded path ([`DECODED_PATH_VARS`]) are the
+//! exception: `%0A` in a URL legitimately decodes to LF there, as in the
+//! `PATH_INFO` of an HTTP request.
 
 use std::ops::Range;
 
@@ -26,6 +37,22 @@ pub const UWSGI_HEADER: usize = 4;
 /// Variables beyond the header limit allowed for the CGI ones nginx adds
 /// (REQUEST_METHOD, PATH_INFO, SERVER_NAME, ...).
 pub const EXTRA_CGI_VARS: usize = 32;
+
+/// Variables that hold a percent-decoded path (nginx's `$document_uri`,
+/// `$fastcgi_script_name`...), where control characters may be the
+/// client's legitimate (encoded) bytes.
+pub const DECODED_PATH_VARS: [&[u8]; 4] = [
+    b"PATH_INFO",
+    b"SCRIPT_NAME",
+    b"DOCUMENT_URI",
+    b"PATH_TRANSLATED",
+];
+
+/// A control character a variable may not hold (tab is allowed, as in an
+/// HTTP field value).
+fn is_control(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
+}
 
 /// Parses one uwsgi request packet (header and variables) at the start of
 /// `buf` into `head`; `Complete(n)`: the body starts at `buf[n..]`.
@@ -62,7 +89,11 @@ pub fn parse_uwsgi(
     while pos < end {
         let key = field(buf, &mut pos, end)?;
         let value = field(buf, &mut pos, end)?;
-        if key.is_empty() {
+        let (name, text) = (&buf[key.clone()], &buf[value.clone()]);
+        if key.is_empty()
+            || name.iter().any(|&b| is_control(b))
+            || (text.iter().any(|&b| is_control(b)) && !DECODED_PATH_VARS.contains(&name))
+        {
             return Err(ParseError::BadHeader);
         }
         if head.headers.len() >= limits.header_fields + EXTRA_CGI_VARS {

@@ -18,6 +18,7 @@ pub mod heartbeat;
 pub mod inbox;
 pub mod listener;
 pub mod metrics;
+pub mod notice;
 pub mod output;
 pub mod pool;
 pub mod record;

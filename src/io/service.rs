@@ -41,11 +41,19 @@ pub struct LoopConfig {
     pub health_path: Option<Vec<u8>>,
     /// Peers whose forwarding headers are believed. A Unix-socket peer
     /// counts as trusted whenever the list is not empty (only a local
-    /// process with access to the socket file can connect).
+    /// process with access to the socket file can connect). After a PROXY
+    /// header, the peer is the client it names.
     pub trusted: Arc<TrustedProxies>,
     /// Every connection starts with a PROXY v1/v2 header (`--proxy-protocol`),
-    /// accepted only from trusted proxies when `trusted` is not empty.
+    /// accepted only from `proxy_allow` peers.
     pub proxy_protocol: bool,
+    /// `--proxy-allow-from` (a Unix-socket peer: allowed unless empty).
+    pub proxy_allow: Arc<TrustedProxies>,
+    /// `--uwsgi-allow-from`: who may connect to a uwsgi listener; others
+    /// are closed at once (a Unix-socket peer: allowed unless empty).
+    pub uwsgi_allow: Arc<TrustedProxies>,
+    /// Where warnings for the operator go (a refused uwsgi peer).
+    pub notices: Option<Arc<crate::io::notice::Notices>>,
     /// Indexes of the listeners that speak the uwsgi protocol.
     pub uwsgi_listeners: Vec<usize>,
     /// The worker's metrics block (`--metrics-bind`): open connections.

@@ -26,7 +26,7 @@ use pyo3::types::PyDict;
 
 use crate::front::tls::{CertReqs, TlsSettings};
 use crate::http::compress::CompressConfig;
-use crate::http::forwarded::TrustedProxies;
+use crate::http::forwarded::{HeaderFamily, TrustedProxies};
 use crate::http::Limits;
 use crate::native::proxy::ProxyOptions;
 use crate::native::routes::NativeConfig;
@@ -48,6 +48,9 @@ struct RawConfig {
     health_path: Option<String>,
     forwarded_allow_ips: String,
     proxy_protocol: bool,
+    forwarded_headers: String,
+    proxy_allow_ips: String,
+    uwsgi_allow_ips: String,
     max_requests: u64,
     limits: RawLimits,
     timeouts: RawTimeouts,
@@ -148,8 +151,13 @@ pub struct Config {
     /// Requests after which the worker stops (0: never).
     pub max_requests: u64,
     pub health_path: Option<Vec<u8>>,
+    /// `--forwarded-allow-ips`, reading `--forwarded-headers`' family.
     pub trusted: Arc<TrustedProxies>,
     pub proxy_protocol: bool,
+    /// `--proxy-allow-from`: who may send PROXY headers.
+    pub proxy_allow: Arc<TrustedProxies>,
+    /// `--uwsgi-allow-from`: who may connect to a uwsgi bind.
+    pub uwsgi_allow: Arc<TrustedProxies>,
     pub limits: Limits,
     /// At least one.
     pub max_connections: usize,
@@ -170,8 +178,12 @@ impl Config {
         let raw: RawConfig = config.extract().map_err(|e| {
             PyValueError::new_err(format!("engine config: {}", chain(config.py(), e)))
         })?;
-        let trusted = TrustedProxies::parse(&raw.forwarded_allow_ips)
-            .map_err(|e| PyValueError::new_err(format!("forwarded_allow_ips: {e}")))?;
+        let family = HeaderFamily::parse(&raw.forwarded_headers)
+            .map_err(|e| PyValueError::new_err(format!("forwarded_headers: {e}")))?;
+        let trusted = allow_list("forwarded_allow_ips", &raw.forwarded_allow_ips)?;
+        let trusted = trusted.with_family(family);
+        let proxy_allow = allow_list("proxy_allow_ips", &raw.proxy_allow_ips)?;
+        let uwsgi_allow = allow_list("uwsgi_allow_ips", &raw.uwsgi_allow_ips)?;
         let compress = (raw.compress.as_ref())
             .map(|c| super::compress::config_from_py(c.bind(config.py())).map(Arc::new))
             .transpose()?;
@@ -183,6 +195,8 @@ impl Config {
             health_path: raw.health_path.map(String::into_bytes),
             trusted: Arc::new(trusted),
             proxy_protocol: raw.proxy_protocol,
+            proxy_allow: Arc::new(proxy_allow),
+            uwsgi_allow: Arc::new(uwsgi_allow),
             limits: raw.limits.limits(),
             max_connections: raw.limits.max_connections.max(1),
             timeouts: raw.timeouts.check()?,
@@ -216,6 +230,11 @@ fn chain(py: Python<'_>, err: PyErr) -> String {
 }
 
 /// `seconds` as a `Duration`, or a `ValueError` naming the setting.
+/// An address list setting, or a `ValueError` naming it.
+fn allow_list(name: &str, spec: &str) -> PyResult<TrustedProxies> {
+    TrustedProxies::parse(spec).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
+}
+
 fn secs(seconds: f64, what: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(seconds)
         .map_err(|_| PyValueError::new_err(format!("invalid {what}: {seconds}")))

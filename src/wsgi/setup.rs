@@ -23,6 +23,7 @@ use crate::front::{tls, Front, FrontConfig};
 use crate::io::heartbeat::{Heartbeat, SLOT_SIZE};
 use crate::io::inbox::Inbox;
 use crate::io::metrics::{Metrics, METRICS_BLOCK};
+use crate::io::notice::Notices;
 use crate::io::record::AccessQueue;
 use crate::io::service::NativeRoutes;
 use crate::io::{EventLoop, Listener, ListenerInfo, LoopConfig, Shared};
@@ -144,7 +145,9 @@ impl Server {
         let shared = Arc::new(wsgi_shared(py, app, &config, metrics.clone())?);
         stop.set_max_requests(config.max_requests);
         let tls = tls_config(&config, listeners)?;
-        let (mut lp, secure) = event_loop(listeners, &config, native, metrics.clone(), &stop)?;
+        let notices = notice_writer(py, listeners)?;
+        let (mut lp, secure) =
+            event_loop(listeners, &config, native, metrics.clone(), notices, &stop)?;
         let front = start_front(&mut lp, &secure, tls, &config, metrics, &stop)?;
         let heartbeats = (0..threads)
             .map(|t| {
@@ -190,6 +193,7 @@ fn event_loop(
     config: &Config,
     native: Option<Arc<NativeRoutes>>,
     metrics: Option<Arc<Metrics>>,
+    notices: Option<Arc<Notices>>,
     stop: &Arc<Shared>,
 ) -> PyResult<(EventLoop, Vec<RawFd>)> {
     let (plain, secure, uwsgi_listeners) = split_listeners(listeners);
@@ -209,6 +213,9 @@ fn event_loop(
         health_path: config.health_path.clone(),
         trusted: config.trusted.clone(),
         proxy_protocol: config.proxy_protocol,
+        proxy_allow: config.proxy_allow.clone(),
+        uwsgi_allow: config.uwsgi_allow.clone(),
+        notices,
         uwsgi_listeners,
         metrics,
         native,
@@ -217,6 +224,33 @@ fn event_loop(
     let lp = EventLoop::new(ls, loop_config, stop.clone())
         .map_err(|e| PyOSError::new_err(e.to_string()))?;
     Ok((lp, secure))
+}
+
+/// Where the loop's warnings go (a refused uwsgi peer), with a uwsgi
+/// listener: a thread writes each line the loop queues through
+/// `qiao._log.log_warning` (the loop itself never takes the GIL). It ends
+/// when the loop, and with it the queue, is gone.
+fn notice_writer(
+    py: Python<'_>,
+    listeners: &[(RawFd, bool, Protocol)],
+) -> PyResult<Option<Arc<Notices>>> {
+    if !listeners.iter().any(|l| matches!(l.2, Protocol::Uwsgi)) {
+        return Ok(None);
+    }
+    let log_warning = py.import("qiao._log")?.getattr("log_warning")?.unbind();
+    let (notices, lines) = Notices::new();
+    std::thread::Builder::new()
+        .name("qiao-notices".into())
+        .spawn(move || {
+            block_signals();
+            for line in lines {
+                Python::attach(|py| {
+                    let _ = log_warning.bind(py).call1((line,));
+                });
+            }
+        })
+        .map_err(|e| PyOSError::new_err(format!("cannot start the warning thread: {e}")))?;
+    Ok(Some(Arc::new(notices)))
 }
 
 /// The thread that gives native requests' records to the access log,
@@ -342,7 +376,7 @@ fn start_front(
         h2c: config.http2,
         keepalive: config.timeouts.keepalive,
         max_connections: config.max_connections,
-        proxy_protocol: config.proxy_protocol.then(|| config.trusted.clone()),
+        proxy_protocol: config.proxy_protocol.then(|| config.proxy_allow.clone()),
     };
     let front = Front::start(front_config, inbox, stop, block_signals)
         .map_err(|e| PyOSError::new_err(format!("cannot start the TLS/HTTP/2 front: {e}")))?;

@@ -50,8 +50,9 @@ def test_trusted_peer_sets_client_scheme_and_host(pooled, allow):
     )
 
 
-def test_rfc7239_forwarded_wins(pooled):
-    srv = pooled("apps:app", options=["--forwarded-allow-ips", "127.0.0.1"])
+def test_rfc7239_forwarded_when_asked(pooled):
+    options = ["--forwarded-allow-ips", "127.0.0.1", "--forwarded-headers", "forwarded"]
+    srv = pooled("apps:app", options=options)
     env, scheme = environ_of(
         srv,
         HEADERS + [("Forwarded", 'for="[2001:db8::9]:1234";proto=http;host=a.example:8080')],

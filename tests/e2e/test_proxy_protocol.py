@@ -1,6 +1,6 @@
 """``--proxy-protocol``: HAProxy's PROXY v1/v2 header names the client;
-without a valid header (or from an untrusted peer) the connection gets a
-400 and is closed."""
+without a valid header (or from a peer not in --proxy-allow-from) the
+connection gets a 400 and is closed."""
 
 from __future__ import annotations
 
@@ -96,12 +96,12 @@ def test_missing_or_bad_header_is_400(proxied, data):
 
 
 def test_untrusted_peer_is_refused(pooled):
-    srv = pooled("apps:app", options=["--proxy-protocol", "--forwarded-allow-ips", "10.0.0.0/8"])
+    srv = pooled("apps:app", options=["--proxy-protocol", "--proxy-allow-from", "10.0.0.0/8"])
     out = exchange(srv, b"PROXY TCP4 203.0.113.7 10.0.0.1 51000 80\r\n" + REQUEST)
     assert out.startswith(b"HTTP/1.1 400 "), out[:200]
 
 
 def test_trusted_peer_is_accepted(pooled):
-    srv = pooled("apps:app", options=["--proxy-protocol", "--forwarded-allow-ips", "127.0.0.1"])
+    srv = pooled("apps:app", options=["--proxy-protocol", "--proxy-allow-from", "127.0.0.1"])
     out = exchange(srv, b"PROXY TCP4 203.0.113.7 10.0.0.1 51000 80\r\n" + REQUEST)
     assert remote(out) == ("203.0.113.7", "51000")

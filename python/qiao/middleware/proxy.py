@@ -4,7 +4,8 @@ HTTP upstreams and streams the answer back.
 What it owns: turning the environ into an upstream request (the path below
 ``SCRIPT_NAME``, raw as the client sent it when the server says how, dot
 segments removed, refused if it resolves outside (``_paths.py``);
-end-to-end headers only; ``X-Forwarded-For/-Proto/-Host``), streaming the
+end-to-end headers only; ``X-Forwarded-For/-Proto/-Host`` and ``Forwarded``,
+the client's own replaced), streaming the
 request body (``Content-Length`` kept, else chunked) and the response body
 (:data:`CHUNK_SIZE` pieces, as they arrive), retrying, and the 502/504
 answers. Choosing an upstream, pooling and health are ``upstream.py``'s.
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import http
 import http.client
+import ipaddress
 import socket
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
@@ -90,6 +92,24 @@ class _Failed(Exception):
     def __init__(self, server: Upstream, reason: str, *, sent: bool, timeout: bool = False):
         super().__init__(reason)
         self.server, self.reason, self.sent, self.timeout = server, reason, sent, timeout
+
+
+def forwarded_element(client: str, proto: str, host: str) -> str:
+    """One RFC 7239 ``Forwarded`` element for a request this proxy forwards
+    (the engine's ``forwarded_element``): the client's own ``Forwarded`` is
+    dropped, as its ``X-Forwarded-Proto/-Host`` are, so an application
+    reading ``Forwarded`` sees only what this proxy says."""
+    try:
+        ip = ipaddress.ip_address(client)
+    except ValueError:
+        node = "unknown"
+    else:
+        node = f'"[{client}]"' if ip.version == 6 else client
+    element = f"for={node};proto={proto}"
+    if host:
+        quoted = host.replace("\\", "\\\\").replace('"', '\\"')
+        element += f';host="{quoted}"'
+    return element
 
 
 def connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
@@ -274,15 +294,17 @@ class Proxy:
                 continue
             headers.append((name, value))
         drop = HOP_BY_HOP | connection_tokens(headers) | {"host", "x-forwarded-for"}
-        drop |= {"x-forwarded-proto", "x-forwarded-host"}
+        drop |= {"x-forwarded-proto", "x-forwarded-host", "forwarded"}
         out = [(k, v) for k, v in headers if k.lower() not in drop]
         client_host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
         out.append(("Host", client_host if self.preserve_host else server.netloc))
         chain = environ.get("HTTP_X_FORWARDED_FOR")
         peer = environ.get("REMOTE_ADDR", "")
         out.append(("X-Forwarded-For", f"{chain}, {peer}" if chain else peer))
-        out.append(("X-Forwarded-Proto", environ.get("wsgi.url_scheme", "http")))
+        scheme = environ.get("wsgi.url_scheme", "http")
+        out.append(("X-Forwarded-Proto", scheme))
         out.append(("X-Forwarded-Host", client_host))
+        out.append(("Forwarded", forwarded_element(peer, scheme, client_host)))
         if body.chunked:
             out.append(("Transfer-Encoding", "chunked"))
         elif body.length or environ.get("CONTENT_LENGTH"):

@@ -115,21 +115,6 @@ SETTINGS = section(
             "methods are case-sensitive (RFC 9110) and passed as sent",
         ),
         _value(
-            "proxy_allow_ips",
-            ("--proxy-allow-from",),
-            "127.0.0.1,::1",
-            "Peers that may send PROXY headers.",
-            "PROXY headers are accepted from the --forwarded-allow-ips peers",
-        ),
-        _value(
-            "uwsgi_allow_ips",
-            ("--uwsgi-allow-from",),
-            "127.0.0.1,::1",
-            "Peers that may connect to a uwsgi bind.",
-            "a uwsgi:// bind serves every peer that reaches it: bind it to loopback or a "
-            "Unix socket",
-        ),
-        _value(
             "default_proc_name",
             (),
             "gunicorn",

@@ -22,6 +22,7 @@ mod front;
 mod health;
 mod job;
 mod lifecycle;
+mod trust;
 
 pub use job::{Done, DoneSink, Job, OpenJob};
 
@@ -324,11 +325,12 @@ impl EventLoop {
                     return;
                 }
             };
+            if !self.admit(li, &mut peer) {
+                continue; // closed at once, before registration
+            }
             let Some(idx) = self.register(&mut stream) else {
                 continue;
             };
-            let trusted = &self.config.trusted;
-            peer.trusted = !trusted.is_empty() && peer.ip.is_none_or(|ip| trusted.contains(ip));
             let deadline = Instant::now() + self.config.header_timeout;
             let mut conn = Box::new(Conn::new(stream, peer, li, deadline));
             if self.config.proxy_protocol {
@@ -363,16 +365,14 @@ impl EventLoop {
                 Phase::Ready => return Step::Ready,
                 Phase::Proxy => {
                     if conn.start < conn.buf.len() {
-                        if !self.config.trusted.is_empty() && !conn.peer.trusted {
+                        if !self.config.proxy_allow.admits(conn.peer.ip) {
                             self.refuse(idx, ParseError::BadProxyHeader);
                             continue;
                         }
                         match parse_proxy_header(&conn.buf[conn.start..]) {
                             Ok(Status::Complete((n, client))) => {
                                 if let Some(c) = client {
-                                    conn.peer.addr = c.ip.to_string();
-                                    conn.peer.port = c.port.to_string();
-                                    conn.peer.ip = Some(c.ip);
+                                    trust::proxied(&mut conn.peer, &c, &self.config.trusted);
                                 }
                                 conn.consume(n);
                                 conn.phase = Phase::Head { started: false };

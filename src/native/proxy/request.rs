@@ -4,9 +4,11 @@
 //! the query; a path resolving outside the prefix is refused), the client's
 //! end-to-end fields (hop-by-hop ones, those `Connection` names and
 //! names with `_` dropped), `Host` (the upstream's, or the client's with
-//! `--proxy-preserve-host`) and `X-Forwarded-For/-Proto/-Host`.
+//! `--proxy-preserve-host`), `X-Forwarded-For/-Proto/-Host` and
+//! `Forwarded` (the client's replaced, never passed on).
 
 use super::{is_hop_by_hop, NativeProxy};
+use crate::http::forwarded::forwarded_element;
 use crate::http::path::{below_prefix, Escape};
 use crate::http::request::percent_decode;
 use crate::http::Framing;
@@ -54,9 +56,10 @@ impl NativeProxy {
 
     /// Writes the upstream request's head into `out` (emptied first):
     /// the request line, the client's end-to-end fields in order, `Host`,
-    /// `X-Forwarded-For/-Proto/-Host`, then the body's framing if it has
-    /// one: exactly one `Content-Length` (the length the request parser
-    /// validated, never the client's field as sent), or chunked.
+    /// `X-Forwarded-For/-Proto/-Host` and `Forwarded`, then the body's
+    /// framing if it has one: exactly one `Content-Length` (the length the
+    /// request parser validated, never the client's field as sent), or
+    /// chunked.
     pub(super) fn write_request(
         &self,
         ex: &Exchange<'_>,
@@ -90,6 +93,7 @@ impl NativeProxy {
                 // behind, so a client could smuggle one past the other.
             } else if !name.eq_ignore_ascii_case(b"x-forwarded-proto")
                 && !name.eq_ignore_ascii_case(b"x-forwarded-host")
+                && !name.eq_ignore_ascii_case(b"forwarded")
                 && !is_hop_by_hop(name, fields(ex))
             {
                 push_field(out, name, value);
@@ -117,6 +121,11 @@ impl NativeProxy {
         out.extend_from_slice(b"\r\n");
         push_field(out, b"X-Forwarded-Proto", self.opts.url_scheme.as_bytes());
         push_field(out, b"X-Forwarded-Host", client_host);
+        // The client's own `Forwarded` is dropped above: ours replaces it.
+        out.extend_from_slice(b"Forwarded: ");
+        let scheme = &self.opts.url_scheme;
+        forwarded_element(&ex.peer.addr, scheme, client_host, out);
+        out.extend_from_slice(b"\r\n");
         match body {
             // An explicit `Content-Length: 0` stays (a POST without one
             // may get 411 from some upstreams); the parser made it Empty.
