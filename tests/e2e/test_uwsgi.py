@@ -23,7 +23,6 @@ from rawhttp import wait_for
 pytestmark = pytest.mark.qiao_only
 
 
-
 def packet(variables: dict[str, str], body: bytes = b"") -> bytes:
     data = b""
     for k, v in variables.items():
