@@ -117,7 +117,11 @@ def abort(
     stuck = []
     if slots is not None:
         buffer, offset, threads = slots
-        taken = control.abandon(buffer, offset, threads)
+        try:
+            taken = control.abandon(buffer, offset, threads)
+        except (ValueError, BufferError) as e:  # a bad mapping: retire all the same
+            log.error("Worker (pid:%d): cannot read its heartbeat slots: %s", pid, e)
+            taken = []
         stuck = [heartbeat.read(buffer, offset + t * heartbeat.SLOT_SIZE) for t in taken]
     if _state["aborted"]:
         if stuck:

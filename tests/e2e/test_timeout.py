@@ -159,6 +159,25 @@ def test_a_timeout_ends_only_the_stuck_request(start_server, tmp_path):
 
 
 @pytest.mark.qiao_only(reason=GUNICORN_DIFFERS)
+def test_a_request_running_over_while_the_worker_retires_is_given_up_too(start_server, tmp_path):
+    srv = start_server(APP, options=RETIRE_OPTIONS)
+    first, pid = start_stuck(srv, tmp_path)
+    # The second gets stuck only once the worker retires: its body comes then.
+    marker = tmp_path / "second"
+    second = srv.connect(timeout=30)
+    head = build_request("POST", f"/stuck?marker={marker}", [("Transfer-Encoding", "chunked")])
+    second.send(head + b"1\r\nx\r\n")
+    assert entered(marker) == pid
+    wait_log(srv, f"WORKER TIMEOUT (pid:{pid})")
+    second.send(chunk_encode([b"y"]))
+    # Given up too (not waited for until --graceful-timeout): the worker exits.
+    log = wait_log(srv, f"Worker (pid:{pid}) exited with code 1")
+    assert "aborted request GET /stuck" in log and "aborted request POST /stuck" in log
+    assert log.count("WORKER TIMEOUT") == 1 and "killed by signal" not in log
+    assert no_complete_response(first) and no_complete_response(second)
+
+
+@pytest.mark.qiao_only(reason=GUNICORN_DIFFERS)
 def test_a_download_beside_a_stuck_request_completes(start_server, tmp_path):
     srv = start_server(APP, options=RETIRE_OPTIONS)
     stuck, pid = start_stuck(srv, tmp_path)

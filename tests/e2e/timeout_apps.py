@@ -42,6 +42,7 @@ def app(environ, start_response):
     if path == "/pid":
         return _answer(start_response, str(os.getpid()).encode())
     if path == "/stuck":
+        environ["wsgi.input"].read()  # a POST's body first: the client says when it is stuck
         stuck_sleeping_here_b7e3()
         return _answer(start_response, b"woke up")
     if path == "/work":
