@@ -16,10 +16,13 @@ pipe; the loop does the work:
   :mod:`qiao.arbiter_process`.
 
 Each worker thread has a heartbeat slot in an anonymous shared mapping
-(layout in ``src/io/heartbeat.rs``); a worker inside one request for longer
-than ``--timeout`` is sent SIGABRT (it logs its threads' stacks and runs
-the ``worker_abort`` hook), then SIGKILL if it is still there
-``ABORT_GRACE_SECONDS`` later; the log names that request.
+(:mod:`qiao.heartbeat`); a request that has spent longer than
+``--timeout`` in the application (waits for a slow client do not count)
+has its slot marked and its worker sent SIGABRT: the worker gives that
+request up, logs its stack, runs ``worker_abort`` and retires gracefully
+(:mod:`qiao.timeout`). Its replacement starts at once; it is killed if
+still there ``--graceful-timeout`` (plus ``ABORT_EXIT_MARGIN_SECONDS``)
+later. The log names that request.
 
 gunicorn's server hooks are called here with a :class:`~qiao.hook_objects.
 HookServer` (``self.hook_server``) and the workers' ``HookWorker`` views.
@@ -37,15 +40,13 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import _log, hook_worker
+from . import _log, heartbeat, hook_worker
 from . import worker as worker_mod
-from ._qiao import heartbeat_layout
 from .arbiter_process import SIGNALS as PROCESS_SIGNALS
 from .arbiter_process import ProcessControl
 from .hook_objects import HookServer
@@ -66,10 +67,12 @@ RELOAD_READY_SECONDS = 30.0
 #: Heartbeat slots reserved per thread beyond the initial worker count, so
 #: SIGTTIN can add workers without remapping.
 EXTRA_WORKER_SLOTS = 32
-#: A worker sent SIGABRT for its --timeout is killed if still there after this.
-ABORT_GRACE_SECONDS = 3.0
+#: A worker retired for its --timeout has --graceful-timeout to let its other
+#: requests finish and exit by itself; it is killed if still there this
+#: much later (the time its worker_exit hook and last log lines take).
+ABORT_EXIT_MARGIN_SECONDS = 1.0
 
-SLOT_SIZE, LINE_OFFSET, LINE_CAPACITY = heartbeat_layout()
+SLOT_SIZE = heartbeat.SLOT_SIZE
 _SIGNAMES = {
     signal.SIGHUP: "hup",
     signal.SIGTERM: "term",
@@ -225,13 +228,8 @@ class Arbiter(ProcessControl):
                 sys.stderr.flush()
             os._exit(status)
 
-    def _slot(self, w: Worker, thread: int) -> tuple[int, int, str]:
-        """(busy_since_ms, alive_ms, request line) of one worker thread."""
-        base = self._slot_offset(w.slot) + thread * SLOT_SIZE
-        busy, alive, length = struct.unpack_from("=QQI", self.heartbeat, base)
-        length = min(length, LINE_CAPACITY)
-        line = self.heartbeat[base + LINE_OFFSET : base + LINE_OFFSET + length]
-        return busy, alive, line.decode("latin-1")
+    def _slot_base(self, w: Worker, thread: int) -> int:
+        return self._slot_offset(w.slot) + thread * SLOT_SIZE
 
     def reap(self) -> None:
         while True:
@@ -254,7 +252,7 @@ class Arbiter(ProcessControl):
                 # Died, rather than retired (a signal, or an error exit
                 # other than a boot failure; --max-requests exits 0).
                 died = code != 0 and code not in BOOT_FAILURES
-                if died and not w.retiring and not self.stopping:
+                if died and (w.aborted or not w.retiring) and not self.stopping:
                     self.metrics.restarts += 1
             if code < 0:
                 sig = -code
@@ -292,23 +290,36 @@ class Arbiter(ProcessControl):
             if w.kill_at is not None and now >= w.kill_at:
                 self._kill(w.pid, signal.SIGKILL)
                 continue
+            over = False
             for t in range(self.threads):
-                busy, alive, line = self._slot(w, t)
-                if alive and not w.booted:
+                base = self._slot_base(w, t)
+                slot = heartbeat.read(self.heartbeat, base)
+                if slot.alive_ms and not w.booted:
                     w.booted = True
-                if timeout and busy and now_ms - busy > timeout * 1000 and not w.aborted:
-                    log.critical("WORKER TIMEOUT (pid:%d)", w.pid)  # gunicorn's words
+                if timeout and not slot.abort and slot.app_ms(now_ms) > timeout * 1000:
+                    heartbeat.mark(self.heartbeat, base)  # the worker gives this one up
+                    if not w.aborted and not over:
+                        log.critical("WORKER TIMEOUT (pid:%d)", w.pid)  # gunicorn's words
                     log.error(
-                        "Worker (pid:%d) timed out after %ss in request: %s", w.pid, timeout, line
+                        "Worker (pid:%d) timed out after %ss in request: %s",
+                        w.pid,
+                        timeout,
+                        slot.line,
                     )
-                    self._abort(w, now)
-                    break
+                    over = True
+            if over:
+                self._abort(w, now)
 
     def _abort(self, w: Worker, now: float) -> None:
-        """SIGABRT (the worker logs where it is stuck, runs ``worker_abort``
-        and exits), SIGKILL once ``ABORT_GRACE_SECONDS`` have passed."""
-        w.aborted = True
-        w.kill_at = min(w.kill_at or math.inf, now + ABORT_GRACE_SECONDS)
+        """SIGABRT: the worker gives up its marked requests and retires
+        gracefully; its replacement starts now (it no longer counts), and
+        it is killed if still there after ``--graceful-timeout``. Sent
+        again for a request marked later: the worker gives that one up too."""
+        if not w.aborted:
+            w.aborted = True
+            w.retiring = True
+            grace = self.opts["graceful_timeout"] + ABORT_EXIT_MARGIN_SECONDS
+            w.kill_at = min(w.kill_at or math.inf, now + grace)
         self._kill(w.pid, signal.SIGABRT)
 
     def manage(self) -> None:

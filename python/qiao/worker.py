@@ -6,8 +6,8 @@ stop. Signal handlers only set a flag on the engine's ``Control``:
 
 - SIGTERM: drain (finish in-flight requests, then exit 0),
 - SIGINT, SIGQUIT: stop at once (after the ``worker_int`` hook),
-- SIGABRT: log the threads' stacks, ``worker_abort``, exit 1 at once (the
-  supervisor's ``--timeout``; :mod:`qiao.hook_worker`),
+- SIGABRT: a request ran over ``--timeout``: give it up, log its stack,
+  ``worker_abort``, drain, exit 1 (:mod:`qiao.timeout`),
 - SIGUSR1: reopen the log files (a thread does it: :func:`qiao._log.request_reopen`),
 - SIGHUP, SIGTTIN, SIGTTOU: ignored (they are the supervisor's).
 
@@ -24,7 +24,7 @@ import socket
 import sys
 from typing import Any
 
-from . import _log, accesslog, hook_worker
+from . import _log, accesslog, hook_worker, timeout
 from ._qiao import Control
 from ._qiao import serve as _serve_native
 from .server import engine_listeners, engine_options
@@ -97,7 +97,7 @@ def run(
     _die_with_parent()
     control = Control()
     _install_signals(control)
-    hook_worker.install_signals(opts, control)
+    hook_worker.install_signals(opts, control, (heartbeat, slot_offset, max(1, opts["threads"])))
     signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)  # blocked by the fork
     if os.getppid() != supervisor_pid:  # the supervisor died before we armed PDEATHSIG
         return 0
@@ -150,4 +150,4 @@ def run(
         return WORKER_BOOT_ERROR
     finally:
         accesslog.stop(opts["graceful_timeout"])
-    return 0
+    return timeout.exit_status()  # 1 for a worker retired by --timeout

@@ -4,7 +4,7 @@
 //! stop signal shared by every loop of a process.
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,12 @@ pub struct Shared {
     stop: AtomicBool,
     drain: AtomicBool,
     served: AtomicU64,
+    /// Requests given up after `--timeout` (`heartbeat::take_marked`) and
+    /// still in flight: a drain does not wait for them. Signed: a request
+    /// may end (and be subtracted) just before its count is added.
+    abandoned: AtomicIsize,
+    /// A loop finished (stopped, or drained): no request will be served.
+    finished: AtomicBool,
     /// Drain after this many requests (0: never).
     max_requests: AtomicU64,
     wakers: Mutex<Vec<Arc<Waker>>>,
@@ -146,6 +152,32 @@ impl Shared {
     /// Requests served so far.
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
+    }
+
+    /// `n` requests in flight were given up (their thread ran over
+    /// `--timeout`): a drain finishes without them.
+    pub fn abandon(&self, n: usize) {
+        self.abandoned.fetch_add(n as isize, Ordering::SeqCst);
+        self.wake_all();
+    }
+
+    /// A given-up request ended after all.
+    pub fn abandoned_ended(&self) {
+        self.abandoned.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Requests given up and still in flight (never below 0).
+    pub fn abandoned(&self) -> usize {
+        self.abandoned.load(Ordering::SeqCst).max(0) as usize
+    }
+
+    /// A loop closed every connection and serves no more.
+    pub fn set_finished(&self) {
+        self.finished.store(true, Ordering::SeqCst);
+    }
+
+    pub fn finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
     }
 }
 

@@ -11,6 +11,8 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
+use super::heartbeat::Paused;
+
 /// Which readiness to wait for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interest {
@@ -20,7 +22,10 @@ pub enum Interest {
 
 /// Blocks until `fd` is ready or `deadline` passes (`TimedOut`). This is
 /// the only blocking call: callers wrap it to release the GIL around it.
+/// A serving thread waits here for its client only: its request's
+/// `--timeout` clock is paused meanwhile ([`Paused`]).
 pub fn wait(fd: RawFd, interest: Interest, deadline: Instant) -> io::Result<()> {
+    let _paused = Paused::now();
     loop {
         let now = Instant::now();
         if now >= deadline {

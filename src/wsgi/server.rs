@@ -5,6 +5,7 @@
 //! runs the pool's monitor and Python's signal handlers. Returns when a
 //! signal handler raised, or the server was stopped or drained.
 
+use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
@@ -15,8 +16,8 @@ use super::app::{WsgiServe, WsgiShared};
 use super::config::Config;
 use super::environ::EnvironCache;
 use super::reuse::Spare;
-use super::setup::{Protocol, Server};
-use crate::io::heartbeat::SLOT_SIZE;
+use super::setup::{Protocol, Server, SharedBlock};
+use crate::io::heartbeat::{self, SLOT_SIZE};
 use crate::io::{pool, Handler, HandlerFactory, Serve, Shared};
 
 /// A handle on a running server, made before `serve` and passed to it, so
@@ -56,6 +57,33 @@ impl Control {
     #[getter]
     fn draining(&self) -> bool {
         self.shared.draining()
+    }
+
+    /// The loops finished (stopped, or drained): nothing is served any
+    /// more, though a request given up after `--timeout` may still run.
+    #[getter]
+    fn finished(&self) -> bool {
+        self.shared.finished()
+    }
+
+    /// Gives up the requests the supervisor marked as over `--timeout` in
+    /// this worker's `threads` heartbeat slots at `(heartbeat, offset)`: a
+    /// drain then finishes without waiting for them. Returns their slot
+    /// numbers (each is taken once).
+    fn abandon(
+        &self,
+        py: Python<'_>,
+        heartbeat: Py<PyAny>,
+        offset: usize,
+        threads: usize,
+    ) -> PyResult<Vec<usize>> {
+        let at = (heartbeat, offset);
+        let block = SharedBlock::get(py, Some(&at), threads * SLOT_SIZE, "heartbeat")?;
+        let Some(block) = block.filter(|_| threads > 0) else {
+            return Ok(Vec::new());
+        };
+        // SAFETY: a checked block of `threads` slots, held for the call.
+        Ok(unsafe { heartbeat::take_marked(block.ptr(0), threads, &self.shared) })
     }
 }
 
@@ -192,6 +220,7 @@ pub(crate) fn block_signals() {
             libc::SIGTTOU,
             libc::SIGCHLD,
             libc::SIGWINCH,
+            libc::SIGABRT,
         ] {
             libc::sigaddset(&mut set, sig);
         }
@@ -199,15 +228,24 @@ pub(crate) fn block_signals() {
     }
 }
 
-/// `(slot_size, line_offset, line_capacity)` of the heartbeat slots, so the
-/// supervisor reads them without repeating the layout.
+/// The heartbeat slots' layout (`src/io/heartbeat.rs`), so the supervisor
+/// reads them without repeating it: sizes, field offsets, the paused bit
+/// and the supervisor's mark.
 #[pyfunction]
-pub fn heartbeat_layout() -> (usize, usize, usize) {
-    (
-        SLOT_SIZE,
-        SLOT_SIZE - crate::io::heartbeat::LINE_CAPACITY,
-        crate::io::heartbeat::LINE_CAPACITY,
-    )
+pub fn heartbeat_layout() -> HashMap<&'static str, u64> {
+    use crate::io::heartbeat as hb;
+    HashMap::from([
+        ("slot_size", SLOT_SIZE as u64),
+        ("busy", hb::BUSY as u64),
+        ("alive", hb::ALIVE as u64),
+        ("thread", hb::THREAD as u64),
+        ("line_len", hb::LINE_LEN as u64),
+        ("abort", hb::ABORT as u64),
+        ("line", hb::LINE as u64),
+        ("line_capacity", hb::LINE_CAPACITY as u64),
+        ("paused", hb::PAUSED),
+        ("abort_marked", u64::from(hb::ABORT_MARKED)),
+    ])
 }
 
 /// The metrics block layout for the supervisor: `(block size, requests

@@ -71,7 +71,7 @@ pub struct SharedBlock {
 
 impl SharedBlock {
     /// The block of `len` bytes at `(buffer, offset)`, checked.
-    fn get(
+    pub(super) fn get(
         py: Python<'_>,
         at: Option<&(Py<PyAny>, usize)>,
         len: usize,
@@ -94,7 +94,7 @@ impl SharedBlock {
     }
 
     /// The address `at` bytes into the block.
-    fn ptr(&self, at: usize) -> *mut u8 {
+    pub(super) fn ptr(&self, at: usize) -> *mut u8 {
         assert!(
             at < self.len,
             "{at} is past the shared block's {} bytes",
@@ -153,7 +153,8 @@ impl Server {
             .map(|t| {
                 // SAFETY: a checked block of `threads` slots, exported
                 // until the server is dropped, after the pool is gone.
-                (heartbeat_block.as_ref()).map(|b| unsafe { Heartbeat::new(b.ptr(t * SLOT_SIZE)) })
+                (heartbeat_block.as_ref())
+                    .map(|b| unsafe { Heartbeat::new(b.ptr(t * SLOT_SIZE), stop.clone()) })
             })
             .collect();
         let drain = access_drain(py, access_queue, &shared)?;

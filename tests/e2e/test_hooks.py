@@ -279,8 +279,10 @@ def test_timeout_aborts_the_worker_with_the_stuck_stack(hooked):
 
 
 @pytest.mark.qiao_only(reason="gunicorn's gthread worker never times out a stuck request")
-def test_a_worker_still_there_after_the_abort_grace_is_killed(hooked):
-    server, hooks = hooked(["-w", "1", "--timeout", "1"], env={"HOOKS_ABORT_HANG": "1"})
+def test_a_retiring_worker_still_there_after_its_graceful_timeout_is_killed(hooked):
+    # worker_abort never returns: the worker cannot retire by itself.
+    options = ["-w", "1", "--timeout", "1", "--graceful-timeout", "2"]
+    server, hooks = hooked(options, env={"HOOKS_ABORT_HANG": "1"})
     pid = hooks.wait("post_worker_init")[0]["in_pid"]
     with pytest.raises(OSError):
         get(server, "/stuck")

@@ -121,7 +121,9 @@ SETTINGS = section(
             "timeout",
             ("-t", "--timeout"),
             30.0,
-            "Kill a worker that spends longer than this many seconds in one request (0 disables).",
+            "Give up a request that spends longer than this many seconds in the application "
+            "(waiting for the client does not count) and retire its worker gracefully "
+            "(0 disables).",
             type=number,
             metavar="SECONDS",
         ),

@@ -150,5 +150,6 @@ impl EventLoop {
         for idx in 0..self.conns.len() {
             self.close(idx);
         }
+        self.shared.set_finished();
     }
 }

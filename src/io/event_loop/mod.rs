@@ -219,7 +219,10 @@ impl EventLoop {
             if first {
                 self.start_drain();
             }
-            if (self.live == 0 && self.front_open() == 0) || Instant::now() >= until {
+            // A request given up after --timeout never ends: its connection
+            // is not waited for (the process's exit closes it).
+            let open = self.live + self.front_open();
+            if open <= self.shared.abandoned() || Instant::now() >= until {
                 self.shutdown();
                 return Ok(Turn::Finished);
             }

@@ -221,10 +221,16 @@ fn spawn<'scope, F: HandlerFactory>(
             pool.slots[slot]
                 .clock
                 .store(own_cpu_clock(), Ordering::Relaxed);
+            if let Some(hb) = &hb {
+                hb.claim();
+            }
             let hb = factory.run_thread(move |handler| {
                 serve_thread(pool, factory, scope, slot, hb.as_ref(), handler);
                 hb
             });
+            if let Some(hb) = &hb {
+                hb.release();
+            }
             pool.exit_thread(slot, hb);
         });
     if let Err(e) = started {
