@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import textwrap
 import threading
 import time
@@ -23,20 +22,13 @@ from pathlib import Path
 
 import pytest
 from conftest import E2E_DIR, IS_GUNICORN, Server, base_command, free_port, server_env
+from test_config import qiao
 
 qiao_only = pytest.mark.qiao_only
 
 
-def run(*args, env=None, cwd=E2E_DIR, timeout=30):
-    return subprocess.run(
-        base_command() + list(args),
-        cwd=cwd,
-        env=server_env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+#: The command run to its end, output captured (test_config's helper).
+run = qiao
 
 
 def conf(tmp_path: Path, text: str, name="gunicorn.conf.py") -> str:
