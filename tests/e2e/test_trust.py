@@ -199,8 +199,8 @@ def uwsgi_exchange(family, addr, data: bytes) -> bytes:
             out = b""
             while chunk := s.recv(65536):
                 out += chunk
-        except ConnectionResetError:
-            return b""
+        except (ConnectionResetError, BrokenPipeError):
+            return b""  # closed by the server before or while we sent: refused
         return out
 
 
