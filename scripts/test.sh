@@ -10,7 +10,7 @@
 #   2. build Qiao and install it into this Python (`pip install .`)
 #   3. cargo fmt --check
 #   4. cargo clippy --all-targets -- -D warnings
-#   5. ruff check and ruff format --check on python tests bench examples
+#   5. ruff check and ruff format --check on the whole tree
 #   6. mypy.stubtest qiao._qiao: the stub python/qiao/_qiao.pyi matches the
 #      built engine module (names, parameters, classes)
 #   7. cargo test
@@ -126,9 +126,9 @@ echo "ok"
 section "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
-section "ruff check + ruff format --check (python tests bench examples)"
-"$PY" -m ruff check python tests bench examples
-"$PY" -m ruff format --check python tests bench examples
+section "ruff check + ruff format --check (the whole tree, Markdown code blocks too)"
+"$PY" -m ruff check .
+"$PY" -m ruff format --check .
 
 section "mypy.stubtest qiao._qiao"
 # The installed module against the stub installed with it (both built from

@@ -7,6 +7,7 @@ Seeds: every raw request of ../shared/conformance/gunicorn-requests.json
 own input layout (see the `//!` docs of fuzz_targets/*.rs), so the same
 request is written with the prefix bytes that target expects.
 """
+
 import base64
 import hashlib
 import json
@@ -30,7 +31,7 @@ requests = [
     b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
     b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello",
     b"POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-    b"POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6 ; a=\"b\"\r\n world\r\n0\r\nX-T: v\r\n\r\n",
+    b'POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6 ; a="b"\r\n world\r\n0\r\nX-T: v\r\n\r\n',
     b"POST /p HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
     b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /two HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
@@ -123,6 +124,7 @@ bodies = [
     b"",
 ]
 
+
 def conformance():
     try:
         with open(CONFORMANCE) as f:
@@ -132,12 +134,14 @@ def conformance():
         return []
     return [base64.b64decode(c["raw_b64"]) for c in cases if c.get("raw_b64")]
 
+
 def write(target, data):
     d = os.path.join(FUZZ, "corpus", target)
     os.makedirs(d, exist_ok=True)
     name = "seed-" + hashlib.sha1(data).hexdigest()
     with open(os.path.join(d, name), "wb") as f:
         f.write(data)
+
 
 def main():
     reqs = requests + conformance()
@@ -154,12 +158,13 @@ def main():
         # chunked bodies inside requests go to chunked_decoder too
         sep = r.find(b"\r\n\r\n")
         if b"chunked" in r.lower() and sep >= 0:
-            write("chunked_decoder", bytes([0, i % 256]) + r[sep + 4:])
+            write("chunked_decoder", bytes([0, i % 256]) + r[sep + 4 :])
     for i, b in enumerate(bodies):
         write("chunked_decoder", bytes([0, (i * 37) % 256]) + b)
         write("chunked_decoder", bytes([2 + 4 * (i % 8), 0x80 | i]) + b)
     for t in ("head_parser", "chunked_decoder", "request_stream"):
         n = len(os.listdir(os.path.join(FUZZ, "corpus", t)))
         print(f"{t}: {n} seeds")
+
 
 main()
