@@ -172,11 +172,13 @@ def convert(s: Setting, value: Any) -> Any:
 
 def read(location: str) -> tuple[dict[str, tuple[Any, str]], list[str]]:
     """The settings a Python config file sets: (name -> (value, source),
-    warnings about near misses)."""
+    warnings about near misses). A name close to a setting the file also
+    sets is a helper of the user's (``use_loglevel``, ``keepalive_str``,
+    computing ``loglevel``, ``keepalive``), not a near miss."""
     namespace = execute(location)
     where = location.removeprefix("file:")
     found: dict[str, tuple[Any, str]] = {}
-    warnings = []
+    misses: list[tuple[str, str]] = []
     for key, value in namespace.items():
         s = NAMES.get(key)
         if s is None:
@@ -184,9 +186,7 @@ def read(location: str) -> tuple[dict[str, tuple[Any, str]], list[str]]:
                 continue
             meant = near_miss(key)
             if meant:
-                warnings.append(
-                    f"{where}: {key!r} is not a setting and is ignored; did you mean {meant!r}?"
-                )
+                misses.append((key, meant))
             continue
         if value is None:
             continue  # gunicorn's "not set" (accesslog = None)
@@ -194,4 +194,9 @@ def read(location: str) -> tuple[dict[str, tuple[Any, str]], list[str]]:
             found[s.name] = (convert(s, value), f"file {where}")
         except (argparse.ArgumentTypeError, ValueError) as e:
             raise PythonConfigError(f"{where}: invalid value for {key}: {e}") from None
+    warnings = [
+        f"{where}: {key!r} is not a setting and is ignored; did you mean {meant!r}?"
+        for key, meant in misses
+        if NAMES[meant].name not in found
+    ]
     return found, warnings

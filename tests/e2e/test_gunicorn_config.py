@@ -233,6 +233,27 @@ def test_near_misses_are_warned_with_the_right_name(tmp_path):
     assert "'bind'" not in proc.stderr
 
 
+@qiao_only
+def test_helpers_of_settings_set_are_not_near_misses(tmp_path):
+    """tiangolo's widely copied gunicorn_conf.py computes each setting from
+    a helper of a close name (use_loglevel -> loglevel): no warning."""
+    path = conf(
+        tmp_path,
+        """
+        import os
+        use_loglevel = os.getenv("LOG_LEVEL", "info")
+        accesslog_var = os.getenv("ACCESS_LOG", "-")
+        keepalive_str = os.getenv("KEEP_ALIVE", "5")
+        loglevel = use_loglevel
+        accesslog = accesslog_var or None
+        keepalive = int(keepalive_str)
+        """,
+    )
+    proc = run("-c", path, "gunicorn_apps:app", "--check-config")
+    assert proc.returncode == 0, proc.stderr
+    assert "did you mean" not in proc.stderr, proc.stderr
+
+
 def test_gunicorn_conf_py_in_the_current_directory(tmp_path):
     """No -c: ./gunicorn.conf.py is read (bind, workers, wsgi_app from it)."""
     port = free_port()
