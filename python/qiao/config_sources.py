@@ -32,12 +32,12 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import config_python
-from .config import DEFAULT_BIND, SETTINGS, Setting
+from .config import BY_NAME, DEFAULT_BIND, SETTINGS, Setting
 
 #: The setting that names the application (the command line's positional).
 APP = "app"
@@ -227,7 +227,7 @@ def _env_defaults(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
         text = environ.get(var, "").strip()
         if not text:
             continue
-        s = next(s for s in SETTINGS if s.name == name)
+        s = BY_NAME[name]
         try:
             value = [s.convert(f"0.0.0.0:{int(text)}")] if var == "PORT" else s.convert(text)
         except (argparse.ArgumentTypeError, ValueError) as e:
@@ -257,7 +257,7 @@ def resolve(
     cli: dict[str, Any],
     config: str | None,
     environ: Mapping[str, str],
-    cmd_args: list[tuple[str, dict[str, Any]]] = (),  # type: ignore[assignment]
+    cmd_args: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> Resolved:
     """Every setting's value and source, from the command line values given
     (``cli``: only the options that were on it), the options of

@@ -19,8 +19,6 @@ carried over by changing other settings:
 
 from __future__ import annotations
 
-from typing import Any
-
 from .config import SETTINGS, Setting
 from .config_sources import DEFAULT_SOURCE, Resolved
 from .settings.server import DEFAULT_BIND
@@ -78,7 +76,7 @@ def apply(resolved: Resolved) -> None:
 
 def environment(raw_env: list[str] | None) -> dict[str, str]:
     """``--env KEY=VALUE`` items as a mapping (ValueError names a bad one)."""
-    pairs: dict[str, Any] = {}
+    pairs: dict[str, str] = {}
     for item in raw_env or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
