@@ -189,15 +189,17 @@ def bind_socket(
     return sock
 
 
-def _port_of(address: str) -> int | None:
-    """The TCP port of a bind address (None: a Unix socket, fd://N, bad)."""
+def _tcp_of(address: str) -> tuple[int, int] | None:
+    """(family, port) of a TCP bind address (None: a Unix socket, fd://N,
+    an address that does not parse)."""
     address = address.removeprefix(UWSGI_PREFIX)
     if address.startswith(("unix:", "fd://")):
         return None
     try:
-        return parse_bind(address)[1][1]
+        family, addr = parse_bind(address)
     except BindError:
         return None
+    return family, addr[1]
 
 
 def _url(sock: socket.socket) -> str:
@@ -236,16 +238,12 @@ def open_listeners(
         _raise_nofile_limit()
         return sockets
     addresses = list(bind or [DEFAULT_BIND])
-    ipv4_ports = set()
-    for address in addresses:
-        with contextlib.suppress(BindError):
-            family, addr = parse_bind(address.removeprefix(UWSGI_PREFIX))
-            if family == socket.AF_INET:
-                ipv4_ports.add(addr[1])
+    tcp = {address: _tcp_of(address) for address in addresses}
+    ipv4_ports = {t[1] for t in tcp.values() if t and t[0] == socket.AF_INET}
     try:
         for address in addresses:
             # IPv6-only where an IPv4 bind takes the same port, so both can listen.
-            v6only = _port_of(address) in ipv4_ports
+            v6only = tcp[address] is not None and tcp[address][1] in ipv4_ports
             sockets.append(bind_socket(address, backlog, reuse_port, v6only))
     except BindError:
         close_listeners(sockets)
