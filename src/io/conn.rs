@@ -5,6 +5,7 @@
 use std::os::fd::RawFd;
 use std::time::Instant;
 
+use super::backlog::Backlog;
 use super::listener::{PeerInfo, Stream};
 use crate::http::{BodyDecoder, RequestHead};
 
@@ -61,6 +62,15 @@ pub struct Conn {
     /// An internal connection of the protocol front (`io::inbox`): the
     /// front counts its client in the metrics, not the loop.
     pub adopted: bool,
+    /// Response bytes the client has not taken yet. While there are any,
+    /// the connection is registered for writability and is not read
+    /// (backpressure); `deadline` bounds a stall.
+    pub backlog: Backlog,
+    /// Once the backlog is written: half-close and linger (the response
+    /// was the last).
+    pub close_after_write: bool,
+    /// The registration includes writability.
+    pub writable: bool,
 }
 
 impl Conn {
@@ -81,6 +91,9 @@ impl Conn {
             drained: false,
             read_closed: false,
             adopted: false,
+            backlog: Backlog::default(),
+            close_after_write: false,
+            writable: false,
         }
     }
 

@@ -7,17 +7,76 @@
 //! body is complete while the app still runs (its iterator not yet
 //! exhausted) may be [parked](Output::park) where the pool's monitor
 //! writes it if the app takes long ([`Park`]).
+//!
+//! Nothing here waits for a client that does not read, except a response
+//! that runs more than [`MAX_BACKLOG_BYTES`] ahead of it (a generator
+//! producing faster than its client takes): what the socket does not take
+//! at once goes to the connection's [`Backlog`], which the event loop
+//! writes once the request is over. Such waits are bounded per worker
+//! ([`WaitBudget`]): past the budget the connection is cut instead, so
+//! slow clients can never hold every serving thread.
 
 use std::io;
 use std::os::fd::RawFd;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::backlog::{Backlog, Held, MAX_BACKLOG_BYTES};
 use super::sock::{self, Waiter};
 
 /// Buffered output beyond this is written out; smaller pieces are
 /// coalesced so a head and a short body leave in one `writev`.
 pub const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
+/// Left-over bytes of a piece shorter than this are copied into the
+/// backlog; longer ones are kept by reference when the caller can.
+pub const COPY_BELOW_BYTES: usize = 16 * 1024;
+
+/// A way to keep the bytes of the piece being written without copying
+/// them ([`Output::push_kept`]): it returns an owner of exactly that piece.
+pub type Keep<'a> = &'a dyn Fn() -> Box<dyn Held>;
+
+/// How many serving threads of a worker may wait at once for clients to
+/// take their responses: half of them (at least one). The others are
+/// always free for other clients; a response that would wait beyond the
+/// budget is cut (its connection closed), as a client too slow to be
+/// served.
+pub struct WaitBudget {
+    most: usize,
+    waiting: AtomicUsize,
+}
+
+impl WaitBudget {
+    pub fn new(threads: usize) -> Self {
+        WaitBudget {
+            most: (threads / 2).max(1),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// A turn to wait, given back when dropped; an error when the budget
+    /// is spent.
+    fn enter(&self) -> io::Result<WaitTurn<'_>> {
+        let was = self.waiting.fetch_add(1, Ordering::SeqCst);
+        if was >= self.most {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "too many serving threads wait for slow clients",
+            ));
+        }
+        Ok(WaitTurn(self))
+    }
+}
+
+struct WaitTurn<'a>(&'a WaitBudget);
+
+impl Drop for WaitTurn<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Where the response of the current request goes.
 pub struct Output {
@@ -35,6 +94,11 @@ pub struct Output {
     park: Option<Arc<Park>>,
     /// The buffer's bytes are in `park`.
     parked: bool,
+    /// Bytes accepted that the socket has not taken yet; they go before
+    /// `buf`'s.
+    backlog: Backlog,
+    /// Shared by the worker's threads; `None`: waits are not limited.
+    budget: Option<Arc<WaitBudget>>,
 }
 
 /// A serving thread's place for the bytes of a complete response while
@@ -96,6 +160,8 @@ impl Default for Output {
             failed: true,
             park: None,
             parked: false,
+            backlog: Backlog::default(),
+            budget: None,
         }
     }
 }
@@ -113,7 +179,15 @@ impl Output {
             failed: false,
             park,
             parked: false,
+            backlog: Backlog::default(),
+            budget: None,
         }
+    }
+
+    /// Limits this output's waits for its client with the worker's budget.
+    pub fn with_budget(mut self, budget: Option<Arc<WaitBudget>>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// The body is complete but the app has not returned yet (its
@@ -123,7 +197,11 @@ impl Output {
     /// only if it keeps transmitting while the app works: the monitor is
     /// what keeps transmitting.
     pub fn park(&mut self, waiter: Waiter) -> io::Result<()> {
-        let Some(park) = self.park.as_ref().filter(|_| !self.failed) else {
+        let Some(park) = self
+            .park
+            .as_ref()
+            .filter(|_| !self.failed && self.backlog.is_empty())
+        else {
             return self.flush(waiter);
         };
         if self.buf.is_empty() || self.parked {
@@ -156,18 +234,32 @@ impl Output {
 
     /// Response bytes still to be written.
     pub fn pending(&self) -> bool {
-        !self.parked && !self.buf.is_empty() && !self.failed
+        !self.failed && (!self.backlog.is_empty() || (!self.parked && !self.buf.is_empty()))
     }
 
-    /// Ends a response: writes out what is buffered, unless deferring is
-    /// allowed and nothing of the response has left yet (it is all in the
-    /// buffer, under [`OUTPUT_FLUSH_BYTES`]).
-    pub fn end(&mut self, waiter: Waiter) -> io::Result<()> {
+    /// Ends a response: writes what the socket takes now and keeps the
+    /// rest for the event loop (never waits), unless deferring is allowed
+    /// and nothing of the response has left yet (it is all in the buffer,
+    /// under [`OUTPUT_FLUSH_BYTES`]): then it is all kept.
+    pub fn end(&mut self, _waiter: Waiter) -> io::Result<()> {
         self.unpark();
         if self.park.is_some() && self.sent == 0 && !self.failed {
             return Ok(());
         }
-        self.flush(waiter)
+        self.send(&[], None, None)
+    }
+
+    /// What is left to write, taken out for the event loop (empty after a
+    /// failure: the connection is closed).
+    pub fn take_backlog(&mut self) -> Backlog {
+        self.unpark();
+        if self.failed {
+            self.buf.clear();
+            return Backlog::default();
+        }
+        self.backlog.push_copy(&self.buf);
+        self.buf.clear();
+        std::mem::take(&mut self.backlog)
     }
 
     /// Bytes waiting in the buffer, to append to.
@@ -207,8 +299,62 @@ impl Output {
     }
 
     /// Sends the buffered bytes followed by `tail`, in one `writev` where
-    /// the socket takes it.
+    /// the socket takes it (see [`Output::send`]).
     pub fn write_with(&mut self, tail: &[u8], waiter: Waiter) -> io::Result<()> {
+        self.send(tail, None, Some(waiter))
+    }
+
+    /// Appends `piece`, writing out when the buffer would pass the flush size.
+    pub fn push(&mut self, piece: &[u8], waiter: Waiter) -> io::Result<()> {
+        self.push_kept(piece, None, waiter)
+    }
+
+    /// [`push`](Self::push), with `keep` to hold on to `piece` instead of
+    /// copying what the socket does not take at once.
+    pub fn push_kept(
+        &mut self,
+        piece: &[u8],
+        keep: Option<Keep>,
+        waiter: Waiter,
+    ) -> io::Result<()> {
+        self.unpark();
+        if self.buf.len() + piece.len() >= OUTPUT_FLUSH_BYTES {
+            self.send(piece, keep, Some(waiter))
+        } else {
+            self.buf.extend_from_slice(piece);
+            Ok(())
+        }
+    }
+
+    /// Writes out whatever is buffered, as far as the socket takes it;
+    /// the rest waits in the backlog (see [`Output::send`]).
+    pub fn flush(&mut self, waiter: Waiter) -> io::Result<()> {
+        self.unpark();
+        if self.failed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        if self.buf.is_empty() && self.backlog.len() <= MAX_BACKLOG_BYTES {
+            return Ok(());
+        }
+        self.send(&[], None, Some(waiter))
+    }
+
+    /// Writes what is buffered as far as the socket takes it now, without
+    /// waiting: `Ok(true)` when all of it left, `Ok(false)` when the rest
+    /// is kept (for the event loop) because the socket is full.
+    pub fn flush_nowait(&mut self) -> io::Result<bool> {
+        self.send(&[], None, None)?;
+        Ok(self.backlog.is_empty())
+    }
+
+    /// Hands the buffered bytes, then `tail`, to the connection: written
+    /// now as far as the socket takes them (one `writev`), the rest kept in
+    /// the backlog (`tail`'s by `keep` when given, else copied). With a
+    /// `waiter`, first waits until the backlog is down to
+    /// [`MAX_BACKLOG_BYTES`], within the worker's [`WaitBudget`]: a
+    /// response runs that far ahead of its client and no further. Every
+    /// byte accepted counts as sent. A failure fails the output.
+    fn send(&mut self, tail: &[u8], keep: Option<Keep>, waiter: Option<Waiter>) -> io::Result<()> {
         self.unpark();
         if self.failed {
             return Err(io::Error::new(
@@ -216,75 +362,64 @@ impl Output {
                 "connection already failed",
             ));
         }
-        let total = (self.buf.len() + tail.len()) as u64;
-        let result = sock::write_all_vectored(self.fd, &[&self.buf, tail], self.timeout, waiter);
-        self.buf.clear();
-        match result {
-            Ok(()) => {
-                self.sent += total;
-                Ok(())
-            }
-            Err(e) => {
-                self.failed = true;
-                Err(e)
-            }
+        let result = self.send_inner(tail, keep, waiter);
+        if result.is_err() {
+            self.failed = true;
+            self.buf.clear();
+            self.backlog = Backlog::default();
         }
-    }
-
-    /// Appends `piece`, writing out when the buffer would pass the flush size.
-    pub fn push(&mut self, piece: &[u8], waiter: Waiter) -> io::Result<()> {
-        self.unpark();
-        if self.buf.len() + piece.len() >= OUTPUT_FLUSH_BYTES {
-            self.write_with(piece, waiter)
-        } else {
-            self.buf.extend_from_slice(piece);
-            Ok(())
-        }
-    }
-
-    /// Writes out whatever is buffered.
-    pub fn flush(&mut self, waiter: Waiter) -> io::Result<()> {
-        self.unpark();
-        if self.buf.is_empty() || self.failed {
-            return if self.failed {
-                Err(io::ErrorKind::BrokenPipe.into())
-            } else {
-                Ok(())
-            };
-        }
-        self.write_with(&[], waiter)
-    }
-
-    /// Writes what is buffered as far as the socket takes it now, without
-    /// waiting: `Ok(true)` when all of it left, `Ok(false)` when the rest
-    /// stays buffered because the socket is full.
-    pub fn flush_nowait(&mut self) -> io::Result<bool> {
-        self.unpark();
-        if self.failed {
-            return Err(io::ErrorKind::BrokenPipe.into());
-        }
-        let mut done = 0;
-        let result = loop {
-            if done == self.buf.len() {
-                break Ok(true);
-            }
-            match sock::write_some(self.fd, &self.buf[done..]) {
-                Ok(0) => break Ok(false),
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(false),
-                Err(e) => {
-                    self.failed = true;
-                    break Err(e);
-                }
-            }
-        };
-        self.sent += done as u64;
-        self.buf.drain(..done);
         result
     }
 
+    fn send_inner(
+        &mut self,
+        tail: &[u8],
+        keep: Option<Keep>,
+        waiter: Option<Waiter>,
+    ) -> io::Result<()> {
+        match waiter {
+            Some(waiter) if self.backlog.len() > MAX_BACKLOG_BYTES => {
+                let _turn = self.budget.as_deref().map(WaitBudget::enter).transpose()?;
+                self.backlog
+                    .write_until(self.fd, MAX_BACKLOG_BYTES, self.timeout, waiter)?;
+            }
+            _ if !self.backlog.is_empty() => {
+                self.backlog.write_nowait(self.fd)?;
+            }
+            _ => {}
+        }
+        let total = self.buf.len() + tail.len();
+        if total == 0 {
+            return Ok(());
+        }
+        let n = if self.backlog.is_empty() {
+            sock::writev_some(self.fd, &[&self.buf, tail])?
+        } else {
+            0
+        };
+        self.sent += total as u64;
+        let into_tail = if n < self.buf.len() {
+            self.backlog.push_copy(&self.buf[n..]);
+            0
+        } else {
+            n - self.buf.len()
+        };
+        self.buf.clear();
+        match keep {
+            Some(keep) if tail.len() - into_tail >= COPY_BELOW_BYTES => {
+                self.backlog.push_held(keep(), into_tail);
+            }
+            _ => self.backlog.push_copy(&tail[into_tail..]),
+        }
+        Ok(())
+    }
+
     /// Sends the buffered head, then `count` bytes of `file_fd` from
-    /// `offset` with `sendfile(2)`, corked so they share segments.
+    /// `offset` with `sendfile(2)`, corked so they share segments. What
+    /// the socket does not take at once is kept (a duplicate of the
+    /// descriptor and the offset) for the event loop: the file is never
+    /// read into memory and no thread waits. Returns the bytes accepted,
+    /// fewer than `count` only if the file was found shorter.
     pub fn sendfile(
         &mut self,
         file_fd: RawFd,
@@ -292,11 +427,12 @@ impl Output {
         count: u64,
         waiter: Waiter,
     ) -> io::Result<u64> {
+        let _ = waiter;
         self.unpark();
         sock::set_cork(self.fd, true);
-        let result = self.flush(waiter).and_then(|()| {
-            sock::sendfile_all(self.fd, file_fd, offset, count, self.timeout, waiter)
-        });
+        let result = self
+            .send(&[], None, None)
+            .and_then(|()| self.sendfile_inner(file_fd, offset, count));
         sock::set_cork(self.fd, false);
         match result {
             Ok(n) => {
@@ -305,8 +441,31 @@ impl Output {
             }
             Err(e) => {
                 self.failed = true;
+                self.backlog = Backlog::default();
                 Err(e)
             }
         }
+    }
+
+    fn sendfile_inner(&mut self, file_fd: RawFd, offset: u64, count: u64) -> io::Result<u64> {
+        let mut done = 0;
+        while done < count && self.backlog.is_empty() {
+            match sock::sendfile_some(self.fd, file_fd, offset + done, count - done)? {
+                Some(0) => return Ok(done), // the file is shorter
+                Some(n) => done += n,
+                None => break,
+            }
+        }
+        if done < count {
+            // SAFETY: F_DUPFD_CLOEXEC on a descriptor the caller keeps open.
+            let dup = unsafe { libc::fcntl(file_fd, libc::F_DUPFD_CLOEXEC, 0) };
+            if dup < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: `dup` is a new descriptor nobody else owns.
+            let dup = unsafe { OwnedFd::from_raw_fd(dup) };
+            self.backlog.push_file(dup, offset + done, count - done);
+        }
+        Ok(count)
     }
 }

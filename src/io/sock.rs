@@ -97,6 +97,61 @@ pub fn write_some(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// One non-blocking `writev(2)` of `parts` (at most 64 of them used): the
+/// bytes the socket took, 0 when it took none (`WouldBlock`).
+pub fn writev_some(fd: RawFd, parts: &[&[u8]]) -> io::Result<usize> {
+    let iov: Vec<libc::iovec> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .take(64)
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut _,
+            iov_len: p.len(),
+        })
+        .collect();
+    if iov.is_empty() {
+        return Ok(0);
+    }
+    loop {
+        // SAFETY: the iovecs point into `parts`, alive for this call.
+        let rc = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as libc::c_int) };
+        if rc >= 0 {
+            return Ok(rc as usize);
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(0),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// One non-blocking `sendfile(2)` of up to `count` bytes of `file_fd` from
+/// `offset`: `Some(bytes sent)` (0: the file ended), `None` when the socket
+/// took nothing (`WouldBlock`).
+pub fn sendfile_some(
+    sock: RawFd,
+    file_fd: RawFd,
+    offset: u64,
+    count: u64,
+) -> io::Result<Option<u64>> {
+    loop {
+        let mut off = offset as libc::off_t;
+        // SAFETY: valid fds; `off` is a local the kernel updates.
+        let rc = unsafe { libc::sendfile(sock, file_fd, &mut off, count as usize) };
+        if rc >= 0 {
+            return Ok(Some(rc as u64));
+        }
+        let err = io::Error::last_os_error();
+        match err.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(None),
+            _ => return Err(err),
+        }
+    }
+}
+
 /// Writes every byte of every slice, in order, with `writev(2)`, waiting
 /// through `waiter` whenever the socket buffer is full.
 /// `timeout` bounds each stall (no progress), not the whole transfer.

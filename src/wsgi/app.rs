@@ -207,7 +207,7 @@ impl WsgiServe<'_, '_> {
                 this.send_head(py, Some(total))?;
             }
             for item in items {
-                this.send_body(py, item.cast::<PyBytes>()?.as_bytes())?;
+                this.send_body(py, item.cast::<PyBytes>()?)?;
             }
             this.finish(py, true)?;
             return Ok(self.outcome(&this));
@@ -229,7 +229,7 @@ impl WsgiServe<'_, '_> {
                     break;
                 }
             }
-            this.send_body(py, bytes.as_bytes())?;
+            this.send_body(py, bytes)?;
             // PEP 3333: a block is transmitted before the next is asked
             // for (a generator may take its time to produce it). Once the
             // announced length is complete, the bytes may wait in the

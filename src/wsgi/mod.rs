@@ -12,6 +12,7 @@ pub mod config;
 pub mod environ;
 pub mod file_wrapper;
 pub mod input;
+pub mod kept;
 pub mod native_access;
 pub mod reuse;
 pub mod server;

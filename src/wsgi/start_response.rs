@@ -9,13 +9,15 @@
 
 use pyo3::exceptions::{PyAssertionError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use super::compress::Compression;
 use super::input::Input;
+use super::kept::KeptBytes;
 use crate::http::date::DATE_LEN;
 use crate::http::request::is_tchar;
 use crate::http::response::{self, AppFacts, BodyMode, Plan, RequestFacts};
+use crate::io::output::Keep;
 use crate::io::Output;
 
 /// Header buffer a new `start_response` starts with (bytes of names and
@@ -262,7 +264,8 @@ impl StartResponse {
     }
 
     /// Sends one body chunk, sending the head first if needed.
-    pub fn send_body(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+    pub fn send_body(&mut self, py: Python<'_>, piece: &Bound<'_, PyBytes>) -> PyResult<()> {
+        let data = piece.as_bytes();
         if data.is_empty() {
             return Ok(());
         }
@@ -271,19 +274,27 @@ impl StartResponse {
         }
         match &mut self.compress {
             Some(c) => match c.encode(py, data)? {
-                Some(encoded) => self.send_framed(py, &encoded),
-                None => self.send_framed(py, data),
+                Some(encoded) => self.send_framed(py, &encoded, None),
+                None => self.send_framed(py, data, Some(piece)),
             },
-            None => self.send_framed(py, data),
+            None => self.send_framed(py, data, Some(piece)),
         }
     }
 
     /// Sends body bytes as the plan frames them (the head is sent).
-    fn send_framed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+    /// `owner`: the `bytes` object `data` lies in, kept instead of copied
+    /// if a slow client leaves part of it unsent (`kept.rs`).
+    fn send_framed(
+        &mut self,
+        py: Python<'_>,
+        data: &[u8],
+        owner: Option<&Bound<'_, PyBytes>>,
+    ) -> PyResult<()> {
         if data.is_empty() {
             return Ok(());
         }
         let mut wait = super::gil_free_wait(py);
+        let keep = |piece| owner.map(|o| move || KeptBytes::boxed(o, piece));
         let result = match self.plan.map(|p| p.mode) {
             Some(BodyMode::None) | None => Ok(()),
             Some(BodyMode::Length(n)) => {
@@ -291,18 +302,25 @@ impl StartResponse {
                 // by the client as the start of the next response.
                 let room = n.saturating_sub(self.body_sent).min(data.len() as u64) as usize;
                 self.body_sent += room as u64;
-                self.out.push(&data[..room], &mut wait)
+                let k = keep(&data[..room]);
+                self.out
+                    .push_kept(&data[..room], k.as_ref().map(|f| f as Keep), &mut wait)
             }
             Some(BodyMode::Chunked) => {
                 self.body_sent += data.len() as u64;
                 response::chunk_header(data.len(), self.out.buffer());
-                let r = self.out.push(data, &mut wait);
+                let k = keep(data);
+                let r = self
+                    .out
+                    .push_kept(data, k.as_ref().map(|f| f as Keep), &mut wait);
                 self.out.buffer().extend_from_slice(response::CHUNK_END);
                 r
             }
             Some(BodyMode::UntilClose) => {
                 self.body_sent += data.len() as u64;
-                self.out.push(data, &mut wait)
+                let k = keep(data);
+                self.out
+                    .push_kept(data, k.as_ref().map(|f| f as Keep), &mut wait)
             }
         };
         result.map_err(PyErr::from)
@@ -361,7 +379,7 @@ impl StartResponse {
             .transpose()?
             .flatten()
         {
-            self.send_framed(py, &tail)?;
+            self.send_framed(py, &tail, None)?;
         }
         if self.plan.is_some_and(|p| p.mode == BodyMode::Chunked) {
             self.out.buffer().extend_from_slice(response::LAST_CHUNK);
@@ -558,7 +576,7 @@ impl StartResponse {
         let bytes = data.cast::<pyo3::types::PyBytes>().map_err(|_| {
             PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data)))
         })?;
-        self.send_body(py, bytes.as_bytes())?;
+        self.send_body(py, bytes)?;
         let mut wait = super::gil_free_wait(py);
         // write() promises the data is on its way before it returns.
         self.out.flush(&mut wait).map_err(PyErr::from)

@@ -36,3 +36,30 @@ def app(environ, start_response):
         return body if path == "/short" else iter(body)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
+
+
+#: A large body the slow-reader tests ask for: far more than the kernel's
+#: socket buffers of a client that does not read.
+BIG = b"b" * (8 << 20)
+#: Piece size of the generator variant.
+PIECE = 64 << 10
+
+
+def big_app(environ, start_response):
+    """``/big``: 8 MiB as one bytes object in a list; ``/gen``: the same
+    as a generator of 64 KiB pieces; ``/file``: a file wrapper over the
+    file named by ``HOSTILE_FILE``; anything else: ``ok``."""
+    path = environ.get("PATH_INFO", "")
+    if path == "/big":
+        start_response("200 OK", [("Content-Length", str(len(BIG)))])
+        return [BIG]
+    if path == "/gen":
+        start_response("200 OK", [("Content-Length", str(len(BIG)))])
+        return (BIG[i : i + PIECE] for i in range(0, len(BIG), PIECE))
+    if path == "/file":
+        f = open(os.environ["HOSTILE_FILE"], "rb")
+        size = os.fstat(f.fileno()).st_size
+        start_response("200 OK", [("Content-Length", str(size))])
+        return environ["wsgi.file_wrapper"](f)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]

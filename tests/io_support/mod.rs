@@ -193,6 +193,26 @@ fn respond(ex: &mut Exchange<'_>, body: &[u8], close: bool, cancel: bool) -> Out
     }
 }
 
+/// Sends a 200 with `body` given in one piece (as a WSGI app returning a
+/// one-item list): the serving thread never waits for the client.
+fn respond_whole(ex: &mut Exchange<'_>, body: &[u8], close: bool) -> Outcome {
+    ex.body.cancel_continue();
+    let mut wait = sock::wait;
+    let conn = if close { "Connection: close\r\n" } else { "" };
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n{conn}\r\n",
+        body.len()
+    );
+    let ok = ex.out.push(head.as_bytes(), &mut wait).is_ok()
+        && ex.out.write_with(body, &mut wait).is_ok()
+        && ex.out.end(&mut wait).is_ok();
+    if ok && !close {
+        Outcome::KeepAlive
+    } else {
+        Outcome::Close
+    }
+}
+
 impl Serve for Fake {
     fn serve(&mut self, ex: &mut Exchange<'_>) -> Outcome {
         let n = self.state.served.fetch_add(1, Ordering::SeqCst) + 1;
@@ -237,6 +257,7 @@ impl Serve for Fake {
             }
             b"/panic" => panic!("fake application panics on purpose"),
             b"/big" => respond(ex, &(0..BIG).map(big_byte).collect::<Vec<_>>(), close, true),
+            b"/big-whole" => respond_whole(ex, &(0..BIG).map(big_byte).collect::<Vec<_>>(), close),
             _ => respond(ex, &target, close, true),
         }
     }

@@ -13,7 +13,6 @@ use crate::http::date::DATE_LEN;
 use crate::http::response::simple_response;
 use crate::http::{Framing, RequestHead};
 use crate::io::conn::Phase;
-use crate::io::sock;
 
 /// Bytes of the probe answer buffer reserved up front.
 const PROBE_RESPONSE_BYTES: usize = 192;
@@ -35,7 +34,6 @@ impl EventLoop {
         let mut date = [0u8; DATE_LEN];
         date.copy_from_slice(self.dates.get());
         let draining = self.shared.draining() || self.drain_until.is_some();
-        let io_timeout = self.config.io_timeout;
         let keepalive = self.config.keepalive;
         let Some(conn) = self.conns[idx].as_mut() else {
             return;
@@ -50,14 +48,13 @@ impl EventLoop {
         };
         let mut msg = Vec::with_capacity(PROBE_RESPONSE_BYTES);
         simple_response(&mut msg, status, message, &date, keep, is_head);
-        let mut wait = |fd, interest, deadline| sock::wait(fd, interest, deadline);
-        // A few hundred bytes: the socket takes them at once, unless the
-        // client stopped reading (then the I/O timeout applies).
-        let sent = sock::write_all_vectored(conn.fd, &[&msg], io_timeout, &mut wait).is_ok();
         let head_len = conn.head_len;
         conn.consume(head_len);
         conn.phase = Phase::Head { started: false };
         conn.deadline = Instant::now() + keepalive;
+        // Written as far as the socket takes it now; a client that does
+        // not read gets the rest from the backlog, and is not read further.
+        let sent = self.send_now(idx, &msg);
         if !sent {
             self.close(idx);
         } else if !keep {

@@ -10,14 +10,14 @@ use std::mem;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{EventLoop, Step, DRAIN_IDLE_GRACE, MAX_DRAIN_BYTES, WRITE_BUFFER_POOL_SIZE};
+use super::{EventLoop, Step, MAX_DRAIN_BYTES, WRITE_BUFFER_POOL_SIZE};
 use crate::http::date::DATE_LEN;
 use crate::http::BodyDecoder;
 use crate::io::body::BodyReader;
 use crate::io::conn::{Conn, Phase};
 use crate::io::heartbeat::Heartbeat;
 use crate::io::listener::ListenerInfo;
-use crate::io::output::{Output, Park, OUTPUT_FLUSH_BYTES};
+use crate::io::output::{Output, Park, WaitBudget, OUTPUT_FLUSH_BYTES};
 use crate::io::service::{Exchange, NativeRoutes, NativeService, Outcome, Serve};
 
 /// A request ready to be served, with everything serving needs.
@@ -31,6 +31,7 @@ pub struct Job {
     max_body: Option<u64>,
     /// The native service whose prefix the path lies under, if any.
     native: Option<(Arc<NativeRoutes>, Arc<dyn NativeService>)>,
+    budget: Option<Arc<WaitBudget>>,
 }
 
 /// Serves a job with its native service (see [`Job::run_native`]).
@@ -104,6 +105,7 @@ impl Job {
             io_timeout,
             max_body,
             native: _,
+            budget,
         } = self;
         let base = conn.start;
         let decoder = BodyDecoder::new(conn.head.framing, max_body);
@@ -115,7 +117,7 @@ impl Job {
             conn.head.expect_continue,
             io_timeout,
         );
-        let out = Output::new(conn.fd, wbuf, io_timeout, park);
+        let out = Output::new(conn.fd, wbuf, io_timeout, park).with_budget(budget);
         OpenJob {
             idx,
             conn,
@@ -220,14 +222,6 @@ impl Done {
         self.out.pending()
     }
 
-    /// Writes what is pending, waiting through `waiter` when the socket
-    /// is full; a failed write closes the connection.
-    pub fn flush(&mut self, waiter: crate::io::sock::Waiter) {
-        if self.out.flush(waiter).is_err() {
-            self.keep = false;
-        }
-    }
-
     /// Writes what is pending as far as the socket takes it without
     /// waiting; true when nothing is left to write (sent, or failed).
     pub fn flush_nowait(&mut self) -> bool {
@@ -329,6 +323,7 @@ impl EventLoop {
                 io_timeout: self.config.io_timeout,
                 max_body: self.config.limits.max_body,
                 native,
+                budget: self.budget.clone(),
             });
         }
         None
@@ -346,11 +341,10 @@ impl EventLoop {
             decoder,
             read_socket,
         } = done;
-        if out.pending() {
-            // Not expected (the pool writes before it hands back); written
-            // here, waiting with the loop held, rather than lost.
-            keep &= out.flush(&mut crate::io::sock::wait).is_ok();
-        }
+        // What the client has not taken yet: the loop writes it, and reads
+        // the connection again only once it is written.
+        let backlog = out.take_backlog();
+        keep &= !out.failed();
         let mut wbuf = out.into_buffer();
         if let Some(closed) = self.missed[idx].take() {
             conn.drained = false;
@@ -373,10 +367,11 @@ impl EventLoop {
             },
         };
         let now = Instant::now();
-        conn.deadline = now + self.config.keepalive;
-        if self.drain_until.is_some() {
-            // Draining began while this request was served.
-            conn.deadline = conn.deadline.min(now + DRAIN_IDLE_GRACE);
+        // Draining may have begun while this request was served.
+        conn.deadline = self.idle_deadline(now);
+        if !backlog.is_empty() {
+            conn.backlog = backlog;
+            conn.deadline = now + self.config.io_timeout;
         }
         let linger = !keep || matches!(conn.phase, Phase::Linger);
         self.conns[idx] = Some(conn);

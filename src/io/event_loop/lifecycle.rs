@@ -6,7 +6,11 @@
 use std::mem;
 use std::time::Instant;
 
-use super::{EventLoop, BUFFER_POOL_SIZE, DRAIN_IDLE_GRACE, LINGER_TIMEOUT, MAX_POOLED_BUFFER};
+use mio::{Interest, Token};
+
+use super::{
+    EventLoop, BUFFER_POOL_SIZE, CONN_BASE, DRAIN_IDLE_GRACE, LINGER_TIMEOUT, MAX_POOLED_BUFFER,
+};
 use crate::http::date::DATE_LEN;
 use crate::http::response::simple_response;
 use crate::http::ParseError;
@@ -44,23 +48,126 @@ impl EventLoop {
     pub(super) fn respond_and_close(&mut self, idx: usize, status: u16, message: &str) {
         let mut date = [0u8; DATE_LEN];
         date.copy_from_slice(self.dates.get());
+        if self.conns[idx].is_none() {
+            return;
+        }
+        let mut msg = Vec::with_capacity(256);
+        simple_response(&mut msg, status, message, &date, false, false);
+        if self.send_now(idx, &msg) {
+            self.close_after_response(idx);
+        } else {
+            self.close(idx);
+        }
+    }
+
+    /// Writes an answer of the loop's own (an error, a health probe) as
+    /// far as the socket takes it now; the rest waits in the connection's
+    /// backlog, behind what is there already, and the connection waits
+    /// for writability. False when the write failed.
+    pub(super) fn send_now(&mut self, idx: usize, msg: &[u8]) -> bool {
+        let Some(conn) = self.conns[idx].as_mut() else {
+            return false;
+        };
+        let n = if conn.backlog.is_empty() {
+            match sock::writev_some(conn.fd, &[msg]) {
+                Ok(n) => n,
+                Err(_) => return false,
+            }
+        } else {
+            0
+        };
+        if n < msg.len() {
+            conn.backlog.push_copy(&msg[n..]);
+            conn.deadline = Instant::now() + self.config.io_timeout;
+            self.want_write(idx, true);
+        }
+        true
+    }
+
+    /// Registers the connection for writability too (`on`), or for
+    /// reading only, when that changes.
+    pub(super) fn want_write(&mut self, idx: usize, on: bool) {
         let Some(conn) = self.conns[idx].as_mut() else {
             return;
         };
-        let mut msg = Vec::with_capacity(256);
-        simple_response(&mut msg, status, message, &date, false, false);
-        let mut wait = |fd, interest, deadline| sock::wait(fd, interest, deadline);
-        // A few hundred bytes into an empty socket buffer: this does not block.
-        let _ = sock::write_all_vectored(conn.fd, &[&msg], self.config.io_timeout, &mut wait);
-        self.close_after_response(idx);
+        if conn.writable == on {
+            return;
+        }
+        let interest = if on {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        // Re-registering re-arms the edge: writable now means an event now.
+        if self
+            .poll
+            .registry()
+            .reregister(conn.stream.source(), Token(CONN_BASE + idx), interest)
+            .is_ok()
+        {
+            conn.writable = on;
+        }
+    }
+
+    /// Writes what the connection's backlog holds, as far as the socket
+    /// takes it. True when it is empty (written, or there was none); the
+    /// connection is closed when a write fails.
+    pub(super) fn write_backlog(&mut self, idx: usize) -> bool {
+        let Some(conn) = self.conns[idx].as_mut() else {
+            return false;
+        };
+        if conn.backlog.is_empty() {
+            return true;
+        }
+        match conn.backlog.write_nowait(conn.fd) {
+            Err(_) => {
+                self.close(idx);
+                return false;
+            }
+            Ok(n) if n > 0 => conn.deadline = Instant::now() + self.config.io_timeout,
+            Ok(_) => {}
+        }
+        if !conn.backlog.is_empty() {
+            self.want_write(idx, true);
+            return false;
+        }
+        // Written: reading resumes where it stopped (the readable edges
+        // that came meanwhile were not acted on).
+        conn.drained = false;
+        let last = std::mem::take(&mut conn.close_after_write);
+        let deadline = self.idle_deadline(Instant::now());
+        if let Some(conn) = self.conns[idx].as_mut() {
+            conn.deadline = deadline;
+        }
+        self.want_write(idx, false);
+        if last {
+            self.close_after_response(idx);
+        }
+        true
+    }
+
+    /// When a connection idle from now on is closed.
+    pub(super) fn idle_deadline(&self, now: Instant) -> Instant {
+        let deadline = now + self.config.keepalive;
+        if self.drain_until.is_some() {
+            // Draining: an idle connection gets only the grace.
+            deadline.min(now + DRAIN_IDLE_GRACE)
+        } else {
+            deadline
+        }
     }
 
     /// Half-closes and lingers: the client gets our last response before
-    /// the connection ends, even if it is still sending.
+    /// the connection ends, even if it is still sending. With response
+    /// bytes still to write, that happens once they are written.
     pub(super) fn close_after_response(&mut self, idx: usize) {
         let Some(conn) = self.conns[idx].as_mut() else {
             return;
         };
+        if !conn.backlog.is_empty() {
+            conn.close_after_write = true;
+            return;
+        }
         sock::shutdown_write(conn.fd);
         conn.phase = Phase::Linger;
         conn.deadline = Instant::now() + LINGER_TIMEOUT;
@@ -105,6 +212,12 @@ impl EventLoop {
             if conn.deadline > now {
                 continue;
             }
+            if !conn.backlog.is_empty() {
+                // The client took nothing for --io-timeout: the response
+                // stays visibly cut.
+                self.close(idx);
+                continue;
+            }
             match conn.phase {
                 Phase::Head { started: true } => {
                     self.respond_and_close(idx, 408, "timed out reading the request head")
@@ -132,7 +245,10 @@ impl EventLoop {
         self.listeners.clear();
         let grace = Instant::now() + DRAIN_IDLE_GRACE;
         for conn in self.conns.iter_mut().flatten() {
-            if matches!(conn.phase, Phase::Head { started: false }) && conn.deadline > grace {
+            if matches!(conn.phase, Phase::Head { started: false })
+                && conn.backlog.is_empty()
+                && conn.deadline > grace
+            {
                 conn.deadline = grace;
             }
         }

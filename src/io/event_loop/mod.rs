@@ -28,6 +28,7 @@ pub use job::{Done, DoneSink, Job, OpenJob};
 
 use super::conn::{Conn, Phase};
 use super::listener::{Listener, ListenerInfo, Stream};
+use super::output::WaitBudget;
 pub use super::service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};
 use super::sock;
 use crate::http::date::DateCache;
@@ -74,7 +75,7 @@ pub const ACCEPT_BATCH: usize = 256;
 pub const WRITE_BUFFER_POOL_SIZE: usize = 16;
 
 const WAKE_TOKEN: Token = Token(usize::MAX);
-const CONN_BASE: usize = 1 << 16;
+pub(super) const CONN_BASE: usize = 1 << 16;
 
 enum Step {
     Ready,
@@ -130,6 +131,9 @@ pub struct EventLoop {
     closed: bool,
     /// The protocol front's door, when one is attached (`front.rs`).
     inbox: Option<Arc<super::inbox::Inbox>>,
+    /// How many serving threads may wait for slow clients at once (set by
+    /// the pool, which knows how many threads there are).
+    budget: Option<Arc<WaitBudget>>,
 }
 
 impl EventLoop {
@@ -178,7 +182,13 @@ impl EventLoop {
             next_sweep: Instant::now() + SWEEP_INTERVAL,
             closed: false,
             inbox: None,
+            budget: None,
         })
+    }
+
+    /// Limits how many of the serving threads may wait for slow clients.
+    pub fn set_wait_budget(&mut self, budget: Arc<WaitBudget>) {
+        self.budget = Some(budget);
     }
 
     /// The waker that interrupts this loop's wait (for connections handed
@@ -364,6 +374,17 @@ impl EventLoop {
             let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else {
                 return Step::Closed;
             };
+            if !conn.backlog.is_empty() {
+                // Backpressure: nothing more is read or parsed until the
+                // client has taken what it was sent.
+                if !self.write_backlog(idx) {
+                    return match self.conns[idx] {
+                        Some(_) => Step::Wait,
+                        None => Step::Closed,
+                    };
+                }
+                continue;
+            }
             match &mut conn.phase {
                 Phase::Ready => return Step::Ready,
                 Phase::Proxy => {

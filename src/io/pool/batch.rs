@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 
 use super::Pool;
 use crate::io::event_loop::{Done, EventLoop};
-use crate::io::sock::Waiter;
 
 /// Most responses held back at once.
 pub const MAX_DEFERRED: usize = 16;
@@ -80,11 +79,12 @@ impl Batch {
                 .is_some_and(|t| now.saturating_duration_since(t) < DEFER_MAX_AGE)
     }
 
-    /// Writes every held response, in the order they were served,
-    /// waiting through `waiter` when a socket is full.
-    pub fn flush(&mut self, waiter: Waiter) {
+    /// Writes every held response, in the order they were served, as far
+    /// as each socket takes it now; what a socket does not take goes back
+    /// to the loop with its connection (its backlog): nothing waits here.
+    pub fn flush(&mut self) {
         for done in &mut self.held {
-            done.flush(waiter);
+            done.flush_nowait();
         }
     }
 
@@ -103,26 +103,14 @@ impl Batch {
     }
 
     /// Writes held responses as far as their sockets take them without
-    /// waiting, if the oldest is [`DEFER_MAX_AGE`] old; returns those
-    /// wholly written (the rest stay for the serving thread).
+    /// waiting, if the oldest is [`DEFER_MAX_AGE`] old; returns them all,
+    /// for the loop (which writes what is left as their clients read).
     fn flush_if_stale(&mut self) -> Vec<Done> {
         if self.oldest.is_none_or(|t| t.elapsed() < DEFER_MAX_AGE) {
             return Vec::new();
         }
-        let mut written = Vec::new();
-        let mut kept = Vec::new();
-        for mut done in self.held.drain(..) {
-            if done.flush_nowait() {
-                written.push(done);
-            } else {
-                kept.push(done);
-            }
-        }
-        self.held = kept;
-        if self.held.is_empty() {
-            self.oldest = None;
-        }
-        written
+        self.flush();
+        self.take()
     }
 }
 

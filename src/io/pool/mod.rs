@@ -48,9 +48,8 @@ use mio::{Poll, Token, Waker};
 
 use super::event_loop::{Done, DoneSink, EventLoop, Job, Turn};
 use super::heartbeat::{self, Heartbeat};
-use super::output::Park;
+use super::output::{Park, WaitBudget};
 use super::service::{Handler, Serve};
-use super::sock;
 use batch::Batch;
 
 pub use monitor::MONITOR_TICK;
@@ -170,6 +169,8 @@ pub fn run<F: HandlerFactory>(
     let monitor_waker = Waker::new(monitor_poll.registry(), Token(0))?;
     heartbeats.resize_with(max_threads, || None);
     heartbeats.truncate(max_threads);
+    let mut lp = lp;
+    lp.set_wait_budget(Arc::new(WaitBudget::new(max_threads)));
     let stop = lp.shared().clone();
     let returns = Arc::new(Mutex::new(Vec::new()));
     let pool = Pool {
@@ -366,7 +367,7 @@ fn serve_run<'scope, F: HandlerFactory>(
         pool.slots[slot].started.store(0, Ordering::Relaxed);
         let Some(mut lp) = pool.try_loop() else {
             let mut b = lock(batch);
-            flush(&mut b, &mut serve);
+            b.flush();
             pool.hand_back(b.take().into_iter().chain(done));
             return After::Follow;
         };
@@ -389,7 +390,7 @@ fn serve_run<'scope, F: HandlerFactory>(
             }
             // Written without the loop held: a full socket waits.
             drop(lp);
-            flush(&mut b, &mut serve);
+            b.flush();
             let Some(again) = pool.try_loop() else {
                 pool.hand_back(b.take());
                 return taken.map_or(After::Follow, After::Switch);
@@ -403,14 +404,6 @@ fn serve_run<'scope, F: HandlerFactory>(
             Some(next) => return After::Switch(next),
             None => return After::Lead(lp),
         }
-    }
-}
-
-/// Writes a thread's held responses, waiting the way its run does.
-fn flush(batch: &mut Batch, serve: &mut Option<&mut dyn Serve>) {
-    match serve.as_deref_mut() {
-        Some(s) => batch.flush(&mut |fd, interest, deadline| s.wait(fd, interest, deadline)),
-        None => batch.flush(&mut sock::wait),
     }
 }
 
@@ -520,7 +513,12 @@ impl Pool {
 
     fn exit_thread(&self, slot: usize, hb: Option<Heartbeat>) {
         lock(&self.free_slots).push((slot, hb));
-        self.threads.fetch_sub(1, Ordering::SeqCst);
+        let left = self.threads.fetch_sub(1, Ordering::SeqCst) - 1;
+        if !self.finished.load(Ordering::SeqCst) && left > 0 {
+            // An idle thread ends: the burst that started it is over, and
+            // what it allocated is free now.
+            super::alloc::release_free();
+        }
         let _ = self.monitor_waker.wake();
     }
 }
