@@ -221,8 +221,12 @@ def test_access_log_stdout(start_server):
     srv = start_server("apps:app", options=("--access-log", "-"))
     for i in range(3):
         assert get(srv.url, f"/hello?access={i}").status_code == 200
-    time.sleep(0.5)
-    log = srv.stdout() + srv.stderr()
+
+    def logged():
+        log = srv.stdout() + srv.stderr()
+        return all(f"/hello?access={i}" in log for i in range(3)) and log
+
+    log = wait_for(logged) or srv.stdout() + srv.stderr()
     for i in range(3):
         lines = [line for line in log.splitlines() if f"/hello?access={i}" in line]
         assert len(lines) == 1, log
@@ -230,20 +234,32 @@ def test_access_log_stdout(start_server):
 
 
 def test_workers_and_threads(start_server):
-    srv = start_server("apps:app", options=("--workers", "2", "--threads", "4"))
+    """Four requests meet inside the app at once (a barrier): one worker's
+    four threads serve them together."""
+    srv = start_server("threads_app:app", options=("--workers", "2", "--threads", "4"))
+    with Conn(srv.host, srv.port) as c:
+        pid = c.request("GET", "/pid").body
     results = []
 
-    def hit():
-        results.append(get(srv.url, "/sleep?s=1").text)
+    def hit(c):
+        results.append(c.request("GET", "/gather?n=4&key=workers-and-threads&t=10").body)
 
-    start = time.monotonic()
-    threads = [threading.Thread(target=hit) for _ in range(4)]
+    # Keep-alive connections all accepted by the worker that answered `pid`.
+    conns = []
+    while len(conns) < 4:
+        c = Conn(srv.host, srv.port)
+        if c.request("GET", "/pid").body == pid:
+            conns.append(c)
+        else:
+            c.close()
+    threads = [threading.Thread(target=hit, args=(c,)) for c in conns]
     for t in threads:
         t.start()
     for t in threads:
         t.join(20)
-    assert results == ["slept"] * 4
-    assert time.monotonic() - start < 3.5, "requests were not served concurrently"
+    for c in conns:
+        c.close()
+    assert results == [b"all"] * 4, "requests were not served concurrently"
 
 
 def test_options_accepted(start_server):

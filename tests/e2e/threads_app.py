@@ -9,6 +9,7 @@ thread pool must absorb, and one that reports its thread.
 - ``/inflight``: how many requests are inside ``/sleep`` now.
 - ``/echo``: the request body back.
 - ``/thread``: the serving thread's ident.
+- ``/pid``: the worker's process id.
 - ``/gated?key=K``: a streamed body: yields ``first``, waits until
   ``/release?key=K`` is requested (10 s at most), then yields ``second``.
 - ``/gated-end?key=K``: a body of announced length, all in the first block;
@@ -17,6 +18,7 @@ thread pool must absorb, and one that reports its thread.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from urllib.parse import parse_qs
@@ -87,6 +89,8 @@ def app(environ, start_response):
     elif path == "/echo":
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length)
+    elif path == "/pid":
+        body = str(os.getpid()).encode()
     elif path == "/thread":
         body = str(threading.get_ident()).encode()
     else:
