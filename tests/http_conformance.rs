@@ -12,6 +12,12 @@
 //! disagrees fails the test, and so does a listed case that no longer
 //! behaves as listed. If the corpus is absent, the test notes it and passes.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a test's own summary and skip lines, shown with --nocapture"
+)]
+
 mod common;
 
 use base64::Engine as _;

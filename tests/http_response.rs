@@ -5,6 +5,12 @@
 //! fields replaced, Connection rules), `chunk_header`, the constants, and
 //! `simple_response` for every status the server produces itself.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a test's own summary and skip lines, shown with --nocapture"
+)]
+
 use qiao::http::response::{
     chunk_header, plan, push_chunk, reason, simple_response, write_head, AppFacts, BodyMode, Plan,
     RequestFacts, CHUNK_END, CONTINUE, LAST_CHUNK, SERVER_NAME,

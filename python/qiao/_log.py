@@ -63,6 +63,12 @@ def log_warning(message: str) -> None:
     error_log.warning(message)
 
 
+def log_engine(level: int, message: str) -> None:
+    """Logs a line of the engine's own (a proxy upstream failing, an
+    internal error) at ``level`` (a ``logging`` level number)."""
+    error_log.log(level, message)
+
+
 def log_debug(message: str) -> None:
     """Logs an event worth knowing when debugging (client disconnects...)."""
     error_log.debug(message)

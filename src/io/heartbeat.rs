@@ -247,9 +247,11 @@ mod tests {
     fn a_request_marks_the_slot_busy_with_its_line() {
         let mut block = slots();
         let shared = Arc::new(Shared::default());
+        // SAFETY: the slots are this test's own block, alive and aligned.
         let hb = unsafe { Heartbeat::new(block.as_mut_ptr().cast(), shared) };
         hb.begin(b"GET", b"/x");
         assert!(busy(&block[..]) > 0 && busy(&block[..]) & PAUSED == 0);
+        // SAFETY: the slots are this test's own block, alive and aligned.
         let bytes: &[u8] = unsafe { std::slice::from_raw_parts(block.as_ptr().cast(), SLOT_SIZE) };
         assert_eq!(bytes[LINE_LEN], 6);
         assert_eq!(&bytes[LINE..LINE + 6], b"GET /x");
@@ -261,6 +263,7 @@ mod tests {
     fn a_wait_pauses_only_the_claimed_slot_of_a_busy_thread() {
         let mut block = slots();
         let shared = Arc::new(Shared::default());
+        // SAFETY: the slots are this test's own block, alive and aligned.
         let hb = unsafe { Heartbeat::new(block.as_mut_ptr().cast(), shared) };
         drop(Paused::now()); // not claimed: nothing
         hb.claim();
@@ -281,6 +284,7 @@ mod tests {
             resumed & PAUSED == 0 && resumed >= began + 25,
             "{began} {resumed}"
         );
+        // SAFETY: the slots are this test's own block, alive and aligned.
         assert!(unsafe { libc::pthread_self() } as u64 == block[THREAD / 8]);
         hb.release();
         hb.end();
@@ -291,16 +295,21 @@ mod tests {
         let mut block = slots();
         let shared = Arc::new(Shared::default());
         let base: *mut u8 = block.as_mut_ptr().cast();
+        // SAFETY: the slots are this test's own block, alive and aligned.
         let first = unsafe { Heartbeat::new(base, shared.clone()) };
+        // SAFETY: the slots are this test's own block, alive and aligned.
         let second = unsafe { Heartbeat::new(base.add(SLOT_SIZE), shared.clone()) };
         first.begin(b"GET", b"/stuck");
         second.begin(b"GET", b"/fine");
         for t in 0..2 {
+            // SAFETY: the slots are this test's own block, alive and aligned.
             unsafe { half(base.add(t * SLOT_SIZE), ABORT) }.store(ABORT_MARKED, Ordering::SeqCst);
         }
         second.end(); // ended before the worker looked: not given up
+                      // SAFETY: the slots are this test's own block, alive and aligned.
         assert_eq!(unsafe { take_marked(base, 2, &shared) }, vec![0]);
         assert_eq!(
+            // SAFETY: the slots are this test's own block, alive and aligned.
             unsafe { take_marked(base, 2, &shared) },
             Vec::<usize>::new()
         );

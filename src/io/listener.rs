@@ -70,12 +70,13 @@ impl Listener {
         if own < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: `own` is a fresh fd we now own.
         Ok(if unix {
+            // SAFETY: `own` is a fresh fd we now own.
             let l = unsafe { std::os::unix::net::UnixListener::from_raw_fd(own) };
             l.set_nonblocking(true)?;
             Listener::Unix(UnixListener::from_std(l))
         } else {
+            // SAFETY: as above.
             let l = unsafe { std::net::TcpListener::from_raw_fd(own) };
             l.set_nonblocking(true)?;
             Listener::Tcp(TcpListener::from_std(l))

@@ -56,6 +56,7 @@ pub struct Metrics {
 // SAFETY: every access is an atomic operation on an aligned word of a
 // mapping that outlives the value (see `new`).
 unsafe impl Send for Metrics {}
+// SAFETY: as for `Send`: shared access is atomic only.
 unsafe impl Sync for Metrics {}
 
 impl Metrics {

@@ -201,7 +201,7 @@ impl NativeProxy {
             Failure::Lost(r) | Failure::Client(r) => (r.as_str(), true),
             Failure::Timeout => ("timed out", true),
         };
-        eprintln!("qiao: proxy: upstream {url} failed: {reason}");
+        log::error!("proxy: upstream {url} failed: {reason}");
         failures.push_str(&format!("  {url}: {reason}\n"));
         if matches!(failure, Failure::Timeout) {
             let text = format!(

@@ -325,7 +325,7 @@ impl JobTask {
 impl Drop for JobTask {
     fn drop(&mut self) {
         if let Some(job) = self.job.take() {
-            eprintln!("qiao: internal error while serving a request natively; connection closed");
+            log::error!("internal error while serving a request natively; connection closed");
             self.sink.send(job.finish(Outcome::Close));
         }
     }

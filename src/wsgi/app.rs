@@ -268,6 +268,7 @@ impl WsgiServe<'_, '_> {
         };
         // SAFETY: fstat into a zeroed struct on a descriptor the app owns.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
         if unsafe { libc::fstat(fd, &mut st) } != 0 || (st.st_mode & libc::S_IFMT) != libc::S_IFREG
         {
             return Ok(None);
@@ -374,7 +375,7 @@ impl WsgiServe<'_, '_> {
         let py = self.py;
         let exc = err.map(|e| e.into_value(py).into_any());
         if self.shared.log_error.bind(py).call1((msg, exc)).is_err() {
-            eprintln!("qiao: {msg}");
+            log::error!("{msg}");
         }
     }
 }

@@ -145,9 +145,15 @@ impl Server {
         let shared = Arc::new(wsgi_shared(py, app, &config, metrics.clone())?);
         stop.set_max_requests(config.max_requests);
         let tls = tls_config(&config, listeners)?;
-        let notices = notice_writer(py, listeners)?;
-        let (mut lp, secure) =
-            event_loop(listeners, &config, native, metrics.clone(), notices, &stop)?;
+        let notices = notice_writer(py)?;
+        let (mut lp, secure) = event_loop(
+            listeners,
+            &config,
+            native,
+            metrics.clone(),
+            Some(notices),
+            &stop,
+        )?;
         let front = start_front(&mut lp, &secure, tls, &config, metrics, &stop)?;
         let heartbeats = (0..threads)
             .map(|t| {
@@ -227,31 +233,34 @@ fn event_loop(
     Ok((lp, secure))
 }
 
-/// Where the loop's warnings go (a refused uwsgi peer), with a uwsgi
-/// listener: a thread writes each line the loop queues through
-/// `qiao._log.log_warning` (the loop itself never takes the GIL). It ends
-/// when the loop, and with it the queue, is gone.
-fn notice_writer(
-    py: Python<'_>,
-    listeners: &[(RawFd, bool, Protocol)],
-) -> PyResult<Option<Arc<Notices>>> {
-    if !listeners.iter().any(|l| matches!(l.2, Protocol::Uwsgi)) {
-        return Ok(None);
-    }
-    let log_warning = py.import("qiao._log")?.getattr("log_warning")?.unbind();
+/// Where the engine's messages go (`io::notice`): a thread writes each
+/// line queued through `qiao._log.log_engine` at its level (the loop
+/// itself never takes the GIL); the `log` macros of the whole engine lead
+/// here while the server lives. It ends when the queue is dropped with
+/// the server.
+fn notice_writer(py: Python<'_>) -> PyResult<Arc<Notices>> {
+    let log_engine = py.import("qiao._log")?.getattr("log_engine")?.unbind();
     let (notices, lines) = Notices::new();
     std::thread::Builder::new()
         .name("qiao-notices".into())
         .spawn(move || {
             block_signals();
-            for line in lines {
+            for (level, line) in lines {
+                let levelno = match level {
+                    log::Level::Error => 40,
+                    log::Level::Warn => 30,
+                    log::Level::Info => 20,
+                    log::Level::Debug | log::Level::Trace => 10,
+                };
                 Python::attach(|py| {
-                    let _ = log_warning.bind(py).call1((line,));
+                    let _ = log_engine.bind(py).call1((levelno, line));
                 });
             }
         })
-        .map_err(|e| PyOSError::new_err(format!("cannot start the warning thread: {e}")))?;
-    Ok(Some(Arc::new(notices)))
+        .map_err(|e| PyOSError::new_err(format!("cannot start the log thread: {e}")))?;
+    let notices = Arc::new(notices);
+    crate::io::notice::install(&notices);
+    Ok(notices)
 }
 
 /// The thread that gives native requests' records to the access log,

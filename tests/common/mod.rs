@@ -224,6 +224,10 @@ fn verify(name: &str, raw: &[u8], p: &Parsed, checks: &[C]) {
 }
 
 /// Runs every case, then fails listing all the cases that failed.
+#[allow(
+    clippy::print_stdout,
+    reason = "a test's summary line, shown with --nocapture"
+)]
 pub fn run(cases: &[Case], limits: &Limits) {
     let fails = |(name, raw, want): &&Case| {
         std::panic::catch_unwind(|| check(name, raw, want, limits)).is_err()

@@ -225,7 +225,7 @@ def test_uwsgi_peer_not_allowed_is_closed_and_logged(start_server, tmp_path):
     out = uwsgi_exchange(socket.AF_INET, ("127.0.0.1", srv.uwsgi_port), packet(CGI))
     assert out == b""
     assert wait_for(lambda: "127.0.0.1" in srv.stderr()[mark:], 5)
-    lines = [ln for ln in srv.stderr()[mark:].splitlines() if "uwsgi" in ln]
+    lines = [ln for ln in srv.stderr()[mark:].splitlines() if "uwsgi: refused" in ln]
     assert len(lines) == 1 and "WARNING" in lines[0] and "127.0.0.1" in lines[0], lines
     # A Unix-socket peer is allowed while the list is not empty.
     out = uwsgi_exchange(socket.AF_UNIX, unix, packet(CGI))

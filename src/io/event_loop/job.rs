@@ -180,7 +180,7 @@ impl OpenJob {
             serve.serve(&mut self.exchange())
         }))
         .unwrap_or_else(|_| {
-            eprintln!("qiao: internal error while serving a request; connection closed");
+            log::error!("internal error while serving a request; connection closed");
             Outcome::Close
         });
         if let Some(hb) = heartbeat {

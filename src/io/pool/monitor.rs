@@ -94,7 +94,7 @@ pub(super) fn run<'scope, F: HandlerFactory>(
                     .iter()
                     .filter(|s| s.started.load(Ordering::Relaxed) != 0)
                     .count();
-                eprintln!(
+                log::debug!(
                     "pool: threads={} idle={} wakeups={} standby={} leading={} busy={} tick={} eager_until={} returns={}",
                     pool.threads.load(Ordering::Relaxed), f.idle, f.wakeups,
                     pool.standby.load(Ordering::Relaxed), pool.leading.load(Ordering::Relaxed),

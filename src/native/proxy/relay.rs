@@ -63,14 +63,14 @@ impl NativeProxy {
                 // the buffer, dropped): a clean 502, as nginx answers, rather
                 // than a connection closed without a word.
                 let url = &self.upstreams.servers[index].url;
-                eprintln!("qiao: proxy: upstream {url} failed: {e}");
+                log::error!("proxy: upstream {url} failed: {e}");
                 self.upstreams.release(index, Some(false));
                 let text = super::bad_gateway(&format!("  {url}: {e}\n"));
                 return send_plain(ex, facts, client, (502, "Bad Gateway", &text)).await;
             }
             Relayed::Upstream(e) => {
                 let url = &self.upstreams.servers[index].url;
-                eprintln!("qiao: proxy: upstream {url} failed mid-response: {e}");
+                log::error!("proxy: upstream {url} failed mid-response: {e}");
                 (Some(false), Outcome::Close)
             }
         };

@@ -143,7 +143,7 @@ impl NativeProxy {
                 Ok((head, conn)) => return Ok((index, head, conn)),
                 Err(Failure::Client(e)) => {
                     self.upstreams.release(index, None);
-                    eprintln!("qiao: proxy: reading the request body failed: {e}");
+                    log::warn!("proxy: reading the request body failed: {e}");
                     return Err(None);
                 }
                 Err(f) => match self.failed(index, &f, &mut failures, retry_sent) {
