@@ -273,7 +273,7 @@ def teapot(environ, start_response):
 
 
 def make_routing():
-    """Mount over Routers: the README's classic regex router, and prefixes."""
+    """Mount over Routers: docs/middleware.md's classic regex router, and prefixes."""
     site = Router(
         [
             (r"^/$", index),

@@ -1,6 +1,6 @@
-"""The README's Transform example: an XSLT stylesheet (lxml) turns the XML
-an app serves into HTML. Kept word for word in step with README.md, whose
-example ``test_middleware_readme.py`` also runs."""
+"""The Transform example of docs/middleware.md: an XSLT stylesheet (lxml)
+turns the XML an app serves into HTML. Kept word for word in step with that
+page, whose example ``test_middleware_readme.py`` also runs."""
 
 import threading
 

@@ -1,7 +1,8 @@
-"""The examples of README.md's "Middleware" section run as written: each
-``python`` block is executed as a module and its ``app`` called in process
-(under ``wsgiref.validate``), and the XSLT example is the code that
-``mw_xslt.py`` serves in ``test_middleware_transform.py``."""
+"""The examples of docs/middleware.md (once the README's "Middleware"
+section) run as written: each ``python`` block is executed as a module and
+its ``app`` called in process (under ``wsgiref.validate``), and the XSLT
+example is the code that ``mw_xslt.py`` serves in
+``test_middleware_transform.py``."""
 
 from __future__ import annotations
 
@@ -14,15 +15,14 @@ import mw_xslt
 import pytest
 from mw_wsgi import call
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "middleware.md"
 
 
 def examples() -> dict[str, str]:
-    """``### Title`` → the python block under it, within ``## Middleware``."""
-    text = README.read_text()
-    section = text.split("\n## Middleware\n", 1)[1].split("\n## ", 1)[0]
+    """``## Title`` → the python block under it, in docs/middleware.md."""
+    text = PAGE.read_text()
     blocks = {}
-    for part in section.split("\n### ")[1:]:
+    for part in text.split("\n## ")[1:]:
         title, _, body = part.partition("\n")
         match = re.search(r"```python\n(.*?)```", body, re.S)
         if match:
@@ -33,7 +33,7 @@ def examples() -> dict[str, str]:
 def run(title: str, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "readme_example"}
-    exec(compile(examples()[title], f"README.md ({title})", "exec"), namespace)
+    exec(compile(examples()[title], f"docs/middleware.md ({title})", "exec"), namespace)
     return namespace
 
 

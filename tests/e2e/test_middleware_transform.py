@@ -1,4 +1,4 @@
-"""Transform over real sockets (``mw_apps:make_transform()``): the README's
+"""Transform over real sockets (``mw_apps:make_transform()``): docs/middleware.md's
 lxml XSLT example, whole bodies from lists, generators and ``write()``,
 headers fixed, the size cap, and what it leaves alone."""
 
