@@ -1,10 +1,12 @@
 //! Qiao: a WSGI server whose engine is Rust. This file only wires the
-//! three rings together and registers the Python-visible items (as
-//! pydantic-core's `lib.rs` does); each ring documents what it owns:
+//! five rings together and registers the Python-visible items (as
+//! pydantic-core's `lib.rs` does); each ring documents what it owns
+//! (docs/architecture.md walks a request through them):
 //!
 //! - [`http`]: sans-IO HTTP/1.1 (no sockets, no Python)
 //! - [`io`]: sockets, the event loop, connection state, timers
 //! - [`front`]: TLS and HTTP/2, feeding the loop HTTP/1.1 in-process
+//! - [`native`]: GIL-free static files and proxy
 //! - [`wsgi`]: the only code that touches Python (PEP 3333)
 
 // Qiao's event loop is epoll, its files go out with Linux's sendfile and its
