@@ -15,6 +15,9 @@
 #      built engine module (names, parameters, classes)
 #   7. cargo test
 #   8. pytest tests/e2e
+#   9. scripts/test-pythons.sh: a release wheel per CPython 3.9+ that pyenv
+#      has, each installed in a fresh venv and run against an e2e subset
+#      (skipped with SKIP_PYTHONS=1 or SKIP_INSTALL=1, or without pyenv CPythons)
 #
 # Environment: PYTHON (default python3) picks the interpreter. If it is a
 # system Python that refuses pip installs (PEP 668, "externally managed"), a
@@ -152,5 +155,16 @@ case $rc in
     5) die "pytest collected no tests in tests/e2e (exit 5)" ;;
     *) die "pytest tests/e2e (exit $rc)" ;;
 esac
+
+if [ "${SKIP_PYTHONS:-0}" != 1 ] && [ "$SKIP_INSTALL" != 1 ]; then
+    section "every supported CPython (scripts/test-pythons.sh)"
+    if ls "${PYENV_ROOT:-$HOME/.pyenv}/versions" 2>/dev/null | grep -qE '^3\.[0-9]+\.[0-9]+$'; then
+        t=$SECONDS
+        scripts/test-pythons.sh || die "scripts/test-pythons.sh"
+        echo "every CPython in $((SECONDS - t))s"
+    else
+        echo "skipped: no pyenv CPython (install some with pyenv to test them)"
+    fi
+fi
 
 printf '\n==== all checks passed in %ss ====\n' "$((SECONDS - START))"

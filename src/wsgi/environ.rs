@@ -243,9 +243,9 @@ pub fn fill_environ<'py>(
             Some(prev) => {
                 let joined = format!(
                     "{}{}{}",
-                    prev.cast::<PyString>()?.to_str()?,
+                    prev.cast::<PyString>()?.to_cow()?,
                     join_separator(name),
-                    latin1(py, value).to_str()?
+                    latin1(py, value).to_cow()?
                 );
                 environ.set_item(key, joined)?;
             }

@@ -8,7 +8,6 @@
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
-use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -63,9 +62,15 @@ impl Protocol {
 
 /// A block of the supervisor's shared memory (an anonymous shared mmap)
 /// at `offset` in `buf`: held while serving, which keeps it exported.
+///
+/// The address comes from `ctypes.c_char.from_buffer`, not from the
+/// buffer protocol in Rust: that protocol is not in the stable ABI before
+/// Python 3.11, and one wheel built for it (abi3) serves every Python
+/// from 3.9 on. The `ctypes` object holds the buffer exported (the mmap
+/// cannot be closed under us) and refuses a read-only one.
 pub struct SharedBlock {
-    buf: PyBuffer<u8>,
-    offset: usize,
+    _export: Py<PyAny>,
+    addr: usize,
     len: usize,
 }
 
@@ -80,15 +85,23 @@ impl SharedBlock {
         let Some((obj, offset)) = at else {
             return Ok(None);
         };
-        let buf = PyBuffer::<u8>::get(obj.bind(py))?;
-        if buf.readonly() || buf.len_bytes() < offset + len || offset % BLOCK_ALIGN != 0 {
-            return Err(PyValueError::new_err(format!(
-                "{what} buffer too small, read-only or misaligned"
-            )));
+        let refused =
+            || PyValueError::new_err(format!("{what} buffer too small, read-only or misaligned"));
+        let obj = obj.bind(py);
+        if obj.len()? < offset + len || offset % BLOCK_ALIGN != 0 {
+            return Err(refused());
+        }
+        let ctypes = py.import("ctypes")?;
+        let export = (ctypes.getattr("c_char")?)
+            .call_method1("from_buffer", (obj, *offset))
+            .map_err(|_| refused())?;
+        let addr: usize = ctypes.call_method1("addressof", (&export,))?.extract()?;
+        if !addr.is_multiple_of(BLOCK_ALIGN) {
+            return Err(refused());
         }
         Ok(Some(SharedBlock {
-            buf,
-            offset: *offset,
+            _export: export.unbind(),
+            addr,
             len,
         }))
     }
@@ -100,8 +113,7 @@ impl SharedBlock {
             "{at} is past the shared block's {} bytes",
             self.len
         );
-        // SAFETY: `get` checked that the block lies within the buffer.
-        unsafe { (self.buf.buf_ptr() as *mut u8).add(self.offset + at) }
+        (self.addr + at) as *mut u8
     }
 }
 

@@ -392,8 +392,8 @@ impl StartResponse {
         let status = status.cast::<PyString>().map_err(|_| {
             PyTypeError::new_err(format!("status must be a str, not {}", type_name(status)))
         })?;
-        let s = status.to_str()?;
-        let line = status_line(s).map_err(PyValueError::new_err)?;
+        let s = status.to_cow()?;
+        let line = status_line(&s).map_err(PyValueError::new_err)?;
         self.status_code = s[..3].parse().unwrap_or(500);
         self.status = Some(line);
         Ok(())
@@ -508,7 +508,7 @@ fn push_latin1(out: &mut Vec<u8>, obj: &Bound<'_, PyAny>, what: &str) -> PyResul
     let s = obj.cast::<PyString>().map_err(|_| {
         PyTypeError::new_err(format!("{what} must be a str, not {}", type_name(obj)))
     })?;
-    let text = s.to_str()?;
+    let text = s.to_cow()?;
     if text.is_ascii() {
         // The common case: ASCII is its own latin-1 encoding.
         out.extend_from_slice(text.as_bytes());
