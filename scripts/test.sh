@@ -13,6 +13,8 @@
 #   5. ruff check and ruff format --check on the whole tree
 #   6. mypy.stubtest qiao._qiao: the stub python/qiao/_qiao.pyi matches the
 #      built engine module (names, parameters, classes)
+#   6b. mypy: the public Python API (qiao.serve, qiao.middleware.*) is
+#      fully annotated and type-checks
 #   7. cargo test
 #   8. pytest tests/e2e
 #   9. scripts/test-pythons.sh: a release wheel per CPython 3.9+ that pyenv
@@ -139,6 +141,13 @@ section "mypy.stubtest qiao._qiao"
 # does not spell exactly fails the run. Run from the root, where no `qiao`
 # package shadows the installed one.
 "$PY" -m mypy.stubtest qiao._qiao || die "mypy.stubtest: python/qiao/_qiao.pyi does not match qiao._qiao"
+
+section "mypy: the public API (qiao.serve, qiao.middleware) is typed"
+# Every function annotated (--disallow-untyped-defs), checked against the
+# engine's stub; modules these import are read for types, not checked.
+(cd python && "$PY" -m mypy qiao/__init__.py qiao/server.py qiao/middleware \
+    --disallow-untyped-defs --ignore-missing-imports --follow-imports=silent) \
+    || die "mypy: the public API has a type error or an unannotated function"
 
 section "cargo test --no-fail-fast"
 cargo test --no-fail-fast

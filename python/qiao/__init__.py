@@ -10,12 +10,15 @@ or from Python::
     qiao.serve(application, bind="127.0.0.1:8000")
 """
 
+from collections.abc import Iterable
+from typing import Any, Callable
+
 from . import _threads as _threads  # before any application patches threading
 from ._qiao import FileWrapper, RequestBodyError
 from ._qiao import __version__ as __version__
 
 
-def serve(app, bind=None, **options):
+def serve(app: Callable[..., Any], bind: str | Iterable[str] | None = None, **options: Any) -> None:
     """Serves ``app``; see :func:`qiao.server.serve`."""
     from .server import serve as _serve
 

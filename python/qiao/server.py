@@ -20,11 +20,17 @@ import socket
 import stat
 import weakref
 from collections.abc import Iterable
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Literal, cast
 
 from . import _log, accesslog, statsd
 from ._qiao import serve as _serve_native
 from .config import DEFAULT_BIND, DEFAULTS
+
+if TYPE_CHECKING:
+    from ._qiao import EngineConfig
+
+#: How the engine speaks on a listener (`_qiao.serve`'s `listeners`).
+Protocol = Literal["http", "uwsgi", "tls"]
 
 log = logging.getLogger("qiao.error")
 
@@ -46,13 +52,13 @@ _uwsgi: weakref.WeakSet = weakref.WeakSet()
 
 def engine_listeners(
     sockets: list[socket.socket], tls: bool = False
-) -> list[tuple[int, bool, str]]:
+) -> list[tuple[int, bool, Protocol]]:
     """The engine's ``listeners``: ``(fd, is_unix, protocol)`` of each
     socket, the protocol ``"uwsgi"``, ``"tls"`` or ``"http"``. With ``tls``
     (``--certfile``), every TCP listener that is not a uwsgi one serves
     TLS, as gunicorn's ``certfile`` does."""
 
-    def protocol(sock: socket.socket) -> str:
+    def protocol(sock: socket.socket) -> Protocol:
         if sock in _uwsgi:
             return "uwsgi"
         return "tls" if tls and sock.family != socket.AF_UNIX else "http"
@@ -243,7 +249,8 @@ def open_listeners(
     try:
         for address in addresses:
             # IPv6-only where an IPv4 bind takes the same port, so both can listen.
-            v6only = tcp[address] is not None and tcp[address][1] in ipv4_ports
+            family_port = tcp[address]
+            v6only = family_port is not None and family_port[1] in ipv4_ports
             sockets.append(bind_socket(address, backlog, reuse_port, v6only))
     except BindError:
         close_listeners(sockets)
@@ -453,7 +460,7 @@ def serve(
             app,
             engine_listeners(listeners, tls=bool(opts["certfile"])),
             # No supervisor to replace this process: --max-requests is the workers'.
-            config={**engine_options(opts), "max_requests": 0},
+            config=cast("EngineConfig", {**engine_options(opts), "max_requests": 0}),
         )
     except (KeyboardInterrupt, _Stop):
         log.info("Shutting down")

@@ -133,7 +133,7 @@ def etag_matches(header: str | None, etag: str, *, weak: bool) -> bool:
     if header is None:
         return False
     tags = parse_etags(header)
-    if tags == "*":
+    if isinstance(tags, str):  # "*"
         return True
     mine_weak, mine = split_etag(etag)
     for their_weak, theirs in tags:

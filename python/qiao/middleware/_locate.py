@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import BinaryIO
 
 #: Where Linux shows each open descriptor as a link to its file's real path.
 FD_LINKS = "/proc/self/fd"
@@ -59,7 +60,7 @@ class Found:
             os.close(fd)
             return None
 
-    def open(self):
+    def open(self) -> tuple[BinaryIO, os.stat_result] | None:
         """(file, stat) of the located file opened for reading, unbuffered, or
         None if it is not a regular file or cannot be read. Releases the
         location either way."""

@@ -19,7 +19,7 @@ Owns what every middleware must get right and nothing else:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Callable
 
 Headers = list[tuple[str, str]]
@@ -97,7 +97,9 @@ def status_code(status: str) -> int:
         return 0
 
 
-def plain(start_response: StartResponse, status: str, text: str, headers: Headers = ()):
+def plain(
+    start_response: StartResponse, status: str, text: str, headers: Sequence[tuple[str, str]] = ()
+) -> list[bytes]:
     """A short ``text/plain`` answer of the middleware's own."""
     body = text.encode("utf-8")
     start_response(
@@ -113,8 +115,9 @@ def plain(start_response: StartResponse, status: str, text: str, headers: Header
 
 def known_length(result: object) -> int | None:
     """The body length of a list or tuple result, without consuming anything."""
-    if type(result) in (list, tuple) and all(type(p) is bytes for p in result):  # type: ignore
-        return sum(len(p) for p in result)  # type: ignore[attr-defined]
+    if isinstance(result, (list, tuple)) and type(result) in (list, tuple):
+        if all(type(p) is bytes for p in result):
+            return sum(len(p) for p in result)
     return None
 
 
@@ -157,7 +160,9 @@ class Rewriter:
                 return result
         return ClosingIterator(self._body(result), result)
 
-    def start_response(self, status: str, headers: Headers, exc_info: Any = None):
+    def start_response(
+        self, status: str, headers: Headers, exc_info: Any = None
+    ) -> Callable[[bytes], Any]:
         if exc_info is not None:
             try:
                 if self._forwarded:

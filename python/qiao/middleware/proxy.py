@@ -233,7 +233,9 @@ class Proxy:
                 continue
             except _ClientBodyError as e:
                 self.upstreams.release(server, None)
-                raise e.__cause__ from None
+                cause = e.__cause__
+                assert cause is not None  # raised `from` the client's error
+                raise cause from None
             except BaseException:
                 self.upstreams.release(server, None)
                 raise
@@ -243,7 +245,9 @@ class Proxy:
         text = "Bad Gateway: no upstream answered\n" + "".join(f"  {f}\n" for f in failures)
         return plain(start_response, "502 Bad Gateway", text)
 
-    def _exchange(self, server: Upstream, environ: dict, method: str, body: _RequestBody):
+    def _exchange(
+        self, server: Upstream, environ: dict, method: str, body: _RequestBody
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """Sends the request to ``server``; returns the connection and the
         response whose head has arrived. Raises :class:`_Failed`."""
         target = request_target(environ, server.base_path)
@@ -334,6 +338,7 @@ class _RequestBody:
         while left is None or left > 0:
             want = CHUNK_SIZE if left is None else min(CHUNK_SIZE, left)
             try:
+                assert self.input is not None  # present: there is a wsgi.input
                 piece = self.input.read(want)
             except Exception as e:
                 raise _ClientBodyError() from e
@@ -382,9 +387,16 @@ class _ResponseBody:
     answered ``502``, as nginx does, rather than cut or turned into a 500.
     """
 
-    def __init__(self, upstreams: Upstreams, server: Upstream, conn, resp, head):
+    def __init__(
+        self,
+        upstreams: Upstreams,
+        server: Upstream,
+        conn: http.client.HTTPConnection,
+        resp: http.client.HTTPResponse,
+        head: tuple[StartResponse, str, Headers],
+    ) -> None:
         self._upstreams, self._server, self._conn, self._resp = upstreams, server, conn, resp
-        self._head = head
+        self._head: tuple[StartResponse, str, Headers] | None = head
         self._done = False
         self._released = False
 

@@ -34,7 +34,7 @@ import mimetypes
 import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Callable, Optional, Union
+from typing import BinaryIO, Callable, Optional, Union
 from urllib.parse import quote
 
 from . import _http
@@ -85,7 +85,7 @@ CacheControl = Union[str, Callable[[str], Optional[str]], None]
 class _Refuse(Exception):
     """The request cannot be served; carries the status to answer."""
 
-    def __init__(self, status: str, headers: Headers = ()):
+    def __init__(self, status: str, headers: Sequence[tuple[str, str]] = ()):
         super().__init__(status)
         self.status, self.headers = status, list(headers)
 
@@ -127,7 +127,7 @@ class _RangeFile:
     server's ``sendfile`` starts at the right offset (and, per PEP 3333,
     sends no more than ``Content-Length``)."""
 
-    def __init__(self, file, length: int):
+    def __init__(self, file: BinaryIO, length: int):
         self._file, self._left = file, length
 
     def read(self, size: int = -1) -> bytes:
@@ -149,7 +149,7 @@ class _RangeFile:
 class _FileBlocks:
     """The body as blocks read from a file-like, when there is no file_wrapper."""
 
-    def __init__(self, filelike, block_size: int):
+    def __init__(self, filelike: BinaryIO | _RangeFile, block_size: int):
         self._file, self._block = filelike, block_size
 
     def __iter__(self) -> _FileBlocks:
@@ -272,7 +272,9 @@ class Static:
         return found
 
     # -- file → response -----------------------------------------------------------
-    def _choose_file(self, environ: dict, root: str, found: _Found):
+    def _choose_file(
+        self, environ: dict, root: str, found: _Found
+    ) -> tuple[BinaryIO, os.stat_result, str | None, bool]:
         """(file, stat, coding, vary): the precompressed sibling the client
         accepts, if one exists, else the file itself. Closes ``found``."""
         real = found.real
@@ -293,7 +295,9 @@ class Static:
             raise _Refuse("404 Not Found")
         return (*opened, None, bool(siblings))
 
-    def _send(self, environ: dict, start_response: StartResponse, root: str, found: _Found):
+    def _send(
+        self, environ: dict, start_response: StartResponse, root: str, found: _Found
+    ) -> Iterable[bytes]:
         real = found.real
         try:
             file, st, coding, vary = self._choose_file(environ, root, found)
@@ -317,7 +321,15 @@ class Static:
             return wrapper(body, self.block_size)
         return _FileBlocks(body, self.block_size)
 
-    def _plan(self, environ, st, coding, vary, root, real):
+    def _plan(
+        self,
+        environ: dict,
+        st: os.stat_result,
+        coding: str | None,
+        vary: bool,
+        root: str,
+        real: str,
+    ) -> tuple[str, Headers, tuple[int, int] | None]:
         """(status, headers, (first, length) or None for no body)."""
         size = st.st_size
         headers: Headers = [("Accept-Ranges", "bytes")]
