@@ -12,15 +12,13 @@
 
 use std::io;
 
+pub use super::fields::MAX_FIELD_PARSE;
 use crate::codec::{Encoder, Kind};
 
 /// Input fed to the codec between two flushes, at most (the portable
 /// class's `STREAM_FLUSH_BYTES`): bounds what the codec holds back from a
 /// slow stream, at a negligible cost in ratio.
 pub const STREAM_FLUSH_BYTES: usize = 64 * 1024;
-/// Longest `Accept-Encoding` (all its fields, joined) that is parsed; the
-/// rest is ignored (the portable `MAX_FIELD_PARSE`).
-pub const MAX_FIELD_PARSE: usize = 4096;
 /// Media types never compressed, whatever `types` says: each server-sent
 /// event must go out at once, which a codec would delay.
 pub const NEVER: &[&[u8]] = &[b"text/event-stream"];
@@ -124,11 +122,7 @@ impl AcceptEncoding {
         for item in value.split(|&b| b == b',') {
             let mut parts = item.split(|&b| b == b';');
             let name = trim(parts.next().unwrap_or(b""));
-            let Some(slot) = NAMES
-                .iter()
-                .find(|(n, _)| name.eq_ignore_ascii_case(n))
-                .map(|&(_, slot)| slot)
-            else {
+            let Some(slot) = slot_of(name) else {
                 continue;
             };
             let mut q = 1.0;
@@ -152,12 +146,24 @@ impl AcceptEncoding {
     /// covers codings not named, q=0 refuses, and identity wins only if
     /// rated above every coding.
     pub fn choose(&self, codings: &[Kind]) -> Option<Kind> {
+        self.pick(codings.iter().map(|&k| (k, Some(level_slot(k)))))
+    }
+
+    /// [`choose`](Self::choose) by coding name (`gzip`, `br`, `zstd`, as
+    /// static files' precompressed siblings are named); a name this does
+    /// not track counts as unnamed (`*`).
+    pub fn choose_named<'a>(&self, names: &[&'a str]) -> Option<&'a str> {
+        self.pick(names.iter().map(|&n| (n, slot_of(n.as_bytes()))))
+    }
+
+    /// The negotiation itself, over `(coding, its slot if tracked)`.
+    fn pick<T: Copy>(&self, options: impl Iterator<Item = (T, Option<usize>)>) -> Option<T> {
         let star = self.q[STAR].unwrap_or(0.0);
         let (mut best, mut best_q) = (None, 0.0);
-        for &kind in codings {
-            let q = self.q[level_slot(kind)].unwrap_or(star);
+        for (coding, slot) in options {
+            let q = slot.and_then(|s| self.q[s]).unwrap_or(star);
             if q > best_q {
-                (best, best_q) = (Some(kind), q);
+                (best, best_q) = (Some(coding), q);
             }
         }
         if best.is_some() && self.q[IDENTITY].unwrap_or(0.0) > best_q {
@@ -165,6 +171,14 @@ impl AcceptEncoding {
         }
         best
     }
+}
+
+/// The slot of a tracked coding name (case-blind).
+fn slot_of(name: &[u8]) -> Option<usize> {
+    NAMES
+        .iter()
+        .find(|(n, _)| name.eq_ignore_ascii_case(n))
+        .map(|&(_, slot)| slot)
 }
 
 /// A q-value clamped to 0..=1; malformed counts as 0.
@@ -277,7 +291,7 @@ pub fn decide<'h>(
 /// `start..mid`, value `mid..end`).
 pub type FieldRanges = Vec<(usize, usize, usize)>;
 
-fn push_field(fields: &mut Vec<u8>, ranges: &mut FieldRanges, name: &[u8], value: &[u8]) {
+fn add_field(fields: &mut Vec<u8>, ranges: &mut FieldRanges, name: &[u8], value: &[u8]) {
     let start = fields.len();
     fields.extend_from_slice(name);
     let mid = fields.len();
@@ -296,7 +310,7 @@ pub fn rewrite_head(fields: &mut Vec<u8>, ranges: &mut FieldRanges, decision: De
         Decision::Encode { coding, add_vary } => (add_vary, Some(coding)),
     };
     if add_vary {
-        push_field(fields, ranges, b"Vary", b"Accept-Encoding");
+        add_field(fields, ranges, b"Vary", b"Accept-Encoding");
     }
     let Some(coding) = coding else { return };
     let mut kept = FieldRanges::with_capacity(ranges.len() + 1);
@@ -318,12 +332,12 @@ pub fn rewrite_head(fields: &mut Vec<u8>, ranges: &mut FieldRanges, decision: De
             let mut value = b"W/".to_vec();
             value.extend_from_slice(&fields[mid..end]);
             let name = fields[start..mid].to_vec();
-            push_field(fields, &mut kept, &name, &value);
+            add_field(fields, &mut kept, &name, &value);
             continue;
         }
         kept.push((start, mid, end));
     }
-    push_field(
+    add_field(
         fields,
         &mut kept,
         b"Content-Encoding",

@@ -8,6 +8,7 @@
 //! - [`compress`]: `--compress` decisions (Accept-Encoding, which responses, head rewrite)
 //! - [`response`]: response framing decisions and serialisation
 //! - [`error`]: why a request is refused, mapped to its status code
+//! - [`fields`]: conditional and negotiation fields (dates, ETags, Range, codings)
 //! - [`forwarded`]: what trusted proxies say about the original request
 //! - [`limits`]: every bound, as a named constant
 //! - [`path`]: dot segments, and what stays below a route's prefix
@@ -19,6 +20,7 @@ pub mod body;
 pub mod compress;
 pub mod date;
 pub mod error;
+pub mod fields;
 pub mod forwarded;
 pub mod limits;
 pub mod path;

@@ -113,6 +113,22 @@ pub fn below_prefix(full: &[u8], prefix: &[u8], rest: &[u8]) -> Result<Vec<u8>, 
     Ok(if rest.is_empty() { Vec::new() } else { kept })
 }
 
+/// Percent-encodes every byte of `bytes` that is neither an ASCII letter
+/// or digit nor in `safe`, as Python's `urllib.parse.quote(bytes, safe)`
+/// does (upper-case hex): the one quoting rule of the engine.
+pub fn quote(bytes: &[u8], safe: &[u8]) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = Vec::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || safe.contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

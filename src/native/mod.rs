@@ -10,7 +10,7 @@
 //! and `Proxy` (one shared e2e suite runs against both):
 //!
 //! - [`static_files`]: files under a directory, `sendfile(2)`, validators,
-//!   one byte range, precompressed siblings ([`fields`] parses the request
+//!   one byte range, precompressed siblings ([`crate::http::fields`] parses the request
 //!   fields involved, [`mime`] names the types);
 //! - [`proxy`]: a reverse proxy over pooled HTTP/1.1 connections of its own,
 //!   balancing over [`upstream`]'s servers with their health;
@@ -21,7 +21,6 @@
 //! This module owns what they share: looking up request fields and writing
 //! a response head or a short plain-text answer through the [`Exchange`].
 
-pub mod fields;
 pub mod mime;
 pub mod proxy;
 pub mod routes;
@@ -34,10 +33,6 @@ use std::borrow::Cow;
 use crate::http::response::{plan, write_head, AppFacts, Plan, RequestFacts};
 use crate::io::service::{Exchange, Outcome};
 use crate::io::sock;
-
-/// Bytes of a request field value looked at, at most (as the portable
-/// middleware's `MAX_FIELD_PARSE`); longer values are treated as absent.
-pub const MAX_FIELD_PARSE: usize = 4096;
 
 /// The value of the request field `name`, repeated ones joined with `", "`
 /// (as the environ's `HTTP_*` keys hold them).

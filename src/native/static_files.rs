@@ -20,7 +20,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::fields::{self, Range};
+use crate::http::fields::{self, Range};
 mod resolve;
 
 use super::runtime::{Client, JobTask, NativeRuntime};

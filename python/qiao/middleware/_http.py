@@ -6,6 +6,7 @@ their comparison, and the ``Range`` header of a single byte range.
 
 from __future__ import annotations
 
+import calendar
 import email.utils
 import functools
 import math
@@ -100,7 +101,21 @@ def parse_http_date(value: str | None) -> int | None:
         return None
     try:
         parsed = email.utils.parsedate_tz(value)
-        return None if parsed is None else int(email.utils.mktime_tz(parsed))
+        if parsed is None:
+            return None
+        year, month, day, hour, minute, second = parsed[:6]
+        # parsedate_tz takes "32 Nov" and 25:00 as they come (mktime would
+        # roll them over): a date that does not exist is malformed, as the
+        # engine's parser says (src/http/date.rs).
+        if not (
+            1 <= month <= 12
+            and 1 <= day <= calendar.monthrange(year, month)[1]
+            and hour <= 23
+            and minute <= 59
+            and second <= 60
+        ):
+            return None
+        return int(email.utils.mktime_tz(parsed))
     except (TypeError, ValueError, OverflowError):
         return None
 

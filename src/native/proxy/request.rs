@@ -9,15 +9,17 @@
 
 use super::{is_hop_by_hop, NativeProxy};
 use crate::http::forwarded::forwarded_element;
-use crate::http::path::{below_prefix, Escape};
+use crate::http::path::{below_prefix, quote, Escape};
 use crate::http::request::percent_decode;
+use crate::http::response::push_field;
 use crate::http::Framing;
 use crate::io::service::Exchange;
 use crate::native::method;
 use crate::native::upstream::Server;
 
-/// Bytes kept as they are when a path must be quoted again.
-const PATH_SAFE: &[u8] = b"/:@!$&'()*+,;=-._~%";
+/// Bytes kept as they are when a decoded path is quoted again (a `%` is
+/// always encoded: it is data by then).
+const PATH_SAFE: &[u8] = b"/:@!$&'()*+,;=-._~";
 
 impl NativeProxy {
     /// The path below the prefix to forward, dot segments removed; or why
@@ -32,7 +34,7 @@ impl NativeProxy {
                 let mut decoded = Vec::new();
                 percent_decode(raw, &mut decoded);
                 let rest = decoded.get(self.prefix.len()..).unwrap_or_default();
-                quote(rest)
+                quote(rest, PATH_SAFE)
             }
         };
         below_prefix(raw, &self.prefix, &rest)
@@ -142,33 +144,12 @@ impl NativeProxy {
     }
 }
 
-/// Percent-encodes the bytes of a decoded path that are not path-safe.
-fn quote(path: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(path.len());
-    for &b in path {
-        if b.is_ascii_alphanumeric() || (PATH_SAFE.contains(&b) && b != b'%') {
-            out.push(b);
-        } else {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
-        }
-    }
-    out
-}
-
 /// The request's fields, as bytes.
 fn fields<'a>(ex: &'a Exchange<'_>) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
     ex.head
         .headers
         .iter()
         .map(|(n, v)| (ex.bytes(n), ex.bytes(v)))
-}
-
-/// One `name: value` line.
-fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Percent-encodes the bytes of a raw target a URI cannot hold as they

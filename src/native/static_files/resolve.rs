@@ -10,8 +10,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{not_found, Refuse, StaticFiles, LOCATION_SAFE, PRECOMPRESSED};
+use crate::http::fields;
+use crate::http::path::quote;
 use crate::io::service::Exchange;
-use crate::native::{fields, header};
+use crate::native::header;
 
 impl StaticFiles {
     /// The real path of the file the decoded `path` names.
@@ -51,7 +53,7 @@ impl StaticFiles {
             return Err(not_found());
         };
         if !rel.ends_with('/') {
-            let mut location = quote(path);
+            let mut location = quote(path, LOCATION_SAFE);
             location.push(b'/');
             let query = ex.bytes(&ex.head.query);
             if !query.is_empty() {
@@ -128,17 +130,4 @@ fn open(path: &Path) -> Option<(File, std::fs::Metadata)> {
         .ok()?;
     let meta = file.metadata().ok()?;
     meta.is_file().then_some((file, meta))
-}
-
-/// Percent-encodes `path` as Python's `urllib.parse.quote` does.
-fn quote(path: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(path.len());
-    for &b in path {
-        if b.is_ascii_alphanumeric() || LOCATION_SAFE.contains(&b) {
-            out.push(b);
-        } else {
-            out.extend_from_slice(format!("%{b:02X}").as_bytes());
-        }
-    }
-    out
 }

@@ -1,43 +1,19 @@
-//! The request fields a static file answer depends on (RFC 9110), parsed
-//! as the portable middleware's `_http.py` parses them, so both answer the
-//! same: content-coding negotiation by `Accept-Encoding` q-values, HTTP
-//! dates, entity-tag lists and their comparison, and one byte range.
-//! Pure functions over bytes; a malformed value never fails a request, it
-//! only makes a condition not hold (as the portable code does).
+//! The request fields a response's conditions depend on (RFC 9110), each
+//! rule in one place for the whole engine (static files, `--compress`):
+//! content-coding negotiation by `Accept-Encoding` q-values (through
+//! [`AcceptEncoding`], which `--compress` uses too), HTTP dates, entity-tag
+//! lists and their comparison, and one byte range. Parsed as the portable
+//! middleware's `_http.py` parses them, so both answer the same; both run
+//! the one table of cases in `tests/cases/http_fields.json`. Pure
+//! functions over bytes; a malformed value never fails a request, it only
+//! makes a condition not hold.
 
-use super::MAX_FIELD_PARSE;
+use super::compress::AcceptEncoding;
 
-/// The q-value of each coding named in `accept` (names lower-cased,
-/// `x-gzip` as `gzip`; a malformed q counts as 0, a missing one as 1).
-fn parse_qlist(accept: &[u8]) -> Vec<(String, f64)> {
-    let text = String::from_utf8_lossy(&accept[..accept.len().min(MAX_FIELD_PARSE)]);
-    let mut out: Vec<(String, f64)> = Vec::new();
-    for item in text.split(',') {
-        let (name, params) = item.split_once(';').unwrap_or((item, ""));
-        let mut name = name.trim().to_ascii_lowercase();
-        if name == "x-gzip" {
-            name = "gzip".into();
-        }
-        if name.is_empty() {
-            continue;
-        }
-        let mut q = 1.0;
-        for param in params.split(';') {
-            let (key, val) = param.split_once('=').unwrap_or((param, ""));
-            if key.trim().eq_ignore_ascii_case("q") {
-                q = val.trim().parse::<f64>().map_or(0.0, |v| v.clamp(0.0, 1.0));
-                if q.is_nan() {
-                    q = 0.0;
-                }
-            }
-        }
-        match out.iter_mut().find(|(n, _)| *n == name) {
-            Some(entry) => entry.1 = entry.1.max(q),
-            None => out.push((name, q)),
-        }
-    }
-    out
-}
+/// Bytes of a request field value looked at, at most (the portable
+/// middleware's `MAX_FIELD_PARSE`): longer values are treated as absent
+/// (or, for `Accept-Encoding`, cut there).
+pub const MAX_FIELD_PARSE: usize = 4096;
 
 /// The content coding to send of `available` (in the server's order of
 /// preference), or None for identity: no header means identity, the
@@ -45,21 +21,9 @@ fn parse_qlist(accept: &[u8]) -> Vec<(String, f64)> {
 /// q=0 refuses, identity wins only if rated above every coding.
 pub fn choose_coding<'a>(accept: Option<&[u8]>, available: &[&'a str]) -> Option<&'a str> {
     let accept = accept.filter(|a| !a.is_empty())?;
-    let qs = parse_qlist(accept);
-    let q_of = |name: &str| qs.iter().find(|(n, _)| n == name).map(|(_, q)| *q);
-    let star = q_of("*").unwrap_or(0.0);
-    let (mut best, mut best_q) = (None, 0.0);
-    for &coding in available {
-        let q = q_of(coding).unwrap_or(star);
-        if q > best_q {
-            best = Some(coding);
-            best_q = q;
-        }
-    }
-    if best.is_some() && q_of("identity").unwrap_or(0.0) > best_q {
-        return None;
-    }
-    best
+    let mut qs = AcceptEncoding::default();
+    qs.add(accept);
+    qs.choose_named(available)
 }
 
 /// Seconds since the epoch of an HTTP date (any of the three forms, dates
