@@ -13,6 +13,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
+use super::cgi::fill_from_cgi;
 use super::compress::Compression;
 use super::environ::{fill_environ, EnvironCache, EnvironConfig};
 use super::file_wrapper::FileWrapper;
@@ -71,7 +72,13 @@ impl Serve for WsgiServe<'_, '_> {
             Ok(e) => e,
             Err(e) => return self.internal_error(ex, "cannot copy the environ template", e),
         };
-        if let Err(e) = fill_environ(py, &environ, ex, self.cache, &self.shared.environ) {
+        let config = &self.shared.environ;
+        let filled = if ex.head.cgi {
+            fill_from_cgi(py, &environ, ex, self.cache, config)
+        } else {
+            fill_environ(py, &environ, ex, self.cache, config)
+        };
+        if let Err(e) = filled {
             return self.internal_error(ex, "cannot build the environ", e);
         }
         let req = RequestFacts {

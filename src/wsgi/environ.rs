@@ -169,7 +169,8 @@ pub fn join_separator(name: &[u8]) -> &'static str {
     }
 }
 
-/// Fills `environ` (a copy of the template) for one request.
+/// Fills `environ` (a copy of the template) for one HTTP request (a
+/// uwsgi one's variables are the environ: `cgi::fill_from_cgi`).
 pub fn fill_environ<'py>(
     py: Python<'py>,
     environ: &Bound<'py, PyDict>,
@@ -178,9 +179,6 @@ pub fn fill_environ<'py>(
     config: &EnvironConfig,
 ) -> PyResult<()> {
     let head = ex.head;
-    if head.cgi {
-        return super::cgi::fill_from_cgi(py, environ, ex, cache, config);
-    }
     let method = match ex.bytes(&head.method) {
         b"GET" => intern!(py, "GET").clone(),
         b"POST" => intern!(py, "POST").clone(),

@@ -18,6 +18,7 @@ pub mod reuse;
 pub mod server;
 pub mod setup;
 pub mod start_response;
+pub mod threads;
 
 use std::os::fd::RawFd;
 use std::time::Instant;

@@ -45,7 +45,7 @@ impl AccessDrain {
         let thread = std::thread::Builder::new()
             .name("qiao-native-access".into())
             .spawn(move || {
-                super::server::block_signals();
+                super::threads::block_signals();
                 run(&q, &hook, &log_error, &url_scheme);
             })?;
         Ok(AccessDrain {

@@ -12,13 +12,10 @@ use std::sync::Arc;
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
-use super::app::{WsgiServe, WsgiShared};
 use super::config::Config;
-use super::environ::EnvironCache;
-use super::reuse::Spare;
 use super::setup::{Protocol, Server, SharedBlock};
 use crate::io::heartbeat::{self, SLOT_SIZE};
-use crate::io::{pool, Handler, HandlerFactory, Serve, Shared};
+use crate::io::{pool, Shared};
 
 /// A handle on a running server, made before `serve` and passed to it, so
 /// Python signal handlers can ask for a graceful or an immediate stop.
@@ -84,49 +81,6 @@ impl Control {
         };
         // SAFETY: a checked block of `threads` slots, held for the call.
         Ok(unsafe { heartbeat::take_marked(block.ptr(0), threads, &self.shared) })
-    }
-}
-
-/// The WSGI side of one serving thread.
-pub struct WsgiHandler {
-    shared: Arc<WsgiShared>,
-    cache: EnvironCache,
-    spare: Spare,
-}
-
-impl Handler for WsgiHandler {
-    fn session<R>(&mut self, f: impl FnOnce(&mut dyn Serve) -> R) -> R {
-        Python::attach(|py| {
-            let mut serve = WsgiServe {
-                py,
-                shared: &self.shared,
-                cache: &mut self.cache,
-                spare: &mut self.spare,
-            };
-            f(&mut serve)
-        })
-    }
-}
-
-/// Makes the serving threads' handlers.
-pub struct WsgiThreads {
-    pub(super) shared: Arc<WsgiShared>,
-}
-
-impl HandlerFactory for WsgiThreads {
-    type Handler = WsgiHandler;
-
-    fn run_thread<R: Send>(&self, body: impl FnOnce(&mut WsgiHandler) -> R + Send) -> R {
-        block_signals();
-        let mut handler = WsgiHandler {
-            shared: self.shared.clone(),
-            cache: EnvironCache::default(),
-            spare: Spare::default(),
-        };
-        // The thread keeps one Python thread state for its whole life
-        // (attached once, then detached while not serving), so taking the
-        // GIL per session is a plain restore, not a new thread state.
-        Python::attach(|py| py.detach(|| body(&mut handler)))
     }
 }
 
@@ -199,32 +153,6 @@ impl Server {
             return Err(e);
         }
         result.map_err(|e| PyOSError::new_err(format!("event loop failed: {e}")))
-    }
-}
-
-/// Serving threads leave signals to the main thread, whose loop wakes on
-/// them (EINTR) and runs the Python handlers.
-pub(crate) fn block_signals() {
-    // SAFETY: building and applying a signal mask for this thread only.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in [
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-            libc::SIGTTIN,
-            libc::SIGTTOU,
-            libc::SIGCHLD,
-            libc::SIGWINCH,
-            libc::SIGABRT,
-        ] {
-            libc::sigaddset(&mut set, sig);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 

@@ -17,7 +17,7 @@ use super::config::{Config, URL_SCHEME};
 use super::environ::EnvironConfig;
 use super::file_wrapper::FileWrapper;
 use super::native_access::AccessDrain;
-use super::server::{block_signals, WsgiThreads};
+use super::threads::{block_signals, WsgiThreads};
 use crate::front::{tls, Front, FrontConfig};
 use crate::io::heartbeat::{Heartbeat, SLOT_SIZE};
 use crate::io::inbox::Inbox;
