@@ -38,6 +38,8 @@ mkdir -p "$OUT"
 "$PY" -m maturin build "${args[@]}"
 "$PY" -m maturin sdist --out "$OUT"
 if "$PY" -m auditwheel --version >/dev/null 2>&1; then
-    "$PY" -m auditwheel show "$OUT"/*.whl
+    for wheel in "$OUT"/*.whl; do
+        "$PY" -m auditwheel show "$wheel"
+    done
 fi
 ls -l "$OUT"
