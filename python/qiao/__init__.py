@@ -10,6 +10,8 @@ or from Python::
     qiao.serve(application, bind="127.0.0.1:8000")
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterable
 from typing import Any, Callable
 
