@@ -172,6 +172,19 @@ impl State {
 /// Sends a 200 with `body`, pushed in 10 000-byte pieces. `cancel`: drop a
 /// pending `100 Continue` first, as the WSGI ring does when its head starts.
 fn respond(ex: &mut Exchange<'_>, body: &[u8], close: bool, cancel: bool) -> Outcome {
+    respond_in(ex, body, close, cancel, 10_000)
+}
+
+/// [`respond`] with pieces of `piece` bytes (`usize::MAX`: all in one, as
+/// a WSGI app returning a one-item list; the serving thread then never
+/// waits for the client).
+fn respond_in(
+    ex: &mut Exchange<'_>,
+    body: &[u8],
+    close: bool,
+    cancel: bool,
+    piece: usize,
+) -> Outcome {
     if cancel {
         ex.body.cancel_continue();
     }
@@ -182,31 +195,11 @@ fn respond(ex: &mut Exchange<'_>, body: &[u8], close: bool, cancel: bool) -> Out
         body.len()
     );
     let mut ok = ex.out.push(head.as_bytes(), &mut wait).is_ok();
-    for piece in body.chunks(10_000) {
+    for piece in body.chunks(piece) {
         ok = ok && ex.out.push(piece, &mut wait).is_ok();
     }
     // `end`, as the WSGI ring does: the pool may write it with a batch.
     if ok && ex.out.end(&mut wait).is_ok() && !close {
-        Outcome::KeepAlive
-    } else {
-        Outcome::Close
-    }
-}
-
-/// Sends a 200 with `body` given in one piece (as a WSGI app returning a
-/// one-item list): the serving thread never waits for the client.
-fn respond_whole(ex: &mut Exchange<'_>, body: &[u8], close: bool) -> Outcome {
-    ex.body.cancel_continue();
-    let mut wait = sock::wait;
-    let conn = if close { "Connection: close\r\n" } else { "" };
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n{conn}\r\n",
-        body.len()
-    );
-    let ok = ex.out.push(head.as_bytes(), &mut wait).is_ok()
-        && ex.out.write_with(body, &mut wait).is_ok()
-        && ex.out.end(&mut wait).is_ok();
-    if ok && !close {
         Outcome::KeepAlive
     } else {
         Outcome::Close
@@ -257,7 +250,10 @@ impl Serve for Fake {
             }
             b"/panic" => panic!("fake application panics on purpose"),
             b"/big" => respond(ex, &(0..BIG).map(big_byte).collect::<Vec<_>>(), close, true),
-            b"/big-whole" => respond_whole(ex, &(0..BIG).map(big_byte).collect::<Vec<_>>(), close),
+            b"/big-whole" => {
+                let body: Vec<u8> = (0..BIG).map(big_byte).collect();
+                respond_in(ex, &body, close, true, usize::MAX)
+            }
             _ => respond(ex, &target, close, true),
         }
     }
