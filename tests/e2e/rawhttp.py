@@ -8,6 +8,7 @@ Every read has a timeout; a read that times out raises ``socket.timeout``.
 
 from __future__ import annotations
 
+import errno
 import socket
 import time
 
@@ -69,6 +70,34 @@ def chunk_encode(pieces, trailers=()):
     out = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces if p)
     out += b"0\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in trailers) + b"\r\n"
     return out
+
+
+def exchange(addr, data: bytes, *, family=socket.AF_INET, piece: int = 0) -> bytes:
+    """Send ``data``, half-close, and return every byte up to EOF.
+
+    ``addr`` is a ``(host, port)`` pair or, with ``family=AF_UNIX``, a path.
+    ``piece`` > 0 sends the data in writes of that size. A server that
+    refuses the connection (a reset before, while or after we send, which
+    Linux may report as ENOTCONN on the half-close) yields ``b""``.
+    """
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(TIMEOUT)
+        s.connect(addr)
+        out = b""
+        try:
+            step = piece or max(len(data), 1)
+            for i in range(0, len(data), step):
+                s.sendall(data[i : i + step])
+            s.shutdown(socket.SHUT_WR)
+            while chunk := s.recv(65536):
+                out += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return b""
+        except OSError as e:
+            if e.errno != errno.ENOTCONN:
+                raise
+            return b""
+        return out
 
 
 class Conn:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import socket
 import struct
 
 import pytest
+import rawhttp
 
 pytestmark = pytest.mark.qiao_only
 
@@ -17,14 +17,8 @@ REQUEST = b"GET /environ HTTP/1.1\r\nHost: x\r\n\r\n"
 SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 
 
-def exchange(srv, data: bytes) -> bytes:
-    with socket.create_connection((srv.host, srv.port), timeout=10) as s:
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-        return out
+def exchange(srv, data: bytes, piece: int = 0) -> bytes:
+    return rawhttp.exchange((srv.host, srv.port), data, piece=piece)
 
 
 def remote(response: bytes) -> tuple[str, str]:
@@ -74,13 +68,7 @@ def test_v2_binary_header(proxied):
 
 def test_header_split_over_writes(proxied):
     data = b"PROXY TCP4 203.0.113.8 10.0.0.1 5 80\r\n" + REQUEST
-    with socket.create_connection((proxied.host, proxied.port), timeout=10) as s:
-        for i in range(0, len(data), 7):
-            s.sendall(data[i : i + 7])
-        s.shutdown(socket.SHUT_WR)
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
+    out = exchange(proxied, data, piece=7)
     assert remote(out) == ("203.0.113.8", "5")
 
 

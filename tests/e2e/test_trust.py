@@ -25,7 +25,7 @@ import requests
 from conftest import IS_GUNICORN, free_port
 from mw_servers import KINDS, build, qiao_upstream
 from nginx_support import NGINX, start_nginx
-from rawhttp import Conn, wait_for
+from rawhttp import Conn, exchange, wait_for
 
 SPOOF = ("Forwarded", "for=6.6.6.6;proto=https;host=evil.com")
 REQUEST = b"GET /environ HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n"
@@ -123,16 +123,6 @@ def test_qiao_proxies_replace_the_client_forwarded(kind, start_server):
 # -- 5. PROXY protocol trust ---------------------------------------------------
 
 
-def exchange(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-        return out
-
-
 def remote_addr(response: bytes) -> str:
     head, body = response.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 200"), head
@@ -144,7 +134,9 @@ def test_client_behind_a_trusted_balancer_cannot_override_the_proxy_address(pool
     # The balancer (127.0.0.1) is a trusted proxy; the client it names is
     # not, so the client's X-Forwarded-For counts for nothing.
     srv = pooled("apps:app", options=["--proxy-protocol", "--forwarded-allow-ips", "127.0.0.1"])
-    out = exchange(srv.port, b"PROXY TCP4 203.0.113.7 10.0.0.1 51000 80\r\n" + REQUEST)
+    out = exchange(
+        ("127.0.0.1", srv.port), b"PROXY TCP4 203.0.113.7 10.0.0.1 51000 80\r\n" + REQUEST
+    )
     assert remote_addr(out) == "203.0.113.7"
 
 
@@ -152,7 +144,7 @@ def test_client_behind_a_trusted_balancer_cannot_override_the_proxy_address(pool
 def test_a_client_that_is_itself_a_trusted_proxy_is_believed(pooled):
     options = ["--proxy-protocol", "--forwarded-allow-ips", "10.0.0.0/8"]
     srv = pooled("apps:app", options=options)
-    out = exchange(srv.port, b"PROXY TCP4 10.1.2.3 10.0.0.1 51000 80\r\n" + REQUEST)
+    out = exchange(("127.0.0.1", srv.port), b"PROXY TCP4 10.1.2.3 10.0.0.1 51000 80\r\n" + REQUEST)
     assert remote_addr(out) == "6.6.6.6"
 
 
@@ -162,11 +154,11 @@ def test_proxy_allow_from_is_independent_of_forwarded_allow_ips(pooled):
     # The default --proxy-allow-from (127.0.0.1,::1) lets us send PROXY
     # headers, whatever --forwarded-allow-ips says.
     srv = pooled("apps:app", options=["--proxy-protocol", "--forwarded-allow-ips", "10.0.0.0/8"])
-    assert remote_addr(exchange(srv.port, header + REQUEST)) == "203.0.113.7"
+    assert remote_addr(exchange(("127.0.0.1", srv.port), header + REQUEST)) == "203.0.113.7"
     srv = pooled("apps:app", options=["--proxy-protocol", "--proxy-allow-from", "10.0.0.0/8"])
-    assert exchange(srv.port, header + REQUEST).startswith(b"HTTP/1.1 400 ")
+    assert exchange(("127.0.0.1", srv.port), header + REQUEST).startswith(b"HTTP/1.1 400 ")
     srv = pooled("apps:app", options=["--proxy-protocol", "--proxy-allow-from", "*"])
-    assert remote_addr(exchange(srv.port, header + REQUEST)) == "203.0.113.7"
+    assert remote_addr(exchange(("127.0.0.1", srv.port), header + REQUEST)) == "203.0.113.7"
 
 
 # -- 6. the uwsgi bind ---------------------------------------------------------
@@ -189,21 +181,6 @@ CGI = {
 }
 
 
-def uwsgi_exchange(family, addr, data: bytes) -> bytes:
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.settimeout(10)
-        s.connect(addr)
-        try:
-            s.sendall(data)
-            s.shutdown(socket.SHUT_WR)
-            out = b""
-            while chunk := s.recv(65536):
-                out += chunk
-        except (ConnectionResetError, BrokenPipeError):
-            return b""  # closed by the server before or while we sent: refused
-        return out
-
-
 def uwsgi_server(start_server, options=(), unix=None):
     port = free_port()
     binds = [f"127.0.0.1:{free_port()}", f"uwsgi://127.0.0.1:{port}"]
@@ -222,24 +199,24 @@ def test_uwsgi_peer_not_allowed_is_closed_and_logged(start_server, tmp_path):
     unix = str(tmp_path / "u.sock")
     srv = uwsgi_server(start_server, ["--uwsgi-allow-from", "10.0.0.0/8"], unix=unix)
     mark = srv.stderr_mark()
-    out = uwsgi_exchange(socket.AF_INET, ("127.0.0.1", srv.uwsgi_port), packet(CGI))
+    out = exchange(("127.0.0.1", srv.uwsgi_port), packet(CGI))
     assert out == b""
     assert wait_for(lambda: "127.0.0.1" in srv.stderr()[mark:], 5)
     lines = [ln for ln in srv.stderr()[mark:].splitlines() if "uwsgi: refused" in ln]
     assert len(lines) == 1 and "WARNING" in lines[0] and "127.0.0.1" in lines[0], lines
     # A Unix-socket peer is allowed while the list is not empty.
-    out = uwsgi_exchange(socket.AF_UNIX, unix, packet(CGI))
+    out = exchange(unix, packet(CGI), family=socket.AF_UNIX)
     assert out.startswith(b"HTTP/1.1 200"), out[:200]
 
 
 @pytest.mark.qiao_only(reason="gunicorn speaks uwsgi with --protocol uwsgi, not uwsgi:// binds")
 def test_uwsgi_default_allows_loopback_and_empty_list_refuses_unix(start_server, tmp_path):
     srv = uwsgi_server(start_server)
-    out = uwsgi_exchange(socket.AF_INET, ("127.0.0.1", srv.uwsgi_port), packet(CGI))
+    out = exchange(("127.0.0.1", srv.uwsgi_port), packet(CGI))
     assert json.loads(out.split(b"\r\n\r\n", 1)[1])["str"]["REMOTE_ADDR"] == "203.0.113.5"
     unix = str(tmp_path / "u.sock")
     srv = uwsgi_server(start_server, ["--uwsgi-allow-from", ""], unix=unix)
-    assert uwsgi_exchange(socket.AF_UNIX, unix, packet(CGI)) == b""
+    assert exchange(unix, packet(CGI), family=socket.AF_UNIX) == b""
 
 
 @pytest.mark.qiao_only(reason="gunicorn speaks uwsgi with --protocol uwsgi, not uwsgi:// binds")
@@ -248,9 +225,7 @@ def test_uwsgi_control_characters_are_refused(start_server, tmp_path, key):
     log = tmp_path / "access.log"
     options = ["--access-log", str(log), "--access-logformat", "%(h)s %({remote_user}e)s"]
     srv = uwsgi_server(start_server, options)
-    out = uwsgi_exchange(
-        socket.AF_INET, ("127.0.0.1", srv.uwsgi_port), packet({**CGI, key: "x\r\nforged"})
-    )
+    out = exchange(("127.0.0.1", srv.uwsgi_port), packet({**CGI, key: "x\r\nforged"}))
     assert out.startswith(b"HTTP/1.1 400 "), out[:200]
     assert "forged" not in (log.read_text() if log.exists() else "")
 
@@ -262,7 +237,7 @@ def test_decoded_path_control_characters_are_escaped_in_the_access_log(start_ser
     log = tmp_path / "access.log"
     srv = uwsgi_server(start_server, ["--access-log", str(log), "--access-logformat", "%(U)s"])
     cgi = {**CGI, "REQUEST_URI": "/a%0Ab", "PATH_INFO": "/a\nb"}
-    out = uwsgi_exchange(socket.AF_INET, ("127.0.0.1", srv.uwsgi_port), packet(cgi))
+    out = exchange(("127.0.0.1", srv.uwsgi_port), packet(cgi))
     assert out.startswith(b"HTTP/1.1 "), out[:200]
     with srv.connect() as c:
         c.request("GET", "/c%0D%0Ad")
