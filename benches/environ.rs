@@ -78,7 +78,14 @@ impl Request {
         };
         let decoder = BodyDecoder::new(head.framing, None);
         Request {
-            body: BodyReader::new(-1, buf, n, decoder, false, Duration::ZERO),
+            body: BodyReader::new(
+                qiao::io::wire::Wire::default(),
+                buf,
+                n,
+                decoder,
+                false,
+                Duration::ZERO,
+            ),
             head,
             out: Output::default(),
             peer: PeerInfo {

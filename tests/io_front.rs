@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use io_support::{Feed, Server, CLIENT_TIMEOUT};
+use io_support::{read_response as response, Feed, Server, CLIENT_TIMEOUT};
 use qiao::http::request::H2_PREFACE;
 use qiao::io::inbox::{Adopted, Handoff, Inbox};
 use qiao::io::{ListenerInfo, PeerInfo};
@@ -37,43 +37,23 @@ fn server_with_inbox(inbox: &Arc<Inbox>) -> (Server, usize) {
     (srv, base)
 }
 
-/// Reads one Content-Length-framed response: (status line, body).
-fn response(r: &mut impl BufRead) -> (String, Vec<u8>) {
-    let mut status = String::new();
-    r.read_line(&mut status).unwrap();
-    let mut len = 0;
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        if line == "\r\n" {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).unwrap();
-    (status.trim_end().to_string(), body)
-}
-
 #[test]
 fn adopted_connections_are_served_with_keep_alive() {
     let inbox = Arc::new(Inbox::default());
     let (_srv, base) = server_with_inbox(&inbox);
     let (ours, theirs) = UnixStream::pair().unwrap();
     ours.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
-    inbox.push(Adopted {
-        stream: theirs,
-        peer: PeerInfo {
+    inbox.push(Adopted::pair(
+        theirs,
+        PeerInfo {
             addr: "203.0.113.9".into(),
             port: "4444".into(),
             ip: Some([203, 0, 113, 9].into()),
             http2: true,
             ..PeerInfo::default()
         },
-        listener: base,
-    });
+        base,
+    ));
     let mut w = ours.try_clone().unwrap();
     let mut r = BufReader::new(ours);
     for path in ["/a", "/b", "/c"] {
@@ -92,11 +72,7 @@ fn bytes_sent_before_adoption_are_not_lost() {
     ours.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
     ours.write_all(b"GET /early HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    inbox.push(Adopted {
-        stream: theirs,
-        peer: PeerInfo::default(),
-        listener: base,
-    });
+    inbox.push(Adopted::pair(theirs, PeerInfo::default(), base));
     let (status, body) = response(&mut BufReader::new(ours));
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert_eq!(body, b"/early");

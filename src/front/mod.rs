@@ -1,26 +1,29 @@
-//! The protocol front of a worker: TLS and HTTP/2, on a small tokio
-//! runtime of its own, feeding the event loop plain HTTP/1.1 over internal
-//! connections (socket pairs, see `io::inbox`).
+//! The protocol front of a worker: TLS handshakes and HTTP/2, on a small
+//! tokio runtime of its own.
 //!
-//! Why a front rather than TLS in the loop: the loop and the serving
-//! threads read and write raw descriptors (`writev`, `sendfile`, the body
-//! reader, `wsgi.input`), which is what makes plaintext HTTP/1.1 fast.
-//! Threading a TLS session or HTTP/2 streams through all of that would
-//! slow and complicate every path. The front costs one in-process hop per
-//! TLS or HTTP/2 request, and nothing at all in plaintext HTTP/1.1.
+//! - HTTP/1.1 over TLS: the front accepts, reads a PROXY header if one is
+//!   due, refuses plain HTTP and does the handshake (with its timeout and
+//!   ALPN); then it hands the socket and the rustls session to the event
+//!   loop, which serves the connection like a plaintext one through
+//!   [`crate::io::wire`]. One hop per connection, none per request.
+//! - HTTP/2 (ALPN `h2`, or h2c with prior knowledge handed over by the
+//!   loop): served here, each stream one HTTP/1.1 request to the loop
+//!   over internal connections ([`pipe`], [`upstream`]).
+//!
+//! Why the handshake stays here: it is the one slow, multi-round part of
+//! TLS, with its own timeout and refusals, and running it as a task keeps
+//! it out of the loop's connection states. What is per request (records,
+//! crypto) runs in the loop, on the thread that serves the request.
 //!
 //! - [`tls`]: the rustls configuration and the handshake's facts.
-//! - [`pipe`]: internal connections; HTTP/1.1 over TLS as a byte pipe
-//!   (all parsing, limits, errors, pipelining and 100-continue stay in
-//!   the loop).
-//! - [`h2`]: HTTP/2 (ALPN `h2`, or h2c with prior knowledge handed over
-//!   by the loop), each stream one HTTP/1.1 request to the loop.
+//! - [`pipe`]: internal connections, [`pipe::Prefixed`] streams.
+//! - [`h2`]: HTTP/2, each stream one HTTP/1.1 request to the loop.
 //! - [`upstream`]: the internal HTTP/1.1 connections those requests go
 //!   over, reused from stream to stream.
 //!
 //! Draining (SIGTERM): the listeners close, HTTP/2 connections send
-//! GOAWAY and finish their streams, TLS pipes end when the loop closes
-//! their internal connection; the loop waits for the front's connections
+//! GOAWAY and finish their streams; TLS connections the loop took over
+//! drain there. The loop waits for the front's connections
 //! ([`crate::io::inbox::Inbox::enter`]). Stopping drops the runtime.
 
 pub mod h2;
@@ -41,7 +44,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::http::forwarded::TrustedProxies;
 use crate::http::proxy_protocol::{parse_proxy_header, ProxiedPeer};
 use crate::http::Status;
-use crate::io::inbox::{Handoff, Inbox};
+use crate::io::inbox::{Adopted, Carrier, Handoff, Inbox};
 use crate::io::listener::{peer_of, PeerInfo};
 use crate::io::Shared;
 
@@ -214,13 +217,12 @@ async fn accept_loop(
         let open = pipe::Open::new(&front.inbox);
         let (front, drain) = (front.clone(), drain.clone());
         tokio::spawn(async move {
-            let _held = (open, permit);
-            serve_tls(tcp, peer_of(addr), info, front, drain).await;
+            let held = Box::new((open, permit));
+            serve_tls(tcp, peer_of(addr), info, front, drain, held).await;
         });
     }
 }
 
-/// One TLS client: handshake, then HTTP/2 or an HTTP/1.1 pipe by ALPN.
 /// The PROXY header (`--proxy-protocol`) before the TLS handshake: reads
 /// it, with whatever follows it in the same reads, into `early`; returns
 /// the header's length and the client it names. Refused (`None`) as the
@@ -263,12 +265,18 @@ async fn refuse_plain(mut tcp: TcpStream) {
     .await;
 }
 
+/// What a TLS connection holds while it lives (its `--max-connections`
+/// permit, its place in the front's open count): dropped when it ends,
+/// wherever that is.
+type Held = Box<(pipe::Open, tokio::sync::OwnedSemaphorePermit)>;
+
 async fn serve_tls(
     mut tcp: TcpStream,
     mut peer: PeerInfo,
     info: usize,
     front: Listening,
     drain: watch::Receiver<bool>,
+    held: Held,
 ) {
     let mut early = Vec::new();
     if let Some(allowed) = &front.proxy_protocol {
@@ -307,9 +315,24 @@ async fn serve_tls(
     if conn.alpn_protocol() == Some(tls::ALPN_H2) {
         let client = h2::Client::new(inbox, peer, info, keepalive);
         h2::serve(stream, client, keepalive, drain).await;
-    } else if let Ok(internal) = pipe::connect(&inbox, peer, info) {
-        pipe::pipe(stream, internal).await;
+        drop(held);
+        return;
     }
+    // HTTP/1.1: the loop takes the socket and the session over (`io::wire`).
+    let (io, mut session) = stream.into_inner();
+    let (rest, tcp) = io.into_parts();
+    if !rest.is_empty() && !tls::take_early(&mut session, &rest) {
+        return;
+    }
+    let Ok(tcp) = tcp.into_std() else {
+        return;
+    };
+    inbox.push(Adopted {
+        stream: Carrier::Tls(tcp, Box::new(session)),
+        peer,
+        listener: info,
+        held: Some(held),
+    });
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The front's internal connections to the event loop, and the byte pipe
-//! that serves HTTP/1.1 over TLS through one.
+//! The front's internal connections to the event loop (what HTTP/2
+//! streams reach it over), and the small stream helpers of the front.
 //!
 //! An internal connection is a `socketpair(2)`: the front keeps one end
 //! (as a tokio `UnixStream`), the loop adopts the other through the
@@ -8,7 +8,9 @@
 //! no HTTP is interpreted here.
 //!
 //! Also [`Prefixed`]: a stream that first yields bytes already read (the
-//! h2c preface the loop consumed) before reading the socket.
+//! h2c preface the loop consumed, or what followed a PROXY header) before
+//! reading the socket; and [`Open`], a client connection's place in the
+//! front's open count.
 
 use std::io;
 use std::pin::Pin;
@@ -16,18 +18,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UnixStream;
 
 use crate::io::inbox::{Adopted, Inbox};
 use crate::io::listener::PeerInfo;
 
-/// Bytes each direction of a pipe moves per read: large enough that a big
-/// upload or response is not split into many small TLS records.
-pub const PIPE_BUFFER: usize = 64 * 1024;
-/// After the loop ended its side (response sent, connection closing),
-/// how long the client may still read before the TLS connection is
-/// dropped; a close with unread data in flight could reset it.
+/// After the answer to plain HTTP on a TLS port, how long the client may
+/// still send before the connection is dropped; a close with unread data
+/// in flight could reset it, and the answer with it.
 pub const PIPE_LINGER: Duration = Duration::from_secs(2);
 
 /// Opens an internal connection to the loop for a client described by
@@ -36,43 +35,8 @@ pub fn connect(inbox: &Inbox, peer: PeerInfo, listener: usize) -> io::Result<Uni
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
     ours.set_nonblocking(true)?;
     let ours = UnixStream::from_std(ours)?;
-    inbox.push(Adopted {
-        stream: theirs,
-        peer,
-        listener,
-    });
+    inbox.push(Adopted::pair(theirs, peer, listener));
     Ok(ours)
-}
-
-/// Moves bytes both ways between a client stream (TLS) and an internal
-/// connection until the loop closes its side (then the client gets a
-/// TLS close and a short linger) or the client closes its side (then the
-/// loop sees the end of input and finishes its answer first).
-pub async fn pipe<S>(client: S, internal: UnixStream)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let (cr, mut cw) = tokio::io::split(client);
-    let (lr, mut lw) = internal.into_split();
-    let mut cr = BufReader::with_capacity(PIPE_BUFFER, cr);
-    let mut lr = BufReader::with_capacity(PIPE_BUFFER, lr);
-    let up = async {
-        let _ = tokio::io::copy_buf(&mut cr, &mut lw).await;
-        // The client is done sending: the loop sees the end of input.
-        let _ = lw.shutdown().await;
-    };
-    let down = async {
-        let _ = tokio::io::copy_buf(&mut lr, &mut cw).await;
-        // The loop closed: TLS close_notify, then FIN.
-        let _ = cw.shutdown().await;
-    };
-    tokio::pin!(up, down);
-    tokio::select! {
-        () = &mut down => {
-            let _ = tokio::time::timeout(PIPE_LINGER, &mut up).await;
-        }
-        () = &mut up => down.await,
-    }
 }
 
 /// Registers a front client connection with the inbox for its lifetime,
@@ -106,6 +70,12 @@ impl<S> Prefixed<S> {
             at: 0,
             inner,
         }
+    }
+
+    /// The prefix's bytes not read yet, and the stream.
+    pub fn into_parts(mut self) -> (Vec<u8>, S) {
+        self.prefix.drain(..self.at);
+        (self.prefix, self.inner)
     }
 }
 
@@ -151,7 +121,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn prefixed_yields_prefix_then_stream() {

@@ -156,6 +156,21 @@ pub fn subject_dn(der: &[u8]) -> String {
     }
 }
 
+/// Feeds `bytes` (read from the socket but not yet by the session) to
+/// `session`; false if they are not valid TLS.
+pub fn take_early(session: &mut ServerConnection, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        match session.read_tls(&mut bytes) {
+            Ok(n) if n > 0 => {}
+            _ => return false,
+        }
+        if session.process_new_packets().is_err() {
+            return false;
+        }
+    }
+    true
+}
+
 /// A DER certificate in PEM, lines of 64 characters.
 pub fn pem(der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);

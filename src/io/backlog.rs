@@ -20,10 +20,11 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use super::sock::{self, Interest, Waiter};
+use super::wire::Wire;
 
 /// How far a response may run ahead of its client: a serving thread with
 /// more than this queued for its connection waits (within the worker's
@@ -133,7 +134,7 @@ impl Backlog {
     /// Writes as much as the socket takes now, without waiting: the bytes
     /// written. A file that ended before its announced count is an error
     /// (`UnexpectedEof`): the response cannot be completed.
-    pub fn write_nowait(&mut self, fd: RawFd) -> io::Result<u64> {
+    pub fn write_nowait(&mut self, wire: &Wire) -> io::Result<u64> {
         let mut written = 0;
         while let Some(front) = self.pieces.front_mut() {
             let n = match front {
@@ -143,7 +144,7 @@ impl Backlog {
                     left,
                 } => {
                     let piece = (*left).min(SENDFILE_PIECE);
-                    match sock::sendfile_some(fd, file.as_raw_fd(), *offset, piece)? {
+                    match wire.sendfile_some(file.as_raw_fd(), *offset, piece)? {
                         None => return Ok(written),
                         Some(0) => {
                             return Err(io::Error::new(
@@ -171,7 +172,7 @@ impl Backlog {
                         .take_while(|p| !matches!(p, Piece::File { .. }))
                         .map(Piece::rest)
                         .collect();
-                    match sock::writev_some(fd, &parts)? {
+                    match wire.writev_some(&parts)? {
                         0 => return Ok(written),
                         n => n as u64,
                     }
@@ -187,17 +188,17 @@ impl Backlog {
     /// `waiter` while the socket is full; `timeout` bounds each stall.
     pub fn write_until(
         &mut self,
-        fd: RawFd,
+        wire: &Wire,
         most: u64,
         timeout: Duration,
         waiter: Waiter,
     ) -> io::Result<()> {
         loop {
-            self.write_nowait(fd)?;
+            self.write_nowait(wire)?;
             if self.left <= most {
                 return Ok(());
             }
-            waiter(fd, Interest::Write, sock::deadline_in(timeout))?;
+            waiter(wire.fd(), Interest::Write, sock::deadline_in(timeout))?;
         }
     }
 

@@ -12,10 +12,10 @@
 use std::fmt;
 use std::io;
 use std::ops::Range;
-use std::os::fd::RawFd;
 use std::time::Duration;
 
 use super::sock::{self, Interest, Waiter};
+use super::wire::Wire;
 use crate::http::response::CONTINUE;
 use crate::http::{BodyDecoder, Decoded, Framing, ParseError};
 
@@ -53,7 +53,7 @@ impl fmt::Display for BodyError {
 
 /// The body of one request, readable by the application.
 pub struct BodyReader {
-    fd: RawFd,
+    wire: Wire,
     buf: Vec<u8>,
     /// Next undecoded byte in `buf`.
     pos: usize,
@@ -70,7 +70,7 @@ pub struct BodyReader {
 impl Default for BodyReader {
     fn default() -> Self {
         BodyReader {
-            fd: -1,
+            wire: Wire::default(),
             buf: Vec::new(),
             pos: 0,
             ready: 0..0,
@@ -86,7 +86,7 @@ impl Default for BodyReader {
 impl BodyReader {
     /// `buf[pos..]` holds whatever of the body (and beyond) was received.
     pub fn new(
-        fd: RawFd,
+        wire: Wire,
         buf: Vec<u8>,
         pos: usize,
         decoder: BodyDecoder,
@@ -95,7 +95,7 @@ impl BodyReader {
     ) -> Self {
         let continue_pending = expect_continue && !decoder.is_done();
         BodyReader {
-            fd,
+            wire,
             buf,
             pos,
             ready: pos..pos,
@@ -248,7 +248,8 @@ impl BodyReader {
     fn fill(&mut self, waiter: Waiter) -> Result<(), BodyError> {
         if self.continue_pending {
             self.continue_pending = false;
-            sock::write_all_vectored(self.fd, &[CONTINUE], self.timeout, waiter)
+            self.wire
+                .write_all(CONTINUE, self.timeout, waiter)
                 .map_err(|e| BodyError::Io(e.kind()))?;
         }
         if self.pos == self.buf.len() {
@@ -264,7 +265,7 @@ impl BodyReader {
         };
         self.read_socket = true;
         loop {
-            match sock::read_some(self.fd, &mut self.buf, want) {
+            match self.wire.read_some(&mut self.buf, want) {
                 Ok(0) => {
                     return Err(BodyError::Truncated {
                         received: self.decoder.total(),
@@ -273,7 +274,7 @@ impl BodyReader {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     let deadline = sock::deadline_in(self.timeout);
-                    waiter(self.fd, Interest::Read, deadline)
+                    waiter(self.wire.fd(), Interest::Read, deadline)
                         .map_err(|e| BodyError::Io(e.kind()))?;
                 }
                 Err(e) => return Err(BodyError::Io(e.kind())),

@@ -2,11 +2,11 @@
 //! and where it is in the request cycle ([`Phase`]), with the deadline
 //! that applies to that phase.
 
-use std::os::fd::RawFd;
 use std::time::Instant;
 
 use super::backlog::Backlog;
 use super::listener::{PeerInfo, Stream};
+use super::wire::Wire;
 use crate::http::{BodyDecoder, RequestHead};
 
 /// Where a connection is between two dispatches to the application.
@@ -36,7 +36,9 @@ pub enum Phase {
 /// A connection owned by the event loop.
 pub struct Conn {
     pub stream: Stream,
-    pub fd: RawFd,
+    /// What the connection's bytes go through: the socket, or its TLS
+    /// session (handed over by the front after the handshake).
+    pub wire: Wire,
     pub peer: PeerInfo,
     /// Index of the listener it was accepted on.
     pub listener: usize,
@@ -71,14 +73,17 @@ pub struct Conn {
     pub close_after_write: bool,
     /// The registration includes writability.
     pub writable: bool,
+    /// Held for the connection's life: what the front counts it by
+    /// (`--max-connections`, draining) when it handed the connection over.
+    pub held: Option<Box<dyn Send>>,
 }
 
 impl Conn {
     pub fn new(stream: Stream, peer: PeerInfo, listener: usize, deadline: Instant) -> Self {
-        let fd = stream.fd();
+        let wire = Wire::plain(stream.fd());
         Conn {
             stream,
-            fd,
+            wire,
             peer,
             listener,
             buf: Vec::new(),
@@ -94,7 +99,14 @@ impl Conn {
             backlog: Backlog::default(),
             close_after_write: false,
             writable: false,
+            held: None,
         }
+    }
+
+    /// Response bytes wait to be written: the backlog's, or encrypted
+    /// ones a TLS session holds. Until written, the connection is not read.
+    pub fn output_pending(&self) -> bool {
+        !self.backlog.is_empty() || self.wire.tls_pending()
     }
 
     /// Marks `n` pending bytes consumed; an emptied buffer restarts at 0

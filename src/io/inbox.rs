@@ -24,19 +24,46 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use mio::Waker;
+use rustls::ServerConnection;
 
 use super::listener::PeerInfo;
 use super::metrics::Metrics;
 
+/// What an adopted connection's bytes come over.
+pub enum Carrier {
+    /// The loop's end of a socket pair whose other end the front serves
+    /// (an HTTP/2 stream's requests).
+    Pair(UnixStream),
+    /// The client's own socket with its TLS session, the handshake done
+    /// (HTTP/1.1 over TLS): the loop reads and writes through the session
+    /// (`io::wire`).
+    Tls(TcpStream, Box<ServerConnection>),
+}
+
 /// A front connection entering the loop.
 pub struct Adopted {
-    /// The loop's end of the pair (blocking mode is fixed by the loop).
-    pub stream: UnixStream,
+    /// Its socket (blocking mode is fixed by the loop).
+    pub stream: Carrier,
     /// The client as the environ shows it (address, TLS, HTTP/2).
     pub peer: PeerInfo,
     /// Which listener it came in on: the loop's index of its info (see
     /// `EventLoop::attach_inbox`).
     pub listener: usize,
+    /// Dropped when the loop closes the connection (what the front counts
+    /// it by: its `--max-connections` permit, its open count).
+    pub held: Option<Box<dyn Send>>,
+}
+
+impl Adopted {
+    /// The loop's end of a socket pair, nothing held.
+    pub fn pair(stream: UnixStream, peer: PeerInfo, listener: usize) -> Adopted {
+        Adopted {
+            stream: Carrier::Pair(stream),
+            peer,
+            listener,
+            held: None,
+        }
+    }
 }
 
 /// A plaintext connection leaving the loop for the front (h2c).

@@ -25,6 +25,7 @@ pub mod pool;
 pub mod record;
 pub mod service;
 pub mod sock;
+pub mod wire;
 
 pub use body::{BodyError, BodyReader};
 pub use event_loop::EventLoop;

@@ -24,7 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::backlog::{Backlog, Held, MAX_BACKLOG_BYTES};
-use super::sock::{self, Waiter};
+use super::sock::Waiter;
+use super::wire::Wire;
 
 /// Buffered output beyond this is written out; smaller pieces are
 /// coalesced so a head and a short body leave in one `writev`.
@@ -80,7 +81,7 @@ impl Drop for WaitTurn<'_> {
 
 /// Where the response of the current request goes.
 pub struct Output {
-    fd: RawFd,
+    wire: Wire,
     buf: Vec<u8>,
     timeout: Duration,
     /// Body and head bytes handed to the kernel so far.
@@ -109,7 +110,7 @@ pub struct Park(Mutex<Parked>);
 
 #[derive(Default)]
 struct Parked {
-    fd: RawFd,
+    wire: Wire,
     bytes: Vec<u8>,
     since: Option<Instant>,
     /// Bytes the monitor wrote.
@@ -134,7 +135,7 @@ impl Park {
         }
         let mut done = 0;
         while done < p.bytes.len() {
-            match sock::write_some(p.fd, &p.bytes[done..]) {
+            match p.wire.write_some(&p.bytes[done..]) {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -152,7 +153,7 @@ impl Park {
 impl Default for Output {
     fn default() -> Self {
         Output {
-            fd: -1,
+            wire: Wire::default(),
             buf: Vec::new(),
             timeout: Duration::ZERO,
             sent: 0,
@@ -169,9 +170,9 @@ impl Default for Output {
 impl Output {
     /// `park`: where a complete response may wait (see [`Output::end`]
     /// and [`Output::park`]); `None` writes every response at once.
-    pub fn new(fd: RawFd, buf: Vec<u8>, timeout: Duration, park: Option<Arc<Park>>) -> Self {
+    pub fn new(wire: Wire, buf: Vec<u8>, timeout: Duration, park: Option<Arc<Park>>) -> Self {
         Output {
-            fd,
+            wire,
             buf,
             timeout,
             sent: 0,
@@ -209,7 +210,7 @@ impl Output {
         }
         let mut p = park.lock();
         std::mem::swap(&mut p.bytes, &mut self.buf);
-        p.fd = self.fd;
+        p.wire = self.wire.clone();
         p.since = Some(Instant::now());
         p.written = 0;
         p.failed = false;
@@ -381,10 +382,10 @@ impl Output {
             Some(waiter) if self.backlog.len() > MAX_BACKLOG_BYTES => {
                 let _turn = self.budget.as_deref().map(WaitBudget::enter).transpose()?;
                 self.backlog
-                    .write_until(self.fd, MAX_BACKLOG_BYTES, self.timeout, waiter)?;
+                    .write_until(&self.wire, MAX_BACKLOG_BYTES, self.timeout, waiter)?;
             }
             _ if !self.backlog.is_empty() => {
-                self.backlog.write_nowait(self.fd)?;
+                self.backlog.write_nowait(&self.wire)?;
             }
             _ => {}
         }
@@ -393,7 +394,7 @@ impl Output {
             return Ok(());
         }
         let n = if self.backlog.is_empty() {
-            sock::writev_some(self.fd, &[&self.buf, tail])?
+            self.wire.writev_some(&[&self.buf, tail])?
         } else {
             0
         };
@@ -429,11 +430,11 @@ impl Output {
     ) -> io::Result<u64> {
         let _ = waiter;
         self.unpark();
-        sock::set_cork(self.fd, true);
+        self.wire.set_cork(true);
         let result = self
             .send(&[], None, None)
             .and_then(|()| self.sendfile_inner(file_fd, offset, count));
-        sock::set_cork(self.fd, false);
+        self.wire.set_cork(false);
         match result {
             Ok(n) => {
                 self.sent += n;
@@ -450,7 +451,10 @@ impl Output {
     fn sendfile_inner(&mut self, file_fd: RawFd, offset: u64, count: u64) -> io::Result<u64> {
         let mut done = 0;
         while done < count && self.backlog.is_empty() {
-            match sock::sendfile_some(self.fd, file_fd, offset + done, count - done)? {
+            match self
+                .wire
+                .sendfile_some(file_fd, offset + done, count - done)?
+            {
                 Some(0) => return Ok(done), // the file is shorter
                 Some(n) => done += n,
                 None => break,

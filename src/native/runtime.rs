@@ -31,7 +31,7 @@ use tokio::io::Interest;
 
 use crate::io::event_loop::{DoneSink, OpenJob};
 use crate::io::service::{LoopWaiter, Outcome};
-use crate::io::sock;
+use crate::io::wire::Wire;
 
 /// A task not yet handed to the runtime.
 type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -155,22 +155,11 @@ impl AsRawFd for Fd {
     }
 }
 
-/// One non-blocking `send(2)` to the client's socket.
-fn send_some(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
-    // SAFETY: reads `bytes.len()` bytes of a live slice.
-    let rc = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
-    if rc < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(rc as usize)
-    }
-}
-
 /// The client's socket as the runtime's tasks write it: plain non-blocking
 /// sends, registered with the runtime only once one would block (most
 /// responses leave in one send, and registering costs two `epoll_ctl`s).
 pub struct Client {
-    fd: RawFd,
+    wire: Wire,
     registered: Option<AsyncFd<Fd>>,
     /// Longest stall allowed.
     timeout: Duration,
@@ -179,9 +168,9 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(fd: RawFd, timeout: Duration) -> Client {
+    pub fn new(wire: Wire, timeout: Duration) -> Client {
         Client {
-            fd,
+            wire,
             registered: None,
             timeout,
             sent: 0,
@@ -199,7 +188,7 @@ impl Client {
             let interest = Interest::WRITABLE | Interest::READABLE;
             // SAFETY: the fd is the client socket the job owns; it stays
             // open until the job finishes, and `self` is dropped before.
-            let afd = unsafe { AsyncFd::register_with_interest(Fd(self.fd), interest) };
+            let afd = unsafe { AsyncFd::register_with_interest(Fd(self.wire.fd()), interest) };
             self.registered = Some(afd.ok()?);
         }
         self.registered.as_ref()
@@ -235,27 +224,19 @@ impl Client {
     pub async fn sendfile(&mut self, file: RawFd, mut offset: u64, count: u64) -> bool {
         let end = offset + count;
         while offset < end {
-            let mut off = offset as libc::off_t;
-            let piece = (end - offset).min(SENDFILE_PIECE) as usize;
-            // SAFETY: valid fds; `off` is a local the kernel updates.
-            let rc = unsafe { libc::sendfile(self.fd, file, &mut off, piece) };
-            if rc > 0 {
-                offset += rc as u64;
-                self.sent += rc as u64;
-                continue;
-            }
-            if rc == 0 {
-                return false; // the file is shorter than promised
-            }
-            let err = std::io::Error::last_os_error();
-            match err.kind() {
-                std::io::ErrorKind::Interrupted => {}
-                std::io::ErrorKind::WouldBlock => {
+            let piece = (end - offset).min(SENDFILE_PIECE);
+            match self.wire.sendfile_some(file, offset, piece) {
+                Ok(Some(0)) => return false, // the file is shorter than promised
+                Ok(Some(n)) => {
+                    offset += n;
+                    self.sent += n;
+                }
+                Ok(None) => {
                     if !self.writable().await {
                         return false;
                     }
                 }
-                _ => return false,
+                Err(_) => return false,
             }
         }
         true
@@ -263,7 +244,7 @@ impl Client {
 
     /// Sets `TCP_CORK`, so a head and a `sendfile` body share segments.
     pub fn cork(&self, on: bool) {
-        sock::set_cork(self.fd, on);
+        self.wire.set_cork(on);
     }
 
     /// Writes all of `buf`; empties it. False if the client went away or
@@ -271,7 +252,7 @@ impl Client {
     pub async fn write_all(&mut self, buf: &mut Vec<u8>) -> bool {
         let mut off = 0;
         while off < buf.len() {
-            match send_some(self.fd, &buf[off..]) {
+            match self.wire.write_some(&buf[off..]) {
                 Ok(n) => {
                     off += n;
                     self.sent += n as u64;

@@ -264,7 +264,7 @@ impl StaticFiles {
     /// Serves a job on the native runtime: the same answer, written
     /// without blocking a thread while the client's socket is full.
     async fn serve_job(&self, job: &mut OpenJob) -> Outcome {
-        let mut client = Client::new(job.fd(), job.io_timeout());
+        let mut client = Client::new(job.wire().clone(), job.io_timeout());
         let mut ex = job.exchange();
         let started = self.recorder.start(&ex);
         let reply = self.reply(&mut ex);

@@ -259,6 +259,26 @@ impl Serve for Fake {
     }
 }
 
+/// Reads one Content-Length-framed response: (status line, body).
+pub fn read_response(r: &mut impl BufRead) -> (String, Vec<u8>) {
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    let mut len = 0;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).unwrap();
+    (status.trim_end().to_string(), body)
+}
+
 /// The short timeouts every test server uses unless it changes them.
 pub fn test_config() -> LoopConfig {
     LoopConfig {

@@ -7,6 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use super::*;
+use crate::io::wire::Wire;
 
 fn pair() -> (UnixStream, UnixStream) {
     let (a, b) = UnixStream::pair().unwrap();
@@ -43,7 +44,9 @@ fn drain(backlog: &mut Backlog, writer: &UnixStream, mut reader: UnixStream) -> 
     let mut got = Vec::new();
     let mut buf = vec![0u8; 7919]; // an odd size: pieces end mid-read
     while got.len() < total {
-        backlog.write_nowait(writer.as_raw_fd()).unwrap();
+        backlog
+            .write_nowait(&Wire::plain(writer.as_raw_fd()))
+            .unwrap();
         let n = reader.read(&mut buf).unwrap();
         got.extend_from_slice(&buf[..n]);
     }
@@ -77,9 +80,9 @@ fn pieces_leave_in_order_across_partial_writes() {
     .concat();
     assert_eq!(b.len(), want.len() as u64);
     // Nobody reads yet: the socket takes part, the rest stays.
-    let first = b.write_nowait(w.as_raw_fd()).unwrap();
+    let first = b.write_nowait(&Wire::plain(w.as_raw_fd())).unwrap();
     assert!(first > 0 && !b.is_empty());
-    assert_eq!(b.write_nowait(w.as_raw_fd()).unwrap(), 0);
+    assert_eq!(b.write_nowait(&Wire::plain(w.as_raw_fd())).unwrap(), 0);
     let mut got = vec![0u8; first as usize];
     let mut r = r;
     r.read_exact(&mut got).unwrap();
@@ -104,7 +107,7 @@ fn a_file_shorter_than_announced_is_an_error() {
     let (w, _r) = pair();
     let mut b = Backlog::default();
     b.push_file(file_of(b"short"), 0, 100);
-    let err = b.write_nowait(w.as_raw_fd()).unwrap_err();
+    let err = b.write_nowait(&Wire::plain(w.as_raw_fd())).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
 }
 
@@ -138,11 +141,21 @@ fn write_until_stops_at_the_bound() {
     });
     let bound = MAX_BACKLOG_BYTES;
     let mut wait = |fd, interest, deadline| sock::wait(fd, interest, deadline);
-    b.write_until(w.as_raw_fd(), bound, Duration::from_secs(10), &mut wait)
-        .unwrap();
+    b.write_until(
+        &Wire::plain(w.as_raw_fd()),
+        bound,
+        Duration::from_secs(10),
+        &mut wait,
+    )
+    .unwrap();
     assert!(b.len() <= bound);
-    b.write_until(w.as_raw_fd(), 0, Duration::from_secs(10), &mut wait)
-        .unwrap();
+    b.write_until(
+        &Wire::plain(w.as_raw_fd()),
+        0,
+        Duration::from_secs(10),
+        &mut wait,
+    )
+    .unwrap();
     drop(w);
     assert_eq!(reader.join().unwrap(), 4 << 20);
 }
@@ -154,7 +167,12 @@ fn write_until_times_out_on_a_client_that_never_reads() {
     b.push_held(Box::new(vec![0u8; 4 << 20]), 0);
     let mut wait = |fd, interest, deadline| sock::wait(fd, interest, deadline);
     let err = b
-        .write_until(w.as_raw_fd(), 0, Duration::from_millis(50), &mut wait)
+        .write_until(
+            &Wire::plain(w.as_raw_fd()),
+            0,
+            Duration::from_millis(50),
+            &mut wait,
+        )
         .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     assert!(!b.is_empty());

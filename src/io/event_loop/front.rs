@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use super::{EventLoop, Step};
 use crate::io::conn::Conn;
-use crate::io::inbox::{Handoff, Inbox};
+use crate::io::inbox::{Carrier, Handoff, Inbox};
 use crate::io::listener::{ListenerInfo, Stream};
+use crate::io::wire::Wire;
 
 impl EventLoop {
     /// Connects a front: the loop will adopt what `inbox` queues, as if
@@ -41,10 +42,18 @@ impl EventLoop {
             return;
         };
         for a in inbox.take() {
-            if self.closed || a.stream.set_nonblocking(true).is_err() {
+            if self.closed {
                 continue; // dropped: the front sees the pair close
             }
-            let mut stream = Stream::Unix(mio::net::UnixStream::from_std(a.stream));
+            let (mut stream, session) = match a.stream {
+                Carrier::Pair(s) if s.set_nonblocking(true).is_ok() => {
+                    (Stream::Unix(mio::net::UnixStream::from_std(s)), None)
+                }
+                Carrier::Tls(s, session) if s.set_nonblocking(true).is_ok() => {
+                    (Stream::Tcp(mio::net::TcpStream::from_std(s)), Some(session))
+                }
+                _ => continue,
+            };
             let Some(idx) = self.register(&mut stream) else {
                 continue;
             };
@@ -59,6 +68,10 @@ impl EventLoop {
             };
             let mut conn = Box::new(Conn::new(stream, peer, listener, deadline));
             conn.adopted = true;
+            conn.held = a.held;
+            if let Some(session) = session {
+                conn.wire = Wire::tls(conn.stream.fd(), *session);
+            }
             self.conns[idx] = Some(conn);
             // Counted live (the loop holds it), not in the metrics: the
             // front counts its client connections there.
@@ -115,8 +128,10 @@ pub(super) fn h2c_candidate(
     infos: &[Arc<ListenerInfo>],
     listener: usize,
     stream: &Stream,
+    wire: &Wire,
 ) -> bool {
     matches!(stream, Stream::Tcp(_))
+        && !wire.is_tls()
         && !infos[listener].uwsgi
         && inbox.as_ref().is_some_and(|i| i.serves_h2c())
 }

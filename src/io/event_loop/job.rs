@@ -110,14 +110,14 @@ impl Job {
         let base = conn.start;
         let decoder = BodyDecoder::new(conn.head.framing, max_body);
         let body = BodyReader::new(
-            conn.fd,
+            conn.wire.clone(),
             mem::take(&mut conn.buf),
             base + conn.head_len,
             decoder,
             conn.head.expect_continue,
             io_timeout,
         );
-        let out = Output::new(conn.fd, wbuf, io_timeout, park).with_budget(budget);
+        let out = Output::new(conn.wire.clone(), wbuf, io_timeout, park).with_budget(budget);
         OpenJob {
             idx,
             conn,
@@ -158,9 +158,9 @@ impl OpenJob {
         }
     }
 
-    /// The client's socket (non-blocking).
-    pub fn fd(&self) -> std::os::fd::RawFd {
-        self.conn.fd
+    /// The client's connection (its socket is non-blocking).
+    pub fn wire(&self) -> &crate::io::wire::Wire {
+        &self.conn.wire
     }
 
     /// Longest stall allowed writing the response.
@@ -369,7 +369,7 @@ impl EventLoop {
         let now = Instant::now();
         // Draining may have begun while this request was served.
         conn.deadline = self.idle_deadline(now);
-        if !backlog.is_empty() {
+        if !backlog.is_empty() || conn.wire.tls_pending() {
             conn.backlog = backlog;
             conn.deadline = now + self.config.io_timeout;
         }

@@ -15,7 +15,6 @@ use crate::http::date::DATE_LEN;
 use crate::http::response::simple_response;
 use crate::http::ParseError;
 use crate::io::conn::Phase;
-use crate::io::sock;
 
 impl EventLoop {
     /// An idle connection gives its empty buffer back to the pool, so
@@ -68,8 +67,8 @@ impl EventLoop {
         let Some(conn) = self.conns[idx].as_mut() else {
             return false;
         };
-        let n = if conn.backlog.is_empty() {
-            match sock::writev_some(conn.fd, &[msg]) {
+        let n = if !conn.output_pending() {
+            match conn.wire.writev_some(&[msg]) {
                 Ok(n) => n,
                 Err(_) => return false,
             }
@@ -116,18 +115,26 @@ impl EventLoop {
         let Some(conn) = self.conns[idx].as_mut() else {
             return false;
         };
-        if conn.backlog.is_empty() {
+        if !conn.output_pending() {
             return true;
         }
-        match conn.backlog.write_nowait(conn.fd) {
+        let before = conn.backlog.len();
+        let written = conn
+            .backlog
+            .write_nowait(&conn.wire)
+            .and_then(|_| conn.wire.flush());
+        match written {
             Err(_) => {
                 self.close(idx);
                 return false;
             }
-            Ok(n) if n > 0 => conn.deadline = Instant::now() + self.config.io_timeout,
+            // Progress (under TLS, an emptied session counts too).
+            Ok(flushed) if conn.backlog.len() < before || flushed => {
+                conn.deadline = Instant::now() + self.config.io_timeout
+            }
             Ok(_) => {}
         }
-        if !conn.backlog.is_empty() {
+        if conn.output_pending() {
             self.want_write(idx, true);
             return false;
         }
@@ -164,11 +171,11 @@ impl EventLoop {
         let Some(conn) = self.conns[idx].as_mut() else {
             return;
         };
-        if !conn.backlog.is_empty() {
+        if conn.output_pending() {
             conn.close_after_write = true;
             return;
         }
-        sock::shutdown_write(conn.fd);
+        conn.wire.shutdown_write();
         conn.phase = Phase::Linger;
         conn.deadline = Instant::now() + LINGER_TIMEOUT;
         conn.consume(conn.buf.len());
@@ -212,7 +219,7 @@ impl EventLoop {
             if conn.deadline > now {
                 continue;
             }
-            if !conn.backlog.is_empty() {
+            if conn.output_pending() {
                 // The client took nothing for --io-timeout: the response
                 // stays visibly cut.
                 self.close(idx);
@@ -229,7 +236,7 @@ impl EventLoop {
                 // Complete and waiting for a thread: the wait is ours.
                 Phase::Ready => {}
                 _ => {
-                    sock::shutdown_write(conn.fd);
+                    conn.wire.shutdown_write();
                     self.close(idx);
                 }
             }
@@ -246,7 +253,7 @@ impl EventLoop {
         let grace = Instant::now() + DRAIN_IDLE_GRACE;
         for conn in self.conns.iter_mut().flatten() {
             if matches!(conn.phase, Phase::Head { started: false })
-                && conn.backlog.is_empty()
+                && !conn.output_pending()
                 && conn.deadline > grace
             {
                 conn.deadline = grace;

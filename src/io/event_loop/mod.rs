@@ -30,7 +30,6 @@ use super::conn::{Conn, Phase};
 use super::listener::{Listener, ListenerInfo, Stream};
 use super::output::WaitBudget;
 pub use super::service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};
-use super::sock;
 use crate::http::date::DateCache;
 use crate::http::proxy_protocol::parse_proxy_header;
 use crate::http::uwsgi::parse_uwsgi;
@@ -374,7 +373,7 @@ impl EventLoop {
             let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else {
                 return Step::Closed;
             };
-            if !conn.backlog.is_empty() {
+            if conn.output_pending() {
                 // Backpressure: nothing more is read or parsed until the
                 // client has taken what it was sent.
                 if !self.write_backlog(idx) {
@@ -427,6 +426,7 @@ impl EventLoop {
                             &self.infos,
                             conn.listener,
                             &conn.stream,
+                            &conn.wire,
                         ) {
                         crate::http::match_h2_preface(&conn.buf[conn.start..])
                     } else {
@@ -557,13 +557,16 @@ impl EventLoop {
         // Read into the room there is; a full buffer grows to READ_CHUNK.
         let spare = conn.buf.capacity() - conn.buf.len();
         let want = if spare >= MIN_READ { spare } else { READ_CHUNK };
-        let read = sock::read_some(conn.fd, &mut conn.buf, want);
+        let read = conn.wire.read_some(&mut conn.buf, want);
         // A short read emptied the socket of data, as `WouldBlock` says
         // it was. Not of an end of stream the same event announced: only a
-        // read sees that, and no new event will come for it.
+        // read sees that, and no new event will come for it. Under TLS a
+        // short read says nothing of the socket (the session may have had
+        // a record in hand): only `WouldBlock` does.
+        let tls = conn.wire.is_tls();
         conn.drained = !conn.read_closed
             && match &read {
-                Ok(n) => *n > 0 && *n < want,
+                Ok(n) => !tls && *n > 0 && *n < want,
                 Err(e) => e.kind() == io::ErrorKind::WouldBlock,
             };
         read

@@ -78,7 +78,7 @@ impl NativeProxy {
     }
 
     async fn serve_job(&self, job: &mut OpenJob) -> Outcome {
-        let mut client = Client::new(job.fd(), job.io_timeout());
+        let mut client = Client::new(job.wire().clone(), job.io_timeout());
         let mut ex = job.exchange();
         // Taken now: reading the body may reuse the head's buffer.
         let facts = request_facts(&ex);
