@@ -14,6 +14,7 @@ by about 10%, enough for one run to decide a ratio target either way.
     python bench/run.py
     python bench/run.py --servers qiao,bjoern --apps hello,file --duration 10 --out bench.md
     python bench/run.py --apps none --native static,proxy   # native routes vs nginx
+    python bench/run.py --apps none --secure h2c,h2,h1tls   # TLS, HTTP/2 vs Granian, nginx
 
 See bench/README.md for the setup.
 """
@@ -31,6 +32,8 @@ import tempfile
 from importlib import metadata
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import secure as secure_bench  # noqa: E402  (bench/secure.py: TLS and HTTP/2)
+
 import native as native_bench  # noqa: E402  (bench/native.py, beside this file)
 from native import median, median_row  # noqa: E402  (shared with the native rounds)
 
@@ -220,6 +223,13 @@ def main() -> int:
         help="also run native-route scenarios against nginx: static,proxy (bench/native.py)",
     )
     ap.add_argument(
+        "--secure",
+        default="",
+        metavar="PROTOCOLS",
+        help="also run TLS/HTTP/2 rounds against Granian (and nginx over TLS): "
+        "h2c,h2,h1tls (bench/secure.py, with ../shared/bench/h2tls.py)",
+    )
+    ap.add_argument(
         "--rounds",
         type=int,
         default=3,
@@ -246,6 +256,9 @@ def main() -> int:
     unknown = set(native) - set(native_bench.SCENARIOS)
     if unknown:
         ap.error(f"unknown native scenarios {sorted(unknown)}: choose from static, proxy")
+    secure = [p for p in args.secure.split(",") if p]
+    if set(secure) - set(secure_bench.PROTOCOLS):
+        ap.error(f"unknown protocols {sorted(set(secure) - set(secure_bench.PROTOCOLS))}")
     apps = [a for a in args.apps.split(",") if a and a != "none"]
     args.apps = ",".join(apps)
     rounds = [
@@ -260,6 +273,11 @@ def main() -> int:
         text += section
         if not ok:
             failed.append("native")
+    if secure:
+        section, ok = secure_bench.run(args, secure)
+        text += section
+        if not ok:
+            failed.append("secure")
     print()
     print(text, end="")
     if args.out:
