@@ -39,7 +39,7 @@ impl Drop for Tree {
 }
 
 fn native_server(config: NativeConfig) -> Server {
-    let routes = Arc::new(config.build(None).expect("valid native config"));
+    let routes = Arc::new(config.build(None, None).expect("valid native config"));
     Server::with(move |c| c.native = Some(routes))
 }
 
@@ -206,12 +206,12 @@ fn bad_settings_are_refused_before_serving() {
         statics: vec![("/s".into(), "/no/such/dir/qiao".into())],
         ..Default::default()
     };
-    assert!(missing.build(None).is_err());
+    assert!(missing.build(None, None).is_err());
     let bad_url = NativeConfig {
         proxies: vec![("/p".into(), vec!["https://example.com".into()])],
         ..Default::default()
     };
-    assert!(bad_url.build(None).is_err());
+    assert!(bad_url.build(None, None).is_err());
     let twice = NativeConfig {
         proxies: vec![
             ("/p".into(), vec!["http://127.0.0.1:1".into()]),
@@ -219,7 +219,7 @@ fn bad_settings_are_refused_before_serving() {
         ],
         ..Default::default()
     };
-    assert!(twice.build(None).is_err());
+    assert!(twice.build(None, None).is_err());
 }
 
 #[test]
@@ -256,7 +256,7 @@ fn a_client_that_stops_reading_a_file_holds_no_thread() {
         statics: vec![("/static".into(), tree.public())],
         ..Default::default()
     }
-    .build(None)
+    .build(None, None)
     .unwrap();
     let routes = Arc::new(routes);
     // One thread, and a stall allowed longer than the client's patience:

@@ -37,7 +37,6 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::runtime::Runtime;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
@@ -47,12 +46,8 @@ use crate::http::Status;
 use crate::io::inbox::{Adopted, Carrier, Handoff, Inbox};
 use crate::io::listener::{peer_of, PeerInfo};
 use crate::io::Shared;
+use crate::native::runtime::NativeRuntime;
 
-/// Threads of the front's runtime. TLS and HTTP/2 framing are light next
-/// to the application (which runs on the pool's threads); one thread per
-/// worker process keeps the front from competing with them. Scale out
-/// with `--workers`.
-pub const FRONT_THREADS: usize = 1;
 /// Longest TLS handshake, from accept; then the connection is closed.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// An answer for plain HTTP sent to a TLS port (detected by its first
@@ -82,26 +77,23 @@ pub struct FrontConfig {
     pub proxy_protocol: Option<Arc<TrustedProxies>>,
 }
 
-/// A running front; dropping it stops it at once.
+/// A running front; dropping it stops its tasks (at their next turn).
 pub struct Front {
-    rt: Option<Runtime>,
+    stop: Arc<watch::Sender<bool>>,
 }
 
 impl Front {
-    /// Starts the runtime and its listeners. `block_signals` runs on the
-    /// runtime's threads first (signals belong to the main thread).
+    /// Starts the listeners' tasks on `rt`, the worker's loop-driven
+    /// runtime (`native::runtime`): they run on the thread that leads the
+    /// event loop, while it waits, so a request through the front costs
+    /// no switch between threads (a thread of its own for the front cost
+    /// two per HTTP/2 request).
     pub fn start(
         config: FrontConfig,
         inbox: Arc<Inbox>,
         shared: &Shared,
-        block_signals: fn(),
+        rt: Arc<NativeRuntime>,
     ) -> std::io::Result<Front> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(FRONT_THREADS)
-            .thread_name("qiao-front")
-            .on_thread_start(block_signals)
-            .enable_all()
-            .build()?;
         let (drain_tx, drain_rx) = watch::channel(shared.draining());
         let drain_tx = Arc::new(drain_tx);
         {
@@ -114,8 +106,8 @@ impl Front {
         // One permit per client connection held (`--max-connections`).
         let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
         if config.h2c {
-            let handle = rt.handle().clone();
-            let (inbox2, drain, slots) = (inbox.clone(), drain_rx.clone(), slots.clone());
+            let (rt2, inbox2, drain, slots) =
+                (rt.clone(), inbox.clone(), drain_rx.clone(), slots.clone());
             inbox.set_h2c(Box::new(move |h: Handoff| {
                 // Beyond the limit the connection is closed (the loop
                 // bounds plaintext connections before this anyway).
@@ -124,7 +116,7 @@ impl Front {
                 };
                 let (inbox, drain) = (inbox2.clone(), drain.clone());
                 let open = pipe::Open::new(&inbox);
-                handle.spawn(async move {
+                rt2.spawn(async move {
                     let _held = (open, permit);
                     if h.stream.set_nonblocking(true).is_err() {
                         return;
@@ -142,7 +134,8 @@ impl Front {
             let acceptor = TlsAcceptor::from(tls.clone());
             for (l, info) in config.tls_listeners {
                 l.set_nonblocking(true)?;
-                let _guard = rt.enter();
+                let handle = rt.handle();
+                let _guard = handle.enter();
                 let l = TcpListener::from_std(l)?;
                 let front = Listening {
                     acceptor: acceptor.clone(),
@@ -154,15 +147,14 @@ impl Front {
                 rt.spawn(accept_loop(l, info, front, drain_rx.clone()));
             }
         }
-        Ok(Front { rt: Some(rt) })
+        Ok(Front { stop: drain_tx })
     }
 }
 
 impl Drop for Front {
     fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
+        // Listeners stop accepting; the runtime's owner drops the rest.
+        self.stop.send_replace(true);
     }
 }
 

@@ -34,8 +34,14 @@ impl NativeConfig {
         self.statics.is_empty() && self.proxies.is_empty()
     }
 
-    /// The route table, or why a setting cannot be served.
-    pub fn build(&self, metrics: Option<Arc<Metrics>>) -> Result<NativeRoutes, String> {
+    /// The route table, or why a setting cannot be served. `runtime`: the
+    /// worker's loop-driven runtime if it has one already (the protocol
+    /// front runs on it too); else one is made when a route needs it.
+    pub fn build(
+        &self,
+        metrics: Option<Arc<Metrics>>,
+        runtime: Option<Arc<NativeRuntime>>,
+    ) -> Result<NativeRoutes, String> {
         let recorder = Recorder {
             metrics,
             access: self.access.clone(),
@@ -55,8 +61,8 @@ impl NativeConfig {
             seen.push(norm.clone());
             Ok(norm.into_bytes())
         };
-        let runtime = if self.is_empty() {
-            None
+        let runtime = if runtime.is_some() || self.is_empty() {
+            runtime
         } else {
             let rt = NativeRuntime::new()
                 .map_err(|e| format!("cannot start the native runtime: {e}"))?;

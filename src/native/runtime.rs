@@ -66,6 +66,12 @@ impl NativeRuntime {
         })
     }
 
+    /// The runtime's handle: for registering sockets with it (inside
+    /// `handle().enter()`), not for spawning (see [`spawn`](Self::spawn)).
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.rt.handle().clone()
+    }
+
     /// Runs `task` on the runtime (while a thread leads the loop): held
     /// until a thread enters the runtime, see the module doc.
     pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {

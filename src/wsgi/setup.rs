@@ -25,6 +25,7 @@ use crate::io::metrics::{Metrics, METRICS_BLOCK};
 use crate::io::notice::Notices;
 use crate::io::record::AccessQueue;
 use crate::io::service::NativeRoutes;
+use crate::native::runtime::NativeRuntime;
 use crate::io::{EventLoop, Listener, ListenerInfo, LoopConfig, Shared};
 
 /// Deleted entries in the environ template, i.e. room for this many
@@ -153,7 +154,15 @@ impl Server {
         // SAFETY: a checked block, exported until the server is dropped.
         let metrics = (metrics_block.as_ref()).map(|b| Arc::new(unsafe { Metrics::new(b.ptr(0)) }));
         let access_queue = access_queue(&config);
-        let native = native_routes(&mut config, access_queue.clone(), metrics.clone())?;
+        // The front (TLS handshakes, HTTP/2) and the native routes run on
+        // one runtime, driven by the thread that leads the loop.
+        let runtime = runtime_for(listeners, &config)?;
+        let native = native_routes(
+            &mut config,
+            access_queue.clone(),
+            metrics.clone(),
+            runtime.clone(),
+        )?;
         let shared = Arc::new(wsgi_shared(py, app, &config, metrics.clone())?);
         stop.set_max_requests(config.max_requests);
         let tls = tls_config(&config, listeners)?;
@@ -166,7 +175,10 @@ impl Server {
             Some(notices),
             &stop,
         )?;
-        let front = start_front(&mut lp, &secure, tls, &config, metrics, &stop)?;
+        let front = match runtime {
+            Some(rt) => start_front(&mut lp, &secure, tls, &config, metrics, &stop, rt)?,
+            None => None,
+        };
         let heartbeats = (0..threads)
             .map(|t| {
                 // SAFETY: a checked block of `threads` slots, exported
@@ -300,19 +312,36 @@ fn access_queue(config: &Config) -> Option<Arc<AccessQueue>> {
     })
 }
 
-/// The route table of `--static` and `--proxy`, None without them.
+/// The loop-driven runtime the front and the native routes share
+/// (`native::runtime`), when either is there.
+fn runtime_for(
+    listeners: &[(RawFd, bool, Protocol)],
+    config: &Config,
+) -> PyResult<Option<Arc<NativeRuntime>>> {
+    let front = config.http2 || !split_listeners(listeners).1.is_empty();
+    if !front && config.native.is_empty() {
+        return Ok(None);
+    }
+    let rt = NativeRuntime::new()
+        .map_err(|e| PyOSError::new_err(format!("cannot start the worker's runtime: {e}")))?;
+    Ok(Some(Arc::new(rt)))
+}
+
+/// The route table of `--static` and `--proxy`; without them, an empty
+/// one when there is a runtime to drive (the front's). None otherwise.
 fn native_routes(
     config: &mut Config,
     access: Option<Arc<AccessQueue>>,
     metrics: Option<Arc<Metrics>>,
+    runtime: Option<Arc<NativeRuntime>>,
 ) -> PyResult<Option<Arc<NativeRoutes>>> {
-    if config.native.is_empty() {
+    if config.native.is_empty() && runtime.is_none() {
         return Ok(None);
     }
     config.native.access = access;
     let routes = config
         .native
-        .build(metrics)
+        .build(metrics, runtime)
         .map_err(PyValueError::new_err)?;
     Ok(Some(Arc::new(routes)))
 }
@@ -381,6 +410,7 @@ fn start_front(
     config: &Config,
     metrics: Option<Arc<Metrics>>,
     stop: &Shared,
+    runtime: Arc<NativeRuntime>,
 ) -> PyResult<Option<Front>> {
     if secure.is_empty() && !config.http2 {
         return Ok(None);
@@ -400,7 +430,7 @@ fn start_front(
         max_connections: config.max_connections,
         proxy_protocol: config.proxy_protocol.then(|| config.proxy_allow.clone()),
     };
-    let front = Front::start(front_config, inbox, stop, block_signals)
+    let front = Front::start(front_config, inbox, stop, runtime)
         .map_err(|e| PyOSError::new_err(format!("cannot start the TLS/HTTP/2 front: {e}")))?;
     Ok(Some(front))
 }
