@@ -25,8 +25,8 @@ use crate::io::metrics::{Metrics, METRICS_BLOCK};
 use crate::io::notice::Notices;
 use crate::io::record::AccessQueue;
 use crate::io::service::NativeRoutes;
-use crate::native::runtime::NativeRuntime;
 use crate::io::{EventLoop, Listener, ListenerInfo, LoopConfig, Shared};
+use crate::native::runtime::NativeRuntime;
 
 /// Deleted entries in the environ template, i.e. room for this many
 /// request headers in each copy before CPython resizes it. Half the
