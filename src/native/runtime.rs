@@ -140,6 +140,18 @@ impl LoopWaiter for NativeRuntime {
     fn tick(&self) {
         self.run_ready();
     }
+
+    /// Any task alive, held or spawned (by us or by a task: hyper's
+    /// connection drivers and streams).
+    fn busy(&self) -> bool {
+        self.rt.metrics().num_alive_tasks() > 0
+            || !self
+                .held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .tasks
+                .is_empty()
+    }
 }
 
 impl NativeRuntime {

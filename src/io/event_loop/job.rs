@@ -60,6 +60,11 @@ pub struct Done {
 }
 
 impl Job {
+    /// Whether the connection is TLS (its writes cost the crypto too).
+    pub fn is_tls(&self) -> bool {
+        self.conn.wire.is_tls()
+    }
+
     /// Whether a native service (not the application) serves this request.
     pub fn is_native(&self) -> bool {
         self.native.is_some()

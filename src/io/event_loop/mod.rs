@@ -237,7 +237,9 @@ impl EventLoop {
             }
         }
         let mut timeout = self.next_sweep.saturating_duration_since(Instant::now());
+        let mut waited_in_waiter = false;
         if let Some(waiter) = self.config.native.as_ref().and_then(|n| n.waiter()) {
+            waited_in_waiter = true;
             // The native proxy's tasks run while the loop waits; its poll fd
             // (readable when events wait) is one of the things they wait on.
             if !self.events_left {
@@ -254,8 +256,7 @@ impl EventLoop {
         }
         // A full batch may leave events in the kernel: the next turn
         // collects them before waiting again (the waiter only sees edges).
-        self.events_left =
-            self.config.native.is_some() && self.events.iter().count() >= EVENTS_PER_POLL;
+        self.events_left = waited_in_waiter && self.events.iter().count() >= EVENTS_PER_POLL;
         self.adopt();
         self.tokens.clear();
         self.tokens.extend(

@@ -353,8 +353,12 @@ fn serve_run<'scope, F: HandlerFactory>(
             // after the monitor's next tick.
             pool.promote(factory, scope);
         }
-        let park =
-            (!native && !eager && lock(batch).has_room()).then(|| pool.slots[slot].park.clone());
+        // TLS responses are written at once, never held for a batch: held,
+        // their p99 was 1.8-6.4 ms against 1.1-2.4 ms written at once, for
+        // the same rate with `hello` and -15% with `environ`
+        // (bench/RESULTS.md, 2026-12-05).
+        let park = (!native && !eager && !job.is_tls() && lock(batch).has_room())
+            .then(|| pool.slots[slot].park.clone());
         pool.begin(slot);
         let done = match serve.as_deref_mut() {
             Some(s) => Some(job.run(s, hb, park)),
