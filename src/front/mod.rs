@@ -144,7 +144,7 @@ impl Front {
                     keepalive,
                     proxy_protocol: config.proxy_protocol.clone(),
                 };
-                rt.spawn_resident(accept_loop(l, info, front, drain_rx.clone()));
+                rt.spawn(accept_loop(l, info, front, drain_rx.clone()));
             }
         }
         Ok(Front { stop: drain_tx })

@@ -260,12 +260,10 @@ pub trait LoopWaiter: Send + Sync {
     /// work does not wait for the loop's next wait.
     fn tick(&self);
 
-    /// Whether it has work beyond its resident tasks (the front's
-    /// accepting ones, which the loop's own epoll stands in for: see
-    /// `EventLoop::watch_front_listener`): a loop whose waiter is idle
-    /// waits on its own epoll alone (cheaper per turn). Asked at every
-    /// turn, by the leading thread; work can only appear from that thread
-    /// or from inside the waiter, so the answer cannot go stale meanwhile.
+    /// Whether it has work at all: a loop whose waiter is idle waits on
+    /// its own epoll alone (cheaper per turn). Asked at every turn, by
+    /// the leading thread; work can only appear from that thread or from
+    /// inside the waiter, so the answer cannot go stale meanwhile.
     fn busy(&self) -> bool {
         true
     }
@@ -314,12 +312,11 @@ impl NativeRoutes {
     }
 
     /// What the loop waits in this turn: the waiter, when a route may
-    /// need it, it has work (the protocol front's tasks), or `wanted`
-    /// (a front's listener is readable).
-    pub fn waiter(&self, wanted: bool) -> Option<&Arc<dyn LoopWaiter>> {
+    /// need it or it has work (the protocol front's tasks).
+    pub fn waiter(&self) -> Option<&Arc<dyn LoopWaiter>> {
         self.waiter
             .as_ref()
-            .filter(|w| wanted || !self.routes.is_empty() || w.busy())
+            .filter(|w| !self.routes.is_empty() || w.busy())
     }
 
     pub fn is_empty(&self) -> bool {

@@ -23,7 +23,6 @@
 use std::future::Future;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,8 +43,6 @@ pub struct NativeRuntime {
     loop_fd: Mutex<Option<Arc<AsyncFd<Fd>>>>,
     /// Tasks spawned while no thread was inside the runtime.
     held: Mutex<Held>,
-    /// Tasks spawned to live as long as the runtime ([`Self::spawn_resident`]).
-    resident: AtomicUsize,
 }
 
 /// [`NativeRuntime::held`]: the flag is read and written under the same
@@ -66,7 +63,6 @@ impl NativeRuntime {
                 .build()?,
             loop_fd: Mutex::new(None),
             held: Mutex::new(Held::default()),
-            resident: AtomicUsize::new(0),
         })
     }
 
@@ -74,21 +70,6 @@ impl NativeRuntime {
     /// `handle().enter()`), not for spawning (see [`spawn`](Self::spawn)).
     pub fn handle(&self) -> tokio::runtime::Handle {
         self.rt.handle().clone()
-    }
-
-    /// [`spawn`](Self::spawn) for a task that lives as long as the runtime
-    /// and only waits for something the loop watches too (a listener):
-    /// it does not make the runtime busy (`LoopWaiter::busy`).
-    pub fn spawn_resident(self: &Arc<Self>, task: impl Future<Output = ()> + Send + 'static) {
-        self.resident.fetch_add(1, Ordering::SeqCst);
-        let rt = Arc::downgrade(self);
-        self.spawn(async move {
-            task.await;
-            // Ended (the listener closed): no longer resident.
-            if let Some(rt) = rt.upgrade() {
-                rt.resident.fetch_sub(1, Ordering::SeqCst);
-            }
-        });
     }
 
     /// Runs `task` on the runtime (while a thread leads the loop): held
@@ -163,11 +144,7 @@ impl LoopWaiter for NativeRuntime {
     /// Any task alive, held or spawned (by us or by a task: hyper's
     /// connection drivers and streams).
     fn busy(&self) -> bool {
-        let metrics = self.rt.metrics();
-        // Woken tasks wait in the queue (a resident one too: a connection
-        // slot freed for an accepting task).
-        metrics.num_alive_tasks() > self.resident.load(Ordering::SeqCst)
-            || metrics.global_queue_depth() > 0
+        self.rt.metrics().num_alive_tasks() > 0
             || !self
                 .held
                 .lock()
@@ -352,7 +329,3 @@ impl Drop for JobTask {
         }
     }
 }
-
-#[cfg(test)]
-#[path = "runtime/tests.rs"]
-mod tests;

@@ -422,11 +422,6 @@ fn start_front(
     let infos = std_ls.iter().map(tls_listener_info).collect();
     let inbox = Arc::new(Inbox::new(metrics));
     let base = lp.attach_inbox(inbox.clone(), infos);
-    for &fd in secure {
-        // Python keeps these descriptors open for the worker's life.
-        lp.watch_front_listener(fd)
-            .map_err(|e| PyOSError::new_err(format!("cannot watch listening socket: {e}")))?;
-    }
     let front_config = FrontConfig {
         tls_listeners: std_ls.into_iter().zip(base..).collect(),
         tls,

@@ -27,30 +27,6 @@ impl EventLoop {
         base
     }
 
-    /// Watches a listener the front accepts on (its own task, resident in
-    /// the runtime): readable, it makes the loop's next wait the runtime's,
-    /// so that task runs. Without this, an idle runtime would not be waited
-    /// in (see `LoopWaiter::busy`). `fd` stays open as long as the loop.
-    pub fn watch_front_listener(&mut self, fd: std::os::fd::RawFd) -> std::io::Result<()> {
-        self.poll.registry().register(
-            &mut mio::unix::SourceFd(&fd),
-            super::FRONT_LISTENER_TOKEN,
-            mio::Interest::READABLE,
-        )?;
-        self.front_listeners.push(fd);
-        Ok(())
-    }
-
-    /// Stops watching the front's listeners (draining: they close).
-    pub(super) fn unwatch_front_listeners(&mut self) {
-        for fd in std::mem::take(&mut self.front_listeners) {
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut mio::unix::SourceFd(&fd));
-        }
-    }
-
     /// Client connections the front still holds (a draining loop waits
     /// for them: their requests may not have reached the loop yet).
     pub(super) fn front_open(&self) -> usize {

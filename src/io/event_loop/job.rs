@@ -274,7 +274,7 @@ impl EventLoop {
         if self.closed {
             return None;
         }
-        if let Some(waiter) = self.config.native.as_ref().and_then(|n| n.waiter(false)) {
+        if let Some(waiter) = self.config.native.as_ref().and_then(|n| n.waiter()) {
             // Serving back to back: let the waiter's work (the proxy's
             // tasks) run now and then, not only when the loop waits.
             let now = Instant::now();

@@ -250,7 +250,6 @@ impl EventLoop {
             let _ = self.poll.registry().deregister(l.source());
         }
         self.listeners.clear();
-        self.unwatch_front_listeners();
         let grace = Instant::now() + DRAIN_IDLE_GRACE;
         for conn in self.conns.iter_mut().flatten() {
             if matches!(conn.phase, Phase::Head { started: false })

@@ -74,8 +74,6 @@ pub const ACCEPT_BATCH: usize = 256;
 pub const WRITE_BUFFER_POOL_SIZE: usize = 16;
 
 const WAKE_TOKEN: Token = Token(usize::MAX);
-/// Readiness of a listener the protocol front accepts on (`front.rs`).
-const FRONT_LISTENER_TOKEN: Token = Token(usize::MAX - 1);
 pub(super) const CONN_BASE: usize = 1 << 16;
 
 enum Step {
@@ -135,11 +133,6 @@ pub struct EventLoop {
     /// How many serving threads may wait for slow clients at once (set by
     /// the pool, which knows how many threads there are).
     budget: Option<Arc<WaitBudget>>,
-    /// A front's listener became readable: the next wait is the runtime's
-    /// (its accepting task runs there), even if it is otherwise idle.
-    front_wanted: bool,
-    /// The front's listeners the loop watches (`front.rs`).
-    front_listeners: Vec<std::os::fd::RawFd>,
 }
 
 impl EventLoop {
@@ -189,8 +182,6 @@ impl EventLoop {
             closed: false,
             inbox: None,
             budget: None,
-            front_wanted: false,
-            front_listeners: Vec::new(),
         })
     }
 
@@ -247,8 +238,7 @@ impl EventLoop {
         }
         let mut timeout = self.next_sweep.saturating_duration_since(Instant::now());
         let mut waited_in_waiter = false;
-        let wanted = std::mem::take(&mut self.front_wanted);
-        if let Some(waiter) = self.config.native.as_ref().and_then(|n| n.waiter(wanted)) {
+        if let Some(waiter) = self.config.native.as_ref().and_then(|n| n.waiter()) {
             waited_in_waiter = true;
             // The native proxy's tasks run while the loop waits; its poll fd
             // (readable when events wait) is one of the things they wait on.
@@ -278,7 +268,6 @@ impl EventLoop {
             let (token, closed) = self.tokens[i];
             match token {
                 WAKE_TOKEN => {}
-                FRONT_LISTENER_TOKEN => self.front_wanted = true,
                 Token(t) if t < CONN_BASE => self.accept(t),
                 Token(t) => {
                     match self.conns.get_mut(t - CONN_BASE) {
