@@ -148,13 +148,17 @@ def main():
     for i, r in enumerate(reqs):
         # head_parser: limits selector, parameter, split seed, buffer.
         write("head_parser", bytes([0, 0, i % 256]) + r)
-        write("request_stream", bytes([0, 0]) + r)
+        # request_stream: limits selector, parameter, connection rules
+        # (bit 0 PROXY, 1 h2c, 2 uwsgi, 3 health path), then the bytes.
+        write("request_stream", bytes([0, 0, 0]) + r)
         if i % 4 == 0:
             write("head_parser", bytes([1 + i % 3, i % 256, 7]) + r)
-            write("request_stream", bytes([1 + i % 3, (i * 13) % 256]) + r)
+            write("request_stream", bytes([1 + i % 3, (i * 13) % 256, 0]) + r)
+        if i % 5 == 0:
+            write("request_stream", bytes([0, 0, 0b1010]) + r)
         # Pipelined pairs.
         if i + 1 < len(reqs) and i % 3 == 0:
-            write("request_stream", bytes([0, 0]) + r + reqs[i + 1])
+            write("request_stream", bytes([0, 0, 0]) + r + reqs[i + 1])
         # chunked bodies inside requests go to chunked_decoder too
         sep = r.find(b"\r\n\r\n")
         if b"chunked" in r.lower() and sep >= 0:

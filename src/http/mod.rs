@@ -5,6 +5,7 @@
 //!
 //! - [`request`]: the request head (httparse + RFC 9112 semantics)
 //! - [`body`]: Content-Length and chunked body decoding
+//! - [`conn`]: a connection's request side as a state machine (phases, steps)
 //! - [`compress`]: `--compress` decisions (Accept-Encoding, which responses, head rewrite)
 //! - [`response`]: response framing decisions and serialisation
 //! - [`error`]: why a request is refused, mapped to its status code
@@ -18,6 +19,7 @@
 
 pub mod body;
 pub mod compress;
+pub mod conn;
 pub mod date;
 pub mod error;
 pub mod fields;

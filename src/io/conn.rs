@@ -7,31 +7,9 @@ use std::time::Instant;
 use super::backlog::Backlog;
 use super::listener::{PeerInfo, Stream};
 use super::wire::Wire;
-use crate::http::{BodyDecoder, RequestHead};
+use crate::http::RequestHead;
 
-/// Where a connection is between two dispatches to the application.
-#[derive(Debug)]
-pub enum Phase {
-    /// `--proxy-protocol`: waiting for the PROXY header that names the
-    /// client, before the first request.
-    Proxy,
-    /// Waiting for (the rest of) a request head. `started`: some byte of
-    /// it arrived, so the head deadline runs instead of the idle one.
-    Head { started: bool },
-    /// `head` is parsed; its body is being received before dispatch
-    /// (small Content-Length bodies only, so a slow client cannot hold
-    /// the thread that runs the app). `need`: bytes of head and body,
-    /// counted from `start` (which compaction may move).
-    Body { need: usize },
-    /// `head` is parsed and its body buffered as far as wanted: dispatch.
-    Ready,
-    /// Discarding the rest of a body the app did not read, so it is never
-    /// parsed as the next request. `budget`: bytes we still accept to drop.
-    Drain { decoder: BodyDecoder, budget: u64 },
-    /// Sending side shut after a final response; reading and dropping
-    /// what the client still sends until it closes or the deadline.
-    Linger,
-}
+pub use crate::http::conn::Phase;
 
 /// A connection owned by the event loop.
 pub struct Conn {

@@ -1,10 +1,11 @@
 //! Shared helpers for the `tests/http_*.rs` suites: a deterministic PRNG,
 //! owned snapshots of parsed heads, the three feeding modes (whole, byte by
-//! byte, random splits) for `parse_head` and `BodyDecoder`, and a small
-//! sans-IO "connection" that parses pipelined requests the way the server
-//! loop does (head, body, next head) from any sequence of reads.
+//! byte, random splits) for `parse_head` and `BodyDecoder`, and a
+//! simulated connection that serves pipelined requests through the loop's
+//! own state machine (`http::conn`) from any sequence of reads.
 #![allow(dead_code)]
 
+use qiao::http::conn::{advance, after_request, Phase, Rules, Step};
 use qiao::http::{
     parse_head, BodyDecoder, Decoded, Framing, Limits, ParseError, RequestHead, Status, Version,
 };
@@ -321,13 +322,23 @@ pub enum ConnEnd {
     Error(ParseError),
 }
 
-/// Parses pipelined requests from `reads` as the server loop does: one
-/// `RequestHead` reused, the head drained from the buffer, the body decoded
-/// in place, then the next head from what is left.
+/// Serves pipelined requests from `reads` as the event loop does: the
+/// loop's own state machine (`http::conn::advance`) over a buffer the
+/// reads append to; at each dispatch the "application" reads the whole
+/// body, and `after_request` says where the connection goes next.
 pub fn serve(reads: &[&[u8]], limits: &Limits) -> (Vec<Req>, ConnEnd) {
+    let rules = Rules {
+        limits,
+        uwsgi: false,
+        h2c: false,
+        proxy_allowed: false,
+        health_path: None,
+    };
     let mut reqs = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
     let mut head = RequestHead::default();
+    let mut phase = Phase::Head { started: false };
+    let mut head_len = 0;
     let mut body: Option<(BodyDecoder, Req)> = None;
     for read in reads {
         buf.extend_from_slice(read);
@@ -345,33 +356,39 @@ pub fn serve(reads: &[&[u8]], limits: &Limits) -> (Vec<Req>, ConnEnd) {
                     Decoded::NeedMore => break,
                     Decoded::Data(_) => continue,
                     Decoded::End => {
-                        let (_, req) = body.take().unwrap();
+                        let (dec, req) = body.take().unwrap();
                         let keep = req.head.keep_alive;
                         reqs.push(req);
                         if !keep {
                             return (reqs, ConnEnd::Closed);
                         }
+                        phase = after_request(dec);
                     }
                 }
             }
-            if buf.is_empty() {
-                break;
-            }
-            match parse_head(&buf, limits, &mut head) {
-                Err(e) => return (reqs, ConnEnd::Error(e)),
-                Ok(Status::Partial) => break,
-                Ok(Status::Complete(n)) => {
+            match advance(&mut phase, &buf, reqs.is_empty(), &rules, &mut head) {
+                Step::NeedMore => break,
+                Step::HeadStarted => {}
+                Step::Head { len, .. } => head_len = len,
+                Step::Ready => {
                     let req = Req {
                         head: Parsed::of(&buf, &head),
                         body: Vec::new(),
                     };
-                    buf.drain(..n);
+                    buf.drain(..head_len);
                     body = Some((BodyDecoder::new(head.framing, limits.max_body), req));
                 }
+                Step::Discard(n) => {
+                    buf.drain(..n);
+                }
+                Step::Refuse(e) => return (reqs, ConnEnd::Error(e)),
+                other => panic!("no such step without PROXY, h2c or probes: {other:?}"),
             }
         }
     }
-    let between = body.is_none() && buf.iter().all(|&b| b == b'\r' || b == b'\n');
+    let between = body.is_none()
+        && matches!(phase, Phase::Head { .. })
+        && buf.iter().all(|&b| b == b'\r' || b == b'\n');
     (
         reqs,
         if between {

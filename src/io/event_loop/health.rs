@@ -5,26 +5,17 @@
 //! `200 ok`, and `503 draining` (with `Connection: close`) once the worker
 //! is stopping, so the balancer stops sending new requests before the
 //! worker goes. Probes are not counted as requests (`--max-requests`).
+//! Which heads are probes is the HTTP ring's rule (`http::conn::is_probe`).
 
 use std::time::Instant;
 
 use super::EventLoop;
 use crate::http::date::DATE_LEN;
 use crate::http::response::simple_response;
-use crate::http::{Framing, RequestHead};
 use crate::io::conn::Phase;
 
 /// Bytes of the probe answer buffer reserved up front.
 const PROBE_RESPONSE_BYTES: usize = 192;
-
-/// Whether `head` (its ranges index `buf`) asks for the health path.
-pub(super) fn is_probe(head: &RequestHead, buf: &[u8], path: &[u8]) -> bool {
-    let method = &buf[head.method.clone()];
-    (method == b"GET" || method == b"HEAD")
-        && head.framing == Framing::Empty
-        && &buf[head.path.clone()] == path
-        && head.query.is_empty()
-}
 
 impl EventLoop {
     /// Answers the probe whose head is complete at the front of the

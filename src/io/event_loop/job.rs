@@ -10,7 +10,7 @@ use std::mem;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{EventLoop, Step, MAX_DRAIN_BYTES, WRITE_BUFFER_POOL_SIZE};
+use super::{EventLoop, Step, WRITE_BUFFER_POOL_SIZE};
 use crate::http::date::DATE_LEN;
 use crate::http::BodyDecoder;
 use crate::io::body::BodyReader;
@@ -363,14 +363,7 @@ impl EventLoop {
             self.wbufs.push(wbuf);
         }
         let keep = keep && !self.shared.stopping() && !self.closed;
-        conn.phase = match decoder.remaining_hint() {
-            Some(0) => Phase::Head { started: false },
-            Some(n) if n > MAX_DRAIN_BYTES => Phase::Linger,
-            _ => Phase::Drain {
-                decoder,
-                budget: MAX_DRAIN_BYTES,
-            },
-        };
+        conn.phase = crate::http::conn::after_request(decoder);
         let now = Instant::now();
         // Draining may have begun while this request was served.
         conn.deadline = self.idle_deadline(now);

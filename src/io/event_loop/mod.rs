@@ -30,22 +30,15 @@ use super::conn::{Conn, Phase};
 use super::listener::{Listener, ListenerInfo, Stream};
 use super::output::WaitBudget;
 pub use super::service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};
+use crate::http::conn::{advance, Rules, Step as Advance};
 use crate::http::date::DateCache;
-use crate::http::proxy_protocol::parse_proxy_header;
-use crate::http::uwsgi::parse_uwsgi;
-use crate::http::{parse_head, Decoded, Framing, ParseError, Status};
 
 /// How often deadlines are checked (and, on the main thread, signals).
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
 /// How long a closing connection keeps reading (and dropping) what the
 /// client still sends, so our final response is not lost to a TCP reset.
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
-/// Most bytes of an unread request body dropped to keep the connection;
-/// a larger rest closes it instead.
-pub const MAX_DRAIN_BYTES: u64 = 1 << 20;
-/// Content-Length bodies up to this size are received by the event loop
-/// before the app is called, so a slow uploader never blocks the thread.
-pub const PREBUFFER_BODY_BYTES: usize = 256 * 1024;
+pub use crate::http::conn::{MAX_DRAIN_BYTES, PREBUFFER_BODY_BYTES};
 /// While draining, an idle connection is closed after this grace (a
 /// client that sends its next request within it gets an answer with
 /// `Connection: close` instead of a reset).
@@ -385,126 +378,69 @@ impl EventLoop {
                 }
                 continue;
             }
-            match &mut conn.phase {
-                Phase::Ready => return Step::Ready,
-                Phase::Proxy => {
-                    if conn.start < conn.buf.len() {
-                        if !self.config.proxy_allow.admits(conn.peer.ip) {
-                            self.refuse(idx, ParseError::BadProxyHeader);
-                            continue;
-                        }
-                        match parse_proxy_header(&conn.buf[conn.start..]) {
-                            Ok(Status::Complete((n, client))) => {
-                                if let Some(c) = client {
-                                    trust::proxied(&mut conn.peer, &c, &self.config.trusted);
-                                }
-                                conn.consume(n);
-                                conn.phase = Phase::Head { started: false };
-                                continue;
-                            }
-                            Ok(Status::Partial) => {}
-                            Err(e) => {
-                                self.refuse(idx, e);
-                                continue;
-                            }
-                        }
-                    }
+            let rules = Rules {
+                limits: &self.config.limits,
+                uwsgi: self.infos[conn.listener].uwsgi,
+                // Asked only where the answer matters (the hot path builds
+                // these rules at every step).
+                h2c: conn.served == 0
+                    && matches!(conn.phase, Phase::Head { started: false })
+                    && front::h2c_candidate(
+                        &self.inbox,
+                        &self.infos,
+                        conn.listener,
+                        &conn.stream,
+                        &conn.wire,
+                    ),
+                proxy_allowed: matches!(conn.phase, Phase::Proxy)
+                    && self.config.proxy_allow.admits(conn.peer.ip),
+                health_path: self.config.health_path.as_deref(),
+            };
+            let first = conn.served == 0;
+            let input = &conn.buf[conn.start..];
+            match advance(&mut conn.phase, input, first, &rules, &mut conn.head) {
+                Advance::NeedMore => {}
+                Advance::Ready => return Step::Ready,
+                Advance::HeadStarted => {
+                    conn.deadline = Instant::now() + self.config.header_timeout;
+                    continue;
                 }
-                Phase::Body { need } => {
-                    if conn.buf.len() - conn.start >= *need {
-                        conn.phase = Phase::Ready;
-                        continue;
+                Advance::Proxy { len, client } => {
+                    if let Some(c) = client {
+                        trust::proxied(&mut conn.peer, &c, &self.config.trusted);
                     }
+                    conn.consume(len);
+                    continue;
                 }
-                Phase::Head { started } => {
-                    // h2c with prior knowledge: the preface goes to the
-                    // front; until it is whole or ruled out, nothing is parsed.
-                    let preface = if !*started
-                        && conn.served == 0
-                        && conn.start < conn.buf.len()
-                        && front::h2c_candidate(
-                            &self.inbox,
-                            &self.infos,
-                            conn.listener,
-                            &conn.stream,
-                            &conn.wire,
-                        ) {
-                        crate::http::match_h2_preface(&conn.buf[conn.start..])
-                    } else {
-                        None
-                    };
-                    if let Some(Status::Complete(())) = preface {
-                        self.hand_off_h2c(idx);
-                        return Step::Closed;
+                Advance::Head { len, body } => {
+                    conn.head_len = len;
+                    if body {
+                        conn.deadline = Instant::now() + self.config.io_timeout;
                     }
-                    if conn.start < conn.buf.len() && preface.is_none() {
-                        if !*started {
-                            *started = true;
-                            conn.deadline = Instant::now() + self.config.header_timeout;
-                        }
-                        let parse = if self.infos[conn.listener].uwsgi {
-                            parse_uwsgi
-                        } else {
-                            parse_head
-                        };
-                        match parse(&conn.buf[conn.start..], &self.config.limits, &mut conn.head) {
-                            Ok(Status::Complete(n)) => {
-                                conn.head_len = n;
-                                if self.config.health_path.as_deref().is_some_and(|p| {
-                                    health::is_probe(&conn.head, &conn.buf[conn.start..], p)
-                                }) {
-                                    self.answer_probe(idx);
-                                    continue;
-                                }
-                                conn.phase = match conn.head.framing {
-                                    Framing::Length(len)
-                                        if !conn.head.expect_continue
-                                            && n as u64 + len <= PREBUFFER_BODY_BYTES as u64 =>
-                                    {
-                                        conn.deadline = Instant::now() + self.config.io_timeout;
-                                        Phase::Body {
-                                            need: n + len as usize,
-                                        }
-                                    }
-                                    _ => Phase::Ready,
-                                };
-                                continue;
-                            }
-                            Ok(Status::Partial) => {}
-                            Err(e) => {
-                                self.refuse(idx, e);
-                                continue;
-                            }
-                        }
-                    }
+                    continue;
                 }
-                Phase::Drain { decoder, budget } => {
-                    let mut done = false;
-                    while conn.start < conn.buf.len() {
-                        match decoder.decode(&conn.buf[conn.start..]) {
-                            Ok((n, Decoded::End)) => {
-                                conn.start += n;
-                                done = true;
-                                break;
-                            }
-                            Ok((n, _)) if (n as u64) <= *budget => {
-                                *budget -= n as u64;
-                                conn.start += n;
-                            }
-                            _ => {
-                                self.close(idx);
-                                return Step::Closed;
-                            }
-                        }
-                    }
-                    let done = done || decoder.is_done();
+                Advance::Probe { len } => {
+                    conn.head_len = len;
+                    self.answer_probe(idx);
+                    continue;
+                }
+                Advance::H2c => {
+                    self.hand_off_h2c(idx);
+                    return Step::Closed;
+                }
+                Advance::Refuse(e) => {
+                    self.refuse(idx, e);
+                    continue;
+                }
+                Advance::Discard(n) => {
+                    conn.start += n;
                     conn.consume(0);
-                    if done {
-                        conn.phase = Phase::Head { started: false };
-                        continue;
-                    }
+                    continue;
                 }
-                Phase::Linger => conn.consume(conn.buf.len()),
+                Advance::Close => {
+                    self.close(idx);
+                    return Step::Closed;
+                }
             }
             if self.conns[idx].as_ref().is_some_and(|c| c.drained) {
                 self.park(idx);
