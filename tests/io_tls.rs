@@ -7,6 +7,7 @@
 //! the adoption, and at the end a `close_notify` and the front's hold let go.
 
 mod io_support;
+mod tls_pki;
 
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,39 +17,11 @@ use std::thread;
 use io_support::{big_byte, read_response, Server, BIG, CLIENT_TIMEOUT};
 use qiao::io::inbox::{Adopted, Carrier, Inbox};
 use qiao::io::{ListenerInfo, PeerInfo};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, ServerConnection};
+use tls_pki::pki;
 
 type TlsClient = rustls::StreamOwned<ClientConnection, TcpStream>;
-
-struct Tls {
-    server: Arc<ServerConfig>,
-    client: Arc<ClientConfig>,
-}
-
-fn tls() -> Tls {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let der = CertificateDer::from(cert.cert.der().to_vec());
-    let key = PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![der.clone()], key)
-        .unwrap();
-    let mut roots = RootCertStore::empty();
-    roots.add(der).unwrap();
-    let client = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Tls {
-        server: Arc::new(server),
-        client: Arc::new(client),
-    }
-}
 
 /// A loop with an inbox; the loop's index of the front's listener info.
 fn server() -> (Server, Arc<Inbox>, usize) {
@@ -70,7 +43,7 @@ fn server() -> (Server, Arc<Inbox>, usize) {
 /// A handshaken client whose server side is queued for the loop, holding
 /// `held`; `early` is sent right after the handshake, before the adoption.
 fn adopt(inbox: &Inbox, base: usize, early: &[u8], held: Box<dyn Send>) -> TlsClient {
-    let tls = tls();
+    let tls = pki();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (client_config, early) = (tls.client.clone(), early.to_vec());
