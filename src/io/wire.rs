@@ -142,8 +142,9 @@ impl Wire {
             return Ok(None);
         }
         let want = (count as usize).min(TLS_FILE_PIECE);
-        let mut piece = vec![0u8; want];
-        // SAFETY: reads at most `want` bytes into an owned buffer.
+        // Not zero-filled: `pread` writes what `set_len` then exposes.
+        let mut piece: Vec<u8> = Vec::with_capacity(want);
+        // SAFETY: reads at most `want` bytes into the reserved capacity.
         let rc = unsafe { libc::pread(file_fd, piece.as_mut_ptr().cast(), want, offset as i64) };
         if rc < 0 {
             return Err(io::Error::last_os_error());
@@ -151,7 +152,9 @@ impl Wire {
         if rc == 0 {
             return Ok(Some(0));
         }
-        match write_session(&mut s, self.fd, &[&piece[..rc as usize]])? {
+        // SAFETY: the kernel initialised `rc` bytes.
+        unsafe { piece.set_len(rc as usize) };
+        match write_session(&mut s, self.fd, &[&piece])? {
             0 => Ok(None),
             n => Ok(Some(n as u64)),
         }
