@@ -11,8 +11,9 @@ use std::io::Read;
 use qiao::codec::Kind;
 use qiao::http::compress::{
     decide, rewrite_head, AcceptEncoding, BodyEncoder, CompressConfig, Decision, FieldRanges,
-    DEFAULT_CODINGS, MAX_FIELD_PARSE, STREAM_FLUSH_BYTES,
+    DEFAULT_CODINGS, STREAM_FLUSH_BYTES,
 };
+use qiao::http::limits::MAX_FIELD_PARSE;
 
 use Kind::{Brotli as Br, Gzip, Zstd};
 

@@ -12,7 +12,7 @@
 
 use std::io;
 
-pub use super::fields::MAX_FIELD_PARSE;
+use super::limits::MAX_FIELD_PARSE;
 use crate::codec::{Encoder, Kind};
 
 /// Input fed to the codec between two flushes, at most (the portable

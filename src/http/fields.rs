@@ -9,11 +9,7 @@
 //! makes a condition not hold.
 
 use super::compress::AcceptEncoding;
-
-/// Bytes of a request field value looked at, at most (the portable
-/// middleware's `MAX_FIELD_PARSE`): longer values are treated as absent
-/// (or, for `Accept-Encoding`, cut there).
-pub const MAX_FIELD_PARSE: usize = 4096;
+use super::limits::MAX_FIELD_PARSE;
 
 /// The content coding to send of `available` (in the server's order of
 /// preference), or None for identity: no header means identity, the

@@ -5,6 +5,12 @@
 //! request line, where gunicorn's default is 4094) its defaults, which leave
 //! headroom for real browsers, whose heads are ~1-2 KiB.
 
+/// Bytes of a request field value looked at, at most, by the field rules
+/// (`fields`, `compress`; the portable middleware's `MAX_FIELD_PARSE`):
+/// longer values are treated as absent (or, for `Accept-Encoding`, cut
+/// there).
+pub const MAX_FIELD_PARSE: usize = 4096;
+
 /// Longest request line (`METHOD SP target SP version`), without CRLF.
 /// Longer → 414. Set by `--limit-request-line` (gunicorn's name; its
 /// default is 4094, ours is its documented maximum).

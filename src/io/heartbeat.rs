@@ -29,7 +29,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::service::Shared;
+use super::shared::Shared;
 
 /// Bytes per slot.
 pub const SLOT_SIZE: usize = 256;

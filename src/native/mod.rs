@@ -3,7 +3,7 @@
 //! of the native [`runtime`], or (static files, where no runtime runs) on the
 //! serving thread that took them out of the loop. They sit in the I/O ring
 //! beside the event loop and implement
-//! [`NativeService`](crate::io::service::NativeService); the pool runs them
+//! [`NativeService`](crate::io::native_service::NativeService); the pool runs them
 //! outside any [`Handler`](crate::io::Handler) session.
 //!
 //! They give the same responses as the portable `qiao.middleware.Static`

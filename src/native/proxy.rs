@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use super::method;
 use super::upstream::{Balance, Server, Upstreams};
-use crate::io::service::{Exchange, NativeService, Outcome};
+use crate::io::native_service::NativeService;
+use crate::io::service::{Exchange, Outcome};
 
 mod relay;
 mod request;
@@ -221,9 +222,9 @@ impl NativeProxy {
 impl NativeService for NativeProxy {
     fn spawn(
         self: Arc<Self>,
-        job: crate::io::event_loop::OpenJob,
-        sink: crate::io::event_loop::DoneSink,
-    ) -> Option<crate::io::event_loop::OpenJob> {
+        job: crate::io::handoff::OpenJob,
+        sink: crate::io::handoff::DoneSink,
+    ) -> Option<crate::io::handoff::OpenJob> {
         self.spawn_job(job, sink)
     }
 

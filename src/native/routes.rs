@@ -11,8 +11,8 @@ use super::proxy::{NativeProxy, ProxyOptions, ProxyStatus};
 use super::runtime::NativeRuntime;
 use super::static_files::{StaticFiles, StaticOptions};
 use crate::io::metrics::Metrics;
+use crate::io::native_service::{NativeRoutes, NativeService};
 use crate::io::record::{AccessQueue, Recorder};
-use crate::io::service::{NativeRoutes, NativeService};
 
 /// Everything the native services are configured with.
 #[derive(Clone, Debug, Default)]

@@ -29,8 +29,9 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use crate::io::event_loop::{DoneSink, OpenJob};
-use crate::io::service::{LoopWaiter, Outcome};
+use crate::io::handoff::{DoneSink, OpenJob};
+use crate::io::native_service::LoopWaiter;
+use crate::io::service::Outcome;
 use crate::io::wire::Wire;
 
 /// A task not yet handed to the runtime.

@@ -27,9 +27,10 @@ use super::runtime::{Client, JobTask, NativeRuntime};
 use super::{header, method, outcome, plain_buffered, start};
 use crate::http::request::percent_decode;
 use crate::http::response::{BodyMode, Plan};
-use crate::io::event_loop::{DoneSink, OpenJob};
+use crate::io::handoff::{DoneSink, OpenJob};
+use crate::io::native_service::NativeService;
 use crate::io::record::Recorder;
-use crate::io::service::{Exchange, NativeService, Outcome};
+use crate::io::service::{Exchange, Outcome};
 use crate::io::sock;
 
 /// `Cache-Control` of a file unless configured: an hour, then revalidate.

@@ -14,8 +14,9 @@ use pyo3::types::{PyDict, PyString};
 use crate::codec::{Kind, GIL_RELEASE_BYTES};
 use crate::http::compress::{
     decide, level_slot, rewrite_head, AcceptEncoding, BodyEncoder, CompressConfig, Decision,
-    FieldRanges, MAX_FIELD_PARSE,
+    FieldRanges,
 };
+use crate::http::limits::MAX_FIELD_PARSE;
 use crate::io::Exchange;
 
 /// The keys of `serve(config={"compress": ...})`: the keyword arguments

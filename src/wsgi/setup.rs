@@ -22,9 +22,9 @@ use crate::front::{tls, Front, FrontConfig};
 use crate::io::heartbeat::{Heartbeat, SLOT_SIZE};
 use crate::io::inbox::Inbox;
 use crate::io::metrics::{Metrics, METRICS_BLOCK};
+use crate::io::native_service::NativeRoutes;
 use crate::io::notice::Notices;
 use crate::io::record::AccessQueue;
-use crate::io::service::NativeRoutes;
 use crate::io::{EventLoop, Listener, ListenerInfo, LoopConfig, Shared};
 use crate::native::runtime::NativeRuntime;
 

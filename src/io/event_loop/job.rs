@@ -15,10 +15,12 @@ use crate::http::date::DATE_LEN;
 use crate::http::BodyDecoder;
 use crate::io::body::BodyReader;
 use crate::io::conn::{Conn, Phase};
+use crate::io::handoff::{Done, DoneSink, OpenJob};
 use crate::io::heartbeat::Heartbeat;
 use crate::io::listener::ListenerInfo;
+use crate::io::native_service::{NativeRoutes, NativeService, WAITER_TICK};
 use crate::io::output::{Output, Park, WaitBudget, OUTPUT_FLUSH_BYTES};
-use crate::io::service::{Exchange, NativeRoutes, NativeService, Outcome, Serve};
+use crate::io::service::{Exchange, Outcome, Serve};
 
 /// A request ready to be served, with everything serving needs.
 pub struct Job {
@@ -44,19 +46,6 @@ impl Serve for NativeServe<'_> {
     fn serve(&mut self, ex: &mut Exchange<'_>) -> Outcome {
         self.routes.serve(self.service, ex)
     }
-}
-
-/// A served request on its way back to the loop. Its response may still
-/// be in `out` ([`Done::pending`]): it is written ([`Done::flush`])
-/// before the connection goes back.
-pub struct Done {
-    idx: usize,
-    conn: Box<Conn>,
-    out: Output,
-    keep: bool,
-    decoder: BodyDecoder,
-    /// The app's reads went to the socket: it may hold more.
-    read_socket: bool,
 }
 
 impl Job {
@@ -136,138 +125,6 @@ impl Job {
     }
 }
 
-/// A job being served: what an [`Exchange`] borrows, owned, so a service
-/// can keep it across `await`s ([`NativeService::spawn`]).
-pub struct OpenJob {
-    idx: usize,
-    conn: Box<Conn>,
-    base: usize,
-    body: BodyReader,
-    out: Output,
-    date: [u8; DATE_LEN],
-    info: Arc<ListenerInfo>,
-    io_timeout: Duration,
-}
-
-impl OpenJob {
-    /// The request and its connection as a service sees them.
-    pub fn exchange(&mut self) -> Exchange<'_> {
-        Exchange {
-            head: &self.conn.head,
-            base: self.base,
-            body: &mut self.body,
-            out: &mut self.out,
-            peer: &self.conn.peer,
-            listener: &self.info,
-            date: &self.date,
-        }
-    }
-
-    /// The client's connection (its socket is non-blocking).
-    pub fn wire(&self) -> &crate::io::wire::Wire {
-        &self.conn.wire
-    }
-
-    /// Longest stall allowed writing the response.
-    pub fn io_timeout(&self) -> Duration {
-        self.io_timeout
-    }
-
-    fn serve(mut self, serve: &mut dyn Serve, heartbeat: Option<&Heartbeat>) -> Done {
-        if let Some(hb) = heartbeat {
-            let (b, h) = (self.base, &self.conn.head);
-            hb.begin(
-                &self.body.buffer()[b + h.method.start..b + h.method.end],
-                &self.body.buffer()[b + h.target.start..b + h.target.end],
-            );
-        }
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            serve.serve(&mut self.exchange())
-        }))
-        .unwrap_or_else(|_| {
-            log::error!("internal error while serving a request; connection closed");
-            Outcome::Close
-        });
-        if let Some(hb) = heartbeat {
-            hb.end();
-        }
-        self.finish(outcome)
-    }
-
-    /// The request is over: the connection on its way back to the loop.
-    pub fn finish(self, outcome: Outcome) -> Done {
-        let OpenJob {
-            idx,
-            mut conn,
-            body,
-            out,
-            ..
-        } = self;
-        let keep = outcome == Outcome::KeepAlive && !out.failed() && !body.continue_pending();
-        let read_socket = body.read_socket();
-        let (buf, pos, decoder, body_error) = body.into_parts();
-        conn.buf = buf;
-        conn.start = 0;
-        conn.consume(pos);
-        conn.served += 1;
-        Done {
-            idx,
-            conn,
-            out,
-            keep: keep && body_error.is_none(),
-            decoder,
-            read_socket,
-        }
-    }
-}
-
-impl Done {
-    /// Whether response bytes still wait to be written.
-    pub fn pending(&self) -> bool {
-        self.out.pending()
-    }
-
-    /// Writes what is pending as far as the socket takes it without
-    /// waiting; true when nothing is left to write (sent, or failed).
-    pub fn flush_nowait(&mut self) -> bool {
-        match self.out.flush_nowait() {
-            Ok(all) => all,
-            Err(_) => {
-                self.keep = false;
-                true
-            }
-        }
-    }
-}
-
-/// Where a job served asynchronously sends its [`Done`]: the pool's
-/// returned connections, and the loop's waker so the leader takes it back.
-#[derive(Clone)]
-pub struct DoneSink {
-    returns: Arc<std::sync::Mutex<Vec<Done>>>,
-    waker: Arc<mio::Waker>,
-}
-
-impl DoneSink {
-    pub fn new(returns: Arc<std::sync::Mutex<Vec<Done>>>, waker: Arc<mio::Waker>) -> Self {
-        DoneSink { returns, waker }
-    }
-
-    /// Hands a served connection back to the loop. Only the first of a
-    /// batch wakes it: the leader takes the whole batch at once, so while
-    /// the list is not empty a wake-up is already on its way.
-    pub fn send(&self, done: Done) {
-        let first = {
-            let mut returns = self.returns.lock().unwrap_or_else(|e| e.into_inner());
-            returns.push(done);
-            returns.len() == 1
-        };
-        if first {
-            let _ = self.waker.wake();
-        }
-    }
-}
-
 impl EventLoop {
     /// Takes the oldest ready request out of the loop, with its connection.
     pub fn next_job(&mut self) -> Option<Job> {
@@ -278,7 +135,7 @@ impl EventLoop {
             // Serving back to back: let the waiter's work (the proxy's
             // tasks) run now and then, not only when the loop waits.
             let now = Instant::now();
-            if now.duration_since(self.waited) >= crate::io::service::WAITER_TICK {
+            if now.duration_since(self.waited) >= WAITER_TICK {
                 self.waited = now;
                 waiter.tick();
             }

@@ -18,18 +18,21 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 
+mod config;
 mod front;
 mod health;
 mod job;
 mod lifecycle;
 mod trust;
 
-pub use job::{Done, DoneSink, Job, OpenJob};
+pub use config::LoopConfig;
+pub use job::Job;
 
 use super::conn::{Conn, Phase};
 use super::listener::{Listener, ListenerInfo, Stream};
 use super::output::WaitBudget;
-pub use super::service::{Exchange, Handler, LoopConfig, Outcome, Serve, Shared};
+pub use super::service::{Exchange, Handler, Outcome, Serve};
+pub use super::shared::Shared;
 use crate::http::conn::{advance, Rules, Step as Advance};
 use crate::http::date::DateCache;
 
@@ -201,7 +204,7 @@ impl EventLoop {
 
     /// One turn of the leading thread: checks the stop and drain flags,
     /// waits for readiness (no GIL: the caller holds only the loop; inside
-    /// the native routes' [`LoopWaiter`](crate::io::service::LoopWaiter)
+    /// the native routes' [`LoopWaiter`](crate::io::native_service::LoopWaiter)
     /// when they have one, so the proxy's tasks run meanwhile), then
     /// accepts, reads and parses what arrived and runs the deadline sweep
     /// when due. Complete requests queue up for [`EventLoop::next_job`].

@@ -29,7 +29,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::Pool;
-use crate::io::event_loop::{Done, EventLoop};
+use crate::io::event_loop::EventLoop;
+use crate::io::handoff::Done;
 
 /// Most responses held back at once.
 pub const MAX_DEFERRED: usize = 16;

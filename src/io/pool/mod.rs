@@ -13,7 +13,7 @@
 //!   to waiting. If another thread leads meanwhile, it hands the
 //!   connection back through `returns` (waking the leader) and follows.
 //! - A request under a native route (`--static`, `--proxy`: see
-//!   [`NativeRoutes`](crate::io::service::NativeRoutes)) is served the same
+//!   [`NativeRoutes`](crate::io::native_service::NativeRoutes)) is served the same
 //!   way but outside any session: no GIL. A run of jobs switches between the
 //!   two kinds as they come, so an application request never holds the GIL
 //!   across a native one.
@@ -46,7 +46,8 @@ use std::time::{Duration, Instant};
 
 use mio::{Poll, Token, Waker};
 
-use super::event_loop::{Done, DoneSink, EventLoop, Job, Turn};
+use super::event_loop::{EventLoop, Job, Turn};
+use super::handoff::{Done, DoneSink};
 use super::heartbeat::{self, Heartbeat};
 use super::output::{Park, WaitBudget};
 use super::service::{Handler, Serve};

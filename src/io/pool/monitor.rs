@@ -22,7 +22,7 @@ use mio::{Events, Poll};
 
 use super::{HandlerFactory, Pool, NO_CLOCK};
 use crate::io::event_loop::SWEEP_INTERVAL;
-use crate::io::service::Shared;
+use crate::io::shared::Shared;
 
 /// How long a request may keep the loop unled before another thread
 /// takes over: about what the Go runtime allows a blocking system call.

@@ -27,7 +27,7 @@ use crate::http::response::{push_chunk, BodyMode, RequestFacts, CONTINUE, LAST_C
 use crate::http::upstream_head::UpstreamHead;
 use crate::http::Framing;
 use crate::io::body::BodyError;
-use crate::io::event_loop::{DoneSink, OpenJob};
+use crate::io::handoff::{DoneSink, OpenJob};
 use crate::io::service::{Exchange, Outcome};
 use crate::native::runtime::{Client, JobTask};
 use crate::native::{outcome, plain_buffered_with, request_facts};

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use super::NativeProxy;
-use crate::io::service::{Exchange, NativeService, Outcome};
+use crate::io::native_service::NativeService;
+use crate::io::service::{Exchange, Outcome};
 use crate::native::{method, plain, start};
 
 /// Answers `GET`/`HEAD` with the upstream states.
