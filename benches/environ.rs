@@ -25,11 +25,11 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
-use qiao::http::{parse_head, BodyDecoder, Limits, RequestHead, Status};
-use qiao::io::{BodyReader, Exchange, ListenerInfo, Output, PeerInfo};
 use qiao::wsgi::environ::{fill_environ, EnvironCache, EnvironConfig, ALWAYS_SET};
 use qiao::wsgi::file_wrapper::FileWrapper;
 use qiao::wsgi::setup::TEMPLATE_HEADROOM;
+use qiao_http::{parse_head, BodyDecoder, Limits, RequestHead, Status};
+use qiao_io::{BodyReader, Exchange, ListenerInfo, Output, PeerInfo};
 
 mod common;
 
@@ -79,7 +79,7 @@ impl Request {
         let decoder = BodyDecoder::new(head.framing, None);
         Request {
             body: BodyReader::new(
-                qiao::io::wire::Wire::default(),
+                qiao_io::wire::Wire::default(),
                 buf,
                 n,
                 decoder,

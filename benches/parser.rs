@@ -1,4 +1,4 @@
-//! Micro-benchmarks of the sans-IO HTTP ring (`qiao::http`), the part of a
+//! Micro-benchmarks of the sans-IO HTTP ring (`qiao_http`), the part of a
 //! request's cost that is ours alone (no kernel, no Python):
 //!
 //! - `parse_head`: one head from a table of realistic ones (see
@@ -17,7 +17,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use qiao::http::{parse_head, BodyDecoder, Decoded, Framing, Limits, RequestHead, Status};
+use qiao_http::{parse_head, BodyDecoder, Decoded, Framing, Limits, RequestHead, Status};
 
 mod common;
 

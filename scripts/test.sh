@@ -9,7 +9,8 @@
 #      pip packages the tests need
 #   2. build Qiao and install it into this Python (`pip install .`)
 #   3. cargo fmt --check
-#   4. cargo clippy --all-targets -- -D warnings
+#   4. cargo clippy --all-targets -- -D warnings (the workspace's default
+#      members: every crate), and scripts/module-cycles.py
 #   5. ruff check and ruff format --check on the whole tree
 #   6. mypy.stubtest qiao._qiao: the stub python/qiao/_qiao.pyi matches the
 #      built engine module (names, parameters, classes)
@@ -125,11 +126,14 @@ fi
 section "cargo fmt --check"
 fmt_args=()
 [ -t 1 ] || fmt_args=(-- --color=never)
-cargo fmt --check "${fmt_args[@]+"${fmt_args[@]}"}" || die "cargo fmt --check: run \`cargo fmt\`"
+cargo fmt --all --check "${fmt_args[@]+"${fmt_args[@]}"}" || die "cargo fmt --check: run \`cargo fmt --all\`"
 echo "ok"
 
-section "cargo clippy --all-targets -- -D warnings"
+section "cargo clippy --all-targets -- -D warnings (every crate of the workspace)"
 cargo clippy --all-targets -- -D warnings
+
+section "no module cycles inside a crate (scripts/module-cycles.py)"
+"$PY" scripts/module-cycles.py
 
 section "ruff check + ruff format --check (the whole tree, Markdown code blocks too)"
 "$PY" -m ruff check .
@@ -149,7 +153,7 @@ section "mypy: the public API (qiao.serve, qiao.middleware) is typed"
     --disallow-untyped-defs --ignore-missing-imports --follow-imports=silent) \
     || die "mypy: the public API has a type error or an unannotated function"
 
-section "cargo test --no-fail-fast"
+section "cargo test --no-fail-fast (every crate of the workspace)"
 cargo test --no-fail-fast
 
 section "pytest tests/e2e"

@@ -1,12 +1,15 @@
-//! Qiao: a WSGI server whose engine is Rust. This file only wires the
-//! five rings together and registers the Python-visible items (as
-//! pydantic-core's `lib.rs` does); each ring documents what it owns
-//! (docs/architecture.md walks a request through them):
+//! Qiao: a WSGI server whose engine is Rust. This crate is the extension
+//! module: the WSGI ring, and the registration of the Python-visible items
+//! (as pydantic-core's `lib.rs` does). The other rings are crates of their
+//! own, so the compiler keeps the layers (docs/architecture.md walks a
+//! request through them):
 //!
-//! - [`http`]: sans-IO HTTP/1.1 (no sockets, no Python)
-//! - [`io`]: sockets, the event loop, connection state, timers
-//! - [`front`]: TLS and HTTP/2, feeding the loop HTTP/1.1 in-process
-//! - [`native`]: GIL-free static files and proxy
+//! - `qiao_http` (crates/http): sans-IO HTTP/1.1 and the codecs (no
+//!   sockets, no TLS, no Python)
+//! - `qiao_io` (crates/io): sockets, the event loop, connection state,
+//!   timers (no Python)
+//! - `qiao_native` (crates/native): GIL-free static files and proxy
+//! - `qiao_front` (crates/front): TLS handshakes and HTTP/2
 //! - [`wsgi`]: the only code that touches Python (PEP 3333)
 
 // Qiao's event loop is epoll, its files go out with Linux's sendfile and its
@@ -15,11 +18,6 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("Qiao runs on Linux only (epoll, sendfile, prctl); see the README's platform note");
 
-pub mod codec;
-pub mod front;
-pub mod http;
-pub mod io;
-pub mod native;
 pub mod wsgi;
 
 use pyo3::prelude::*;
@@ -34,7 +32,7 @@ fn _qiao(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<wsgi::file_wrapper::FileWrapper>()?;
     m.add_class::<wsgi::input::Input>()?;
     m.add_class::<wsgi::start_response::StartResponse>()?;
-    m.add_class::<codec::Compressor>()?;
+    m.add_class::<wsgi::compressor::Compressor>()?;
     m.add(
         "RequestBodyError",
         m.py().get_type::<wsgi::input::RequestBodyError>(),

@@ -60,7 +60,7 @@ Accept: */*\r\n\
 /// request may carry before a 431.
 pub fn fields_100() -> Vec<u8> {
     let mut head = b"GET /search?q=limits HTTP/1.1\r\nHost: www.example.com\r\n".to_vec();
-    for i in 1..qiao::http::limits::MAX_HEADER_FIELDS {
+    for i in 1..qiao_http::limits::MAX_HEADER_FIELDS {
         head.extend_from_slice(
             format!("X-Custom-Field-{i:03}: value-{i:03}-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMN\r\n")
                 .as_bytes(),

@@ -1,4 +1,4 @@
-//! `chunked_decoder`: arbitrary bytes into a chunked `qiao::http::BodyDecoder`.
+//! `chunked_decoder`: arbitrary bytes into a chunked `qiao_http::BodyDecoder`.
 //!
 //! Input layout: byte 0 picks `max_body` (none, or a small/medium bound),
 //! byte 1 seeds the split points; the rest is the chunked body. The body
@@ -19,7 +19,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qiao::http::{BodyDecoder, Decoded, Framing, ParseError};
+use qiao_http::{BodyDecoder, Decoded, Framing, ParseError};
 
 #[path = "common/mod.rs"]
 mod common;

@@ -1,4 +1,4 @@
-//! `head_parser`: arbitrary bytes into `qiao::http::parse_head`.
+//! `head_parser`: arbitrary bytes into `qiao_http::parse_head`.
 //!
 //! Input layout: byte 0 picks a `Limits` variant (see `common::limits`),
 //! byte 1 its parameter, byte 2 seeds the split point; the rest is the
@@ -17,12 +17,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qiao::http::{parse_head, ParseError, RequestHead, Status};
+use qiao_http::{parse_head, ParseError, RequestHead, Status};
 
 #[path = "common/mod.rs"]
 mod common;
 
-fn parse(buf: &[u8], limits: &qiao::http::Limits, head: &mut RequestHead) -> Result<Status<usize>, ParseError> {
+fn parse(buf: &[u8], limits: &qiao_http::Limits, head: &mut RequestHead) -> Result<Status<usize>, ParseError> {
     let r = parse_head(buf, limits, head);
     if let Ok(Status::Complete(n)) = r {
         common::check_head_ranges(head, n, buf.len());

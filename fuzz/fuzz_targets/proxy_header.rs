@@ -1,5 +1,5 @@
 //! `proxy_header`: arbitrary bytes into
-//! `qiao::http::proxy_protocol::parse_proxy_header`.
+//! `qiao_http::proxy_protocol::parse_proxy_header`.
 //!
 //! Checks: it never panics; `Complete((n, _))` has `0 < n <= buf.len()`;
 //! every prefix of the buffer answers `Partial`, the very same error, or
@@ -9,8 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qiao::http::proxy_protocol::parse_proxy_header;
-use qiao::http::Status;
+use qiao_http::proxy_protocol::parse_proxy_header;
+use qiao_http::Status;
 
 fuzz_target!(|data: &[u8]| {
     let whole = parse_proxy_header(data);

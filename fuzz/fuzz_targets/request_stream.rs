@@ -1,5 +1,5 @@
 //! `request_stream`: the event loop's connection machine
-//! (`qiao::http::conn`) over arbitrary bytes.
+//! (`qiao_http::conn`) over arbitrary bytes.
 //!
 //! Input layout: byte 0 picks a `Limits` variant (see `common::limits`),
 //! byte 1 its parameter, byte 2 the connection's rules (bit 0: a PROXY
@@ -19,8 +19,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qiao::http::conn::{advance, after_request, Phase, Rules, Step};
-use qiao::http::{BodyDecoder, Decoded, Framing, RequestHead};
+use qiao_http::conn::{advance, after_request, Phase, Rules, Step};
+use qiao_http::{BodyDecoder, Decoded, Framing, RequestHead};
 
 #[path = "common/mod.rs"]
 mod common;

@@ -1,5 +1,5 @@
 //! `upstream_head`: arbitrary bytes into
-//! `qiao::http::upstream_head::parse` (the native proxy's response heads).
+//! `qiao_http::upstream_head::parse` (the native proxy's response heads).
 //!
 //! Input layout: byte 0's low bit says whether the request was HEAD; the
 //! rest is the upstream's answer. Checks: it never panics; a complete head
@@ -12,7 +12,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qiao::http::upstream_head::{parse, BodyFraming};
+use qiao_http::upstream_head::{parse, BodyFraming};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, buf)) = data.split_first() else {

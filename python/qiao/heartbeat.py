@@ -1,6 +1,6 @@
 """The heartbeat slots as Python reads them: one per serving thread, in an
 anonymous shared mapping the supervisor makes before forking its workers
-(the engine writes them; layout in ``src/io/heartbeat.rs``, read here
+(the engine writes them; layout in ``crates/io/src/heartbeat.rs``, read here
 from :func:`qiao._qiao.heartbeat_layout` so it is stated once).
 
 The supervisor reads a slot to find a request that has spent more than

@@ -2,7 +2,7 @@
 supervisor and summed over its workers.
 
 Each worker slot has a block of counters in an anonymous shared mapping
-(layout in ``src/io/metrics.rs``, read here with the numbers the engine's
+(layout in ``crates/io/src/metrics.rs``, read here with the numbers the engine's
 ``metrics_layout()`` gives); the workers' threads add to it atomically per
 request. When a worker ends, its counters are folded into the retired
 totals, so every counter only grows. The supervisor answers ``GET

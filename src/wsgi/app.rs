@@ -19,9 +19,9 @@ use super::environ::{fill_environ, EnvironCache, EnvironConfig};
 use super::file_wrapper::FileWrapper;
 use super::reuse::Spare;
 use super::start_response::StartResponse;
-use crate::http::response::{simple_response, BodyMode, RequestFacts};
-use crate::io::sock::{self, Interest};
-use crate::io::{BodyError, Exchange, Outcome, Output, Serve};
+use qiao_http::response::{simple_response, BodyMode, RequestFacts};
+use qiao_io::sock::{self, Interest};
+use qiao_io::{BodyError, Exchange, Outcome, Output, Serve};
 
 /// Bytes an application may yield past its body's end (its announced
 /// `Content-Length`, or any body where none is sent, as to HEAD) before the
@@ -46,9 +46,9 @@ pub struct WsgiShared {
     /// Settings the environ builder needs.
     pub environ: EnvironConfig,
     /// The worker's metrics block (`--metrics-bind`), if any.
-    pub metrics: Option<std::sync::Arc<crate::io::metrics::Metrics>>,
+    pub metrics: Option<std::sync::Arc<qiao_io::metrics::Metrics>>,
     /// `--compress` settings, if on.
-    pub compress: Option<std::sync::Arc<crate::http::compress::CompressConfig>>,
+    pub compress: Option<std::sync::Arc<qiao_http::compress::CompressConfig>>,
 }
 
 /// A serving session: one GIL hold on one thread.

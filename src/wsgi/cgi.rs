@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use super::environ::{EnvironCache, EnvironConfig};
-use crate::io::Exchange;
+use qiao_io::Exchange;
 
 /// Fills `environ` (a copy of the template) from the uwsgi variables.
 pub fn fill_from_cgi<'py>(

@@ -3,7 +3,7 @@
 //! [`Compression`], the per-response state `start_response` consults
 //! when it writes the head and each body piece. The codec runs with the GIL released on large
 //! pieces, as `qiao._qiao.Compressor` does. The rules themselves are
-//! sans-IO, in [`crate::http::compress`].
+//! sans-IO, in [`qiao_http::compress`].
 
 use std::sync::Arc;
 
@@ -11,13 +11,14 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
-use crate::codec::{Kind, GIL_RELEASE_BYTES};
-use crate::http::compress::{
+use crate::wsgi::compressor::GIL_RELEASE_BYTES;
+use qiao_http::codec::Kind;
+use qiao_http::compress::{
     decide, level_slot, rewrite_head, AcceptEncoding, BodyEncoder, CompressConfig, Decision,
     FieldRanges,
 };
-use crate::http::limits::MAX_FIELD_PARSE;
-use crate::io::Exchange;
+use qiao_http::limits::MAX_FIELD_PARSE;
+use qiao_io::Exchange;
 
 /// The keys of `serve(config={"compress": ...})`: the keyword arguments
 /// of the portable `Compress` class, with the same meaning.

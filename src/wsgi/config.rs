@@ -24,14 +24,14 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::front::tls::{CertReqs, TlsSettings};
-use crate::http::compress::CompressConfig;
-use crate::http::forwarded::{HeaderFamily, TrustedProxies};
-use crate::http::Limits;
-use crate::native::proxy::ProxyOptions;
-use crate::native::routes::NativeConfig;
-use crate::native::static_files::{EtagMode, StaticOptions};
-use crate::native::upstream::Balance;
+use qiao_front::tls::{CertReqs, TlsSettings};
+use qiao_http::compress::CompressConfig;
+use qiao_http::forwarded::{HeaderFamily, TrustedProxies};
+use qiao_http::Limits;
+use qiao_native::proxy::ProxyOptions;
+use qiao_native::routes::NativeConfig;
+use qiao_native::static_files::{EtagMode, StaticOptions};
+use qiao_native::upstream::Balance;
 
 /// Shortest request line or header field a limit may be lowered to.
 pub const MIN_LIMIT: usize = 16;

@@ -16,9 +16,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use pyo3::{ffi, intern};
 
-use crate::http::forwarded::{ForwardedFields, Origin, TrustedProxies};
-use crate::http::request::percent_decode;
-use crate::io::Exchange;
+use qiao_http::forwarded::{ForwardedFields, Origin, TrustedProxies};
+use qiao_http::request::percent_decode;
+use qiao_io::Exchange;
 
 /// Distinct header names whose `HTTP_*` keys are cached per thread; past
 /// this, keys of unusual headers are built per request.
@@ -204,8 +204,8 @@ pub fn fill_environ<'py>(
     let protocol = match head.version {
         // The front forwards each HTTP/2 stream as an HTTP/1.1 request.
         _ if ex.peer.http2 => intern!(py, "HTTP/2"),
-        crate::http::Version::Http10 => intern!(py, "HTTP/1.0"),
-        crate::http::Version::Http11 => intern!(py, "HTTP/1.1"),
+        qiao_http::Version::Http10 => intern!(py, "HTTP/1.0"),
+        qiao_http::Version::Http11 => intern!(py, "HTTP/1.1"),
     };
     environ.set_item(intern!(py, "SERVER_PROTOCOL"), protocol)?;
     environ.set_item(
@@ -253,7 +253,7 @@ pub fn fill_environ<'py>(
     if let Some(auth) = &head.authority {
         environ.set_item(intern!(py, "HTTP_HOST"), latin1(py, ex.bytes(auth)))?;
     }
-    if let crate::http::Framing::Length(n) = head.framing {
+    if let qiao_http::Framing::Length(n) = head.framing {
         environ.set_item(intern!(py, "CONTENT_LENGTH"), itoa::Buffer::new().format(n))?;
     }
     let origin = if fields.is_empty() {
@@ -306,7 +306,7 @@ pub fn fill_environ<'py>(
 fn set_tls<'py>(
     py: Python<'py>,
     environ: &Bound<'py, PyDict>,
-    tls: &crate::io::listener::TlsFacts,
+    tls: &qiao_io::listener::TlsFacts,
 ) -> PyResult<()> {
     environ.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "https"))?;
     environ.set_item(intern!(py, "HTTPS"), intern!(py, "on"))?;

@@ -8,7 +8,7 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::io::{BodyError, BodyReader};
+use qiao_io::{BodyError, BodyReader};
 
 create_exception!(
     qiao,

@@ -12,7 +12,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::io::backlog::Held;
+use qiao_io::backlog::Held;
 
 /// `len` bytes at `ptr`, inside the buffer of the `bytes` object kept.
 pub struct KeptBytes {

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cgi;
 pub mod compress;
+pub mod compressor;
 pub mod config;
 pub mod environ;
 pub mod file_wrapper;
@@ -25,7 +26,7 @@ use std::time::Instant;
 
 use pyo3::Python;
 
-use crate::io::sock::{self, Interest};
+use qiao_io::sock::{self, Interest};
 
 /// The way the WSGI ring waits for a socket: `sock::wait` with the GIL
 /// released, so other threads run Python meanwhile.

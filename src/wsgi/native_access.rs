@@ -19,8 +19,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::environ::{http_key, join_separator, latin1};
-use crate::http::request::percent_decode;
-use crate::io::record::{AccessQueue, AccessRecord};
+use qiao_http::request::percent_decode;
+use qiao_io::record::{AccessQueue, AccessRecord};
 
 /// How long the drain waits after a first record for more to join its
 /// batch: longer means fewer GIL holds under load, and lines later.
@@ -99,7 +99,7 @@ fn run(queue: &AccessQueue, hook: &Py<PyAny>, log_error: &Py<PyAny>, url_scheme:
                 let msg = format!(
                     "access log: {dropped} records of native requests dropped \
                      (more than {} waiting)",
-                    crate::io::record::ACCESS_QUEUE_MAX
+                    qiao_io::record::ACCESS_QUEUE_MAX
                 );
                 let _ = log_error.bind(py).call1((msg, py.None()));
             }

@@ -18,8 +18,8 @@ use pyo3::prelude::*;
 use super::compress::Compression;
 use super::input::Input;
 use super::start_response::StartResponse;
-use crate::http::response::RequestFacts;
-use crate::io::{BodyReader, Output};
+use qiao_http::response::RequestFacts;
+use qiao_io::{BodyReader, Output};
 
 /// A serving thread's spare pair, from its last request.
 #[derive(Default)]

@@ -14,8 +14,8 @@ use pyo3::prelude::*;
 
 use super::config::Config;
 use super::setup::{Protocol, Server, SharedBlock};
-use crate::io::heartbeat::{self, SLOT_SIZE};
-use crate::io::{pool, Shared};
+use qiao_io::heartbeat::{self, SLOT_SIZE};
+use qiao_io::{pool, Shared};
 
 /// A handle on a running server, made before `serve` and passed to it, so
 /// Python signal handlers can ask for a graceful or an immediate stop.
@@ -156,12 +156,12 @@ impl Server {
     }
 }
 
-/// The heartbeat slots' layout (`src/io/heartbeat.rs`), so the supervisor
+/// The heartbeat slots' layout (`crates/io/src/heartbeat.rs`), so the supervisor
 /// reads them without repeating it: sizes, field offsets, the paused bit
 /// and the supervisor's mark.
 #[pyfunction]
 pub fn heartbeat_layout() -> HashMap<&'static str, u64> {
-    use crate::io::heartbeat as hb;
+    use qiao_io::heartbeat as hb;
     HashMap::from([
         ("slot_size", SLOT_SIZE as u64),
         ("busy", hb::BUSY as u64),
@@ -187,7 +187,7 @@ pub fn metrics_layout() -> (
     usize,
     Vec<f64>,
 ) {
-    use crate::io::metrics as m;
+    use qiao_io::metrics as m;
     (
         m::metrics_layout(),
         m::METHODS.to_vec(),

@@ -18,15 +18,15 @@ use super::environ::EnvironConfig;
 use super::file_wrapper::FileWrapper;
 use super::native_access::AccessDrain;
 use super::threads::{block_signals, WsgiThreads};
-use crate::front::{tls, Front, FrontConfig};
-use crate::io::heartbeat::{Heartbeat, SLOT_SIZE};
-use crate::io::inbox::Inbox;
-use crate::io::metrics::{Metrics, METRICS_BLOCK};
-use crate::io::native_service::NativeRoutes;
-use crate::io::notice::Notices;
-use crate::io::record::AccessQueue;
-use crate::io::{EventLoop, Listener, ListenerInfo, LoopConfig, Shared};
-use crate::native::runtime::NativeRuntime;
+use qiao_front::{tls, Front, FrontConfig};
+use qiao_io::heartbeat::{Heartbeat, SLOT_SIZE};
+use qiao_io::inbox::Inbox;
+use qiao_io::metrics::{Metrics, METRICS_BLOCK};
+use qiao_io::native_service::NativeRoutes;
+use qiao_io::notice::Notices;
+use qiao_io::record::AccessQueue;
+use qiao_io::{EventLoop, Listener, ListenerInfo, LoopConfig, Shared};
+use qiao_native::runtime::NativeRuntime;
 
 /// Deleted entries in the environ template, i.e. room for this many
 /// request headers in each copy before CPython resizes it. Half the
@@ -240,7 +240,7 @@ fn event_loop(
         io_timeout: timeouts.io,
         max_connections: config.max_connections,
         graceful_timeout: timeouts.graceful,
-        accept_batch: crate::io::event_loop::ACCEPT_BATCH,
+        accept_batch: qiao_io::event_loop::ACCEPT_BATCH,
         health_path: config.health_path.clone(),
         trusted: config.trusted.clone(),
         proxy_protocol: config.proxy_protocol,
@@ -251,7 +251,7 @@ fn event_loop(
         metrics,
         native,
     };
-    crate::io::alloc::tune();
+    qiao_io::alloc::tune();
     let lp = EventLoop::new(ls, loop_config, stop.clone())
         .map_err(|e| PyOSError::new_err(e.to_string()))?;
     Ok((lp, secure))
@@ -283,7 +283,7 @@ fn notice_writer(py: Python<'_>) -> PyResult<Arc<Notices>> {
         })
         .map_err(|e| PyOSError::new_err(format!("cannot start the log thread: {e}")))?;
     let notices = Arc::new(notices);
-    crate::io::notice::install(&notices);
+    qiao_io::notice::install(&notices);
     Ok(notices)
 }
 

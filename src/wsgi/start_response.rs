@@ -14,11 +14,11 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use super::compress::Compression;
 use super::input::Input;
 use super::kept::KeptBytes;
-use crate::http::date::DATE_LEN;
-use crate::http::request::is_tchar;
-use crate::http::response::{self, AppFacts, BodyMode, Plan, RequestFacts};
-use crate::io::output::Keep;
-use crate::io::Output;
+use qiao_http::date::DATE_LEN;
+use qiao_http::request::is_tchar;
+use qiao_http::response::{self, AppFacts, BodyMode, Plan, RequestFacts};
+use qiao_io::output::Keep;
+use qiao_io::Output;
 
 /// Header buffer a new `start_response` starts with (bytes of names and
 /// values): room for a typical response's fields without growing.
@@ -149,7 +149,7 @@ impl StartResponse {
 
     /// The error reading the request body met, if any: a failure caused by
     /// the client, which the app usually just let propagate.
-    pub fn body_error(&self, py: Python<'_>) -> Option<crate::io::BodyError> {
+    pub fn body_error(&self, py: Python<'_>) -> Option<qiao_io::BodyError> {
         let input = self.input.as_ref()?;
         let guard = input.bind(py).try_borrow_mut().ok()?;
         let mut guard = guard;
@@ -455,7 +455,7 @@ impl StartResponse {
             } else if n.eq_ignore_ascii_case(b"connection") {
                 self.connection_close |= v
                     .split(|&b| b == b',')
-                    .any(|t| crate::http::request::trim_ows(t).eq_ignore_ascii_case(b"close"));
+                    .any(|t| qiao_http::request::trim_ows(t).eq_ignore_ascii_case(b"close"));
             }
             self.headers.push((start, mid, end));
         }

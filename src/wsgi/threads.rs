@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use super::app::{WsgiServe, WsgiShared};
 use super::environ::EnvironCache;
 use super::reuse::Spare;
-use crate::io::{Handler, HandlerFactory, Serve};
+use qiao_io::{Handler, HandlerFactory, Serve};
 
 /// The WSGI side of one serving thread.
 pub struct WsgiHandler {

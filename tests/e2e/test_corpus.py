@@ -12,7 +12,7 @@ answers any path with what the server parsed):
   see its README): valid cases must get one 2xx per request, invalid ones a
   4xx/5xx and a close. Where an RFC 9112/9110 rule makes us differ from
   gunicorn, the case is listed in ``DIFFERENT`` with the reason (mirroring
-  ``DIFFERENT`` in ``tests/http_conformance.rs``); cases written for gunicorn
+  ``DIFFERENT`` in ``crates/http/tests/http_conformance.rs``); cases written for gunicorn
   settings we lack are in ``SKIPPED``.
 
 The servers run with ``--header-timeout 1 --io-timeout 1``, so a case that

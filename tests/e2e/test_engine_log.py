@@ -1,7 +1,7 @@
 """The engine's own messages (a native proxy's upstream failing, an
 internal error) go through Python's ``qiao.error`` logger like every other
 line: into ``--error-logfile`` in its format, filtered by ``--log-level``,
-never straight to the terminal (``src/io/notice.rs``)."""
+never straight to the terminal (``crates/io/src/notice.rs``)."""
 
 from __future__ import annotations
 

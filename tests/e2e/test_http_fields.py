@@ -1,7 +1,7 @@
 """The portable middleware's request-field rules (``qiao.middleware._http``)
-against the one table of cases the engine's ``src/http/fields.rs`` runs
+against the one table of cases the engine's ``crates/http/src/fields.rs`` runs
 too (``tests/cases/http_fields.json``; its Rust twin is
-``tests/http_fields.rs``): two implementations, one expected answer per
+``crates/http/tests/http_fields.rs``): two implementations, one expected answer per
 case."""
 
 from __future__ import annotations

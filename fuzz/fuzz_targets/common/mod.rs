@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use qiao::http::{Limits, RequestHead};
+use qiao_http::{Limits, RequestHead};
 
 /// Picks a `Limits` variant from one input byte (and a parameter byte), so
 /// every target also explores the limit checks, not only the defaults:

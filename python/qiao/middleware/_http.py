@@ -106,7 +106,7 @@ def parse_http_date(value: str | None) -> int | None:
         year, month, day, hour, minute, second = parsed[:6]
         # parsedate_tz takes "32 Nov" and 25:00 as they come (mktime would
         # roll them over): a date that does not exist is malformed, as the
-        # engine's parser says (src/http/date.rs).
+        # engine's parser says (crates/http/src/date.rs).
         if not (
             1 <= month <= 12
             and 1 <= day <= calendar.monthrange(year, month)[1]

@@ -1,7 +1,7 @@
 """Where a request path really points, for :class:`~qiao.middleware.Proxy`:
 RFC 3986 §5.2.4 dot-segment removal, and the rule that keeps what is
 forwarded below the route (the same rule as the native proxy's
-``src/http/path.rs``, whose module doc says why).
+``crates/http/src/path.rs``, whose module doc says why).
 
 The server hands ``PATH_INFO`` over with its dot segments, and ``Mount``
 matches prefixes on it as it is, so ``/ng/../secret`` is mounted at

@@ -8,7 +8,7 @@ the header changes (``Content-Encoding``; ``Vary: Accept-Encoding`` on every
 response that could have been compressed, so caches keep the variants
 apart; ``Content-Length`` and ``Accept-Ranges`` dropped; a strong ``ETag``
 made weak), and feeding the body to the codec piece by piece. The codec
-itself is Rust (``qiao._qiao.Compressor``, see ``src/codec.rs``), which
+itself is Rust (``qiao._qiao.Compressor``, see ``crates/http/src/codec.rs``), which
 releases the GIL while it works on a large piece.
 
 Streaming: nothing waits for the whole body. Each piece the app yields (or
@@ -20,7 +20,7 @@ Bodies whose size is unknown are compressed (only a known
 ``Content-Length``, or a list body, can be found to be small).
 
 Qiao's ``--compress`` applies the same rules in the engine
-(``src/http/compress.rs``); a change here must be made there too (the
+(``crates/http/src/compress.rs``); a change here must be made there too (the
 suite in ``tests/e2e/test_middleware_compress.py`` runs against both).
 """
 
@@ -64,7 +64,7 @@ class Compress:
     """Compresses ``app``'s responses. ``min_size``: see :data:`MIN_SIZE`;
     ``types``: see :data:`TYPES`; ``codings``: the codings offered, in order
     of preference; ``levels``: per coding (``{"br": 5}``), else the codec's
-    default (``src/codec.rs``)."""
+    default (``crates/http/src/codec.rs``)."""
 
     def __init__(
         self,

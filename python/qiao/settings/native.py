@@ -58,7 +58,7 @@ def proxy(text: str) -> str:
 
 #: Content codings ``--compress`` may use (the portable ``Compress``'s ``CODINGS``).
 COMPRESS_CODINGS = ("zstd", "br", "gzip")
-#: Levels each coding accepts (``src/codec.rs``, ``Kind::levels``).
+#: Levels each coding accepts (``crates/http/src/codec.rs``, ``Kind::levels``).
 COMPRESS_LEVELS = {"gzip": (0, 9), "br": (0, 11), "zstd": (1, 19)}
 
 

@@ -1,0 +1,416 @@
+//! HTTP/2 in the front (hyper's HTTP/2 server, over TLS with ALPN `h2` or
+//! cleartext with prior knowledge): each stream is forwarded as one
+//! HTTP/1.1 request over an internal connection to the event loop
+//! (hyper's HTTP/1.1 client), request and response bodies streamed both
+//! ways. Both bodies are pulled only as the other side takes them, so
+//! HTTP/2 flow control reaches the application: a client that stops
+//! reading stops the loop's writes (the socket pair fills), and a stalled
+//! upload stalls `wsgi.input`.
+//!
+//! The internal connections are reused from stream to stream
+//! (`upstream`), up to a few per client connection.
+//!
+//! The heads are mapped by [`h1_request_head`] and [`h2_response_head`]
+//! (sans-IO, tested below): pseudo-headers to an origin-form target and
+//! `Host` (a `Host` naming another authority than `:authority` refused),
+//! and the connection-specific fields HTTP/2 forbids dropped.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+use super::upstream::{self, Failure, Pool, Returning};
+use qiao_io::inbox::Inbox;
+use qiao_io::listener::PeerInfo;
+
+/// Streams one client connection may have open at once.
+pub const H2_MAX_CONCURRENT_STREAMS: u32 = 128;
+/// Largest header list accepted from a client (as `--limit-request-*`
+/// bound the HTTP/1.1 head; the loop applies those too, after mapping).
+pub const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
+
+/// Shortest period of the idle check (a tiny `--keepalive` would
+/// otherwise spin it).
+pub const H2_MIN_IDLE_CHECK: Duration = Duration::from_millis(100);
+/// After an idle connection's GOAWAY, how long the client has to let it
+/// close before it is dropped.
+pub const H2_IDLE_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1) and those HTTP/2 forbids
+/// (RFC 9113 §8.2.2): never forwarded in either direction. `Expect` is
+/// handled by HTTP/2 itself (a stream's body simply follows).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "trailer",
+    "expect",
+];
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(&name.as_str())
+}
+
+/// Why an HTTP/2 request is malformed (answered 400 on its stream).
+pub const AUTHORITY_MISMATCH: &str = "Bad Request: Host differs from :authority\n";
+
+/// The HTTP/1.1 request head for an HTTP/2 request: origin-form target,
+/// `Host` from `:authority` when the client sent no `Host`, hop-by-hop
+/// fields dropped. `Content-Length` passes through (or hyper's client
+/// frames the streamed body as chunked). `Err` for a request RFC 9113
+/// §8.3.1 calls malformed: a `Host` naming another authority than
+/// `:authority` (which would otherwise win, unseen by anything that
+/// routed or checked the stream by its `:authority`).
+pub fn h1_request_head(uri: &Uri, headers: &HeaderMap) -> Result<(Uri, HeaderMap), &'static str> {
+    if let Some(authority) = uri.authority() {
+        let default_port = if uri.scheme_str() == Some("http") {
+            "80"
+        } else {
+            "443"
+        };
+        let differs = headers.get_all(HOST).iter().any(|host| {
+            !host
+                .to_str()
+                .is_ok_and(|h| same_authority(h, authority.as_str(), default_port))
+        });
+        if differs {
+            return Err(AUTHORITY_MISMATCH);
+        }
+    }
+    let target = uri.path_and_query().map_or_else(
+        || Uri::from_static("/"),
+        |pq| Uri::try_from(pq.as_str()).unwrap_or_else(|_| Uri::from_static("/")),
+    );
+    let mut out = HeaderMap::with_capacity(headers.len() + 1);
+    for (name, value) in headers {
+        if !is_hop_by_hop(name) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    if !out.contains_key(HOST) {
+        if let Some(a) = uri.authority() {
+            if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                out.insert(HOST, v);
+            }
+        }
+    }
+    Ok((target, out))
+}
+
+/// Whether two `host[:port]` name the same authority, normalized as RFC
+/// 9113 §8.3.1 asks: the host without case, a missing port as the scheme's
+/// default.
+fn same_authority(a: &str, b: &str, default_port: &str) -> bool {
+    let split = |s: &str| -> (String, String) {
+        let s = s.trim().to_ascii_lowercase();
+        // An IPv6 literal's colons are inside its brackets.
+        match s.rfind(':').filter(|&i| !s[i..].contains(']')) {
+            Some(i) => (s[..i].to_string(), s[i + 1..].to_string()),
+            None => (s, default_port.to_string()),
+        }
+    };
+    split(a) == split(b)
+}
+
+/// The HTTP/2 response head for the loop's HTTP/1.1 answer: its fields
+/// minus the connection-specific ones.
+pub fn h2_response_head(headers: &mut HeaderMap) {
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
+        .collect();
+    for n in names {
+        headers.remove(n);
+    }
+}
+
+/// What every stream of one client connection shares.
+pub struct Client {
+    pub inbox: Arc<Inbox>,
+    /// The client as the loop shows it (`http2` set).
+    pub peer: PeerInfo,
+    /// The loop's listener info index.
+    pub listener: usize,
+    /// Streams being served, and a count of all streams so far (the idle
+    /// timer's view of activity).
+    active: AtomicUsize,
+    started: AtomicU64,
+    /// Internal connections kept for the next streams.
+    pool: Arc<Pool>,
+}
+
+impl Client {
+    pub fn new(
+        inbox: Arc<Inbox>,
+        mut peer: PeerInfo,
+        listener: usize,
+        keepalive: Duration,
+    ) -> Self {
+        peer.http2 = true;
+        Client {
+            inbox,
+            peer,
+            listener,
+            active: AtomicUsize::new(0),
+            started: AtomicU64::new(0),
+            pool: Arc::new(Pool::new(keepalive)),
+        }
+    }
+}
+
+type Body = Either<Returning<Active>, Full<Bytes>>;
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut r = Response::new(Either::Right(Full::new(Bytes::from_static(
+        text.as_bytes(),
+    ))));
+    *r.status_mut() = status;
+    r
+}
+
+/// Counts a stream as active while it lives (its response body included).
+pub struct Active(Arc<Client>);
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Forwards one stream to the loop and maps its answer back.
+async fn forward(
+    client: Arc<Client>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    client.active.fetch_add(1, Ordering::Relaxed);
+    client.started.fetch_add(1, Ordering::Relaxed);
+    let active = Active(client.clone());
+    let (mut parts, body) = req.into_parts();
+    let (target, headers) = match h1_request_head(&parts.uri, &parts.headers) {
+        Ok(head) => head,
+        Err(why) => return Ok(plain(StatusCode::BAD_REQUEST, why)),
+    };
+    parts.uri = target;
+    parts.headers = headers;
+    parts.version = Version::HTTP_11;
+    let req = Request::from_parts(parts, body);
+    let sent = upstream::send(
+        &client.pool,
+        &client.inbox,
+        &client.peer,
+        client.listener,
+        req,
+    )
+    .await;
+    Ok(match sent {
+        Ok((resp, sender)) => {
+            let (mut parts, body) = resp.into_parts();
+            h2_response_head(&mut parts.headers);
+            parts.version = Version::HTTP_2;
+            let body = Returning::new(body, sender, client.pool.clone(), active);
+            Response::from_parts(parts, Either::Left(body))
+        }
+        Err(Failure::Connect) => {
+            plain(StatusCode::SERVICE_UNAVAILABLE, "cannot reach the worker\n")
+        }
+        // The loop refuses bad requests with an answer; no answer means
+        // the connection failed (a reset stream, a stopping worker).
+        Err(Failure::NoAnswer) => plain(StatusCode::BAD_GATEWAY, "the worker did not answer\n"),
+    })
+}
+
+/// Serves HTTP/2 on `io` until the client goes, the connection has been
+/// idle (no stream) for a `keepalive` period, or draining begins (then a
+/// GOAWAY lets the open streams finish).
+pub async fn serve<S>(io: S, client: Client, keepalive: Duration, mut drain: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let client = Arc::new(client);
+    let svc_client = client.clone();
+    let svc = hyper::service::service_fn(move |req| forward(svc_client.clone(), req));
+    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS)
+        .max_header_list_size(H2_MAX_HEADER_LIST)
+        .serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let mut idle = tokio::time::interval(keepalive.max(H2_MIN_IDLE_CHECK));
+    idle.tick().await;
+    let mut seen = 0; // streams begun as of the last tick
+    let mut closing = *drain.borrow();
+    if closing {
+        conn.as_mut().graceful_shutdown();
+    }
+    // Set when closing for idleness: the client may not answer the
+    // GOAWAY's ping, and no stream is left to wait for.
+    let mut give_up: Option<tokio::time::Instant> = None;
+    let forced = async move |at: Option<tokio::time::Instant>| match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    };
+    loop {
+        tokio::select! {
+            _ = &mut conn => return,
+            changed = drain.changed(), if !closing => {
+                if changed.is_err() || *drain.borrow() {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            _ = idle.tick(), if !closing => {
+                // Idle a whole period: no stream open, none begun since.
+                let started = client.started.load(Ordering::Relaxed);
+                if client.active.load(Ordering::Relaxed) == 0 && started == seen {
+                    closing = true;
+                    give_up = Some(tokio::time::Instant::now() + H2_IDLE_CLOSE_GRACE);
+                    conn.as_mut().graceful_shutdown();
+                }
+                seen = started;
+            }
+            () = forced(give_up) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (n, v) in pairs {
+            m.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn request_heads() {
+        type Case = (
+            &'static str,
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            &'static str,
+            &'static [(&'static str, &'static str)],
+        );
+        let cases: &[Case] = &[
+            (
+                "plain get",
+                "https://example.com/a?b=1",
+                &[("accept", "*/*")],
+                "/a?b=1",
+                &[("accept", "*/*"), ("host", "example.com")],
+            ),
+            (
+                "host kept",
+                "https://example.com/",
+                &[("host", "Example.COM:443")],
+                "/",
+                &[("host", "Example.COM:443")],
+            ),
+            (
+                "no path",
+                "https://example.com",
+                &[],
+                "/",
+                &[("host", "example.com")],
+            ),
+            (
+                "port kept",
+                "http://h:8443/x",
+                &[],
+                "/x",
+                &[("host", "h:8443")],
+            ),
+            (
+                "hop-by-hop dropped",
+                "https://h/",
+                &[
+                    ("te", "trailers"),
+                    ("expect", "100-continue"),
+                    ("content-length", "5"),
+                ],
+                "/",
+                &[("content-length", "5"), ("host", "h")],
+            ),
+            (
+                "repeated fields kept",
+                "https://h/",
+                &[("cookie", "a=1"), ("cookie", "b=2")],
+                "/",
+                &[("cookie", "a=1"), ("cookie", "b=2"), ("host", "h")],
+            ),
+        ];
+        for (name, uri, headers, target, want) in cases {
+            let (t, h) = h1_request_head(&uri.parse().unwrap(), &map(headers)).unwrap();
+            assert_eq!(t.to_string(), *target, "{name}");
+            assert_eq!(h, map(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn host_must_name_the_authority() {
+        let refused: &[(&str, &[(&str, &str)])] = &[
+            ("https://example.com/", &[("host", "other")]),
+            ("https://example.com/", &[("host", "example.com:8443")]),
+            ("http://h:8080/", &[("host", "h")]),
+            (
+                "https://example.com/",
+                &[("host", "example.com"), ("host", "evil")],
+            ),
+            ("https://[::1]:8443/", &[("host", "[::1]")]),
+        ];
+        for (uri, headers) in refused {
+            let got = h1_request_head(&uri.parse().unwrap(), &map(headers));
+            assert_eq!(got.err(), Some(AUTHORITY_MISMATCH), "{uri} {headers:?}");
+        }
+        let accepted: &[(&str, &[(&str, &str)])] = &[
+            ("https://example.com/", &[("host", "EXAMPLE.com")]),
+            ("http://h/", &[("host", "h:80")]),
+            ("https://[::1]:8443/", &[("host", "[::1]:8443")]),
+            ("/", &[("host", "anything")]),
+        ];
+        for (uri, headers) in accepted {
+            let got = h1_request_head(&uri.parse().unwrap(), &map(headers));
+            assert!(got.is_ok(), "{uri} {headers:?}");
+        }
+    }
+
+    #[test]
+    fn response_heads() {
+        let mut h = map(&[
+            ("content-type", "text/plain"),
+            ("connection", "close"),
+            ("transfer-encoding", "chunked"),
+            ("keep-alive", "timeout=5"),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2"),
+        ]);
+        h2_response_head(&mut h);
+        assert_eq!(
+            h,
+            map(&[
+                ("content-type", "text/plain"),
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2")
+            ])
+        );
+    }
+}

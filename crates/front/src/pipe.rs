@@ -1,0 +1,142 @@
+//! The front's internal connections to the event loop (what HTTP/2
+//! streams reach it over), and the small stream helpers of the front.
+//!
+//! An internal connection is a `socketpair(2)`: the front keeps one end
+//! (as a tokio `UnixStream`), the loop adopts the other through the
+//! [`Inbox`] with the client's facts. The loop then parses, limits,
+//! times out and answers the bytes exactly as on a plaintext connection:
+//! no HTTP is interpreted here.
+//!
+//! Also [`Prefixed`]: a stream that first yields bytes already read (the
+//! h2c preface the loop consumed, or what followed a PROXY header) before
+//! reading the socket; and [`Open`], a client connection's place in the
+//! front's open count.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::UnixStream;
+
+use qiao_io::inbox::{Adopted, Inbox};
+use qiao_io::listener::PeerInfo;
+
+/// After the answer to plain HTTP on a TLS port, how long the client may
+/// still send before the connection is dropped; a close with unread data
+/// in flight could reset it, and the answer with it.
+pub const PIPE_LINGER: Duration = Duration::from_secs(2);
+
+/// Opens an internal connection to the loop for a client described by
+/// `peer`, which came in on the loop's listener info `listener`.
+pub fn connect(inbox: &Inbox, peer: PeerInfo, listener: usize) -> io::Result<UnixStream> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    ours.set_nonblocking(true)?;
+    let ours = UnixStream::from_std(ours)?;
+    inbox.push(Adopted::pair(theirs, peer, listener));
+    Ok(ours)
+}
+
+/// Registers a front client connection with the inbox for its lifetime,
+/// so a draining loop waits for it.
+pub struct Open(Arc<Inbox>);
+
+impl Open {
+    pub fn new(inbox: &Arc<Inbox>) -> Open {
+        inbox.enter();
+        Open(inbox.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+/// A stream that yields `prefix` before the stream's own bytes.
+pub struct Prefixed<S> {
+    prefix: Vec<u8>,
+    at: usize,
+    inner: S,
+}
+
+impl<S> Prefixed<S> {
+    pub fn new(prefix: Vec<u8>, inner: S) -> Self {
+        Prefixed {
+            prefix,
+            at: 0,
+            inner,
+        }
+    }
+
+    /// The prefix's bytes not read yet, and the stream.
+    pub fn into_parts(mut self) -> (Vec<u8>, S) {
+        self.prefix.drain(..self.at);
+        (self.prefix, self.inner)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.at < this.prefix.len() {
+            let n = (this.prefix.len() - this.at).min(buf.remaining());
+            buf.put_slice(&this.prefix[this.at..this.at + n]);
+            this.at += n;
+            if this.at == this.prefix.len() {
+                this.prefix = Vec::new();
+                this.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn prefixed_yields_prefix_then_stream() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (mut a, b) = tokio::io::duplex(64);
+            a.write_all(b"world").await.unwrap();
+            drop(a);
+            let mut p = Prefixed::new(b"hello ".to_vec(), b);
+            let mut out = Vec::new();
+            p.read_to_end(&mut out).await.unwrap();
+            assert_eq!(out, b"hello world");
+        });
+    }
+}

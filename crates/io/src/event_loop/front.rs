@@ -1,0 +1,137 @@
+//! The loop's side of the protocol front (see `io::inbox`): adopting the
+//! internal connections the front queues (TLS and HTTP/2 requests, as
+//! plain HTTP/1.1) and handing plaintext connections that open with the
+//! HTTP/2 preface over to it. A child of `event_loop`, so it works on the
+//! loop's own state; nothing here runs unless a front is attached.
+
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{EventLoop, Step};
+use crate::conn::Conn;
+use crate::inbox::{Carrier, Handoff, Inbox};
+use crate::listener::{ListenerInfo, Stream};
+use crate::wire::Wire;
+
+impl EventLoop {
+    /// Connects a front: the loop will adopt what `inbox` queues, as if
+    /// accepted on listeners described by `infos` (the front's own, in
+    /// the front's order). Returns the loop's index of `infos[0]`: an
+    /// [`crate::inbox::Adopted`] names its listener by the loop's index.
+    pub fn attach_inbox(&mut self, inbox: Arc<Inbox>, infos: Vec<ListenerInfo>) -> usize {
+        inbox.set_waker(self.waker.clone());
+        let base = self.infos.len();
+        self.infos.extend(infos.into_iter().map(Arc::new));
+        self.inbox = Some(inbox);
+        base
+    }
+
+    /// Client connections the front still holds (a draining loop waits
+    /// for them: their requests may not have reached the loop yet).
+    pub(super) fn front_open(&self) -> usize {
+        self.inbox.as_ref().map_or(0, |i| i.open())
+    }
+
+    /// Takes in the connections the front queued. Beyond
+    /// `max_connections` they are still taken (the front's client is
+    /// already connected; refusing would only fail its request): the
+    /// front bounds them with its own stream limits.
+    pub(super) fn adopt(&mut self) {
+        let Some(inbox) = &self.inbox else {
+            return;
+        };
+        for a in inbox.take() {
+            if self.closed {
+                continue; // dropped: the front sees the pair close
+            }
+            let (mut stream, session) = match a.stream {
+                Carrier::Pair(s) if s.set_nonblocking(true).is_ok() => {
+                    (Stream::Unix(mio::net::UnixStream::from_std(s)), None)
+                }
+                Carrier::Tls(s, session) if s.set_nonblocking(true).is_ok() => {
+                    (Stream::Tcp(mio::net::TcpStream::from_std(s)), Some(session))
+                }
+                _ => continue,
+            };
+            let Some(idx) = self.register(&mut stream) else {
+                continue;
+            };
+            let mut peer = a.peer;
+            let trusted = &self.config.trusted;
+            peer.trusted = !trusted.is_empty() && peer.ip.is_some_and(|ip| trusted.contains(ip));
+            let deadline = Instant::now() + self.config.header_timeout;
+            let listener = if a.listener < self.infos.len() {
+                a.listener
+            } else {
+                0
+            };
+            let mut conn = Box::new(Conn::new(stream, peer, listener, deadline));
+            conn.adopted = true;
+            conn.held = a.held;
+            if let Some(session) = session {
+                conn.wire = Wire::tls(conn.stream.fd(), *session);
+            }
+            self.conns[idx] = Some(conn);
+            // Counted live (the loop holds it), not in the metrics: the
+            // front counts its client connections there.
+            self.live += 1;
+            // Bytes may have arrived before registration: read now (the
+            // registration is edge-triggered).
+            if let Step::Ready = self.progress(idx) {
+                self.ready.push_back(idx);
+            }
+        }
+    }
+
+    /// Takes a plaintext connection out of the loop and gives it, with
+    /// what was read of it, to the front.
+    pub(super) fn hand_off_h2c(&mut self, idx: usize) {
+        let Some(mut conn) = self.conns[idx].take() else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(conn.stream.source());
+        self.free.push(idx);
+        self.live -= 1;
+        if let Some(m) = &self.config.metrics {
+            m.connection_closed();
+        }
+        let read = conn.buf[conn.start..].to_vec();
+        let buf = std::mem::take(&mut conn.buf);
+        self.recycle(buf);
+        let Conn {
+            stream,
+            peer,
+            listener,
+            ..
+        } = *conn;
+        let Stream::Tcp(tcp) = stream else {
+            return;
+        };
+        // SAFETY: the descriptor moves from the mio stream to a std one.
+        let stream = unsafe { std::net::TcpStream::from_raw_fd(tcp.into_raw_fd()) };
+        if let Some(inbox) = &self.inbox {
+            inbox.hand_off(Handoff {
+                stream,
+                read,
+                peer,
+                listener,
+            });
+        }
+    }
+}
+
+/// Whether a connection's first bytes may go to the front as h2c: a TCP
+/// connection on an HTTP listener, with a front that serves h2c.
+pub(super) fn h2c_candidate(
+    inbox: &Option<Arc<Inbox>>,
+    infos: &[Arc<ListenerInfo>],
+    listener: usize,
+    stream: &Stream,
+    wire: &Wire,
+) -> bool {
+    matches!(stream, Stream::Tcp(_))
+        && !wire.is_tls()
+        && !infos[listener].uwsgi
+        && inbox.as_ref().is_some_and(|i| i.serves_h2c())
+}

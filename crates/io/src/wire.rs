@@ -1,0 +1,315 @@
+//! A connection's byte stream as every reader and writer of it sees it:
+//! the raw socket, or a TLS session over that socket. The event loop, the
+//! serving threads (`wsgi.input`, the response) and the native services
+//! read and write through a [`Wire`], never through the descriptor alone.
+//!
+//! Why TLS lives here and not in a front of its own: a TLS request then
+//! costs the system calls of a plaintext one plus the crypto. The
+//! handshake is done by the protocol front (`qiao_front`, where its
+//! timeout, the PROXY header before it and ALPN's choice of HTTP/2 live);
+//! an HTTP/1.1 session is then handed to the loop with its socket and
+//! every later byte goes through here. Measured in `bench/RESULTS.md`.
+//!
+//! Semantics match the plain calls in [`sock`] so callers need not know
+//! which they have: `WouldBlock` (or 0, or `None`, as the plain call says
+//! it) when the socket takes or gives nothing now. Under TLS a write is
+//! *accepted* once rustls has encrypted it; the encrypted bytes the socket
+//! did not take stay in the session ([`Wire::tls_pending`]) and are
+//! flushed first by every later call, and by the loop before it reads
+//! again (backpressure). rustls's own buffer limit bounds them
+//! ([`TLS_PENDING_LIMIT`]). Files go through a copy under TLS (this kernel
+//! family may lack kernel TLS; see the module of `front::tls`).
+//!
+//! The session is behind a mutex only because the response's park
+//! (`output::Park`) may be written by the monitor thread; a connection is
+//! otherwise used by one thread at a time, so the lock is never contended.
+
+use std::io::{self, BufRead, IoSlice, Read, Write};
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rustls::ServerConnection;
+
+use super::sock::{self, Interest, Waiter};
+
+/// Encrypted bytes a session may hold that the socket has not taken; past
+/// it, writes are refused (`WouldBlock`) until the socket takes some.
+pub const TLS_PENDING_LIMIT: usize = 64 * 1024;
+/// Most bytes of a file copied through TLS per call.
+pub const TLS_FILE_PIECE: usize = 64 * 1024;
+
+/// The socket of a connection, with its TLS session if it has one.
+#[derive(Clone)]
+pub struct Wire {
+    fd: RawFd,
+    tls: Option<Arc<Mutex<ServerConnection>>>,
+}
+
+impl Default for Wire {
+    /// No connection: every call fails (`EBADF`).
+    fn default() -> Wire {
+        Wire::plain(-1)
+    }
+}
+
+impl Wire {
+    /// A plaintext connection.
+    pub fn plain(fd: RawFd) -> Wire {
+        Wire { fd, tls: None }
+    }
+
+    /// A connection whose handshake is done: `session` encrypts from now on.
+    pub fn tls(fd: RawFd, mut session: ServerConnection) -> Wire {
+        session.set_buffer_limit(Some(TLS_PENDING_LIMIT));
+        Wire {
+            fd,
+            tls: Some(Arc::new(Mutex::new(session))),
+        }
+    }
+
+    /// The socket (for waiting on its readiness, and socket options).
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    fn session(&self) -> Option<MutexGuard<'_, ServerConnection>> {
+        self.tls
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Encrypted bytes wait for the socket.
+    pub fn tls_pending(&self) -> bool {
+        self.session().is_some_and(|s| s.wants_write())
+    }
+
+    /// Writes pending encrypted bytes as far as the socket takes them now.
+    /// True when none are left (always, in plaintext).
+    pub fn flush(&self) -> io::Result<bool> {
+        match self.session() {
+            None => Ok(true),
+            Some(mut s) => flush_session(&mut s, self.fd),
+        }
+    }
+
+    /// One non-blocking read into the spare capacity of `buf` (at most
+    /// `max` bytes): `Ok(0)` at the end, `WouldBlock` when nothing is there.
+    pub fn read_some(&self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let Some(mut s) = self.session() else {
+            return sock::read_some(self.fd, buf, max);
+        };
+        read_session(&mut s, self.fd, buf, max)
+    }
+
+    /// One non-blocking write of `data`: the bytes taken, `WouldBlock`
+    /// when none.
+    pub fn write_some(&self, data: &[u8]) -> io::Result<usize> {
+        match self.session() {
+            None => sock::write_some(self.fd, data),
+            Some(mut s) => match write_session(&mut s, self.fd, &[data])? {
+                0 if !data.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
+                n => Ok(n),
+            },
+        }
+    }
+
+    /// One non-blocking vectored write: the bytes taken, 0 when none.
+    pub fn writev_some(&self, parts: &[&[u8]]) -> io::Result<usize> {
+        match self.session() {
+            None => sock::writev_some(self.fd, parts),
+            Some(mut s) => write_session(&mut s, self.fd, parts),
+        }
+    }
+
+    /// Up to `count` bytes of `file_fd` from `offset`: `Some(sent)` (0: the
+    /// file ended), `None` when the socket took nothing. `sendfile(2)` in
+    /// plaintext; under TLS a read and an encrypted write.
+    pub fn sendfile_some(
+        &self,
+        file_fd: RawFd,
+        offset: u64,
+        count: u64,
+    ) -> io::Result<Option<u64>> {
+        let Some(mut s) = self.session() else {
+            return sock::sendfile_some(self.fd, file_fd, offset, count);
+        };
+        if !flush_session(&mut s, self.fd)? {
+            return Ok(None);
+        }
+        let want = (count as usize).min(TLS_FILE_PIECE);
+        // Not zero-filled: `pread` writes what `set_len` then exposes.
+        let mut piece: Vec<u8> = Vec::with_capacity(want);
+        // SAFETY: reads at most `want` bytes into the reserved capacity.
+        let rc = unsafe { libc::pread(file_fd, piece.as_mut_ptr().cast(), want, offset as i64) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if rc == 0 {
+            return Ok(Some(0));
+        }
+        // SAFETY: the kernel initialised `rc` bytes.
+        unsafe { piece.set_len(rc as usize) };
+        match write_session(&mut s, self.fd, &[&piece])? {
+            0 => Ok(None),
+            n => Ok(Some(n as u64)),
+        }
+    }
+
+    /// Writes all of `data` and what the session holds, waiting through
+    /// `waiter` while the socket is full; `timeout` bounds each stall.
+    pub fn write_all(&self, mut data: &[u8], timeout: Duration, waiter: Waiter) -> io::Result<()> {
+        loop {
+            if !data.is_empty() {
+                match self.write_some(data) {
+                    Ok(n) => data = &data[n..],
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if data.is_empty() && self.flush()? {
+                return Ok(());
+            }
+            waiter(self.fd, Interest::Write, sock::deadline_in(timeout))?;
+        }
+    }
+
+    /// Ends the sending side: under TLS a `close_notify` first, written as
+    /// far as the socket takes it now.
+    pub fn shutdown_write(&self) {
+        if let Some(mut s) = self.session() {
+            s.send_close_notify();
+            let _ = flush_session(&mut s, self.fd);
+        }
+        sock::shutdown_write(self.fd);
+    }
+
+    /// `TCP_CORK` (see [`sock::set_cork`]).
+    pub fn set_cork(&self, on: bool) {
+        sock::set_cork(self.fd, on);
+    }
+}
+
+/// The socket as `io::Read`/`io::Write` for rustls: one system call each,
+/// `WouldBlock` passed through.
+struct Fd(RawFd);
+
+impl Read for Fd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            // SAFETY: reads at most `buf.len()` bytes into a live slice.
+            let rc = unsafe { libc::read(self.0, buf.as_mut_ptr().cast(), buf.len()) };
+            if rc >= 0 {
+                return Ok(rc as usize);
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+}
+
+impl Write for Fd {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        sock::write_some(self.0, data)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let parts: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
+        match sock::writev_some(self.0, &parts)? {
+            0 if parts.iter().any(|p| !p.is_empty()) => Err(io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes encrypted bytes until none are left (true) or the socket is full.
+fn flush_session(s: &mut ServerConnection, fd: RawFd) -> io::Result<bool> {
+    while s.wants_write() {
+        match s.write_tls(&mut Fd(fd)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Encrypts what the session's limit allows of `parts`, then writes.
+fn write_session(s: &mut ServerConnection, fd: RawFd, parts: &[&[u8]]) -> io::Result<usize> {
+    flush_session(s, fd)?;
+    let slices: Vec<IoSlice<'_>> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| IoSlice::new(p))
+        .collect();
+    if slices.is_empty() {
+        return Ok(0);
+    }
+    let n = s.writer().write_vectored(&slices)?;
+    flush_session(s, fd)?;
+    Ok(n)
+}
+
+/// Up to `max` decrypted bytes appended to `buf`, reading the socket
+/// only when none wait. `Ok(0)`: the client closed.
+fn read_session(
+    s: &mut ServerConnection,
+    fd: RawFd,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<usize> {
+    let mut eof = false;
+    loop {
+        let mut taken = 0;
+        let mut reader = s.reader();
+        let state = loop {
+            match reader.fill_buf() {
+                Ok([]) => break Ok(true), // the client's close_notify
+                Ok(chunk) => {
+                    let n = chunk.len().min(max - taken);
+                    buf.extend_from_slice(&chunk[..n]);
+                    reader.consume(n);
+                    taken += n;
+                    if taken == max {
+                        break Ok(false);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(false),
+                // Closed without close_notify: an end all the same.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break Ok(true),
+                Err(e) => break Err(e),
+            }
+        };
+        let ended = state?;
+        if taken > 0 || ended {
+            return Ok(taken);
+        }
+        if eof {
+            return Ok(0);
+        }
+        // The socket's end (0) is seen by the session: its reader then
+        // says so, after any whole records before it.
+        eof = s.read_tls(&mut Fd(fd))? == 0;
+        if let Err(e) = s.process_new_packets() {
+            // A bad record: the alert rustls queued goes out, then the end.
+            let _ = flush_session(s, fd);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        // Answers the session owes (a key update) go out with the next write.
+        let _ = flush_session(s, fd);
+    }
+}
+
+#[cfg(test)]
+#[path = "wire/tests.rs"]
+mod tests;

@@ -1,0 +1,267 @@
+//! One HTTP/1.1 connection to an upstream as the native proxy drives it
+//! ([`UpConn`]): a tokio `TcpStream` and its read buffer; the request head
+//! goes out with one non-blocking write, the response head is parsed in
+//! place by the HTTP ring ([`upstream_head`](qiao_http::upstream_head))
+//! and the body handed out as spans of the same buffer, decoded by the
+//! ring's [`BodyDecoder`] when it is `Content-Length` or chunked.
+//!
+//! Why by hand and not hyper's client: see `upstream_head`'s module doc
+//! (hyper's per-message objects and its connection task were a third of
+//! the proxied request's CPU). This module keeps only the connection's
+//! bytes; the proxy decides what to send and what to forward.
+
+use std::io;
+use std::ops::Range;
+use std::os::fd::{AsRawFd, RawFd};
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+
+use qiao_http::upstream_head::{self, BodyFraming, HeadError, UpstreamHead};
+use qiao_http::{BodyDecoder, Decoded, Framing};
+
+/// Bytes asked of the kernel per read from an upstream.
+pub const UPSTREAM_READ_CHUNK: usize = 64 * 1024;
+
+/// Why reading a response failed.
+#[derive(Debug)]
+pub enum ReadFailure {
+    /// The upstream closed or reset the connection; `answered`: after some
+    /// bytes of this response had arrived.
+    Closed { answered: bool, why: String },
+    /// The head is not valid HTTP/1.1.
+    Invalid(HeadError),
+    /// Nothing within the timeout.
+    Timeout,
+}
+
+/// One upstream connection, between requests or carrying one.
+pub struct UpConn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// First byte of `buf` not consumed yet.
+    pos: usize,
+    /// It came from the pool (it may have been closed meanwhile).
+    pub reused: bool,
+}
+
+/// Where the body of the response being read is.
+pub struct BodyReader {
+    framing: BodyFraming,
+    decoder: Option<BodyDecoder>,
+    done: bool,
+}
+
+impl UpConn {
+    /// Opens a connection to `addr` (`host:port`) within `timeout`.
+    pub async fn open(addr: &str, timeout: Duration) -> Result<UpConn, String> {
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err(format!("timed out after {timeout:?}")),
+        };
+        let _ = stream.set_nodelay(true);
+        Ok(UpConn {
+            stream,
+            buf: Vec::new(),
+            pos: 0,
+            reused: false,
+        })
+    }
+
+    /// Whether it can carry another request: the last response was read
+    /// to its end and nothing more arrived.
+    pub fn is_clean(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    /// Whether nothing arrived while it was idle (no bytes, no close), as
+    /// far as the runtime has seen; without a system call. An upstream may
+    /// send a last answer (a 408) before it closes an idle connection:
+    /// taken as the next request's response, it would answer the wrong
+    /// request.
+    pub fn is_quiet(&self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        self.stream.poll_read_ready(&mut cx).is_pending()
+    }
+
+    /// Writes all of `bytes` (waiting while the socket is full).
+    pub async fn send(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            match self.stream.try_write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.stream.writable().await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what the upstream has sent; `Ok(0)` at its end.
+    async fn fill(&mut self) -> io::Result<usize> {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        self.buf.reserve(UPSTREAM_READ_CHUNK);
+        loop {
+            self.stream.readable().await?;
+            let (fd, buf) = (self.stream.as_raw_fd(), &mut self.buf);
+            let mut got = None;
+            let result = self.stream.try_io(Interest::READABLE, || {
+                let n = read_into(fd, buf)?;
+                got = Some(n);
+                if n > 0 && buf.capacity() > buf.len() {
+                    // A short read drained the socket: more data will
+                    // come with a new edge, so the readiness is cleared
+                    // now rather than by a read that finds nothing (one
+                    // system call per response saved, as nginx does).
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
+            });
+            match (got, result) {
+                (Some(n), _) => return Ok(n),
+                (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                (None, Err(e)) => return Err(e),
+                (None, Ok(())) => unreachable!("a successful read sets `got`"),
+            }
+        }
+    }
+
+    /// Reads the final response head (interim 1xx ones are skipped);
+    /// ranges in it index [`bytes`](Self::bytes). The head is consumed.
+    pub async fn read_head(
+        &mut self,
+        to_head: bool,
+        timeout: Duration,
+    ) -> Result<UpstreamHead, ReadFailure> {
+        let read = async {
+            let mut answered = false;
+            loop {
+                if self.pos > 0 {
+                    // Heads are parsed from the start of the buffer.
+                    self.buf.drain(..self.pos);
+                    self.pos = 0;
+                }
+                if let Some(head) =
+                    upstream_head::parse(&self.buf, to_head).map_err(ReadFailure::Invalid)?
+                {
+                    self.pos = head.len;
+                    if head.is_interim() {
+                        continue;
+                    }
+                    return Ok(head);
+                }
+                match self.fill().await {
+                    Ok(0) => {
+                        let why = "closed by the upstream".to_string();
+                        return Err(ReadFailure::Closed { answered, why });
+                    }
+                    Ok(_) => answered = true,
+                    Err(e) => {
+                        let why = e.to_string();
+                        return Err(ReadFailure::Closed { answered, why });
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(timeout, read)
+            .await
+            .unwrap_or(Err(ReadFailure::Timeout))
+    }
+
+    /// The buffer the head's ranges index (valid until the body is read).
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// A reader of the body after `head`.
+    pub fn body(&self, head: &UpstreamHead) -> BodyReader {
+        let decoder = match head.framing {
+            BodyFraming::Length(n) => Some(BodyDecoder::new(Framing::Length(n), None)),
+            BodyFraming::Chunked => Some(BodyDecoder::new(Framing::Chunked, None)),
+            BodyFraming::None | BodyFraming::UntilClose => None,
+        };
+        BodyReader {
+            framing: head.framing,
+            decoder,
+            done: head.framing == BodyFraming::None,
+        }
+    }
+
+    /// The next body bytes already received, as a range of
+    /// [`bytes`](Self::bytes); `Ok(None)` when none are (see
+    /// [`body_done`](Self::body_done)).
+    pub fn body_ready(&mut self, body: &mut BodyReader) -> Result<Option<Range<usize>>, String> {
+        loop {
+            if body.decoder.as_ref().is_some_and(BodyDecoder::is_done) {
+                // The last data span may end the body without an `End`.
+                body.done = true;
+            }
+            if body.done || self.pos == self.buf.len() {
+                return Ok(None);
+            }
+            let Some(decoder) = &mut body.decoder else {
+                let span = self.pos..self.buf.len();
+                self.pos = self.buf.len();
+                return Ok(Some(span));
+            };
+            let (n, found) = decoder
+                .decode(&self.buf[self.pos..])
+                .map_err(|e| format!("invalid body: {}", e.message()))?;
+            let at = self.pos;
+            self.pos += n;
+            match found {
+                Decoded::Data(r) => return Ok(Some(at + r.start..at + r.end)),
+                Decoded::NeedMore => {}
+                Decoded::End => body.done = true,
+            }
+        }
+    }
+
+    /// Waits for more of the body (after [`body_ready`](Self::body_ready)
+    /// gave `None` and the body is not done).
+    pub async fn body_more(
+        &mut self,
+        body: &mut BodyReader,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        match tokio::time::timeout(timeout, self.fill()).await {
+            Err(_) => Err(format!("silent for {timeout:?}")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Ok(0)) if body.framing == BodyFraming::UntilClose => {
+                body.done = true;
+                Ok(())
+            }
+            Ok(Ok(0)) => Err("closed by the upstream before the end of the body".into()),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+}
+
+/// One `recv(2)` into the spare capacity of `buf`.
+fn read_into(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: writes at most `spare.len()` bytes into the spare capacity,
+    // which the length then covers only as far as the kernel wrote.
+    let rc = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), spare.len(), 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = rc as usize;
+    // SAFETY: the kernel initialised `n` bytes past the old length.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+impl BodyReader {
+    /// The whole body has been handed out.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+}

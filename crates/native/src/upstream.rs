@@ -1,0 +1,389 @@
+//! The upstream servers of one native proxy route: their health, the
+//! choice of one per request (round robin or least connections) and the
+//! probe that brings a down server back — the portable `upstream.py`'s
+//! rules, so both balance and fail over alike. Connections and their
+//! pooling are the proxy's (`proxy/spawned.rs`).
+//!
+//! All state lives under one mutex, held only for a few comparisons. A
+//! probe thread runs while some server is down: every `probe_interval` it
+//! tries each down server and marks it up when the probe succeeds: a TCP
+//! connect, or with `--proxy-health-path PATH` a `GET` of the server's
+//! base path plus PATH answered with a status below 500 (the portable
+//! `health_path`).
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use qiao_http::upstream_head;
+
+/// Seconds allowed to open a TCP connection to an upstream.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Consecutive failures after which an upstream is marked down.
+pub const MAX_FAILS: u32 = 1;
+/// Time between two probes of a down upstream.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// Status from which a health probe's answer counts as a failure.
+const PROBE_FAILING_STATUS: u16 = 500;
+
+/// How a server is picked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+    LeastConn,
+}
+
+impl Balance {
+    pub fn parse(name: &str) -> Option<Balance> {
+        match name {
+            "round_robin" => Some(Balance::RoundRobin),
+            "least_conn" => Some(Balance::LeastConn),
+            _ => None,
+        }
+    }
+}
+
+/// One upstream server, as configured.
+#[derive(Debug)]
+pub struct Server {
+    /// The URL as given (for messages and the status page).
+    pub url: String,
+    /// `host:port` as given: the `Host` sent and the client's authority.
+    pub netloc: String,
+    /// The URL's path without a trailing `/`, prepended to every target.
+    pub base_path: String,
+}
+
+impl Server {
+    /// Parses `http://host[:port][/path]`.
+    pub fn parse(url: &str) -> Result<Server, String> {
+        let bad = || format!("upstream {url:?}: only http://host[:port][/path] is supported");
+        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+        if rest.contains(['?', '#']) {
+            return Err(format!("upstream {url:?}: no query or fragment allowed"));
+        }
+        let (netloc, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let uri: hyper::Uri = format!("http://{netloc}/").parse().map_err(|_| bad())?;
+        if uri.host().is_none_or(str::is_empty) || netloc.contains('@') {
+            return Err(bad());
+        }
+        Ok(Server {
+            url: url.to_string(),
+            netloc: netloc.to_string(),
+            base_path: path.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// `host:port` to connect to (port 80 when none is given).
+    pub fn address(&self) -> String {
+        let uri: hyper::Uri = format!("http://{}/", self.netloc)
+            .parse()
+            .expect("checked in parse");
+        let host = uri.host().unwrap_or_default();
+        format!("{host}:{}", uri.port_u16().unwrap_or(80))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    active: u32,
+    failures: u32,
+    down: bool,
+}
+
+struct State {
+    health: Vec<Health>,
+    /// Round-robin cursor.
+    next: usize,
+    probing: bool,
+}
+
+/// The servers behind one proxy route and the policy that picks among them.
+pub struct Upstreams {
+    pub servers: Vec<Server>,
+    balance: Balance,
+    max_fails: u32,
+    probe_interval: Duration,
+    connect_timeout: Duration,
+    /// Probe with a `GET` of this path (below each server's base path)
+    /// rather than a TCP connect.
+    health_path: Option<String>,
+    state: Mutex<State>,
+}
+
+impl Upstreams {
+    pub fn new(
+        servers: Vec<Server>,
+        balance: Balance,
+        max_fails: u32,
+        probe_interval: Duration,
+        connect_timeout: Duration,
+        health_path: Option<String>,
+    ) -> Upstreams {
+        let health = servers.iter().map(|_| Health::default()).collect();
+        Upstreams {
+            servers,
+            balance,
+            max_fails: max_fails.max(1),
+            probe_interval,
+            connect_timeout,
+            health_path,
+            state: Mutex::new(State {
+                health,
+                next: 0,
+                probing: false,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Picks a server not in `tried` and counts a request on it. Servers
+    /// that are up come first; when none is, a down one still gets the
+    /// request (it may have recovered since its last probe).
+    pub fn acquire(&self, tried: &[usize]) -> Option<usize> {
+        let mut st = self.lock();
+        let n = self.servers.len();
+        let order: Vec<usize> = (0..n)
+            .map(|k| (st.next + k) % n)
+            .filter(|i| !tried.contains(i))
+            .collect();
+        let up: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&i| !st.health[i].down)
+            .collect();
+        let candidates = if up.is_empty() { order } else { up };
+        let index = match self.balance {
+            Balance::RoundRobin => *candidates.first()?,
+            Balance::LeastConn => *candidates.iter().min_by_key(|&&i| st.health[i].active)?,
+        };
+        st.next = (index + 1) % n;
+        st.health[index].active += 1;
+        Some(index)
+    }
+
+    /// The request on server `index` is over: `Some(true)` counts a
+    /// success, `Some(false)` a failure (which may mark it down and start
+    /// the probe thread), None neither.
+    pub fn release(self: &Arc<Self>, index: usize, ok: Option<bool>) {
+        let mut st = self.lock();
+        let h = &mut st.health[index];
+        h.active = h.active.saturating_sub(1);
+        match ok {
+            Some(true) => {
+                h.failures = 0;
+                h.down = false;
+            }
+            Some(false) => {
+                h.failures += 1;
+                if h.failures >= self.max_fails && !h.down {
+                    h.down = true;
+                    if !st.probing {
+                        let me = self.clone();
+                        st.probing = std::thread::Builder::new()
+                            .name("qiao-proxy-probe".into())
+                            .spawn(move || me.probe_loop())
+                            .is_ok();
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn probe_loop(self: Arc<Self>) {
+        loop {
+            std::thread::sleep(self.probe_interval);
+            let down: Vec<usize> = {
+                let mut st = self.lock();
+                let down: Vec<usize> = (0..self.servers.len())
+                    .filter(|&i| st.health[i].down)
+                    .collect();
+                if down.is_empty() {
+                    st.probing = false;
+                    return;
+                }
+                down
+            };
+            for i in down {
+                if self.probe(i) {
+                    let mut st = self.lock();
+                    st.health[i].down = false;
+                    st.health[i].failures = 0;
+                }
+            }
+        }
+    }
+
+    /// Whether server `index` answers (see the module doc).
+    fn probe(&self, index: usize) -> bool {
+        let server = &self.servers[index];
+        let addrs = server.address().to_socket_addrs();
+        addrs.into_iter().flatten().any(|a| {
+            let Ok(stream) = TcpStream::connect_timeout(&a, self.connect_timeout) else {
+                return false;
+            };
+            match &self.health_path {
+                None => true,
+                Some(path) => {
+                    let target = format!("{}{path}", server.base_path);
+                    health_status(stream, &server.netloc, &target, self.connect_timeout)
+                        .is_some_and(|status| status < PROBE_FAILING_STATUS)
+                }
+            }
+        })
+    }
+
+    /// Each server's state as a JSON array (`url`, `up`, `active`,
+    /// `failures`), as the portable `Proxy.states()` reports it.
+    pub fn states_json(&self, out: &mut String) {
+        let st = self.lock();
+        for (s, h) in self.servers.iter().zip(&st.health) {
+            if !out.ends_with('[') {
+                out.push_str(", ");
+            }
+            out.push_str(&format!(
+                "{{\"url\": {}, \"up\": {}, \"active\": {}, \"failures\": {}}}",
+                json_string(&s.url),
+                !h.down,
+                h.active,
+                h.failures
+            ));
+        }
+    }
+}
+
+/// The status a `GET` of `target` gets on `stream` (None: no valid
+/// response head within `timeout` per read or write, as the portable
+/// probe's `http.client` with its timeout).
+pub fn health_status(
+    mut stream: TcpStream,
+    host: &str,
+    target: &str,
+    timeout: Duration,
+) -> Option<u16> {
+    stream.set_read_timeout(Some(timeout)).ok()?;
+    stream.set_write_timeout(Some(timeout)).ok()?;
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: identity\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    // The head as the proxy reads an upstream's (the HTTP ring's parser,
+    // its limits): a complete, valid head, interim ones skipped, as the
+    // portable probe's `http.client` requires.
+    let mut buf = Vec::new();
+    let mut piece = [0u8; 1024];
+    loop {
+        while let Some(head) = upstream_head::parse(&buf, false).ok()? {
+            if !head.is_interim() {
+                return Some(head.status);
+            }
+            buf.drain(..head.len);
+        }
+        let n = stream.read(&mut piece).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&piece[..n]);
+    }
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A one-shot server answering `answer`; returns its address and a
+    /// handle yielding the request it got.
+    fn answering(answer: &'static [u8]) -> (String, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handle = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut piece = [0u8; 1024];
+            while !got.ends_with(b"\r\n\r\n") {
+                let n = s.read(&mut piece).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&piece[..n]);
+            }
+            s.write_all(answer).unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        (addr, handle)
+    }
+
+    fn status_of(answer: &'static [u8]) -> (Option<u16>, String) {
+        let (addr, handle) = answering(answer);
+        let stream = TcpStream::connect(&addr).unwrap();
+        let status = health_status(stream, "up:1", "/base/health", Duration::from_secs(5));
+        (status, handle.join().unwrap())
+    }
+
+    #[test]
+    fn health_probe_reads_the_status() {
+        let (status, request) = status_of(b"HTTP/1.1 204 No Content\r\n\r\n");
+        assert_eq!(status, Some(204));
+        assert!(
+            request.starts_with("GET /base/health HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(request.contains("\r\nHost: up:1\r\n"), "{request}");
+        assert_eq!(status_of(b"HTTP/1.0 503\r\n\r\n").0, Some(503));
+        assert_eq!(status_of(b"garbage\r\n\r\n").0, None);
+        assert_eq!(status_of(b"").0, None);
+    }
+
+    /// A down server is marked up again only once its health path answers
+    /// below 500; with no health path, a connect is enough.
+    #[test]
+    fn probe_uses_the_health_path() {
+        let probe = |answer: &'static [u8], health: Option<&str>| {
+            let (addr, handle) = answering(answer);
+            let server = Server::parse(&format!("http://{addr}/base/")).unwrap();
+            let ups = Upstreams::new(
+                vec![server],
+                Balance::RoundRobin,
+                1,
+                PROBE_INTERVAL,
+                CONNECT_TIMEOUT,
+                health.map(str::to_string),
+            );
+            let up = ups.probe(0);
+            drop(ups);
+            (up, handle.join().unwrap_or_default())
+        };
+        let (up, request) = probe(b"HTTP/1.1 200 OK\r\n\r\n", Some("/health"));
+        assert!(up);
+        assert!(request.starts_with("GET /base/health "), "{request}");
+        assert!(probe(b"HTTP/1.1 404 Not Found\r\n\r\n", Some("/health")).0);
+        assert!(!probe(b"HTTP/1.1 500 Oops\r\n\r\n", Some("/health")).0);
+        assert!(!probe(b"HTTP/1.1 503 Busy\r\n\r\n", Some("/health")).0);
+    }
+}
