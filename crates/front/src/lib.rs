@@ -27,9 +27,9 @@
 //! ([`qiao_io::inbox::Inbox::enter`]). Stopping drops the runtime.
 
 pub mod h2;
-pub mod pipe;
+mod pipe;
 pub mod tls;
-pub mod upstream;
+mod upstream;
 
 use std::net::TcpListener as StdTcpListener;
 use std::sync::Arc;

@@ -21,12 +21,12 @@
 //! - [`uwsgi`]: the uwsgi binary protocol (nginx `uwsgi_pass`)
 //! - [`upstream_head`]: an upstream's response head (the native proxy's client side)
 
-pub mod body;
+mod body;
 pub mod codec;
 pub mod compress;
 pub mod conn;
 pub mod date;
-pub mod error;
+mod error;
 pub mod fields;
 pub mod forwarded;
 pub mod limits;

@@ -13,7 +13,7 @@
 pub mod alloc;
 pub mod backlog;
 pub mod body;
-pub mod conn;
+mod conn;
 pub mod event_loop;
 pub mod handoff;
 pub mod heartbeat;
@@ -26,7 +26,7 @@ pub mod output;
 pub mod pool;
 pub mod record;
 pub mod service;
-pub mod shared;
+mod shared;
 pub mod sock;
 pub mod wire;
 
