@@ -13,7 +13,7 @@
 //! portable `health_path`).
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -145,21 +145,30 @@ impl Upstreams {
 
     /// Whether server `index` answers (see the module doc).
     fn probe(&self, index: usize) -> bool {
+        let addrs = self.servers[index].address().to_socket_addrs();
+        self.probe_addrs(index, addrs.into_iter().flatten())
+    }
+
+    /// Whether server `index`, at `addrs`, answers: judged on the first
+    /// address that accepts a connection, the one the proxy's requests go
+    /// to (`UpConn::open`, as the portable probe's `http.client`), not on
+    /// whichever address answers well.
+    fn probe_addrs(&self, index: usize, addrs: impl IntoIterator<Item = SocketAddr>) -> bool {
         let server = &self.servers[index];
-        let addrs = server.address().to_socket_addrs();
-        addrs.into_iter().flatten().any(|a| {
-            let Ok(stream) = TcpStream::connect_timeout(&a, self.connect_timeout) else {
-                return false;
-            };
-            match &self.health_path {
-                None => true,
-                Some(path) => {
-                    let target = format!("{}{path}", server.base_path);
-                    health_status(stream, &server.netloc, &target, self.connect_timeout)
-                        .is_some_and(policy::probe_status_up)
-                }
+        let Some(stream) = addrs
+            .into_iter()
+            .find_map(|a| TcpStream::connect_timeout(&a, self.connect_timeout).ok())
+        else {
+            return false;
+        };
+        match &self.health_path {
+            None => true,
+            Some(path) => {
+                let target = format!("{}{path}", server.base_path);
+                health_status(stream, &server.netloc, &target, self.connect_timeout)
+                    .is_some_and(policy::probe_status_up)
             }
-        })
+        }
     }
 
     /// Each server's state as a JSON array (`url`, `up`, `active`,
@@ -306,5 +315,31 @@ mod tests {
         assert!(probe(b"HTTP/1.1 404 Not Found\r\n\r\n", Some("/health")).0);
         assert!(!probe(b"HTTP/1.1 500 Oops\r\n\r\n", Some("/health")).0);
         assert!(!probe(b"HTTP/1.1 503 Busy\r\n\r\n", Some("/health")).0);
+    }
+
+    /// A host with several addresses is judged on the first that accepts
+    /// (where requests go), not on any that answers well.
+    #[test]
+    fn probe_judges_the_first_address_that_accepts() {
+        let (sick, sick_handle) = answering(b"HTTP/1.1 503 Busy\r\n\r\n");
+        let (well, well_handle) = answering(b"HTTP/1.1 200 OK\r\n\r\n");
+        let refused = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let server = Server::parse(&format!("http://{well}/")).unwrap();
+        let ups = Upstreams::new(
+            vec![server],
+            Balance::RoundRobin,
+            1,
+            PROBE_INTERVAL,
+            CONNECT_TIMEOUT,
+            Some("/health".into()),
+        );
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(!ups.probe_addrs(0, [addr(&sick), addr(&well)]));
+        sick_handle.join().unwrap();
+        assert!(ups.probe_addrs(0, [refused, addr(&well)]));
+        well_handle.join().unwrap();
     }
 }
