@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::method;
-use super::upstream::{Balance, Server, Upstreams};
+use super::upstream::policy::{after_failure, AfterFailure, Failed};
+use super::upstream::{Balance, Server, Upstreams, Verdict};
 use qiao_io::native_service::NativeService;
 use qiao_io::service::{Exchange, Outcome};
 
@@ -39,8 +40,6 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 /// Times a request without a body is sent again, on a new connection to
 /// the same upstream, when the pooled one turns out closed by it.
 pub const STALE_RETRIES: usize = 1;
-/// Methods that may be sent twice (RFC 9110 §9.2.2).
-const IDEMPOTENT: [&[u8]; 6] = [b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"];
 /// Fields that concern one connection, never forwarded (RFC 9110 §7.6.1),
 /// plus those `Connection` names; `Expect` is answered by this server.
 pub const HOP_BY_HOP: [&str; 10] = [
@@ -187,34 +186,36 @@ impl NativeProxy {
 }
 
 impl NativeProxy {
-    /// Records that upstream `index` failed; says what to do next.
+    /// Records that upstream `index` failed on a request with `method`
+    /// (and a body if `has_body`); says what to do next
+    /// ([`after_failure`]).
     fn failed(
         &self,
         index: usize,
         failure: &Failure,
         failures: &mut String,
-        retry_sent: bool,
+        method: &[u8],
+        has_body: bool,
     ) -> Next {
-        self.upstreams.release(index, Some(false));
+        self.upstreams.release(index, Verdict::Failure);
         let url = &self.upstreams.servers[index].url;
-        let (reason, sent) = match failure {
-            Failure::Connect(r) => (r.as_str(), false),
-            Failure::Lost(r) | Failure::Client(r) => (r.as_str(), true),
-            Failure::Timeout => ("timed out", true),
+        let (reason, failed) = match failure {
+            Failure::Connect(r) => (r.as_str(), Failed::NotSent),
+            Failure::Lost(r) | Failure::Client(r) => (r.as_str(), Failed::Sent),
+            Failure::Timeout => ("timed out", Failed::TimedOut),
         };
         log::error!("proxy: upstream {url} failed: {reason}");
         failures.push_str(&format!("  {url}: {reason}\n"));
-        if matches!(failure, Failure::Timeout) {
-            let text = format!(
-                "Gateway Timeout: {url} did not answer within {:?}s\n",
-                self.opts.timeout.as_secs_f64()
-            );
-            return Next::Answer(504, "Gateway Timeout", text);
-        }
-        if sent && !retry_sent {
-            Next::Stop
-        } else {
-            Next::Retry
+        match after_failure(failed, method, has_body) {
+            AfterFailure::TryAnother => Next::Retry,
+            AfterFailure::BadGateway => Next::Stop,
+            AfterFailure::GatewayTimeout => {
+                let text = format!(
+                    "Gateway Timeout: {url} did not answer within {:?}s\n",
+                    self.opts.timeout.as_secs_f64()
+                );
+                Next::Answer(504, "Gateway Timeout", text)
+            }
         }
     }
 }

@@ -1,48 +1,31 @@
-//! The upstream servers of one native proxy route: their health, the
-//! choice of one per request (round robin or least connections) and the
-//! probe that brings a down server back — the portable `upstream.py`'s
-//! rules, so both balance and fail over alike. Connections and their
-//! pooling are the proxy's (`proxy/spawned.rs`).
+//! The upstream servers of one native proxy route: their addresses, and
+//! the I/O around [`policy`]'s rules (the choice of one per request, round
+//! robin or least connections; marking one down and up again; when to
+//! probe), which are the portable `upstream.py`'s, so both balance and
+//! fail over alike. Connections and their pooling are the proxy's
+//! (`proxy/spawned.rs`).
 //!
-//! All state lives under one mutex, held only for a few comparisons. A
-//! probe thread runs while some server is down: every `probe_interval` it
-//! tries each down server and marks it up when the probe succeeds: a TCP
-//! connect, or with `--proxy-health-path PATH` a `GET` of the server's
-//! base path plus PATH answered with a status below 500 (the portable
-//! `health_path`).
+//! The policy lives under one mutex, held only for a few comparisons. A
+//! probe thread runs while some server is down: when the policy says so it
+//! tries each down server, and the policy marks one up when its probe
+//! succeeds: a TCP connect, or with `--proxy-health-path PATH` a `GET` of
+//! the server's base path plus PATH answered with a status below 500 (the
+//! portable `health_path`).
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use qiao_http::upstream_head;
 
+pub mod policy;
+
+pub use policy::{Balance, Verdict, MAX_FAILS, PROBE_INTERVAL};
+use policy::{Policy, ProbeStep, State};
+
 /// Seconds allowed to open a TCP connection to an upstream.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Consecutive failures after which an upstream is marked down.
-pub const MAX_FAILS: u32 = 1;
-/// Time between two probes of a down upstream.
-pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
-/// Status from which a health probe's answer counts as a failure.
-const PROBE_FAILING_STATUS: u16 = 500;
-
-/// How a server is picked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Balance {
-    RoundRobin,
-    LeastConn,
-}
-
-impl Balance {
-    pub fn parse(name: &str) -> Option<Balance> {
-        match name {
-            "round_robin" => Some(Balance::RoundRobin),
-            "least_conn" => Some(Balance::LeastConn),
-            _ => None,
-        }
-    }
-}
 
 /// One upstream server, as configured.
 #[derive(Debug)]
@@ -88,31 +71,14 @@ impl Server {
     }
 }
 
-#[derive(Debug, Default)]
-struct Health {
-    active: u32,
-    failures: u32,
-    down: bool,
-}
-
-struct State {
-    health: Vec<Health>,
-    /// Round-robin cursor.
-    next: usize,
-    probing: bool,
-}
-
 /// The servers behind one proxy route and the policy that picks among them.
 pub struct Upstreams {
     pub servers: Vec<Server>,
-    balance: Balance,
-    max_fails: u32,
-    probe_interval: Duration,
     connect_timeout: Duration,
     /// Probe with a `GET` of this path (below each server's base path)
     /// rather than a TCP connect.
     health_path: Option<String>,
-    state: Mutex<State>,
+    policy: Mutex<Policy>,
 }
 
 impl Upstreams {
@@ -124,135 +90,99 @@ impl Upstreams {
         connect_timeout: Duration,
         health_path: Option<String>,
     ) -> Upstreams {
-        let health = servers.iter().map(|_| Health::default()).collect();
+        let policy = Policy::new(servers.len(), balance, max_fails, probe_interval);
         Upstreams {
             servers,
-            balance,
-            max_fails: max_fails.max(1),
-            probe_interval,
             connect_timeout,
             health_path,
-            state: Mutex::new(State {
-                health,
-                next: 0,
-                probing: false,
-            }),
+            policy: Mutex::new(policy),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Policy> {
+        self.policy.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Picks a server not in `tried` and counts a request on it. Servers
-    /// that are up come first; when none is, a down one still gets the
-    /// request (it may have recovered since its last probe).
+    /// Picks a server not in `tried` and counts a request on it
+    /// ([`Policy::pick`]).
     pub fn acquire(&self, tried: &[usize]) -> Option<usize> {
-        let mut st = self.lock();
-        let n = self.servers.len();
-        let order: Vec<usize> = (0..n)
-            .map(|k| (st.next + k) % n)
-            .filter(|i| !tried.contains(i))
-            .collect();
-        let up: Vec<usize> = order
-            .iter()
-            .copied()
-            .filter(|&i| !st.health[i].down)
-            .collect();
-        let candidates = if up.is_empty() { order } else { up };
-        let index = match self.balance {
-            Balance::RoundRobin => *candidates.first()?,
-            Balance::LeastConn => *candidates.iter().min_by_key(|&&i| st.health[i].active)?,
-        };
-        st.next = (index + 1) % n;
-        st.health[index].active += 1;
-        Some(index)
+        self.lock().pick(tried)
     }
 
-    /// The request on server `index` is over: `Some(true)` counts a
-    /// success, `Some(false)` a failure (which may mark it down and start
-    /// the probe thread), None neither.
-    pub fn release(self: &Arc<Self>, index: usize, ok: Option<bool>) {
-        let mut st = self.lock();
-        let h = &mut st.health[index];
-        h.active = h.active.saturating_sub(1);
-        match ok {
-            Some(true) => {
-                h.failures = 0;
-                h.down = false;
+    /// The request on server `index` is over ([`Policy::release`]); starts
+    /// the probe thread if it marked the first server down.
+    pub fn release(self: &Arc<Self>, index: usize, verdict: Verdict) {
+        let mut policy = self.lock();
+        if policy.release(index, verdict, Instant::now()) {
+            let me = self.clone();
+            let started = std::thread::Builder::new()
+                .name("qiao-proxy-probe".into())
+                .spawn(move || me.probe_loop());
+            if started.is_err() {
+                policy.prober_gone();
             }
-            Some(false) => {
-                h.failures += 1;
-                if h.failures >= self.max_fails && !h.down {
-                    h.down = true;
-                    if !st.probing {
-                        let me = self.clone();
-                        st.probing = std::thread::Builder::new()
-                            .name("qiao-proxy-probe".into())
-                            .spawn(move || me.probe_loop())
-                            .is_ok();
-                    }
-                }
-            }
-            None => {}
         }
     }
 
     fn probe_loop(self: Arc<Self>) {
         loop {
-            std::thread::sleep(self.probe_interval);
-            let down: Vec<usize> = {
-                let mut st = self.lock();
-                let down: Vec<usize> = (0..self.servers.len())
-                    .filter(|&i| st.health[i].down)
-                    .collect();
-                if down.is_empty() {
-                    st.probing = false;
-                    return;
+            let step = self.lock().probe_step(Instant::now());
+            let down = match step {
+                ProbeStep::Wait(time) => {
+                    std::thread::sleep(time);
+                    continue;
                 }
-                down
+                ProbeStep::Probe(down) => down,
+                ProbeStep::Stop => return,
             };
             for i in down {
-                if self.probe(i) {
-                    let mut st = self.lock();
-                    st.health[i].down = false;
-                    st.health[i].failures = 0;
-                }
+                let up = self.probe(i);
+                self.lock().probed(i, up);
             }
+            self.lock().probes_over(Instant::now());
         }
     }
 
     /// Whether server `index` answers (see the module doc).
     fn probe(&self, index: usize) -> bool {
+        let addrs = self.servers[index].address().to_socket_addrs();
+        self.probe_addrs(index, addrs.into_iter().flatten())
+    }
+
+    /// Whether server `index`, at `addrs`, answers: judged on the first
+    /// address that accepts a connection, the one the proxy's requests go
+    /// to (`UpConn::open`, as the portable probe's `http.client`), not on
+    /// whichever address answers well.
+    fn probe_addrs(&self, index: usize, addrs: impl IntoIterator<Item = SocketAddr>) -> bool {
         let server = &self.servers[index];
-        let addrs = server.address().to_socket_addrs();
-        addrs.into_iter().flatten().any(|a| {
-            let Ok(stream) = TcpStream::connect_timeout(&a, self.connect_timeout) else {
-                return false;
-            };
-            match &self.health_path {
-                None => true,
-                Some(path) => {
-                    let target = format!("{}{path}", server.base_path);
-                    health_status(stream, &server.netloc, &target, self.connect_timeout)
-                        .is_some_and(|status| status < PROBE_FAILING_STATUS)
-                }
+        let Some(stream) = addrs
+            .into_iter()
+            .find_map(|a| TcpStream::connect_timeout(&a, self.connect_timeout).ok())
+        else {
+            return false;
+        };
+        match &self.health_path {
+            None => true,
+            Some(path) => {
+                let target = format!("{}{path}", server.base_path);
+                health_status(stream, &server.netloc, &target, self.connect_timeout)
+                    .is_some_and(policy::probe_status_up)
             }
-        })
+        }
     }
 
     /// Each server's state as a JSON array (`url`, `up`, `active`,
     /// `failures`), as the portable `Proxy.states()` reports it.
     pub fn states_json(&self, out: &mut String) {
-        let st = self.lock();
-        for (s, h) in self.servers.iter().zip(&st.health) {
+        let policy = self.lock();
+        for (s, h) in self.servers.iter().zip(policy.health()) {
             if !out.ends_with('[') {
                 out.push_str(", ");
             }
             out.push_str(&format!(
                 "{{\"url\": {}, \"up\": {}, \"active\": {}, \"failures\": {}}}",
                 json_string(&s.url),
-                !h.down,
+                h.state == State::Up,
                 h.active,
                 h.failures
             ));
@@ -385,5 +315,31 @@ mod tests {
         assert!(probe(b"HTTP/1.1 404 Not Found\r\n\r\n", Some("/health")).0);
         assert!(!probe(b"HTTP/1.1 500 Oops\r\n\r\n", Some("/health")).0);
         assert!(!probe(b"HTTP/1.1 503 Busy\r\n\r\n", Some("/health")).0);
+    }
+
+    /// A host with several addresses is judged on the first that accepts
+    /// (where requests go), not on any that answers well.
+    #[test]
+    fn probe_judges_the_first_address_that_accepts() {
+        let (sick, sick_handle) = answering(b"HTTP/1.1 503 Busy\r\n\r\n");
+        let (well, well_handle) = answering(b"HTTP/1.1 200 OK\r\n\r\n");
+        let refused = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let server = Server::parse(&format!("http://{well}/")).unwrap();
+        let ups = Upstreams::new(
+            vec![server],
+            Balance::RoundRobin,
+            1,
+            PROBE_INTERVAL,
+            CONNECT_TIMEOUT,
+            Some("/health".into()),
+        );
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(!ups.probe_addrs(0, [addr(&sick), addr(&well)]));
+        sick_handle.join().unwrap();
+        assert!(ups.probe_addrs(0, [refused, addr(&well)]));
+        well_handle.join().unwrap();
     }
 }

@@ -21,8 +21,8 @@ Retries (on another upstream, each tried once):
 * a connection that cannot be opened: always, whatever the method, since
   nothing was sent;
 * a failure after sending (reset, closed without an answer): only for
-  idempotent methods (:data:`IDEMPOTENT`) without a request body, which
-  can be sent again; a POST that reached an upstream is never repeated;
+  idempotent methods (``_upstream_policy.IDEMPOTENT``) without a request
+  body, which can be sent again; a POST that reached an upstream is never repeated;
 * a timeout waiting for the answer: never (the upstream has the request
   and may be working on it): 504.
 
@@ -43,6 +43,7 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
 from ._paths import PathEscape, below_prefix
+from ._upstream_policy import AfterFailure, Failed, after_failure
 from ._wsgi import Headers, StartResponse, plain
 from .static import raw_path
 from .upstream import CONNECT_TIMEOUT, MAX_FAILS, POOL_SIZE, PROBE_INTERVAL, Upstream, Upstreams
@@ -52,8 +53,6 @@ CHUNK_SIZE = 64 * 1024
 #: Seconds an upstream may stay silent: waiting for the response head (then
 #: 504) and between two pieces of the body (then the response is cut).
 TIMEOUT = 30.0
-#: Methods that may be sent twice (RFC 9110 §9.2.2).
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 #: Fields that concern one connection, never forwarded (RFC 9110 §7.6.1),
 #: plus those named in ``Connection``. ``Expect`` is the server's business:
 #: it has answered ``100 Continue`` already when the body is read.
@@ -89,9 +88,9 @@ class _ClientBodyError(Exception):
 
 
 class _Failed(Exception):
-    def __init__(self, server: Upstream, reason: str, *, sent: bool, timeout: bool = False):
+    def __init__(self, server: Upstream, reason: str, failed: Failed):
         super().__init__(reason)
-        self.server, self.reason, self.sent, self.timeout = server, reason, sent, timeout
+        self.server, self.reason, self.failed = server, reason, failed
 
 
 def forwarded_element(client: str, proto: str, host: str) -> str:
@@ -225,12 +224,13 @@ class Proxy:
                 self.upstreams.release(server, False)
                 failures.append(f"{server.url}: {f.reason}")
                 _log(environ, f"upstream {server.url} failed: {f.reason}")
-                if f.timeout:
+                then = after_failure(f.failed, method, body.present)
+                if then is AfterFailure.GATEWAY_TIMEOUT:
                     text = f"Gateway Timeout: {server.url} did not answer within {self.timeout}s\n"
                     return plain(start_response, "504 Gateway Timeout", text)
-                if f.sent and not (method in IDEMPOTENT and not body.present):
+                if then is AfterFailure.BAD_GATEWAY:
                     break
-                continue
+                continue  # AfterFailure.TRY_ANOTHER
             except _ClientBodyError as e:
                 self.upstreams.release(server, None)
                 cause = e.__cause__
@@ -258,7 +258,7 @@ class Proxy:
                     server, reuse=not body.present and not attempt
                 )
             except OSError as e:
-                raise _Failed(server, f"cannot connect: {e}", sent=False) from None
+                raise _Failed(server, f"cannot connect: {e}", Failed.NOT_SENT) from None
             try:
                 conn.sock.settimeout(self.timeout)
                 conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
@@ -273,18 +273,18 @@ class Proxy:
                 return conn, resp
             except socket.timeout:
                 conn.close()
-                raise _Failed(server, "timed out", sent=True, timeout=True) from None
+                raise _Failed(server, "timed out", Failed.TIMED_OUT) from None
             except STALE_ERRORS as e:
                 conn.close()
                 if reused and attempt < STALE_RETRIES:
                     continue  # closed by the upstream while idle: once more, on a new one
-                raise _Failed(server, f"connection lost: {e!r}", sent=True) from None
+                raise _Failed(server, f"connection lost: {e!r}", Failed.SENT) from None
             except _ClientBodyError:
                 conn.close()
                 raise
             except (OSError, http.client.HTTPException) as e:
                 conn.close()
-                raise _Failed(server, f"bad answer: {e!r}", sent=True) from None
+                raise _Failed(server, f"bad answer: {e!r}", Failed.SENT) from None
         raise AssertionError("unreachable")
 
     def _request_headers(self, environ: dict, server: Upstream, body: _RequestBody) -> Headers:

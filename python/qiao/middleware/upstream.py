@@ -1,13 +1,14 @@
-"""The upstream servers of a :class:`~qiao.middleware.Proxy`: their health,
-their pools of idle keep-alive connections, the choice of one for each
-request (round robin or least connections) and the probe that brings a
-down server back. No HTTP beyond opening connections: ``proxy.py`` speaks it.
+"""The upstream servers of a :class:`~qiao.middleware.Proxy`: their pools of
+idle keep-alive connections, the probe that brings a down server back, and
+the I/O around ``_upstream_policy.py``'s rules (the choice of one for each
+request, round robin or least connections; marking one down and up again;
+when to probe). No HTTP beyond opening connections: ``proxy.py`` speaks it.
 
 All state lives in one :class:`Upstreams` under one lock, so any number of
 serving threads may proxy at once (``wsgi.multithread``). The probe thread
-starts when a server is marked down and ends when every server is up again;
-it is started lazily, in the process that serves, so a pre-fork server's
-workers each get their own.
+starts when a server is marked down and ends at a round of probes that
+finds every server up; it is started lazily, in the process that serves, so
+a pre-fork server's workers each get their own.
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from ._upstream_policy import (
+    MAX_FAILS,
+    PROBE_INTERVAL,
+    Policy,
+    Probe,
+    State,
+    Stop,
+    Wait,
+    probe_status_up,
+)
+
 #: Seconds allowed to open a TCP connection to an upstream.
 CONNECT_TIMEOUT = 5.0
-#: Consecutive failures after which an upstream is marked down.
-MAX_FAILS = 1
-#: Seconds between two probes of a down upstream (a TCP connect, or a GET of
-#: ``health_path`` answered below 500).
-PROBE_INTERVAL = 5.0
 #: Idle keep-alive connections kept per upstream; more are closed.
 POOL_SIZE = 16
 #: An idle connection older than this is closed rather than reused: it must
@@ -33,30 +40,27 @@ POOL_SIZE = 16
 #: or the upstream may close it while the request is on its way.
 POOL_IDLE_SECONDS = 2.0
 
-BALANCERS = ("round_robin", "least_conn")
-
 
 class Upstream:
-    """One upstream server; its counters are guarded by the owner's lock."""
+    """One upstream server, the ``index``-th; its pool is guarded by the
+    owner's lock, its health is the owner's policy's."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, index: int = 0):
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"upstream {url!r}: only http://host[:port][/path] is supported")
         if parts.query or parts.fragment:
             raise ValueError(f"upstream {url!r}: no query or fragment allowed")
         self.url = url
+        self.index = index
         self.host = parts.hostname
         self.port = parts.port or 80
         self.netloc = parts.netloc
         self.base_path = parts.path.rstrip("/")
-        self.active = 0
-        self.failures = 0
-        self.up = True
         self.idle: list[tuple[http.client.HTTPConnection, float]] = []
 
     def __repr__(self) -> str:
-        return f"<Upstream {self.url} up={self.up} active={self.active}>"
+        return f"<Upstream {self.url}>"
 
 
 class Upstreams:
@@ -75,52 +79,36 @@ class Upstreams:
     ):
         if not urls:
             raise ValueError("a proxy needs at least one upstream")
-        if balance not in BALANCERS:
-            raise ValueError(f"balance must be one of {BALANCERS}, not {balance!r}")
-        self.servers = [Upstream(u) for u in urls]
+        self.policy = Policy(len(urls), balance, max_fails, probe_interval)
+        self.servers = [Upstream(u, i) for i, u in enumerate(urls)]
         self.balance = balance
         self.connect_timeout = connect_timeout
-        self.max_fails = max(1, max_fails)
         self.probe_interval = probe_interval
         self.pool_size = pool_size
         self.health_path = health_path
         self._lock = threading.Lock()
-        self._next = 0  # round-robin cursor
-        self._prober: threading.Thread | None = None
 
     # -- choosing --------------------------------------------------------------------
     def acquire(self, exclude: set[int]) -> tuple[int, Upstream] | None:
-        """Picks a server not in ``exclude`` and counts a request on it. Servers
-        that are up come first; when none is, a down one still gets the request
-        (it may have recovered since its last probe) rather than none at all."""
+        """Picks a server not in ``exclude`` and counts a request on it
+        (:meth:`Policy.pick`)."""
         with self._lock:
-            n = len(self.servers)
-            order = [(self._next + k) % n for k in range(n)]
-            order = [i for i in order if i not in exclude]
-            candidates = [i for i in order if self.servers[i].up] or order
-            if not candidates:
-                return None
-            if self.balance == "least_conn":
-                index = min(candidates, key=lambda i: self.servers[i].active)
-            else:
-                index = candidates[0]
-            self._next = (index + 1) % n
-            server = self.servers[index]
-            server.active += 1
-            return index, server
+            index = self.policy.pick(exclude)
+        return None if index is None else (index, self.servers[index])
 
     def release(self, server: Upstream, ok: bool | None) -> None:
         """The request on ``server`` is over: ``ok`` True counts a success, False
-        a failure (which may mark it down), None neither."""
+        a failure (which may mark it down and start the probe thread), None
+        neither (:meth:`Policy.release`)."""
         with self._lock:
-            server.active -= 1
-            if ok:
-                server.failures, server.up = 0, True
-            elif ok is False:
-                server.failures += 1
-                if server.failures >= self.max_fails and server.up:
-                    server.up = False
-                    self._start_prober()
+            if self.policy.release(server.index, ok, time.monotonic()):
+                prober = threading.Thread(target=self._probe_loop, name="qiao-proxy-probe")
+                prober.daemon = True
+                try:
+                    prober.start()
+                except BaseException:
+                    self.policy.prober_gone()
+                    raise
 
     # -- connections -----------------------------------------------------------------
     def connect(self, server: Upstream, *, reuse: bool) -> tuple[http.client.HTTPConnection, bool]:
@@ -156,35 +144,31 @@ class Upstreams:
             return [
                 {
                     "url": s.url,
-                    "up": s.up,
-                    "active": s.active,
-                    "failures": s.failures,
+                    "up": h.state is State.UP,
+                    "active": h.active,
+                    "failures": h.failures,
                     "idle": len(s.idle),
                 }
-                for s in self.servers
+                for s, h in zip(self.servers, self.policy.health)
             ]
 
     # -- probing ---------------------------------------------------------------------
-    def _start_prober(self) -> None:
-        """Starts the probe thread unless it runs (called under the lock)."""
-        if self._prober is not None and self._prober.is_alive():
-            return
-        self._prober = threading.Thread(target=self._probe_loop, name="qiao-proxy-probe")
-        self._prober.daemon = True
-        self._prober.start()
-
     def _probe_loop(self) -> None:
         while True:
-            time.sleep(self.probe_interval)
             with self._lock:
-                down = [s for s in self.servers if not s.up]
-                if not down:
-                    self._prober = None
-                    return
-            for server in down:
-                if self.probe(server):
-                    with self._lock:
-                        server.up, server.failures = True, 0
+                step = self.policy.probe_step(time.monotonic())
+            if isinstance(step, Wait):
+                time.sleep(step.seconds)
+                continue
+            if isinstance(step, Stop):
+                return
+            assert isinstance(step, Probe)
+            for index in step.servers:
+                up = self.probe(self.servers[index])
+                with self._lock:
+                    self.policy.probed(index, up)
+            with self._lock:
+                self.policy.probes_over(time.monotonic())
 
     def probe(self, server: Upstream) -> bool:
         """Whether ``server`` answers: a TCP connect, or a GET of ``health_path``."""
@@ -197,7 +181,7 @@ class Upstreams:
             )
             try:
                 conn.request("GET", server.base_path + self.health_path)
-                return conn.getresponse().status < 500
+                return probe_status_up(conn.getresponse().status)
             finally:
                 conn.close()
         except (OSError, http.client.HTTPException):

@@ -13,6 +13,7 @@ use super::spawned::send_plain;
 use super::upconn::UpConn;
 use super::{is_hop_by_hop, NativeProxy};
 use crate::runtime::Client;
+use crate::upstream::Verdict;
 use crate::{outcome, start_with};
 use qiao_http::response::{push_chunk, BodyMode, Plan, RequestFacts, LAST_CHUNK};
 use qiao_http::upstream_head::{BodyFraming, UpstreamHead};
@@ -50,31 +51,31 @@ impl NativeProxy {
             .await;
         buf.clear();
         *ex.out.buffer() = buf;
-        let (ok, done) = match result {
+        let (verdict, done) = match result {
             Relayed::Complete => {
                 if head.reusable && conn.is_clean() {
                     self.give_back(index, conn);
                 }
-                (Some(true), outcome(ex, &plan))
+                (Verdict::Success, outcome(ex, &plan))
             }
-            Relayed::ClientGone => (None, Outcome::Close),
+            Relayed::ClientGone => (Verdict::Neither, Outcome::Close),
             Relayed::Upstream(e) if client.sent() == sent_before => {
                 // Nothing of the response left yet (the head is still in
                 // the buffer, dropped): a clean 502, as nginx answers, rather
                 // than a connection closed without a word.
                 let url = &self.upstreams.servers[index].url;
                 log::error!("proxy: upstream {url} failed: {e}");
-                self.upstreams.release(index, Some(false));
+                self.upstreams.release(index, Verdict::Failure);
                 let text = super::bad_gateway(&format!("  {url}: {e}\n"));
                 return send_plain(ex, facts, client, (502, "Bad Gateway", &text)).await;
             }
             Relayed::Upstream(e) => {
                 let url = &self.upstreams.servers[index].url;
                 log::error!("proxy: upstream {url} failed mid-response: {e}");
-                (Some(false), Outcome::Close)
+                (Verdict::Failure, Outcome::Close)
             }
         };
-        self.upstreams.release(index, ok);
+        self.upstreams.release(index, verdict);
         (done, head.status, payload)
     }
 

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use super::upconn::{ReadFailure, UpConn};
 use super::{method, Failure, NativeProxy, CHUNK_SIZE, STALE_RETRIES};
 use crate::runtime::{Client, JobTask};
+use crate::upstream::Verdict;
 use crate::{outcome, plain_buffered_with, request_facts};
 use qiao_http::path::Escape;
 use qiao_http::response::{push_chunk, BodyMode, RequestFacts, CONTINUE, LAST_CHUNK};
@@ -134,7 +135,6 @@ impl NativeProxy {
             }
         };
         let has_body = ex.head.framing != Framing::Empty;
-        let retry_sent = super::IDEMPOTENT.contains(&method(ex)) && !has_body;
         let mut tried = Vec::new();
         let mut failures = String::new();
         while let Some(index) = self.upstreams.acquire(&tried) {
@@ -142,11 +142,11 @@ impl NativeProxy {
             match self.exchange(ex, client, index, &rest).await {
                 Ok((head, conn)) => return Ok((index, head, conn)),
                 Err(Failure::Client(e)) => {
-                    self.upstreams.release(index, None);
+                    self.upstreams.release(index, Verdict::Neither);
                     log::warn!("proxy: reading the request body failed: {e}");
                     return Err(None);
                 }
-                Err(f) => match self.failed(index, &f, &mut failures, retry_sent) {
+                Err(f) => match self.failed(index, &f, &mut failures, method(ex), has_body) {
                     super::Next::Retry => {}
                     super::Next::Stop => break,
                     super::Next::Answer(status, reason, text) => {
