@@ -7,6 +7,7 @@
 //! - [`body`]: Content-Length and chunked body decoding
 //! - [`conn`]: a connection's request side as a state machine (phases, steps)
 //! - [`compress`]: `--compress` decisions (Accept-Encoding, which responses, head rewrite)
+//! - [`conditional`]: the precondition sequence (304, 412, 206/416) of one representation
 //! - [`response`]: response framing decisions and serialisation
 //! - [`error`]: why a request is refused, mapped to its status code
 //! - [`fields`]: conditional and negotiation fields (dates, ETags, Range, codings)
@@ -19,6 +20,7 @@
 
 pub mod body;
 pub mod compress;
+pub mod conditional;
 pub mod conn;
 pub mod date;
 pub mod error;
