@@ -1,7 +1,13 @@
 """HTTP field parsing shared by the middleware (RFC 9110), pure functions:
 content-coding negotiation by ``Accept-Encoding`` q-values (``Compress``
 and ``Static``'s precompressed files), HTTP dates, entity-tag lists and
-their comparison, and the ``Range`` header of a single byte range.
+their comparison, the ``Range`` header of a single byte range, and the
+order the preconditions of a representation are evaluated in
+(:func:`evaluate_preconditions`).
+
+Each rule has a Rust twin in the engine (``src/http/fields.rs``,
+``src/http/conditional.rs``) that the native ``--static`` route uses;
+both run the cases of ``tests/cases/http_fields.json``.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 #: Longest ``Range`` or ``If-*`` value parsed; longer ones are ignored
 #: (a client cannot make the server split an arbitrarily long list).
@@ -189,3 +196,82 @@ def parse_range(value: str | None, size: int) -> None | str | tuple[int, int]:
     if first >= size:
         return UNSATISFIABLE
     return (first, min(int(last_s), size - 1) if last_s else size - 1)
+
+
+#: :func:`evaluate_preconditions` results, besides ``(first, last)`` (206)
+#: and :data:`UNSATISFIABLE` (416): send the whole representation (200), the
+#: client's copy is current (304), a precondition does not hold (412).
+FULL = "full"
+NOT_MODIFIED = "not_modified"
+PRECONDITION_FAILED = "precondition_failed"
+#: Methods that only read: a met ``If-None-Match`` answers them 304 (any
+#: other method 412), and only they heed ``If-Modified-Since`` (RFC 9110
+#: §13.1.3). ``Range`` is heeded by GET alone (§14.2).
+READ_METHODS = ("GET", "HEAD")
+
+
+class Conditions(NamedTuple):
+    """A request's conditional fields and ``Range``, as sent (None: absent;
+    several lines of one field joined by ``", "``). Present but empty is
+    present: an empty ``If-Match`` matches nothing."""
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
+    if_unmodified_since: str | None = None
+    range: str | None = None
+    if_range: str | None = None
+
+
+def evaluate_preconditions(
+    method: str, req: Conditions, etag: str | None, mtime: int, size: int
+) -> str | tuple[int, int]:
+    """RFC 9110 §13.2.2, steps 1 to 6, for a representation with entity tag
+    ``etag`` (None: none is sent, so no tag condition matches it),
+    ``Last-Modified`` of ``mtime`` (whole seconds since the epoch, earlier
+    than 1970 too) and ``size`` bytes: :data:`FULL`, ``(first, last)``,
+    :data:`NOT_MODIFIED`, :data:`PRECONDITION_FAILED` or :data:`UNSATISFIABLE`.
+
+    1. ``If-Match`` (strong comparison) fails: 412. Absent, then
+    2. ``If-Unmodified-Since`` (a valid date) earlier than ``mtime``: 412.
+    3. ``If-None-Match`` (weak comparison) matches: 304 to a read, else 412.
+       Absent, then
+    4. ``If-Modified-Since`` (a valid date, reads only) at or after ``mtime``: 304.
+    5. A GET with ``Range`` whose ``If-Range`` is absent or names this very
+       representation (a strong tag, or exactly ``mtime``): 206 or 416.
+    6. Otherwise 200.
+
+    A malformed field never fails a request: a date that does not parse is
+    absent, an entity-tag list matches nothing past its error, and a
+    ``Range`` that does not parse asks for the whole."""
+    if req.if_match is not None:
+        if etag is None or not etag_matches(req.if_match, etag, weak=False):
+            return PRECONDITION_FAILED
+    else:
+        since = parse_http_date(req.if_unmodified_since)
+        if since is not None and mtime > since:
+            return PRECONDITION_FAILED
+    read = method in READ_METHODS
+    if req.if_none_match is not None:
+        current = etag is not None and etag_matches(req.if_none_match, etag, weak=True)
+    else:
+        since = parse_http_date(req.if_modified_since) if read else None
+        current = since is not None and mtime <= since
+    if current:
+        return NOT_MODIFIED if read else PRECONDITION_FAILED
+    if method != "GET" or not _if_range_holds(req.if_range, etag, mtime):
+        return FULL
+    wanted = parse_range(req.range, size)
+    return FULL if wanted is None else wanted
+
+
+def _if_range_holds(value: str | None, etag: str | None, mtime: int) -> bool:
+    """``If-Range`` absent, or naming this very representation (RFC 9110
+    §13.1.5): a strong entity tag, or the exact ``Last-Modified`` date. A
+    weak tag never does (a range of another version would be spliced in)."""
+    if value is None:
+        return True
+    value = value.strip()
+    if value.startswith(('"', "W/")):
+        return etag is not None and etag_matches(value, etag, weak=False)
+    return parse_http_date(value) == mtime
