@@ -1,8 +1,9 @@
-"""The portable middleware's request-field rules (``qiao.middleware._http``)
-against the one table of cases the engine's ``crates/http/src/fields.rs`` runs
-too (``tests/cases/http_fields.json``; its Rust twin is
-``crates/http/tests/http_fields.rs``): two implementations, one expected answer per
-case."""
+"""The portable middleware's request-field rules (``qiao.middleware._http``,
+and the order of the preconditions, ``evaluate_preconditions``) against the
+one table of cases the engine's ``crates/http/src/fields.rs`` and
+``crates/http/src/conditional.rs`` run too (``tests/cases/http_fields.json``; its
+Rust twin is ``crates/http/tests/http_fields.rs``): two implementations, one expected
+answer per case."""
 
 from __future__ import annotations
 
@@ -50,3 +51,22 @@ def test_parse_range(case):
     elif want is not None:
         want = tuple(want)
     assert _http.parse_range(case["value"], case["size"]) == want
+
+
+@pytest.mark.parametrize("case", TABLE["preconditions"], ids=ids(TABLE["preconditions"]))
+def test_preconditions(case):
+    fields = case["headers"]
+    conditions = _http.Conditions(
+        if_match=fields.get("If-Match"),
+        if_none_match=fields.get("If-None-Match"),
+        if_modified_since=fields.get("If-Modified-Since"),
+        if_unmodified_since=fields.get("If-Unmodified-Since"),
+        range=fields.get("Range"),
+        if_range=fields.get("If-Range"),
+    )
+    want = case["want"]
+    want = tuple(want) if isinstance(want, list) else want
+    got = _http.evaluate_preconditions(
+        case["method"], conditions, case["etag"], case["mtime"], case["size"]
+    )
+    assert got == want

@@ -119,9 +119,11 @@ pub fn fmt_http_date(secs: i64) -> String {
 /// (RFC 9110 §5.6.7: IMF-fixdate, RFC 850, asctime), dates before 1970
 /// included; None if `text` is none of them or names no real date. The
 /// weekday is not checked against the date, and month names are matched
-/// without case, as Python's `email.utils` (the portable middleware's
-/// parser) does; an RFC 850 two-digit year is 1969-1999 from 69, else
-/// 20xx, as there (RFC 9110's "50 years ahead" rule needs a clock).
+/// without case (as Python's `email.utils` does, which this was first
+/// written to agree with); an RFC 850 two-digit year is 1969-1999 from 69,
+/// else 20xx (RFC 9110's "50 years ahead" rule needs a clock). The
+/// portable middleware's `_http.parse_http_date` is the same parser, step
+/// by step.
 pub fn parse_http_date(text: &str) -> Option<i64> {
     let tokens: Vec<&str> = text.split_ascii_whitespace().collect();
     let (day, month, year, time) = match tokens[..] {

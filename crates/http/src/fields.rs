@@ -23,9 +23,11 @@ pub fn choose_coding<'a>(accept: Option<&[u8]>, available: &[&'a str]) -> Option
 }
 
 /// Seconds since the epoch of an HTTP date (any of the three forms, dates
-/// before 1970 too), or None when absent or malformed.
+/// before 1970 too), or None when absent or malformed. An HTTP-date is
+/// ASCII: a byte past it (even in the weekday, which is not checked) makes
+/// it none, whether or not the bytes happen to be UTF-8.
 pub fn parse_http_date(value: Option<&[u8]>) -> Option<i64> {
-    let value = value.filter(|v| !v.is_empty() && v.len() <= MAX_FIELD_PARSE)?;
+    let value = value.filter(|v| !v.is_empty() && v.len() <= MAX_FIELD_PARSE && v.is_ascii())?;
     crate::date::parse_http_date(std::str::from_utf8(value).ok()?)
 }
 

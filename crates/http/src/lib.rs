@@ -11,6 +11,7 @@
 //! - [`codec`]: streaming gzip, brotli and zstd encoders
 //! - [`conn`]: a connection's request side as a state machine (phases, steps)
 //! - [`compress`]: `--compress` decisions (Accept-Encoding, which responses, head rewrite)
+//! - [`conditional`]: the precondition sequence (304, 412, 206/416) of one representation
 //! - [`response`]: response framing decisions and serialisation
 //! - [`error`]: why a request is refused, mapped to its status code
 //! - [`fields`]: conditional and negotiation fields (dates, ETags, Range, codings)
@@ -24,6 +25,7 @@
 mod body;
 pub mod codec;
 pub mod compress;
+pub mod conditional;
 pub mod conn;
 pub mod date;
 mod error;

@@ -1,9 +1,11 @@
-//! The engine's request-field rules (`qiao_http::fields`) against the one
+//! The engine's request-field rules (`qiao_http::fields`, and the order
+//! of the preconditions, `qiao_http::conditional`) against the one
 //! table of cases the portable middleware's `_http.py` runs too
 //! (`tests/cases/http_fields.json`; its Python twin is
 //! `tests/e2e/test_http_fields.py`): two implementations, one expected
 //! answer per case.
 
+use qiao_http::conditional::{evaluate_preconditions, Conditions, Method, Verdict};
 use qiao_http::fields::{
     choose_coding, etag_matches, http_date, parse_http_date, parse_range, Range,
 };
@@ -85,5 +87,36 @@ fn byte_ranges() {
             want,
             "{c}"
         );
+    }
+}
+
+#[test]
+fn precondition_sequence() {
+    for c in cases("preconditions") {
+        let field = |name: &str| bytes(&c["headers"][name]);
+        let conditions = Conditions {
+            if_match: field("If-Match"),
+            if_none_match: field("If-None-Match"),
+            if_modified_since: field("If-Modified-Since"),
+            if_unmodified_since: field("If-Unmodified-Since"),
+            range: field("Range"),
+            if_range: field("If-Range"),
+        };
+        let want = match &c["want"] {
+            Value::String(s) if s == "full" => Verdict::Full,
+            Value::String(s) if s == "not_modified" => Verdict::NotModified,
+            Value::String(s) if s == "precondition_failed" => Verdict::PreconditionFailed,
+            Value::String(s) if s == "unsatisfiable" => Verdict::RangeNotSatisfiable,
+            Value::Array(a) => Verdict::Partial(a[0].as_u64().unwrap(), a[1].as_u64().unwrap()),
+            other => panic!("bad want {other}"),
+        };
+        let got = evaluate_preconditions(
+            Method::of(c["method"].as_str().unwrap().as_bytes()),
+            &conditions,
+            c["etag"].as_str(),
+            c["mtime"].as_i64().unwrap(),
+            c["size"].as_u64().unwrap(),
+        );
+        assert_eq!(got, want, "{c}");
     }
 }

@@ -20,7 +20,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use qiao_http::fields::{self, Range};
+use qiao_http::conditional::{evaluate_preconditions, Conditions, Method, Verdict};
+use qiao_http::fields;
 mod resolve;
 
 use super::runtime::{Client, JobTask, NativeRuntime};
@@ -136,7 +137,6 @@ impl StaticFiles {
                 vec![(b"Allow", b"GET, HEAD".to_vec())],
             ));
         }
-        let is_get = m == b"GET";
         let raw = ex.bytes(&ex.head.path).to_vec();
         let mut path = Vec::new();
         percent_decode(if raw.is_empty() { b"/" } else { &raw }, &mut path);
@@ -175,31 +175,37 @@ impl StaticFiles {
             headers.push((b"Vary", b"Accept-Encoding".to_vec()));
         }
 
-        // RFC 9110 §13.2.2: the order in which preconditions are evaluated.
-        if let Some(value) = header(ex, b"if-match") {
-            let holds = etag
-                .as_deref()
-                .is_some_and(|t| fields::etag_matches(Some(&value), t, false));
-            if !holds {
-                return Err(Refuse::status(412, "Precondition Failed"));
-            }
-        } else if let Some(since) =
-            fields::parse_http_date(header(ex, b"if-unmodified-since").as_deref())
-        {
-            if mtime > since {
-                return Err(Refuse::status(412, "Precondition Failed"));
-            }
-        }
-        let not_modified = match header(ex, b"if-none-match") {
-            Some(value) => etag
-                .as_deref()
-                .is_some_and(|t| fields::etag_matches(Some(&value), t, true)),
-            None => fields::parse_http_date(header(ex, b"if-modified-since").as_deref())
-                .is_some_and(|since| mtime <= since),
+        // RFC 9110 §13.2.2, in the one order both Static sides share.
+        let (if_match, if_none_match) = (header(ex, b"if-match"), header(ex, b"if-none-match"));
+        let if_modified_since = header(ex, b"if-modified-since");
+        let if_unmodified_since = header(ex, b"if-unmodified-since");
+        let (range, if_range) = (header(ex, b"range"), header(ex, b"if-range"));
+        let conditions = Conditions {
+            if_match: if_match.as_deref(),
+            if_none_match: if_none_match.as_deref(),
+            if_modified_since: if_modified_since.as_deref(),
+            if_unmodified_since: if_unmodified_since.as_deref(),
+            range: range.as_deref(),
+            if_range: if_range.as_deref(),
         };
-        if not_modified {
-            return Ok(head(ex, 304, "Not Modified", &headers, None, file));
-        }
+        let verdict =
+            evaluate_preconditions(Method::of(m), &conditions, etag.as_deref(), mtime, size);
+        let (status, reason, window) = match verdict {
+            Verdict::PreconditionFailed => return Err(Refuse::status(412, "Precondition Failed")),
+            Verdict::NotModified => return Ok(head(ex, 304, "Not Modified", &headers, None, file)),
+            Verdict::RangeNotSatisfiable => {
+                return Err(Refuse(
+                    416,
+                    "Range Not Satisfiable",
+                    vec![
+                        (b"Content-Range", format!("bytes */{size}").into_bytes()),
+                        (b"Accept-Ranges", b"bytes".to_vec()),
+                    ],
+                ))
+            }
+            Verdict::Partial(first, last) => (206, "Partial Content", (first, last - first + 1)),
+            Verdict::Full => (200, "OK", (0, size)),
+        };
 
         let name = real
             .file_name()
@@ -212,35 +218,11 @@ impl StaticFiles {
         if let Some(c) = coding {
             headers.push((b"Content-Encoding", c.as_bytes().to_vec()));
         }
-        let wanted = if is_get && if_range_holds(ex, etag.as_deref(), mtime) {
-            fields::parse_range(header(ex, b"range").as_deref(), size)
-        } else {
-            Range::Whole
-        };
-        match wanted {
-            Range::Unsatisfiable => Err(Refuse(
-                416,
-                "Range Not Satisfiable",
-                vec![
-                    (b"Content-Range", format!("bytes */{size}").into_bytes()),
-                    (b"Accept-Ranges", b"bytes".to_vec()),
-                ],
-            )),
-            Range::Bytes(first, last) => {
-                let range = format!("bytes {first}-{last}/{size}");
-                headers.push((b"Content-Range", range.into_bytes()));
-                let window = (first, last - first + 1);
-                Ok(head(
-                    ex,
-                    206,
-                    "Partial Content",
-                    &headers,
-                    Some(window),
-                    file,
-                ))
-            }
-            Range::Whole => Ok(head(ex, 200, "OK", &headers, Some((0, size)), file)),
+        if let Verdict::Partial(first, last) = verdict {
+            let range = format!("bytes {first}-{last}/{size}");
+            headers.push((b"Content-Range", range.into_bytes()));
         }
+        Ok(head(ex, status, reason, &headers, Some(window), file))
     }
 }
 
@@ -324,19 +306,6 @@ impl NativeService for StaticFiles {
         });
         None
     }
-}
-
-/// `If-Range` absent, or naming this very representation (a strong ETag,
-/// or the exact `Last-Modified` date).
-fn if_range_holds(ex: &Exchange<'_>, etag: Option<&str>, mtime: i64) -> bool {
-    let Some(value) = header(ex, b"if-range") else {
-        return true;
-    };
-    let value = value.trim_ascii();
-    if value.starts_with(b"\"") || value.starts_with(b"W/") {
-        return etag.is_some_and(|t| fields::etag_matches(Some(value), t, false));
-    }
-    fields::parse_http_date(Some(value)) == Some(mtime)
 }
 
 /// An answer whose head is in the output buffer: its framing, status and

@@ -1,18 +1,23 @@
 """HTTP field parsing shared by the middleware (RFC 9110), pure functions:
 content-coding negotiation by ``Accept-Encoding`` q-values (``Compress``
 and ``Static``'s precompressed files), HTTP dates, entity-tag lists and
-their comparison, and the ``Range`` header of a single byte range.
+their comparison, the ``Range`` header of a single byte range, and the
+order the preconditions of a representation are evaluated in
+(:func:`evaluate_preconditions`).
+
+Each rule has a Rust twin in the engine (``crates/http/src/fields.rs``,
+``crates/http/src/conditional.rs``) that the native ``--static`` route uses;
+both run the cases of ``tests/cases/http_fields.json``.
 """
 
 from __future__ import annotations
 
-import calendar
-import email.utils
 import functools
 import math
 import re
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 #: Longest ``Range`` or ``If-*`` value parsed; longer ones are ignored
 #: (a client cannot make the server split an arbitrarily long list).
@@ -21,7 +26,12 @@ MAX_FIELD_PARSE = 4096
 #: Coding names that mean the same thing (RFC 9110 §8.4.1.3).
 CODING_ALIASES = {"x-gzip": "gzip"}
 
-_ETAG = re.compile(r'\s*(W/)?("[^"]*")\s*(?:,|$)')
+#: The whitespace trimmed around list members and tokens: ASCII's (the
+#: engine's ``is_ascii_whitespace``), not ``str.strip``'s, which would take
+#: a latin-1 no-break space (0xA0) for one and so read a malformed field.
+ASCII_SPACE = " \t\n\f\r"
+
+_ETAG = re.compile(f'[{ASCII_SPACE}]*(W/)?("[^"]*")[{ASCII_SPACE}]*(?:,|$)')
 _BYTE_RANGE = re.compile(r"[ \t]*([0-9]*)-([0-9]*)[ \t]*")
 
 
@@ -95,36 +105,81 @@ def _http_date(seconds: int) -> str:
 
 
 def parse_http_date(value: str | None) -> int | None:
-    """Seconds since the epoch of an HTTP date (any of the three RFC 9110
-    forms), or None when absent or malformed."""
-    if not value or len(value) > MAX_FIELD_PARSE:
+    """Seconds since the epoch of an HTTP date in any of its three forms
+    (RFC 9110 §5.6.7: IMF-fixdate, RFC 850, asctime), dates before 1970 and
+    years 0000-0099 included, or None when absent, malformed or naming no
+    real date. Exactly the engine's parser (``crates/http/src/date.rs``): the
+    weekday is not checked, month names match without case, an RFC 850
+    two-digit year is 1969-1999 from 69, else 20xx. Nothing else is a date
+    (no other zone than ``GMT``, no list of dates: RFC 9110 §13.1.3 says a
+    field that is not one HTTP-date is ignored)."""
+    if not value or len(value) > MAX_FIELD_PARSE or not value.isascii():
         return None
-    try:
-        parsed = email.utils.parsedate_tz(value)
-        if parsed is None:
+    tokens = [t for t in _SPACES.split(value) if t]
+    if len(tokens) == 6 and tokens[0].endswith(",") and len(tokens[3]) == 4:
+        if tokens[5] != "GMT":
             return None
-        year, month, day, hour, minute, second = parsed[:6]
-        # parsedate_tz takes "32 Nov" and 25:00 as they come (mktime would
-        # roll them over): a date that does not exist is malformed, as the
-        # engine's parser says (crates/http/src/date.rs).
-        if not (
-            1 <= month <= 12
-            and 1 <= day <= calendar.monthrange(year, month)[1]
-            and hour <= 23
-            and minute <= 59
-            and second <= 60
-        ):
+        _, day, month, year_s, clock, _ = tokens
+        year = _digits(year_s, 4)
+    elif len(tokens) == 4 and tokens[0].endswith(","):
+        if tokens[3] != "GMT":
             return None
-        return int(email.utils.mktime_tz(parsed))
-    except (TypeError, ValueError, OverflowError):
+        parts = tokens[1].split("-")
+        if len(parts) != 3 or len(parts[2]) != 2:
+            return None
+        day, month, yy = parts
+        year = _digits(yy, 2)
+        if year is not None:
+            year += 1900 if year > 68 else 2000
+        clock = tokens[2]
+    elif len(tokens) == 5 and len(tokens[4]) == 4:
+        _, month, day, clock, year_s = tokens
+        year = _digits(year_s, 4)
+    else:
         return None
+    month_n = _MONTH_NUMBER.get(month.lower())
+    day_n = _digits(day, 2)
+    hms = [_digits(t, 2) for t in clock.split(":")]
+    if year is None or month_n is None or day_n is None or len(hms) != 3 or None in hms:
+        return None
+    hour, minute, second = hms
+    if not 1 <= day_n <= _days_in_month(year, month_n) or hour > 23 or minute > 59 or second > 60:
+        return None
+    return _days_from_civil(year, month_n, day_n) * 86_400 + hour * 3600 + minute * 60 + second
+
+
+_SPACES = re.compile(f"[{ASCII_SPACE}]+")
+_MONTH_NUMBER = {m.lower(): n for n, m in enumerate(_MONTHS, 1)}
+
+
+def _digits(text: str, most: int) -> int | None:
+    """1 to ``most`` ASCII digits as a number, else None."""
+    if not 0 < len(text) <= most or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date, year 0 too
+    (``calendar.timegm`` goes through ``datetime``, whose years start at 1)."""
+    y = year - 1 if month <= 2 else year
+    era, yoe = divmod(y, 400)
+    doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146_097 + doe - 719_468
 
 
 def parse_etags(value: str) -> str | list[tuple[bool, str]]:
     """``"*"``, or the ``(weak, opaque-tag)`` pairs of an ``If-Match`` /
     ``If-None-Match`` list (a malformed list yields what parsed before the
     error, which can only make a conditional request fail to match)."""
-    value = value[:MAX_FIELD_PARSE].strip()
+    value = value[:MAX_FIELD_PARSE].strip(ASCII_SPACE)
     if value == "*":
         return "*"
     tags, pos = [], 0
@@ -170,7 +225,7 @@ def parse_range(value: str | None, size: int) -> None | str | tuple[int, int]:
     if not value or len(value) > MAX_FIELD_PARSE:
         return None
     unit, sep, spec = value.partition("=")
-    if not sep or unit.strip().lower() != "bytes" or "," in spec:
+    if not sep or unit.strip(ASCII_SPACE).lower() != "bytes" or "," in spec:
         return None
     m = _BYTE_RANGE.fullmatch(spec)
     if m is None:
@@ -189,3 +244,82 @@ def parse_range(value: str | None, size: int) -> None | str | tuple[int, int]:
     if first >= size:
         return UNSATISFIABLE
     return (first, min(int(last_s), size - 1) if last_s else size - 1)
+
+
+#: :func:`evaluate_preconditions` results, besides ``(first, last)`` (206)
+#: and :data:`UNSATISFIABLE` (416): send the whole representation (200), the
+#: client's copy is current (304), a precondition does not hold (412).
+FULL = "full"
+NOT_MODIFIED = "not_modified"
+PRECONDITION_FAILED = "precondition_failed"
+#: Methods that only read: a met ``If-None-Match`` answers them 304 (any
+#: other method 412), and only they heed ``If-Modified-Since`` (RFC 9110
+#: §13.1.3). ``Range`` is heeded by GET alone (§14.2).
+READ_METHODS = ("GET", "HEAD")
+
+
+class Conditions(NamedTuple):
+    """A request's conditional fields and ``Range``, as sent (None: absent;
+    several lines of one field joined by ``", "``). Present but empty is
+    present: an empty ``If-Match`` matches nothing."""
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
+    if_unmodified_since: str | None = None
+    range: str | None = None
+    if_range: str | None = None
+
+
+def evaluate_preconditions(
+    method: str, req: Conditions, etag: str | None, mtime: int, size: int
+) -> str | tuple[int, int]:
+    """RFC 9110 §13.2.2, steps 1 to 6, for a representation with entity tag
+    ``etag`` (None: none is sent, so no tag condition matches it),
+    ``Last-Modified`` of ``mtime`` (whole seconds since the epoch, earlier
+    than 1970 too) and ``size`` bytes: :data:`FULL`, ``(first, last)``,
+    :data:`NOT_MODIFIED`, :data:`PRECONDITION_FAILED` or :data:`UNSATISFIABLE`.
+
+    1. ``If-Match`` (strong comparison) fails: 412. Absent, then
+    2. ``If-Unmodified-Since`` (a valid date) earlier than ``mtime``: 412.
+    3. ``If-None-Match`` (weak comparison) matches: 304 to a read, else 412.
+       Absent, then
+    4. ``If-Modified-Since`` (a valid date, reads only) at or after ``mtime``: 304.
+    5. A GET with ``Range`` whose ``If-Range`` is absent or names this very
+       representation (a strong tag, or exactly ``mtime``): 206 or 416.
+    6. Otherwise 200.
+
+    A malformed field never fails a request: a date that does not parse is
+    absent, an entity-tag list matches nothing past its error, and a
+    ``Range`` that does not parse asks for the whole."""
+    if req.if_match is not None:
+        if etag is None or not etag_matches(req.if_match, etag, weak=False):
+            return PRECONDITION_FAILED
+    else:
+        since = parse_http_date(req.if_unmodified_since)
+        if since is not None and mtime > since:
+            return PRECONDITION_FAILED
+    read = method in READ_METHODS
+    if req.if_none_match is not None:
+        current = etag is not None and etag_matches(req.if_none_match, etag, weak=True)
+    else:
+        since = parse_http_date(req.if_modified_since) if read else None
+        current = since is not None and mtime <= since
+    if current:
+        return NOT_MODIFIED if read else PRECONDITION_FAILED
+    if method != "GET" or not _if_range_holds(req.if_range, etag, mtime):
+        return FULL
+    wanted = parse_range(req.range, size)
+    return FULL if wanted is None else wanted
+
+
+def _if_range_holds(value: str | None, etag: str | None, mtime: int) -> bool:
+    """``If-Range`` absent, or naming this very representation (RFC 9110
+    §13.1.5): a strong entity tag, or the exact ``Last-Modified`` date. A
+    weak tag never does (a range of another version would be spliced in)."""
+    if value is None:
+        return True
+    value = value.strip(ASCII_SPACE)
+    if value.startswith(('"', "W/")):
+        return etag is not None and etag_matches(value, etag, weak=False)
+    return parse_http_date(value) == mtime

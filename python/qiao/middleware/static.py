@@ -352,37 +352,33 @@ class Static:
             headers.append(("Vary", "Accept-Encoding"))
         get = environ.get
 
-        # RFC 9110 §13.2.2: the order in which preconditions are evaluated.
-        if get("HTTP_IF_MATCH") is not None:
-            if etag is None or not _http.etag_matches(get("HTTP_IF_MATCH"), etag, weak=False):
-                raise _Refuse("412 Precondition Failed")
-        else:
-            since = _http.parse_http_date(get("HTTP_IF_UNMODIFIED_SINCE"))
-            if since is not None and mtime > since:
-                raise _Refuse("412 Precondition Failed")
-        if get("HTTP_IF_NONE_MATCH") is not None:
-            if etag is not None and _http.etag_matches(get("HTTP_IF_NONE_MATCH"), etag, weak=True):
-                return "304 Not Modified", headers, None
-        else:
-            since = _http.parse_http_date(get("HTTP_IF_MODIFIED_SINCE"))
-            if since is not None and mtime <= since:
-                return "304 Not Modified", headers, None
-
-        headers.append(("Content-Type", self._content_type(os.path.basename(real))))
-        if coding:
-            headers.append(("Content-Encoding", coding))
-        wanted = None
-        if get("REQUEST_METHOD") == "GET" and self._if_range_holds(
-            get("HTTP_IF_RANGE"), etag, mtime
-        ):
-            wanted = _http.parse_range(get("HTTP_RANGE"), size)
-        if wanted == _http.UNSATISFIABLE:
+        # RFC 9110 §13.2.2, in the one order both Static sides share.
+        conditions = _http.Conditions(
+            get("HTTP_IF_MATCH"),
+            get("HTTP_IF_NONE_MATCH"),
+            get("HTTP_IF_MODIFIED_SINCE"),
+            get("HTTP_IF_UNMODIFIED_SINCE"),
+            get("HTTP_RANGE"),
+            get("HTTP_IF_RANGE"),
+        )
+        verdict = _http.evaluate_preconditions(
+            get("REQUEST_METHOD", ""), conditions, etag, mtime, size
+        )
+        if verdict == _http.PRECONDITION_FAILED:
+            raise _Refuse("412 Precondition Failed")
+        if verdict == _http.NOT_MODIFIED:
+            return "304 Not Modified", headers, None
+        if verdict == _http.UNSATISFIABLE:
             raise _Refuse(
                 "416 Range Not Satisfiable",
                 [("Content-Range", f"bytes */{size}"), ("Accept-Ranges", "bytes")],
             )
-        if isinstance(wanted, tuple):
-            first, last = wanted
+
+        headers.append(("Content-Type", self._content_type(os.path.basename(real))))
+        if coding:
+            headers.append(("Content-Encoding", coding))
+        if isinstance(verdict, tuple):
+            first, last = verdict
             headers += [("Content-Range", f"bytes {first}-{last}/{size}")]
             headers += [("Content-Length", str(last - first + 1))]
             return "206 Partial Content", headers, (first, last - first + 1)
@@ -399,14 +395,3 @@ class Static:
                 self._type_of.clear()
             ctype = self._type_of[name] = content_type(name, self.types)
         return ctype
-
-    @staticmethod
-    def _if_range_holds(value: str | None, etag: str | None, mtime: int) -> bool:
-        """``If-Range`` absent, or naming this very representation (a strong
-        ETag, or the exact ``Last-Modified`` date)."""
-        if value is None:
-            return True
-        value = value.strip()
-        if value.startswith(('"', "W/")):
-            return etag is not None and _http.etag_matches(value, etag, weak=False)
-        return _http.parse_http_date(value) == mtime
