@@ -2,6 +2,10 @@
 //! comparable: from the smallest valid HTTP/1.1 head to one at the
 //! default field-count limit.
 
+// Shared by several test binaries, each using a part: `pub` here is
+// the support's interface, not the crate's.
+#![allow(unreachable_pub)]
+
 /// `(name, head bytes)`, each a complete head ending in CRLF CRLF.
 pub fn heads() -> Vec<(&'static str, Vec<u8>)> {
     vec![

@@ -27,11 +27,11 @@ use qiao_io::listener::PeerInfo;
 /// After the answer to plain HTTP on a TLS port, how long the client may
 /// still send before the connection is dropped; a close with unread data
 /// in flight could reset it, and the answer with it.
-pub const PIPE_LINGER: Duration = Duration::from_secs(2);
+pub(crate) const PIPE_LINGER: Duration = Duration::from_secs(2);
 
 /// Opens an internal connection to the loop for a client described by
 /// `peer`, which came in on the loop's listener info `listener`.
-pub fn connect(inbox: &Inbox, peer: PeerInfo, listener: usize) -> io::Result<UnixStream> {
+pub(crate) fn connect(inbox: &Inbox, peer: PeerInfo, listener: usize) -> io::Result<UnixStream> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
     ours.set_nonblocking(true)?;
     let ours = UnixStream::from_std(ours)?;
@@ -41,10 +41,10 @@ pub fn connect(inbox: &Inbox, peer: PeerInfo, listener: usize) -> io::Result<Uni
 
 /// Registers a front client connection with the inbox for its lifetime,
 /// so a draining loop waits for it.
-pub struct Open(Arc<Inbox>);
+pub(crate) struct Open(Arc<Inbox>);
 
 impl Open {
-    pub fn new(inbox: &Arc<Inbox>) -> Open {
+    pub(crate) fn new(inbox: &Arc<Inbox>) -> Open {
         inbox.enter();
         Open(inbox.clone())
     }
@@ -57,14 +57,14 @@ impl Drop for Open {
 }
 
 /// A stream that yields `prefix` before the stream's own bytes.
-pub struct Prefixed<S> {
+pub(crate) struct Prefixed<S> {
     prefix: Vec<u8>,
     at: usize,
     inner: S,
 }
 
 impl<S> Prefixed<S> {
-    pub fn new(prefix: Vec<u8>, inner: S) -> Self {
+    pub(crate) fn new(prefix: Vec<u8>, inner: S) -> Self {
         Prefixed {
             prefix,
             at: 0,
@@ -73,7 +73,7 @@ impl<S> Prefixed<S> {
     }
 
     /// The prefix's bytes not read yet, and the stream.
-    pub fn into_parts(mut self) -> (Vec<u8>, S) {
+    pub(crate) fn into_parts(mut self) -> (Vec<u8>, S) {
         self.prefix.drain(..self.at);
         (self.prefix, self.inner)
     }

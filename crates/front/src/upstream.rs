@@ -27,11 +27,11 @@ use qiao_io::inbox::Inbox;
 use qiao_io::listener::PeerInfo;
 
 /// Idle internal connections one client connection keeps at most.
-pub const MAX_IDLE_INTERNAL: usize = 16;
+pub(crate) const MAX_IDLE_INTERNAL: usize = 16;
 
 /// Why a stream got no answer from the loop.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// No internal connection could be opened (out of descriptors).
     Connect,
     /// The connection failed before an answer (a stopping worker).
@@ -39,7 +39,7 @@ pub enum Failure {
 }
 
 /// The idle connections of one client connection, newest last.
-pub struct Pool {
+pub(crate) struct Pool {
     idle: Mutex<Vec<(SendRequest<Incoming>, Instant)>>,
     /// Longest idle time of a reused connection: half the loop's
     /// keep-alive timeout, so the loop does not close it as it is reused.
@@ -47,7 +47,7 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(keepalive: Duration) -> Self {
+    pub(crate) fn new(keepalive: Duration) -> Self {
         Pool {
             idle: Mutex::new(Vec::new()),
             max_idle: keepalive / 2,
@@ -74,7 +74,7 @@ impl Pool {
 
 /// Sends `req` to the loop over an idle connection of `pool`, or a new
 /// one for `peer`, and returns the answer with the connection.
-pub async fn send(
+pub(crate) async fn send(
     pool: &Pool,
     inbox: &Inbox,
     peer: &PeerInfo,
@@ -103,7 +103,7 @@ pub async fn send(
 
 /// A response body from the loop that gives its connection back to the
 /// pool once read to the end (and the connection is ready again).
-pub struct Returning<G> {
+pub(crate) struct Returning<G> {
     body: Incoming,
     back: Option<(SendRequest<Incoming>, Arc<Pool>)>,
     /// Held for the body's life (the stream's activity count).
@@ -111,7 +111,12 @@ pub struct Returning<G> {
 }
 
 impl<G> Returning<G> {
-    pub fn new(body: Incoming, sender: SendRequest<Incoming>, pool: Arc<Pool>, guard: G) -> Self {
+    pub(crate) fn new(
+        body: Incoming,
+        sender: SendRequest<Incoming>,
+        pool: Arc<Pool>,
+        guard: G,
+    ) -> Self {
         let mut r = Returning {
             body,
             back: Some((sender, pool)),

@@ -9,10 +9,10 @@ use super::listener::{PeerInfo, Stream};
 use super::wire::Wire;
 use qiao_http::RequestHead;
 
-pub use qiao_http::conn::Phase;
+pub(crate) use qiao_http::conn::Phase;
 
 /// A connection owned by the event loop.
-pub struct Conn {
+pub(crate) struct Conn {
     pub stream: Stream,
     /// What the connection's bytes go through: the socket, or its TLS
     /// session (handed over by the front after the handshake).
@@ -57,7 +57,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(stream: Stream, peer: PeerInfo, listener: usize, deadline: Instant) -> Self {
+    pub(crate) fn new(stream: Stream, peer: PeerInfo, listener: usize, deadline: Instant) -> Self {
         let wire = Wire::plain(stream.fd());
         Conn {
             stream,
@@ -83,13 +83,13 @@ impl Conn {
 
     /// Response bytes wait to be written: the backlog's, or encrypted
     /// ones a TLS session holds. Until written, the connection is not read.
-    pub fn output_pending(&self) -> bool {
+    pub(crate) fn output_pending(&self) -> bool {
         !self.backlog.is_empty() || self.wire.tls_pending()
     }
 
     /// Marks `n` pending bytes consumed; an emptied buffer restarts at 0
     /// (and can go back to the pool).
-    pub fn consume(&mut self, n: usize) {
+    pub(crate) fn consume(&mut self, n: usize) {
         self.start += n;
         if self.start >= self.buf.len() {
             self.buf.clear();
@@ -99,7 +99,7 @@ impl Conn {
 
     /// Moves pending bytes to the front when the consumed prefix is large,
     /// so the buffer does not grow with every pipelined request.
-    pub fn compact(&mut self) {
+    pub(crate) fn compact(&mut self) {
         if self.start > 0 && self.start >= self.buf.len() / 2 {
             self.buf.drain(..self.start);
             self.start = 0;

@@ -31,7 +31,7 @@ pub struct Shared {
 }
 
 /// A function run whenever the stop or drain flag is set.
-pub type FlagHook = Box<dyn Fn() + Send + Sync>;
+pub(crate) type FlagHook = Box<dyn Fn() + Send + Sync>;
 
 impl Shared {
     /// Registers a loop's waker, so a flag change reaches it.

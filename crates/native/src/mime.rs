@@ -9,7 +9,7 @@
 //! format; a text type still gets the charset).
 
 /// Sent for a name no table knows.
-pub const DEFAULT_TYPE: &str = "application/octet-stream";
+pub(crate) const DEFAULT_TYPE: &str = "application/octet-stream";
 
 /// Suffixes that mean the file is compressed (Python's `encodings_map`),
 /// and the type it is then sent as (the portable `ENCODED_FILE_TYPES`).
@@ -73,7 +73,7 @@ const TEXT_TYPES: &[&str] = &[
 /// The `Content-Type` of a file named `name` (its last path segment);
 /// `overrides`: `(lower-case extension with its dot, type)` pairs, tried
 /// before the table (the portable `types=`).
-pub fn content_type(name: &str, overrides: &[(String, String)]) -> String {
+pub(crate) fn content_type(name: &str, overrides: &[(String, String)]) -> String {
     // `x.tar.gz`: the last suffix says how it is encoded (Python checks
     // the exact case first, then lower case).
     if let Some(ext) = extension(name) {

@@ -1,6 +1,10 @@
 //! Random cut points for the "random splits" feeding mode, shared by the
 //! HTTP ring's and the I/O ring's test helpers.
 
+// Shared by several test binaries, each using a part: `pub` here is
+// the support's interface, not the crate's.
+#![allow(unreachable_pub)]
+
 /// Sorted cut points in `1..len` drawn from `seed` (splitmix64, so no `rand`
 /// dependency): the input is read as `input[c_i..c_{i+1}]`.
 pub fn random_cuts(len: usize, seed: u64) -> Vec<usize> {

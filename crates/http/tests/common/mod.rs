@@ -3,6 +3,10 @@
 //! byte, random splits) for `parse_head` and `BodyDecoder`, and a
 //! simulated connection that serves pipelined requests through the loop's
 //! own state machine (`http::conn`) from any sequence of reads.
+
+// Shared by several test binaries, each using a part: `pub` here is
+// the support's interface, not the crate's.
+#![allow(unreachable_pub)]
 #![allow(dead_code)]
 
 use qiao_http::conn::{advance, after_request, Phase, Rules, Step};

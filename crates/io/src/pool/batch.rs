@@ -33,33 +33,33 @@ use crate::event_loop::EventLoop;
 use crate::handoff::Done;
 
 /// Most responses held back at once.
-pub const MAX_DEFERRED: usize = 16;
+pub(super) const MAX_DEFERRED: usize = 16;
 /// A response is held back only behind requests this quick to serve.
-pub const DEFER_MAX_SERVICE: Duration = Duration::from_micros(250);
+pub(super) const DEFER_MAX_SERVICE: Duration = Duration::from_micros(250);
 /// Longest a held response waits before it is written.
-pub const DEFER_MAX_AGE: Duration = Duration::from_millis(1);
+pub(super) const DEFER_MAX_AGE: Duration = Duration::from_millis(1);
 
 /// The held-back responses of one serving thread, oldest first. It lives
 /// in the thread's slot, behind a mutex only the monitor contends for.
 #[derive(Default)]
-pub struct Batch {
+pub(super) struct Batch {
     held: Vec<Done>,
     oldest: Option<Instant>,
 }
 
 impl Batch {
     /// Whether the next response may be held back too.
-    pub fn has_room(&self) -> bool {
+    pub(super) fn has_room(&self) -> bool {
         self.held.len() < MAX_DEFERRED
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.held.is_empty()
     }
 
     /// Keeps `done` (served by `now`) if its response is still to be
     /// written; otherwise gives it back, to be returned to the loop at once.
-    pub fn hold(&mut self, done: Done, now: Instant) -> Option<Done> {
+    pub(super) fn hold(&mut self, done: Done, now: Instant) -> Option<Done> {
         if !done.pending() {
             return Some(done);
         }
@@ -71,7 +71,7 @@ impl Batch {
     /// Whether the held responses may wait for one more request, given
     /// how long the last one took, the time now and whether requests
     /// block lately.
-    pub fn may_wait(&self, last_service: Duration, now: Instant, blocking: bool) -> bool {
+    pub(super) fn may_wait(&self, last_service: Duration, now: Instant, blocking: bool) -> bool {
         !blocking
             && self.has_room()
             && last_service < DEFER_MAX_SERVICE
@@ -83,14 +83,14 @@ impl Batch {
     /// Writes every held response, in the order they were served, as far
     /// as each socket takes it now; what a socket does not take goes back
     /// to the loop with its connection (its backlog): nothing waits here.
-    pub fn flush(&mut self) {
+    pub(super) fn flush(&mut self) {
         for done in &mut self.held {
             done.flush_nowait();
         }
     }
 
     /// Gives the (written) connections back to the loop.
-    pub fn finish(&mut self, lp: &mut EventLoop) {
+    pub(super) fn finish(&mut self, lp: &mut EventLoop) {
         self.oldest = None;
         for done in self.held.drain(..) {
             lp.finish_job(done);
@@ -98,7 +98,7 @@ impl Batch {
     }
 
     /// Takes the (written) connections, to hand back another way.
-    pub fn take(&mut self) -> Vec<Done> {
+    pub(super) fn take(&mut self) -> Vec<Done> {
         self.oldest = None;
         std::mem::take(&mut self.held)
     }

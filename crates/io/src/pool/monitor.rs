@@ -30,22 +30,22 @@ use crate::shared::Shared;
 pub const MONITOR_TICK: Duration = Duration::from_millis(1);
 /// A request whose thread used less than this share of the time since
 /// the last sample counts as blocked (off the CPU).
-pub const BLOCKED_CPU_SHARE: f64 = 0.5;
+pub(super) const BLOCKED_CPU_SHARE: f64 = 0.5;
 /// Ticks without any request running after which the monitor sleeps.
-pub const PARK_AFTER_TICKS: u32 = 100;
+pub(super) const PARK_AFTER_TICKS: u32 = 100;
 /// Ticks that eager hand-off lasts after a request was last seen
 /// blocking for a whole tick.
-pub const EAGER_HOLD_TICKS: u64 = 50;
+pub(super) const EAGER_HOLD_TICKS: u64 = 50;
 /// The tick while every request is short: each tick preempts the serving
 /// thread (on a one-CPU worker, the monitor runs on the same CPU), which
 /// cost ~3% of the throughput of a quick app at 1 ms (interleaved wrk runs
 /// of `environ`, 97k vs 100k req/s). The Go runtime's sysmon backs off
 /// the same way.
-pub const MONITOR_CALM_TICK: Duration = Duration::from_millis(5);
+pub(super) const MONITOR_CALM_TICK: Duration = Duration::from_millis(5);
 /// Ticks in a row without a request as long as a tick (nor blocking)
 /// after which the monitor ticks at [`MONITOR_CALM_TICK`]; a request
 /// seen at a tick after the one it began in brings [`MONITOR_TICK`] back.
-pub const CALM_AFTER_TICKS: u32 = 100;
+pub(super) const CALM_AFTER_TICKS: u32 = 100;
 
 pub(super) fn run<'scope, F: HandlerFactory>(
     pool: &'scope Pool,

@@ -2,6 +2,10 @@
 //! for tests that speak TLS in-process (`crates/io/tests/io_tls.rs` and the unit
 //! tests of `io::wire`, which include this file by path).
 
+// Shared by several test binaries, each using a part: `pub` here is
+// the support's interface, not the crate's.
+#![allow(unreachable_pub)]
+
 use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};

@@ -34,10 +34,10 @@ use qiao_io::handoff::{DoneSink, OpenJob};
 use qiao_io::service::{Exchange, Outcome};
 
 /// Idle connections kept per upstream.
-pub const POOL_MAX_IDLE: usize = 256;
+pub(super) const POOL_MAX_IDLE: usize = 256;
 /// An idle connection older than this is closed rather than reused: below
 /// the upstream's own keep-alive timeout (Qiao's default is 5 s).
-pub const POOL_IDLE: Duration = Duration::from_secs(2);
+pub(super) const POOL_IDLE: Duration = Duration::from_secs(2);
 
 /// Sends a short plain-text answer (`status`, `reason`, `text`) the proxy
 /// makes itself (502, 504, a refused path): what to do with the
@@ -64,7 +64,7 @@ pub(super) async fn send_plain(
 }
 
 /// Idle connections of each upstream, with when they idled.
-pub type IdlePool = Mutex<Vec<Vec<(UpConn, Instant)>>>;
+pub(super) type IdlePool = Mutex<Vec<Vec<(UpConn, Instant)>>>;
 
 impl NativeProxy {
     /// Takes the request over to the native runtime.

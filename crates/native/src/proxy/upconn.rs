@@ -23,11 +23,11 @@ use qiao_http::upstream_head::{self, BodyFraming, HeadError, UpstreamHead};
 use qiao_http::{BodyDecoder, Decoded, Framing};
 
 /// Bytes asked of the kernel per read from an upstream.
-pub const UPSTREAM_READ_CHUNK: usize = 64 * 1024;
+pub(super) const UPSTREAM_READ_CHUNK: usize = 64 * 1024;
 
 /// Why reading a response failed.
 #[derive(Debug)]
-pub enum ReadFailure {
+pub(super) enum ReadFailure {
     /// The upstream closed or reset the connection; `answered`: after some
     /// bytes of this response had arrived.
     Closed { answered: bool, why: String },
@@ -38,7 +38,7 @@ pub enum ReadFailure {
 }
 
 /// One upstream connection, between requests or carrying one.
-pub struct UpConn {
+pub(super) struct UpConn {
     stream: TcpStream,
     buf: Vec<u8>,
     /// First byte of `buf` not consumed yet.
@@ -48,7 +48,7 @@ pub struct UpConn {
 }
 
 /// Where the body of the response being read is.
-pub struct BodyReader {
+pub(super) struct BodyReader {
     framing: BodyFraming,
     decoder: Option<BodyDecoder>,
     done: bool,
@@ -56,7 +56,7 @@ pub struct BodyReader {
 
 impl UpConn {
     /// Opens a connection to `addr` (`host:port`) within `timeout`.
-    pub async fn open(addr: &str, timeout: Duration) -> Result<UpConn, String> {
+    pub(super) async fn open(addr: &str, timeout: Duration) -> Result<UpConn, String> {
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(e.to_string()),
@@ -73,7 +73,7 @@ impl UpConn {
 
     /// Whether it can carry another request: the last response was read
     /// to its end and nothing more arrived.
-    pub fn is_clean(&self) -> bool {
+    pub(super) fn is_clean(&self) -> bool {
         self.pos == self.buf.len()
     }
 
@@ -82,13 +82,13 @@ impl UpConn {
     /// send a last answer (a 408) before it closes an idle connection:
     /// taken as the next request's response, it would answer the wrong
     /// request.
-    pub fn is_quiet(&self) -> bool {
+    pub(super) fn is_quiet(&self) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
         self.stream.poll_read_ready(&mut cx).is_pending()
     }
 
     /// Writes all of `bytes` (waiting while the socket is full).
-    pub async fn send(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+    pub(super) async fn send(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
             match self.stream.try_write(bytes) {
                 Ok(n) => bytes = &bytes[n..],
@@ -135,7 +135,7 @@ impl UpConn {
 
     /// Reads the final response head (interim 1xx ones are skipped);
     /// ranges in it index [`bytes`](Self::bytes). The head is consumed.
-    pub async fn read_head(
+    pub(super) async fn read_head(
         &mut self,
         to_head: bool,
         timeout: Duration,
@@ -176,12 +176,12 @@ impl UpConn {
     }
 
     /// The buffer the head's ranges index (valid until the body is read).
-    pub fn bytes(&self) -> &[u8] {
+    pub(super) fn bytes(&self) -> &[u8] {
         &self.buf
     }
 
     /// A reader of the body after `head`.
-    pub fn body(&self, head: &UpstreamHead) -> BodyReader {
+    pub(super) fn body(&self, head: &UpstreamHead) -> BodyReader {
         let decoder = match head.framing {
             BodyFraming::Length(n) => Some(BodyDecoder::new(Framing::Length(n), None)),
             BodyFraming::Chunked => Some(BodyDecoder::new(Framing::Chunked, None)),
@@ -197,7 +197,10 @@ impl UpConn {
     /// The next body bytes already received, as a range of
     /// [`bytes`](Self::bytes); `Ok(None)` when none are (see
     /// [`body_done`](Self::body_done)).
-    pub fn body_ready(&mut self, body: &mut BodyReader) -> Result<Option<Range<usize>>, String> {
+    pub(super) fn body_ready(
+        &mut self,
+        body: &mut BodyReader,
+    ) -> Result<Option<Range<usize>>, String> {
         loop {
             if body.decoder.as_ref().is_some_and(BodyDecoder::is_done) {
                 // The last data span may end the body without an `End`.
@@ -226,7 +229,7 @@ impl UpConn {
 
     /// Waits for more of the body (after [`body_ready`](Self::body_ready)
     /// gave `None` and the body is not done).
-    pub async fn body_more(
+    pub(super) async fn body_more(
         &mut self,
         body: &mut BodyReader,
         timeout: Duration,
@@ -261,7 +264,7 @@ fn read_into(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
 
 impl BodyReader {
     /// The whole body has been handed out.
-    pub fn is_done(&self) -> bool {
+    pub(super) fn is_done(&self) -> bool {
         self.done
     }
 }
