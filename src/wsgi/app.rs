@@ -27,13 +27,13 @@ use qiao_io::{BodyError, Exchange, Outcome, Output, Serve};
 /// `Content-Length`, or any body where none is sent, as to HEAD) before the
 /// server stops asking for more: PEP 3333 lets the server discard them, not
 /// read an endless iterable forever at 100 % CPU.
-pub const MAX_SURPLUS_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_SURPLUS_BYTES: u64 = 64 * 1024;
 /// Logged when an application yields more than its `Content-Length`.
 const SURPLUS_MESSAGE: &str =
     "Application yielded more than its Content-Length: the rest was not read";
 
 /// What every serving thread shares: the app and the logging hooks.
-pub struct WsgiShared {
+pub(super) struct WsgiShared {
     pub app: Py<PyAny>,
     /// Constant environ entries, copied per request.
     pub template: Py<PyDict>,
@@ -52,7 +52,7 @@ pub struct WsgiShared {
 }
 
 /// A serving session: one GIL hold on one thread.
-pub struct WsgiServe<'a, 'py> {
+pub(super) struct WsgiServe<'a, 'py> {
     pub py: Python<'py>,
     pub shared: &'a WsgiShared,
     pub cache: &'a mut EnvironCache,

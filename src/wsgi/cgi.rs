@@ -13,7 +13,7 @@ use super::environ::{EnvironCache, EnvironConfig};
 use qiao_io::Exchange;
 
 /// Fills `environ` (a copy of the template) from the uwsgi variables.
-pub fn fill_from_cgi<'py>(
+pub(crate) fn fill_from_cgi<'py>(
     py: Python<'py>,
     environ: &Bound<'py, PyDict>,
     ex: &Exchange<'_>,

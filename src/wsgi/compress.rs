@@ -28,7 +28,7 @@ const KEYS: [&str; 4] = ["min_size", "types", "codings", "levels"];
 /// {coding: int}}`. Every key is required: the Python side passes the
 /// settings table's values and the portable class's lists, so there is
 /// one default of each, in Python.
-pub fn config_from_py(dict: &Bound<'_, PyDict>) -> PyResult<CompressConfig> {
+pub(crate) fn config_from_py(dict: &Bound<'_, PyDict>) -> PyResult<CompressConfig> {
     for key in dict.keys() {
         let key = key.cast::<PyString>()?.to_cow()?.into_owned();
         if !KEYS.contains(&key.as_str()) {
@@ -128,7 +128,7 @@ impl Compression {
     /// whether the body is encoded (its length is then unknown). `length`:
     /// the body's length if known before it is read; `declared`: the
     /// application's `Content-Length`, which still bounds what it sends.
-    pub fn plan_head(
+    pub(crate) fn plan_head(
         &mut self,
         status: u16,
         fields: &mut Vec<u8>,
@@ -173,7 +173,7 @@ impl Compression {
 
     /// The application's declared length has been encoded in whole (more
     /// of its body is dropped, and need not be asked for).
-    pub fn input_complete(&self) -> bool {
+    pub(crate) fn input_complete(&self) -> bool {
         self.encoder.as_ref().is_some_and(|e| e.is_complete())
     }
 

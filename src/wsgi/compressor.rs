@@ -13,7 +13,7 @@ use qiao_http::codec::{Encoder, Kind};
 /// Chunks at least this long are compressed with the GIL released, so
 /// other threads run Python meanwhile; shorter ones are not worth the
 /// release and re-acquire.
-pub const GIL_RELEASE_BYTES: usize = 16 * 1024;
+pub(crate) const GIL_RELEASE_BYTES: usize = 16 * 1024;
 
 /// `qiao._qiao.Compressor(kind, level=None)`: a streaming compressor for
 /// one response body. `kind` is `"gzip"`, `"br"` or `"zstd"`. Not for use

@@ -34,9 +34,9 @@ use qiao_native::static_files::{EtagMode, StaticOptions};
 use qiao_native::upstream::Balance;
 
 /// Shortest request line or header field a limit may be lowered to.
-pub const MIN_LIMIT: usize = 16;
+pub(crate) const MIN_LIMIT: usize = 16;
 /// `wsgi.url_scheme` of the loop's own listeners (TLS is the front's).
-pub const URL_SCHEME: &str = "http";
+pub(crate) const URL_SCHEME: &str = "http";
 
 /// `config`: the top level, the settings that are not in a group.
 #[derive(FromPyObject)]
@@ -174,7 +174,7 @@ pub struct Config {
 impl Config {
     /// Reads and checks `config`: a `ValueError` names a missing or
     /// invalid setting.
-    pub fn from_py(config: &Bound<'_, PyAny>) -> PyResult<Config> {
+    pub(crate) fn from_py(config: &Bound<'_, PyAny>) -> PyResult<Config> {
         let raw: RawConfig = config.extract().map_err(|e| {
             PyValueError::new_err(format!("engine config: {}", chain(config.py(), e)))
         })?;

@@ -22,15 +22,15 @@ use qiao_io::Exchange;
 
 /// Distinct header names whose `HTTP_*` keys are cached per thread; past
 /// this, keys of unusual headers are built per request.
-pub const HEADER_KEY_CACHE_SIZE: usize = 512;
+pub(crate) const HEADER_KEY_CACHE_SIZE: usize = 512;
 /// Distinct values kept in the per-thread value cache.
-pub const VALUE_CACHE_SIZE: usize = 256;
+pub(crate) const VALUE_CACHE_SIZE: usize = 256;
 /// Longest value (bytes) the value cache keeps; longer ones (cookies,
 /// tokens) rarely repeat.
-pub const MAX_CACHED_VALUE: usize = 64;
+pub(crate) const MAX_CACHED_VALUE: usize = 64;
 /// Cache misses after which the value cache is emptied, so it follows the
 /// values that repeat now rather than those of the first requests.
-pub const VALUE_CACHE_REFRESH_MISSES: u32 = 4096;
+pub(crate) const VALUE_CACHE_REFRESH_MISSES: u32 = 4096;
 
 /// The environ keys `fill_environ` sets for every request (see the
 /// template in `server.rs`).
@@ -142,7 +142,7 @@ impl EnvironCache {
 
 /// The `HTTP_*` environ key of the request field `name`, into `out`
 /// (emptied first); false for names that must not reach the environ.
-pub fn http_key(name: &[u8], out: &mut Vec<u8>) -> bool {
+pub(crate) fn http_key(name: &[u8], out: &mut Vec<u8>) -> bool {
     // `X_Forwarded_For` would alias `X-Forwarded-For`: a client could
     // spoof headers a proxy sets. Dropped, as nginx and gunicorn do.
     if name.contains(&b'_') {
@@ -161,7 +161,7 @@ pub fn http_key(name: &[u8], out: &mut Vec<u8>) -> bool {
 }
 
 /// What joins the values of a repeated request field in the environ.
-pub fn join_separator(name: &[u8]) -> &'static str {
+pub(crate) fn join_separator(name: &[u8]) -> &'static str {
     if name.eq_ignore_ascii_case(b"cookie") {
         "; "
     } else {

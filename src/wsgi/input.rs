@@ -22,7 +22,7 @@ const READ_ALL_STEP: usize = 64 * 1024;
 
 /// Largest read buffer a renewed `wsgi.input` keeps: a bigger one (a whole
 /// large body read at once) is freed rather than held by the thread.
-pub const RENEW_SCRATCH_MAX: usize = 64 * 1024;
+pub(crate) const RENEW_SCRATCH_MAX: usize = 64 * 1024;
 
 /// The stream given to the application as `environ['wsgi.input']`.
 #[pyclass(module = "qiao._qiao")]
@@ -41,7 +41,7 @@ impl Input {
 
     /// Makes this object the `wsgi.input` of a new request (`reuse.rs`:
     /// nothing else refers to it any more), keeping its scratch buffer.
-    pub fn renew(&mut self, reader: BodyReader) {
+    pub(crate) fn renew(&mut self, reader: BodyReader) {
         self.reader = reader;
         if self.scratch.capacity() > RENEW_SCRATCH_MAX {
             self.scratch = Vec::new();
@@ -50,11 +50,11 @@ impl Input {
     }
 
     /// Takes the reader back when the request is over.
-    pub fn take_reader(&mut self) -> BodyReader {
+    pub(crate) fn take_reader(&mut self) -> BodyReader {
         std::mem::take(&mut self.reader)
     }
 
-    pub fn reader_mut(&mut self) -> &mut BodyReader {
+    pub(crate) fn reader_mut(&mut self) -> &mut BodyReader {
         &mut self.reader
     }
 
@@ -90,7 +90,7 @@ impl Input {
     }
 }
 
-pub fn to_pyerr(e: BodyError) -> PyErr {
+pub(crate) fn to_pyerr(e: BodyError) -> PyErr {
     RequestBodyError::new_err(e.to_string())
 }
 

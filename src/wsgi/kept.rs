@@ -15,7 +15,7 @@ use pyo3::types::PyBytes;
 use qiao_io::backlog::Held;
 
 /// `len` bytes at `ptr`, inside the buffer of the `bytes` object kept.
-pub struct KeptBytes {
+pub(crate) struct KeptBytes {
     _owner: Py<PyBytes>,
     ptr: *const u8,
     len: usize,
@@ -30,7 +30,7 @@ unsafe impl Sync for KeptBytes {}
 
 impl KeptBytes {
     /// Keeps `piece`, which must lie within `owner`'s buffer.
-    pub fn boxed(owner: &Bound<'_, PyBytes>, piece: &[u8]) -> Box<dyn Held> {
+    pub(crate) fn boxed(owner: &Bound<'_, PyBytes>, piece: &[u8]) -> Box<dyn Held> {
         let whole = owner.as_bytes().as_ptr_range();
         let range = piece.as_ptr_range();
         assert!(

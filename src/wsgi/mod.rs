@@ -5,21 +5,21 @@
 //! (`config.rs`), builds the server (`setup.rs`) and runs the I/O ring's
 //! loops with the GIL released.
 
-pub mod app;
-pub mod cgi;
-pub mod compress;
+mod app;
+mod cgi;
+mod compress;
 pub mod compressor;
-pub mod config;
+mod config;
 pub mod environ;
 pub mod file_wrapper;
 pub mod input;
-pub mod kept;
-pub mod native_access;
-pub mod reuse;
+mod kept;
+mod native_access;
+mod reuse;
 pub mod server;
 pub mod setup;
 pub mod start_response;
-pub mod threads;
+mod threads;
 
 use std::os::fd::RawFd;
 use std::time::Instant;

@@ -24,10 +24,10 @@ use qiao_io::record::{AccessQueue, AccessRecord};
 
 /// How long the drain waits after a first record for more to join its
 /// batch: longer means fewer GIL holds under load, and lines later.
-pub const DRAIN_DELAY: Duration = Duration::from_millis(20);
+pub(crate) const DRAIN_DELAY: Duration = Duration::from_millis(20);
 
 /// The drain thread of one worker (see the module doc).
-pub struct AccessDrain {
+pub(crate) struct AccessDrain {
     queue: Arc<AccessQueue>,
     thread: Option<JoinHandle<()>>,
 }
@@ -35,7 +35,7 @@ pub struct AccessDrain {
 impl AccessDrain {
     /// Starts the thread that feeds `hook` from `queue`; `log_error` is
     /// `qiao._log.log_error(message, exception_or_None)`.
-    pub fn start(
+    pub(crate) fn start(
         queue: Arc<AccessQueue>,
         hook: Py<PyAny>,
         log_error: Py<PyAny>,
@@ -56,7 +56,7 @@ impl AccessDrain {
 
     /// Hands what is still queued to the hook, then ends the thread. Call
     /// it without holding the GIL (the thread needs it for the last batch).
-    pub fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         self.queue.close();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -111,7 +111,7 @@ fn run(queue: &AccessQueue, hook: &Py<PyAny>, log_error: &Py<PyAny>, url_scheme:
 /// keys the formats read, the kept request fields as `HTTP_*` keys
 /// (repeated ones joined as the application's environ joins them), and
 /// `qiao.native`.
-pub fn record_environ<'py>(
+pub(crate) fn record_environ<'py>(
     py: Python<'py>,
     r: &AccessRecord,
     url_scheme: &str,

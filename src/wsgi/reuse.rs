@@ -23,7 +23,7 @@ use qiao_io::{BodyReader, Output};
 
 /// A serving thread's spare pair, from its last request.
 #[derive(Default)]
-pub struct Spare {
+pub(super) struct Spare {
     input: Option<Py<Input>>,
     start_response: Option<Py<StartResponse>>,
     /// `start_response`'s bound `write` method (it refers to it; neither
@@ -34,7 +34,7 @@ pub struct Spare {
 impl Spare {
     /// `wsgi.input` for a request reading `reader`: the spare one, renewed,
     /// or a new one.
-    pub fn input(&mut self, py: Python<'_>, reader: BodyReader) -> PyResult<Py<Input>> {
+    pub(super) fn input(&mut self, py: Python<'_>, reader: BodyReader) -> PyResult<Py<Input>> {
         match self.input.take() {
             Some(input) => {
                 input.bind(py).borrow_mut().renew(reader);
@@ -47,7 +47,7 @@ impl Spare {
     /// `start_response` for a request: the spare one, renewed, or a new
     /// one. Spares are taken: they come back through [`Self::keep`] if
     /// still unshared at the end.
-    pub fn start_response<'py>(
+    pub(super) fn start_response<'py>(
         &mut self,
         py: Python<'py>,
         out: Output,
@@ -77,7 +77,7 @@ impl Spare {
     ///
     /// Always ends `start_response`'s cycle with its `write` method, so
     /// objects the app still holds are freed by reference counting alone.
-    pub fn keep(&mut self, input: Py<Input>, sr: Bound<'_, StartResponse>) {
+    pub(super) fn keep(&mut self, input: Py<Input>, sr: Bound<'_, StartResponse>) {
         let py = sr.py();
         let write = sr.borrow_mut().take_write();
         // The method refers to `sr`: one more reference, expected.

@@ -160,7 +160,7 @@ impl Server {
 /// reads them without repeating it: sizes, field offsets, the paused bit
 /// and the supervisor's mark.
 #[pyfunction]
-pub fn heartbeat_layout() -> HashMap<&'static str, u64> {
+pub(crate) fn heartbeat_layout() -> HashMap<&'static str, u64> {
     use qiao_io::heartbeat as hb;
     HashMap::from([
         ("slot_size", SLOT_SIZE as u64),

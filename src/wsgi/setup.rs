@@ -69,7 +69,7 @@ impl Protocol {
 /// Python 3.11, and one wheel built for it (abi3) serves every Python
 /// from 3.9 on. The `ctypes` object holds the buffer exported (the mmap
 /// cannot be closed under us) and refuses a read-only one.
-pub struct SharedBlock {
+pub(crate) struct SharedBlock {
     _export: Py<PyAny>,
     addr: usize,
     len: usize,

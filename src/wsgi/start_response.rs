@@ -22,10 +22,10 @@ use qiao_io::Output;
 
 /// Header buffer a new `start_response` starts with (bytes of names and
 /// values): room for a typical response's fields without growing.
-pub const FIELDS_CAPACITY: usize = 256;
+pub(crate) const FIELDS_CAPACITY: usize = 256;
 /// Largest header buffer a renewed `start_response` keeps (an app's
 /// unusually large headers are not held by the thread afterwards).
-pub const RENEW_FIELDS_MAX: usize = 16 * 1024;
+pub(crate) const RENEW_FIELDS_MAX: usize = 16 * 1024;
 
 /// The `start_response` callable of one request.
 #[pyclass(module = "qiao._qiao")]
@@ -68,7 +68,7 @@ impl StartResponse {
     /// Makes this object the `start_response` of a new request, as
     /// [`new`](Self::new) would, keeping only its buffers' capacity
     /// (`reuse.rs`: nothing else refers to it any more).
-    pub fn renew(
+    pub(crate) fn renew(
         &mut self,
         out: Output,
         req: RequestFacts,
@@ -118,20 +118,20 @@ impl StartResponse {
     }
 
     /// Takes the cached `write` method out (ends the reference cycle).
-    pub fn take_write(&mut self) -> Option<Py<PyAny>> {
+    pub(crate) fn take_write(&mut self) -> Option<Py<PyAny>> {
         self.write.take()
     }
 
     /// Sets the `write` method to return (kept from an earlier request).
-    pub fn set_write(&mut self, write: Py<PyAny>) {
+    pub(crate) fn set_write(&mut self, write: Py<PyAny>) {
         self.write = Some(write);
     }
 
-    pub fn headers_sent(&self) -> bool {
+    pub(crate) fn headers_sent(&self) -> bool {
         self.headers_sent
     }
 
-    pub fn status_code(&self) -> u16 {
+    pub(crate) fn status_code(&self) -> u16 {
         self.status_code
     }
 
@@ -143,7 +143,7 @@ impl StartResponse {
         self.status.is_some()
     }
 
-    pub fn body_sent(&self) -> u64 {
+    pub(crate) fn body_sent(&self) -> u64 {
         self.body_sent
     }
 
@@ -157,11 +157,11 @@ impl StartResponse {
     }
 
     /// Counts body bytes sent past `send_body` (by sendfile).
-    pub fn add_body_sent(&mut self, n: u64) {
+    pub(crate) fn add_body_sent(&mut self, n: u64) {
         self.body_sent += n;
     }
 
-    pub fn output_failed(&self) -> bool {
+    pub(crate) fn output_failed(&self) -> bool {
         self.out.failed()
     }
 
@@ -180,7 +180,7 @@ impl StartResponse {
     /// Takes the output back for the connection at the end of the request.
     /// Also lets go of the input and of `--compress`'s encoder (its state
     /// can be large, and a reused object waits for the next request).
-    pub fn take_output(&mut self) -> Output {
+    pub(crate) fn take_output(&mut self) -> Output {
         self.input = None;
         self.compress = None;
         std::mem::take(&mut self.out)
@@ -197,7 +197,7 @@ impl StartResponse {
 
     /// Writes the head into the output buffer (not yet to the socket).
     /// `known_length`: the whole body's length when the server knows it.
-    pub fn send_head(&mut self, py: Python<'_>, known_length: Option<u64>) -> PyResult<()> {
+    pub(crate) fn send_head(&mut self, py: Python<'_>, known_length: Option<u64>) -> PyResult<()> {
         self.head(py, known_length, known_length)
     }
 
@@ -205,7 +205,7 @@ impl StartResponse {
     /// framing may use the length, but `--compress` decides as for any
     /// iterable (by the app's `Content-Length` only), as the portable
     /// class does.
-    pub fn send_file_head(&mut self, py: Python<'_>, count: u64) -> PyResult<()> {
+    pub(crate) fn send_file_head(&mut self, py: Python<'_>, count: u64) -> PyResult<()> {
         self.head(py, Some(count), None)
     }
 
@@ -264,7 +264,7 @@ impl StartResponse {
     }
 
     /// Sends one body chunk, sending the head first if needed.
-    pub fn send_body(&mut self, py: Python<'_>, piece: &Bound<'_, PyBytes>) -> PyResult<()> {
+    pub(crate) fn send_body(&mut self, py: Python<'_>, piece: &Bound<'_, PyBytes>) -> PyResult<()> {
         let data = piece.as_bytes();
         if data.is_empty() {
             return Ok(());
@@ -329,7 +329,7 @@ impl StartResponse {
     /// Whether the whole body has been given: the announced Content-Length
     /// reached (compressed: the app's, in what was encoded), or a response
     /// that has no body.
-    pub fn body_complete(&self) -> bool {
+    pub(crate) fn body_complete(&self) -> bool {
         match self.plan.map(|p| p.mode) {
             Some(BodyMode::Length(n)) => self.body_sent >= n,
             Some(BodyMode::None) => true,
@@ -339,7 +339,7 @@ impl StartResponse {
 
     /// The body was compressed and the app sent less than its
     /// `Content-Length`: the response is incomplete (close the connection).
-    pub fn body_short(&self) -> bool {
+    pub(crate) fn body_short(&self) -> bool {
         self.compress.as_ref().is_some_and(|c| c.is_short())
     }
 

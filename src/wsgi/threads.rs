@@ -15,7 +15,7 @@ use super::reuse::Spare;
 use qiao_io::{Handler, HandlerFactory, Serve};
 
 /// The WSGI side of one serving thread.
-pub struct WsgiHandler {
+pub(crate) struct WsgiHandler {
     shared: Arc<WsgiShared>,
     cache: EnvironCache,
     spare: Spare,
@@ -36,7 +36,7 @@ impl Handler for WsgiHandler {
 }
 
 /// Makes the serving threads' handlers.
-pub struct WsgiThreads {
+pub(crate) struct WsgiThreads {
     pub(super) shared: Arc<WsgiShared>,
 }
 

@@ -34,17 +34,17 @@ use qiao_io::inbox::Inbox;
 use qiao_io::listener::PeerInfo;
 
 /// Streams one client connection may have open at once.
-pub const H2_MAX_CONCURRENT_STREAMS: u32 = 128;
+pub(crate) const H2_MAX_CONCURRENT_STREAMS: u32 = 128;
 /// Largest header list accepted from a client (as `--limit-request-*`
 /// bound the HTTP/1.1 head; the loop applies those too, after mapping).
-pub const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
+pub(crate) const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
 
 /// Shortest period of the idle check (a tiny `--keepalive` would
 /// otherwise spin it).
-pub const H2_MIN_IDLE_CHECK: Duration = Duration::from_millis(100);
+pub(crate) const H2_MIN_IDLE_CHECK: Duration = Duration::from_millis(100);
 /// After an idle connection's GOAWAY, how long the client has to let it
 /// close before it is dropped.
-pub const H2_IDLE_CLOSE_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const H2_IDLE_CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Hop-by-hop fields (RFC 9110 §7.6.1) and those HTTP/2 forbids
 /// (RFC 9113 §8.2.2): never forwarded in either direction. `Expect` is
@@ -65,7 +65,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 /// Why an HTTP/2 request is malformed (answered 400 on its stream).
-pub const AUTHORITY_MISMATCH: &str = "Bad Request: Host differs from :authority\n";
+pub(crate) const AUTHORITY_MISMATCH: &str = "Bad Request: Host differs from :authority\n";
 
 /// The HTTP/1.1 request head for an HTTP/2 request: origin-form target,
 /// `Host` from `:authority` when the client sent no `Host`, hop-by-hop
@@ -74,7 +74,10 @@ pub const AUTHORITY_MISMATCH: &str = "Bad Request: Host differs from :authority\
 /// §8.3.1 calls malformed: a `Host` naming another authority than
 /// `:authority` (which would otherwise win, unseen by anything that
 /// routed or checked the stream by its `:authority`).
-pub fn h1_request_head(uri: &Uri, headers: &HeaderMap) -> Result<(Uri, HeaderMap), &'static str> {
+pub(crate) fn h1_request_head(
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(Uri, HeaderMap), &'static str> {
     if let Some(authority) = uri.authority() {
         let default_port = if uri.scheme_str() == Some("http") {
             "80"
@@ -127,7 +130,7 @@ fn same_authority(a: &str, b: &str, default_port: &str) -> bool {
 
 /// The HTTP/2 response head for the loop's HTTP/1.1 answer: its fields
 /// minus the connection-specific ones.
-pub fn h2_response_head(headers: &mut HeaderMap) {
+pub(crate) fn h2_response_head(headers: &mut HeaderMap) {
     let names: Vec<HeaderName> = headers
         .keys()
         .filter(|n| is_hop_by_hop(n))
@@ -183,7 +186,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
 }
 
 /// Counts a stream as active while it lives (its response body included).
-pub struct Active(Arc<Client>);
+pub(crate) struct Active(Arc<Client>);
 
 impl Drop for Active {
     fn drop(&mut self) {

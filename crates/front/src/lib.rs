@@ -49,7 +49,7 @@ use qiao_io::Shared;
 use qiao_native::runtime::NativeRuntime;
 
 /// Longest TLS handshake, from accept; then the connection is closed.
-pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// An answer for plain HTTP sent to a TLS port (detected by its first
 /// byte: a TLS handshake record starts with 0x16).
 const PLAIN_TO_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\

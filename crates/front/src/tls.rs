@@ -19,9 +19,9 @@ use rustls::{ProtocolVersion, RootCertStore, ServerConfig, ServerConnection};
 use qiao_io::listener::TlsFacts;
 
 /// ALPN name of HTTP/2.
-pub const ALPN_H2: &[u8] = b"h2";
+pub(crate) const ALPN_H2: &[u8] = b"h2";
 /// ALPN name of HTTP/1.1.
-pub const ALPN_HTTP11: &[u8] = b"http/1.1";
+pub(crate) const ALPN_HTTP11: &[u8] = b"http/1.1";
 
 /// Whether clients must present a certificate (`--cert-reqs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +118,7 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, String
 }
 
 /// `SSL_PROTOCOL`'s value for a version.
-pub fn protocol_name(v: Option<ProtocolVersion>) -> String {
+pub(crate) fn protocol_name(v: Option<ProtocolVersion>) -> String {
     match v {
         Some(ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
         Some(ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
@@ -149,7 +149,7 @@ pub fn facts(conn: &ServerConnection) -> TlsFacts {
 
 /// The subject of a DER certificate as an RFC 4514-style string
 /// (`CN=client, O=Example`); empty if it does not parse.
-pub fn subject_dn(der: &[u8]) -> String {
+pub(crate) fn subject_dn(der: &[u8]) -> String {
     match x509_parser::parse_x509_certificate(der) {
         Ok((_, cert)) => cert.subject().to_string(),
         Err(_) => String::new(),
@@ -158,7 +158,7 @@ pub fn subject_dn(der: &[u8]) -> String {
 
 /// Feeds `bytes` (read from the socket but not yet by the session) to
 /// `session`; false if they are not valid TLS.
-pub fn take_early(session: &mut ServerConnection, mut bytes: &[u8]) -> bool {
+pub(crate) fn take_early(session: &mut ServerConnection, mut bytes: &[u8]) -> bool {
     while !bytes.is_empty() {
         match session.read_tls(&mut bytes) {
             Ok(n) if n > 0 => {}

@@ -13,19 +13,19 @@ use std::io::{self, Write};
 
 /// gzip level when none is given: zlib's own default, a good ratio at a
 /// speed fit for compressing on the fly.
-pub const GZIP_DEFAULT_LEVEL: i32 = 6;
+pub(crate) const GZIP_DEFAULT_LEVEL: i32 = 6;
 /// brotli quality when none is given: 4 is the usual choice for dynamic
 /// responses (11, the maximum, is for precompressing files offline).
-pub const BROTLI_DEFAULT_QUALITY: i32 = 4;
+pub(crate) const BROTLI_DEFAULT_QUALITY: i32 = 4;
 /// brotli window (log2 of its size): 22, 4 MiB, the encoder's default.
-pub const BROTLI_WINDOW_BITS: u32 = 22;
+pub(crate) const BROTLI_WINDOW_BITS: u32 = 22;
 /// Size of the brotli writer's internal output buffer.
-pub const BROTLI_BUFFER_SIZE: usize = 16 * 1024;
+pub(crate) const BROTLI_BUFFER_SIZE: usize = 16 * 1024;
 /// zstd level when none is given: the library's default.
-pub const ZSTD_DEFAULT_LEVEL: i32 = 3;
+pub(crate) const ZSTD_DEFAULT_LEVEL: i32 = 3;
 /// Highest zstd level accepted: above 19 the window may exceed the 8 MiB
 /// that HTTP clients must support (RFC 8878 §3).
-pub const ZSTD_MAX_LEVEL: i32 = 19;
+pub(crate) const ZSTD_MAX_LEVEL: i32 = 19;
 
 /// A content coding, by its HTTP token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

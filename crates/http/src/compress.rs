@@ -21,7 +21,7 @@ use crate::codec::{Encoder, Kind};
 pub const STREAM_FLUSH_BYTES: usize = 64 * 1024;
 /// Media types never compressed, whatever `types` says: each server-sent
 /// event must go out at once, which a codec would delay.
-pub const NEVER: &[&[u8]] = &[b"text/event-stream"];
+pub(crate) const NEVER: &[&[u8]] = &[b"text/event-stream"];
 /// Codings offered by default, in order of preference for equal q-values.
 pub const DEFAULT_CODINGS: [Kind; 3] = [Kind::Zstd, Kind::Brotli, Kind::Gzip];
 
@@ -152,7 +152,7 @@ impl AcceptEncoding {
     /// [`choose`](Self::choose) by coding name (`gzip`, `br`, `zstd`, as
     /// static files' precompressed siblings are named); a name this does
     /// not track counts as unnamed (`*`).
-    pub fn choose_named<'a>(&self, names: &[&'a str]) -> Option<&'a str> {
+    pub(crate) fn choose_named<'a>(&self, names: &[&'a str]) -> Option<&'a str> {
         self.pick(names.iter().map(|&n| (n, slot_of(n.as_bytes()))))
     }
 

@@ -63,9 +63,9 @@ fn coarse_seconds() -> u64 {
 
 /// Earliest date an HTTP-date can write: 0000-01-01T00:00:00Z (its year
 /// has four digits, RFC 9110 §5.6.7), in seconds since the epoch.
-pub const MIN_HTTP_DATE: i64 = -62_167_219_200;
+pub(crate) const MIN_HTTP_DATE: i64 = -62_167_219_200;
 /// Latest: 9999-12-31T23:59:59Z.
-pub const MAX_HTTP_DATE: i64 = 253_402_300_799;
+pub(crate) const MAX_HTTP_DATE: i64 = 253_402_300_799;
 
 const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS: [&str; 12] = [
@@ -101,7 +101,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// The IMF-fixdate of `secs` since the epoch (`Sun, 06 Nov 1994 08:49:37
 /// GMT`), dates before 1970 included; clamped to the years an HTTP-date
 /// can write (0000 to 9999).
-pub fn fmt_http_date(secs: i64) -> String {
+pub(crate) fn fmt_http_date(secs: i64) -> String {
     let secs = secs.clamp(MIN_HTTP_DATE, MAX_HTTP_DATE);
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (year, month, day) = civil_from_days(days);

@@ -14,12 +14,12 @@ pub const MAX_FIELD_PARSE: usize = 4096;
 /// Longest request line (`METHOD SP target SP version`), without CRLF.
 /// Longer → 414. Set by `--limit-request-line` (gunicorn's name; its
 /// default is 4094, ours is its documented maximum).
-pub const MAX_REQUEST_LINE: usize = 8190;
+pub(crate) const MAX_REQUEST_LINE: usize = 8190;
 
 /// Empty lines (CRLF or LF) accepted before a request line, in bytes.
 /// RFC 9112 §2.2 asks to ignore at least one; an endless stream of them is
 /// refused instead of buffered.
-pub const MAX_LEADING_EMPTY_BYTES: usize = 16;
+pub(crate) const MAX_LEADING_EMPTY_BYTES: usize = 16;
 
 /// Most header fields in one request head. More → 431.
 /// gunicorn: `--limit-request-fields 100`.
@@ -27,7 +27,7 @@ pub const MAX_HEADER_FIELDS: usize = 100;
 
 /// Longest single header field line (`name: value`). Longer → 431.
 /// gunicorn: `--limit-request-field_size 8190`.
-pub const MAX_FIELD_SIZE: usize = 8190;
+pub(crate) const MAX_FIELD_SIZE: usize = 8190;
 
 /// Upper bound a user may set for `MAX_HEADER_FIELDS`, as gunicorn's.
 pub const MAX_HEADER_FIELDS_CEILING: usize = 32768;
@@ -50,10 +50,10 @@ pub const MAX_TRAILER_BYTES: usize = 8190;
 
 /// Hex digits accepted in one chunk size. 15 digits keep the value below
 /// 2^60, far beyond any real body, and make overflow impossible.
-pub const MAX_CHUNK_SIZE_DIGITS: usize = 15;
+pub(crate) const MAX_CHUNK_SIZE_DIGITS: usize = 15;
 
 /// Decimal digits accepted in Content-Length: 18 digits cannot overflow u64.
-pub const MAX_CONTENT_LENGTH_DIGITS: usize = 18;
+pub(crate) const MAX_CONTENT_LENGTH_DIGITS: usize = 18;
 
 /// The bounds one parser instance applies. `Default` gives the constants
 /// above; `max_body` is off by default as in gunicorn.
@@ -81,7 +81,7 @@ impl Default for Limits {
 impl Limits {
     /// The most bytes a complete head may take under these limits: a head
     /// still partial beyond this is rejected without waiting for more.
-    pub fn max_head_bytes(&self) -> usize {
+    pub(crate) fn max_head_bytes(&self) -> usize {
         // request line + CRLF, every field + CRLF, the final CRLF, plus a
         // few leading empty lines that RFC 9112 §2.2 says to skip.
         let sum = (self.request_line + 2)

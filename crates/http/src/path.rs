@@ -56,7 +56,7 @@ fn dot_segment(seg: &[u8]) -> Option<bool> {
 /// `path` (absolute, or empty) with its dot segments removed as RFC 3986
 /// §5.2.4 does, segments split on `/` as they are; `Err` where a `..`
 /// would climb above the root (which the RFC silently drops).
-pub fn remove_dot_segments(path: &[u8]) -> Result<Vec<u8>, Escape> {
+pub(crate) fn remove_dot_segments(path: &[u8]) -> Result<Vec<u8>, Escape> {
     let Some(body) = path.strip_prefix(b"/") else {
         return Ok(path.to_vec());
     };

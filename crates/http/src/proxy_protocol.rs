@@ -15,9 +15,9 @@ use super::error::ParseError;
 use super::request::Status;
 
 /// Longest v1 header, CRLF included (the specification's bound).
-pub const MAX_V1_HEADER: usize = 107;
+pub(crate) const MAX_V1_HEADER: usize = 107;
 /// Largest v2 address block accepted (addresses plus TLVs).
-pub const MAX_V2_PAYLOAD: usize = 1024;
+pub(crate) const MAX_V2_PAYLOAD: usize = 1024;
 /// The 12 bytes every v2 header starts with.
 pub const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 const V1_PREFIX: &[u8] = b"PROXY ";
@@ -30,7 +30,7 @@ pub struct ProxiedPeer {
 }
 
 /// A complete header: its length, and the client when it names one.
-pub type ProxyHeader = (usize, Option<ProxiedPeer>);
+pub(crate) type ProxyHeader = (usize, Option<ProxiedPeer>);
 
 /// Parses the PROXY header at the start of `buf`.
 pub fn parse_proxy_header(buf: &[u8]) -> Result<Status<ProxyHeader>, ParseError> {

@@ -26,7 +26,7 @@ use super::request::{parse_content_length, trim_ows};
 
 /// Lowest status code an upstream may answer (RFC 9110 §15: three digits,
 /// the first 1 to 5; nginx's proxy answers 502 to less).
-pub const MIN_STATUS: u16 = 100;
+pub(crate) const MIN_STATUS: u16 = 100;
 /// Most fields an upstream's response head may carry (more: 502).
 pub const MAX_UPSTREAM_FIELDS: usize = 128;
 /// Largest upstream response head, interim (1xx) heads included (larger:

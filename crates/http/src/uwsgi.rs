@@ -31,17 +31,17 @@ use super::request::{Framing, RequestHead, Status, Version};
 use super::Limits;
 
 /// `modifier1` of a WSGI request (the only kind served).
-pub const MODIFIER_WSGI: u8 = 0;
+pub(crate) const MODIFIER_WSGI: u8 = 0;
 /// Bytes of the packet header.
-pub const UWSGI_HEADER: usize = 4;
+pub(crate) const UWSGI_HEADER: usize = 4;
 /// Variables beyond the header limit allowed for the CGI ones nginx adds
 /// (REQUEST_METHOD, PATH_INFO, SERVER_NAME, ...).
-pub const EXTRA_CGI_VARS: usize = 32;
+pub(crate) const EXTRA_CGI_VARS: usize = 32;
 
 /// Variables that hold a percent-decoded path (nginx's `$document_uri`,
 /// `$fastcgi_script_name`...), where control characters may be the
 /// client's legitimate (encoded) bytes.
-pub const DECODED_PATH_VARS: [&[u8]; 4] = [
+pub(crate) const DECODED_PATH_VARS: [&[u8]; 4] = [
     b"PATH_INFO",
     b"SCRIPT_NAME",
     b"DOCUMENT_URI",

@@ -21,9 +21,9 @@
 //! ~20 MiB larger without it.
 
 /// Free memory at the top of a heap kept for reuse before it is returned.
-pub const TRIM_THRESHOLD: usize = 16 << 20;
+pub(crate) const TRIM_THRESHOLD: usize = 16 << 20;
 /// Allocations this large or larger get their own mapping.
-pub const MMAP_THRESHOLD: usize = 4 << 20;
+pub(crate) const MMAP_THRESHOLD: usize = 4 << 20;
 
 /// Applies the settings above, once per process, unless the environment
 /// sets glibc's own variables.
@@ -47,7 +47,7 @@ pub fn tune() {
 
 /// Gives the free memory of every heap back to the kernel (`malloc_trim`):
 /// for quiet moments after a burst, not for the request path.
-pub fn release_free() {
+pub(crate) fn release_free() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory; callable any time.
     unsafe {

@@ -30,7 +30,7 @@ use super::wire::Wire;
 /// more than this queued for its connection waits (within the worker's
 /// budget, `io::output`) before it takes the next piece from the app.
 /// The last piece of a response is always taken: the thread then moves on.
-pub const MAX_BACKLOG_BYTES: u64 = 256 * 1024;
+pub(crate) const MAX_BACKLOG_BYTES: u64 = 256 * 1024;
 /// Most iovecs per `writev(2)`.
 const MAX_IOV: usize = 64;
 /// Largest `sendfile(2)` per call, as in `sock::sendfile_all`.
@@ -70,24 +70,24 @@ impl Piece {
 
 /// The queue of one connection (empty: no allocation).
 #[derive(Default)]
-pub struct Backlog {
+pub(crate) struct Backlog {
     pieces: VecDeque<Piece>,
     /// Bytes still to write, files included.
     left: u64,
 }
 
 impl Backlog {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.left == 0
     }
 
     /// Bytes still to write.
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.left
     }
 
     /// Queues a copy of `bytes`.
-    pub fn push_copy(&mut self, bytes: &[u8]) {
+    pub(crate) fn push_copy(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
@@ -103,7 +103,7 @@ impl Backlog {
     }
 
     /// Queues `data`'s bytes from `at` on, kept by reference.
-    pub fn push_held(&mut self, data: Box<dyn Held>, at: usize) {
+    pub(crate) fn push_held(&mut self, data: Box<dyn Held>, at: usize) {
         let n = data.bytes().len().saturating_sub(at);
         if n == 0 {
             return;
@@ -113,7 +113,7 @@ impl Backlog {
     }
 
     /// Queues `count` bytes of the file `fd` from `offset` on.
-    pub fn push_file(&mut self, fd: OwnedFd, offset: u64, count: u64) {
+    pub(crate) fn push_file(&mut self, fd: OwnedFd, offset: u64, count: u64) {
         if count == 0 {
             return;
         }
@@ -125,16 +125,10 @@ impl Backlog {
         });
     }
 
-    /// Moves every piece of `other` behind this queue's.
-    pub fn append(&mut self, other: &mut Backlog) {
-        self.left += std::mem::take(&mut other.left);
-        self.pieces.append(&mut other.pieces);
-    }
-
     /// Writes as much as the socket takes now, without waiting: the bytes
     /// written. A file that ended before its announced count is an error
     /// (`UnexpectedEof`): the response cannot be completed.
-    pub fn write_nowait(&mut self, wire: &Wire) -> io::Result<u64> {
+    pub(crate) fn write_nowait(&mut self, wire: &Wire) -> io::Result<u64> {
         let mut written = 0;
         while let Some(front) = self.pieces.front_mut() {
             let n = match front {
@@ -186,7 +180,7 @@ impl Backlog {
 
     /// Writes until at most `most` bytes are left, waiting through
     /// `waiter` while the socket is full; `timeout` bounds each stall.
-    pub fn write_until(
+    pub(crate) fn write_until(
         &mut self,
         wire: &Wire,
         most: u64,

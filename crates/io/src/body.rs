@@ -20,7 +20,7 @@ use qiao_http::response::CONTINUE;
 use qiao_http::{BodyDecoder, Decoded, Framing, ParseError};
 
 /// Bytes asked of the kernel per `read(2)` while streaming a body.
-pub const BODY_READ_CHUNK: usize = 64 * 1024;
+pub(crate) const BODY_READ_CHUNK: usize = 64 * 1024;
 
 /// Why the body cannot be read further.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,7 +135,7 @@ impl BodyReader {
 
     /// Whether serving read from the socket (so the connection's record
     /// of having drained it is stale).
-    pub fn read_socket(&self) -> bool {
+    pub(crate) fn read_socket(&self) -> bool {
         self.read_socket
     }
 

@@ -124,7 +124,7 @@ impl Done {
 
     /// Writes what is pending as far as the socket takes it without
     /// waiting; true when nothing is left to write (sent, or failed).
-    pub fn flush_nowait(&mut self) -> bool {
+    pub(crate) fn flush_nowait(&mut self) -> bool {
         match self.out.flush_nowait() {
             Ok(all) => all,
             Err(_) => {

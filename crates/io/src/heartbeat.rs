@@ -47,10 +47,10 @@ pub const PAUSED: u64 = 1 << 63;
 /// `abort`: the supervisor found the request over `--timeout`.
 pub const ABORT_MARKED: u32 = 1;
 /// `abort`: the worker gave the request up ([`take_marked`]).
-pub const ABORT_TAKEN: u32 = 2;
+pub(crate) const ABORT_TAKEN: u32 = 2;
 
 /// CLOCK_MONOTONIC in milliseconds: Python's `time.monotonic()` clock.
-pub fn monotonic_ms() -> u64 {
+pub(crate) fn monotonic_ms() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -127,7 +127,7 @@ impl Heartbeat {
     }
 
     /// A request begins; `line` is its request line (truncated).
-    pub fn begin(&self, method: &[u8], target: &[u8]) {
+    pub(crate) fn begin(&self, method: &[u8], target: &[u8]) {
         let n1 = method.len().min(LINE_CAPACITY);
         let n2 = target.len().min(LINE_CAPACITY.saturating_sub(n1 + 1));
         // SAFETY: writes stay within the slot's line area.
@@ -159,7 +159,7 @@ impl Heartbeat {
 
 /// The calling thread's request clock, paused while this value lives:
 /// made by [`Paused::now`] around a wait for the client.
-pub struct Paused {
+pub(crate) struct Paused {
     /// The slot paused, null when nothing was (no request, or not a
     /// serving thread).
     base: *mut u8,
@@ -167,7 +167,7 @@ pub struct Paused {
 
 impl Paused {
     /// Pauses the calling thread's request clock, if it is in a request.
-    pub fn now() -> Paused {
+    pub(crate) fn now() -> Paused {
         let base = CURRENT.with(Cell::get);
         if base.is_null() {
             return Paused { base };

@@ -77,7 +77,7 @@ pub struct Handoff {
 }
 
 /// Where the front sends h2c connections.
-pub type HandoffSink = Box<dyn Fn(Handoff) + Send + Sync>;
+pub(crate) type HandoffSink = Box<dyn Fn(Handoff) + Send + Sync>;
 
 /// Shared by one event loop and its front.
 #[derive(Default)]
@@ -104,7 +104,7 @@ impl Inbox {
     }
 
     /// Called once by the loop the inbox feeds.
-    pub fn set_waker(&self, waker: Arc<Waker>) {
+    pub(crate) fn set_waker(&self, waker: Arc<Waker>) {
         let _ = self.waker.set(waker);
     }
 
@@ -114,12 +114,12 @@ impl Inbox {
     }
 
     /// Whether plaintext HTTP/2 connections have somewhere to go.
-    pub fn serves_h2c(&self) -> bool {
+    pub(crate) fn serves_h2c(&self) -> bool {
         self.h2c.get().is_some()
     }
 
     /// Hands an h2c connection to the front.
-    pub fn hand_off(&self, h: Handoff) {
+    pub(crate) fn hand_off(&self, h: Handoff) {
         if let Some(sink) = self.h2c.get() {
             sink(h);
         }

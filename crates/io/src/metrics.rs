@@ -81,11 +81,11 @@ impl Metrics {
         self.word(i).fetch_sub(n, Ordering::Relaxed);
     }
 
-    pub fn connection_opened(&self) {
+    pub(crate) fn connection_opened(&self) {
         self.add(OPEN_CONNECTIONS, 1);
     }
 
-    pub fn connection_closed(&self) {
+    pub(crate) fn connection_closed(&self) {
         self.sub(OPEN_CONNECTIONS, 1);
     }
 

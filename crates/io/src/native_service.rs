@@ -50,7 +50,7 @@ pub trait LoopWaiter: Send + Sync {
 
 /// Longest a leader serves jobs back to back before it lets the
 /// [`LoopWaiter`]'s work run ([`LoopWaiter::tick`]).
-pub const WAITER_TICK: Duration = Duration::from_millis(1);
+pub(crate) const WAITER_TICK: Duration = Duration::from_millis(1);
 
 /// The native services by path prefix, matched on whole segments (`/static`
 /// matches `/static` and `/static/x`, not `/staticx`); the longest wins.

@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock, Weak};
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 /// Lines waiting for the writer, at most; beyond, they are counted only.
-pub const NOTICE_QUEUE: usize = 64;
+pub(crate) const NOTICE_QUEUE: usize = 64;
 
 /// Only records of this crate's modules are the engine's (libraries'
 /// own records are not forwarded).
@@ -80,7 +80,7 @@ impl Notices {
 /// The `log` facade's end in a worker: the engine's records go to the
 /// queue of the [`Notices`] installed last, while it lives (a server gone,
 /// its writer thread ends and records are dropped).
-pub struct EngineLogger(RwLock<Weak<Notices>>);
+pub(crate) struct EngineLogger(RwLock<Weak<Notices>>);
 
 /// The process's logger (the `log` facade takes one, for good).
 static LOGGER: EngineLogger = EngineLogger(RwLock::new(Weak::new()));

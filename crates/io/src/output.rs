@@ -32,7 +32,7 @@ use super::wire::Wire;
 pub const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
 /// Left-over bytes of a piece shorter than this are copied into the
 /// backlog; longer ones are kept by reference when the caller can.
-pub const COPY_BELOW_BYTES: usize = 16 * 1024;
+pub(crate) const COPY_BELOW_BYTES: usize = 16 * 1024;
 
 /// A way to keep the bytes of the piece being written without copying
 /// them ([`Output::push_kept`]): it returns an owner of exactly that piece.
@@ -43,13 +43,13 @@ pub type Keep<'a> = &'a dyn Fn() -> Box<dyn Held>;
 /// always free for other clients; a response that would wait beyond the
 /// budget is cut (its connection closed), as a client too slow to be
 /// served.
-pub struct WaitBudget {
+pub(crate) struct WaitBudget {
     most: usize,
     waiting: AtomicUsize,
 }
 
 impl WaitBudget {
-    pub fn new(threads: usize) -> Self {
+    pub(crate) fn new(threads: usize) -> Self {
         WaitBudget {
             most: (threads / 2).max(1),
             waiting: AtomicUsize::new(0),
@@ -126,7 +126,7 @@ impl Park {
     /// Writes parked bytes that have waited `age` or longer, as far as
     /// the socket takes them without waiting. Skips a park its thread is
     /// using right now.
-    pub fn flush_if_older(&self, age: Duration) {
+    pub(crate) fn flush_if_older(&self, age: Duration) {
         let Ok(mut p) = self.0.try_lock() else {
             return;
         };
@@ -186,7 +186,7 @@ impl Output {
     }
 
     /// Limits this output's waits for its client with the worker's budget.
-    pub fn with_budget(mut self, budget: Option<Arc<WaitBudget>>) -> Self {
+    pub(crate) fn with_budget(mut self, budget: Option<Arc<WaitBudget>>) -> Self {
         self.budget = budget;
         self
     }
@@ -252,7 +252,7 @@ impl Output {
 
     /// What is left to write, taken out for the event loop (empty after a
     /// failure: the connection is closed).
-    pub fn take_backlog(&mut self) -> Backlog {
+    pub(crate) fn take_backlog(&mut self) -> Backlog {
         self.unpark();
         if self.failed {
             self.buf.clear();
@@ -293,7 +293,7 @@ impl Output {
     }
 
     /// Takes the (emptied) buffer back for reuse by the next request.
-    pub fn into_buffer(mut self) -> Vec<u8> {
+    pub(crate) fn into_buffer(mut self) -> Vec<u8> {
         self.unpark();
         self.buf.clear();
         self.buf
@@ -343,7 +343,7 @@ impl Output {
     /// Writes what is buffered as far as the socket takes it now, without
     /// waiting: `Ok(true)` when all of it left, `Ok(false)` when the rest
     /// is kept (for the event loop) because the socket is full.
-    pub fn flush_nowait(&mut self) -> io::Result<bool> {
+    pub(crate) fn flush_nowait(&mut self) -> io::Result<bool> {
         self.send(&[], None, None)?;
         Ok(self.backlog.is_empty())
     }

@@ -137,7 +137,7 @@ impl AccessQueue {
     /// The record of the request `ex` as it starts (its status, size and
     /// duration filled in at its end), or None if the queue is full (then
     /// counted as dropped, with no copying).
-    pub fn begin(&self, ex: &Exchange<'_>) -> Option<AccessRecord> {
+    pub(crate) fn begin(&self, ex: &Exchange<'_>) -> Option<AccessRecord> {
         if self.len() >= ACCESS_QUEUE_MAX {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -147,7 +147,7 @@ impl AccessQueue {
     }
 
     /// Queues `record` (or counts it as dropped, if the queue is full).
-    pub fn enqueue(&self, record: AccessRecord) {
+    pub(crate) fn enqueue(&self, record: AccessRecord) {
         let mut records = self.lock();
         if records.len() >= ACCESS_QUEUE_MAX {
             self.dropped.fetch_add(1, Ordering::Relaxed);

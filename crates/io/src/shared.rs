@@ -35,7 +35,7 @@ pub(crate) type FlagHook = Box<dyn Fn() + Send + Sync>;
 
 impl Shared {
     /// Registers a loop's waker, so a flag change reaches it.
-    pub fn add_waker(&self, waker: Arc<Waker>) {
+    pub(crate) fn add_waker(&self, waker: Arc<Waker>) {
         self.wakers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -87,7 +87,7 @@ impl Shared {
     }
 
     /// Counts one served request; drains when `--max-requests` is reached.
-    pub fn count_request(&self) {
+    pub(crate) fn count_request(&self) {
         let n = self.served.fetch_add(1, Ordering::Relaxed) + 1;
         let max = self.max_requests.load(Ordering::Relaxed);
         if max > 0 && n >= max && !self.draining() {
@@ -108,17 +108,17 @@ impl Shared {
     }
 
     /// A given-up request ended after all.
-    pub fn abandoned_ended(&self) {
+    pub(crate) fn abandoned_ended(&self) {
         self.abandoned.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Requests given up and still in flight (never below 0).
-    pub fn abandoned(&self) -> usize {
+    pub(crate) fn abandoned(&self) -> usize {
         self.abandoned.load(Ordering::SeqCst).max(0) as usize
     }
 
     /// A loop closed every connection and serves no more.
-    pub fn set_finished(&self) {
+    pub(crate) fn set_finished(&self) {
         self.finished.store(true, Ordering::SeqCst);
     }
 

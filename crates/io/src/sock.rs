@@ -57,11 +57,11 @@ pub fn wait(fd: RawFd, interest: Interest, deadline: Instant) -> io::Result<()> 
 
 /// A way to wait for readiness: `sock::wait` itself, or a wrapper that
 /// releases the GIL around it.
-pub type Waiter<'a> = &'a mut dyn FnMut(RawFd, Interest, Instant) -> io::Result<()>;
+pub(crate) type Waiter<'a> = &'a mut dyn FnMut(RawFd, Interest, Instant) -> io::Result<()>;
 
 /// One non-blocking `read(2)` into the spare capacity of `buf`.
 /// `Ok(0)` is end of stream; `WouldBlock` means nothing is there yet.
-pub fn read_some(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+pub(crate) fn read_some(fd: RawFd, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
     buf.reserve(max);
     let spare = buf.spare_capacity_mut();
     let len = spare.len().min(max);
@@ -99,7 +99,7 @@ pub fn write_some(fd: RawFd, data: &[u8]) -> io::Result<usize> {
 
 /// One non-blocking `writev(2)` of `parts` (at most 64 of them used): the
 /// bytes the socket took, 0 when it took none (`WouldBlock`).
-pub fn writev_some(fd: RawFd, parts: &[&[u8]]) -> io::Result<usize> {
+pub(crate) fn writev_some(fd: RawFd, parts: &[&[u8]]) -> io::Result<usize> {
     let iov: Vec<libc::iovec> = parts
         .iter()
         .filter(|p| !p.is_empty())
@@ -259,12 +259,12 @@ pub fn set_cork(fd: RawFd, on: bool) {
 }
 
 /// Half-closes the sending side (used before a lingering close).
-pub fn shutdown_write(fd: RawFd) {
+pub(crate) fn shutdown_write(fd: RawFd) {
     // SAFETY: shutdown on an fd we own; errors are irrelevant here.
     unsafe { libc::shutdown(fd, libc::SHUT_WR) };
 }
 
 /// `deadline` from a timeout.
-pub fn deadline_in(timeout: Duration) -> Instant {
+pub(crate) fn deadline_in(timeout: Duration) -> Instant {
     Instant::now() + timeout
 }

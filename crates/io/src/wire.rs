@@ -35,9 +35,9 @@ use super::sock::{self, Interest, Waiter};
 
 /// Encrypted bytes a session may hold that the socket has not taken; past
 /// it, writes are refused (`WouldBlock`) until the socket takes some.
-pub const TLS_PENDING_LIMIT: usize = 64 * 1024;
+pub(crate) const TLS_PENDING_LIMIT: usize = 64 * 1024;
 /// Most bytes of a file copied through TLS per call.
-pub const TLS_FILE_PIECE: usize = 64 * 1024;
+pub(crate) const TLS_FILE_PIECE: usize = 64 * 1024;
 
 /// The socket of a connection, with its TLS session if it has one.
 #[derive(Clone)]
@@ -73,7 +73,7 @@ impl Wire {
         self.fd
     }
 
-    pub fn is_tls(&self) -> bool {
+    pub(crate) fn is_tls(&self) -> bool {
         self.tls.is_some()
     }
 
@@ -84,7 +84,7 @@ impl Wire {
     }
 
     /// Encrypted bytes wait for the socket.
-    pub fn tls_pending(&self) -> bool {
+    pub(crate) fn tls_pending(&self) -> bool {
         self.session().is_some_and(|s| s.wants_write())
     }
 
@@ -99,7 +99,7 @@ impl Wire {
 
     /// One non-blocking read into the spare capacity of `buf` (at most
     /// `max` bytes): `Ok(0)` at the end, `WouldBlock` when nothing is there.
-    pub fn read_some(&self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    pub(crate) fn read_some(&self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
         let Some(mut s) = self.session() else {
             return sock::read_some(self.fd, buf, max);
         };
@@ -119,7 +119,7 @@ impl Wire {
     }
 
     /// One non-blocking vectored write: the bytes taken, 0 when none.
-    pub fn writev_some(&self, parts: &[&[u8]]) -> io::Result<usize> {
+    pub(crate) fn writev_some(&self, parts: &[&[u8]]) -> io::Result<usize> {
         match self.session() {
             None => sock::writev_some(self.fd, parts),
             Some(mut s) => write_session(&mut s, self.fd, parts),
@@ -180,7 +180,7 @@ impl Wire {
 
     /// Ends the sending side: under TLS a `close_notify` first, written as
     /// far as the socket takes it now.
-    pub fn shutdown_write(&self) {
+    pub(crate) fn shutdown_write(&self) {
         if let Some(mut s) = self.session() {
             s.send_close_notify();
             let _ = flush_session(&mut s, self.fd);

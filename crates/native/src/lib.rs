@@ -62,7 +62,7 @@ pub fn method<'a>(ex: &'a Exchange<'_>) -> &'a [u8] {
 }
 
 /// What framing the request allows its response.
-pub fn request_facts(ex: &Exchange<'_>) -> RequestFacts {
+pub(crate) fn request_facts(ex: &Exchange<'_>) -> RequestFacts {
     RequestFacts {
         version: ex.head.version,
         is_head: method(ex) == b"HEAD",
@@ -91,7 +91,7 @@ pub fn start(
 
 /// [`start`] with the request's facts taken earlier: once the body has
 /// been read, the head's bytes may be gone from the buffer.
-pub fn start_with(
+pub(crate) fn start_with(
     ex: &mut Exchange<'_>,
     req: RequestFacts,
     status: u16,
@@ -155,7 +155,7 @@ pub fn plain(
 }
 
 /// [`plain`]'s head and body, left in the output buffer.
-pub fn plain_buffered(
+pub(crate) fn plain_buffered(
     ex: &mut Exchange<'_>,
     status: u16,
     reason: &str,
@@ -166,7 +166,7 @@ pub fn plain_buffered(
 }
 
 /// [`plain_buffered`] with the request's facts taken earlier.
-pub fn plain_buffered_with(
+pub(crate) fn plain_buffered_with(
     ex: &mut Exchange<'_>,
     req: RequestFacts,
     status: u16,

@@ -32,7 +32,7 @@ mod upconn;
 pub use status::ProxyStatus;
 
 /// Bytes read per step from the client's body.
-pub const CHUNK_SIZE: usize = 64 * 1024;
+pub(crate) const CHUNK_SIZE: usize = 64 * 1024;
 /// Longest an upstream may stay silent by default: waiting for the
 /// response head (then 504) and between two pieces of its body (then the
 /// response is cut).

@@ -262,7 +262,7 @@ impl Client {
     }
 
     /// Sets `TCP_CORK`, so a head and a `sendfile` body share segments.
-    pub fn cork(&self, on: bool) {
+    pub(crate) fn cork(&self, on: bool) {
         self.wire.set_cork(on);
     }
 
@@ -297,25 +297,25 @@ const SENDFILE_PIECE: u64 = 1 << 20;
 /// A job out on the runtime: sends its connection back to the loop when
 /// finished, or closed if the task ends otherwise (a panic, or the runtime
 /// dropping it), so the loop never waits for a connection that is gone.
-pub struct JobTask {
+pub(crate) struct JobTask {
     job: Option<OpenJob>,
     sink: DoneSink,
 }
 
 impl JobTask {
-    pub fn new(job: OpenJob, sink: DoneSink) -> JobTask {
+    pub(crate) fn new(job: OpenJob, sink: DoneSink) -> JobTask {
         JobTask {
             job: Some(job),
             sink,
         }
     }
 
-    pub fn job(&mut self) -> &mut OpenJob {
+    pub(crate) fn job(&mut self) -> &mut OpenJob {
         self.job.as_mut().expect("present until finished")
     }
 
     /// The request is over: the connection goes back to the loop.
-    pub fn finish(mut self, outcome: Outcome) {
+    pub(crate) fn finish(mut self, outcome: Outcome) {
         if let Some(job) = self.job.take() {
             self.sink.send(job.finish(outcome));
         }

@@ -35,9 +35,9 @@ use qiao_io::service::{Exchange, Outcome};
 use qiao_io::sock;
 
 /// `Cache-Control` of a file unless configured: an hour, then revalidate.
-pub const DEFAULT_CACHE_CONTROL: &str = "public, max-age=3600";
+pub(crate) const DEFAULT_CACHE_CONTROL: &str = "public, max-age=3600";
 /// Index file of a directory unless configured.
-pub const DEFAULT_INDEX: &str = "index.html";
+pub(crate) const DEFAULT_INDEX: &str = "index.html";
 /// Precompressed siblings looked for, by coding, in order of preference.
 const PRECOMPRESSED: [(&str, &str); 2] = [("br", ".br"), ("gzip", ".gz")];
 /// Bytes `quote()` leaves as they are in a redirect's `Location` (Python's
@@ -93,7 +93,7 @@ fn not_found() -> Refuse {
 }
 
 /// One `--static` route.
-pub struct StaticFiles {
+pub(crate) struct StaticFiles {
     /// The URL prefix, normalized (no trailing `/`).
     prefix: Vec<u8>,
     /// The directory, canonical.
@@ -106,7 +106,7 @@ pub struct StaticFiles {
 
 impl StaticFiles {
     /// Serves `dir` under `prefix`; fails if `dir` is not a directory.
-    pub fn new(
+    pub(crate) fn new(
         prefix: &str,
         dir: &str,
         opts: StaticOptions,

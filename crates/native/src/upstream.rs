@@ -173,7 +173,7 @@ impl Upstreams {
 
     /// Each server's state as a JSON array (`url`, `up`, `active`,
     /// `failures`), as the portable `Proxy.states()` reports it.
-    pub fn states_json(&self, out: &mut String) {
+    pub(crate) fn states_json(&self, out: &mut String) {
         let policy = self.lock();
         for (s, h) in self.servers.iter().zip(policy.health()) {
             if !out.ends_with('[') {
@@ -193,7 +193,7 @@ impl Upstreams {
 /// The status a `GET` of `target` gets on `stream` (None: no valid
 /// response head within `timeout` per read or write, as the portable
 /// probe's `http.client` with its timeout).
-pub fn health_status(
+pub(crate) fn health_status(
     mut stream: TcpStream,
     host: &str,
     target: &str,

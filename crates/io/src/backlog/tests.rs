@@ -112,18 +112,6 @@ fn a_file_shorter_than_announced_is_an_error() {
 }
 
 #[test]
-fn appended_backlogs_keep_their_order() {
-    let (w, r) = pair();
-    let mut a = Backlog::default();
-    a.push_copy(b"first ");
-    let mut b = Backlog::default();
-    b.push_held(Box::new(b"second".to_vec()), 0);
-    a.append(&mut b);
-    assert!(b.is_empty());
-    assert_eq!(drain(&mut a, &w, r), b"first second");
-}
-
-#[test]
 fn write_until_stops_at_the_bound() {
     let (w, mut r) = pair();
     let mut b = Backlog::default();

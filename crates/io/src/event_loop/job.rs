@@ -50,12 +50,12 @@ impl Serve for NativeServe<'_> {
 
 impl Job {
     /// Whether the connection is TLS (its writes cost the crypto too).
-    pub fn is_tls(&self) -> bool {
+    pub(crate) fn is_tls(&self) -> bool {
         self.conn.wire.is_tls()
     }
 
     /// Whether a native service (not the application) serves this request.
-    pub fn is_native(&self) -> bool {
+    pub(crate) fn is_native(&self) -> bool {
         self.native.is_some()
     }
 
@@ -64,7 +64,11 @@ impl Job {
     /// the job over ([`NativeService::spawn`]) and sends its [`Done`] to
     /// `sink` later: then this returns None at once. Panics if the job is
     /// not native.
-    pub fn run_native(mut self, heartbeat: Option<&Heartbeat>, sink: &DoneSink) -> Option<Done> {
+    pub(crate) fn run_native(
+        mut self,
+        heartbeat: Option<&Heartbeat>,
+        sink: &DoneSink,
+    ) -> Option<Done> {
         let (routes, service) = self.native.take().expect("a native job");
         let open = service.clone().spawn(self.open(None), sink.clone())?;
         let mut serve = NativeServe {
@@ -127,7 +131,7 @@ impl Job {
 
 impl EventLoop {
     /// Takes the oldest ready request out of the loop, with its connection.
-    pub fn next_job(&mut self) -> Option<Job> {
+    pub(crate) fn next_job(&mut self) -> Option<Job> {
         if self.closed {
             return None;
         }
@@ -194,7 +198,7 @@ impl EventLoop {
     /// Puts a served connection back: closes it, or drops the rest of an
     /// unread body, or waits for its next request, which may already be
     /// here (pipelined): then it is queued first, to keep its turn.
-    pub fn finish_job(&mut self, done: Done) {
+    pub(crate) fn finish_job(&mut self, done: Done) {
         let Done {
             idx,
             mut conn,

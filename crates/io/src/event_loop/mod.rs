@@ -37,37 +37,37 @@ use qiao_http::conn::{advance, Rules, Step as Advance};
 use qiao_http::date::DateCache;
 
 /// How often deadlines are checked (and, on the main thread, signals).
-pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
+pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
 /// How long a closing connection keeps reading (and dropping) what the
 /// client still sends, so our final response is not lost to a TCP reset.
-pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 pub use qiao_http::conn::{MAX_DRAIN_BYTES, PREBUFFER_BODY_BYTES};
 /// While draining, an idle connection is closed after this grace (a
 /// client that sends its next request within it gets an answer with
 /// `Connection: close` instead of a reset).
-pub const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(1000);
+pub(crate) const DRAIN_IDLE_GRACE: Duration = Duration::from_millis(1000);
 /// Bytes asked of the kernel per `read(2)` by the loop once a connection
 /// sends more than its first buffer holds.
-pub const READ_CHUNK: usize = 64 * 1024;
+pub(crate) const READ_CHUNK: usize = 64 * 1024;
 /// A connection's first read buffer when the pool is empty. Most requests
 /// fit; thousands of active connections then cost small allocations that
 /// the allocator recycles, not 64 KiB ones that fault pages in and out
 /// (seen with perf at 1,000 connections).
-pub const FIRST_READ_BUFFER: usize = 8 * 1024;
+pub(crate) const FIRST_READ_BUFFER: usize = 8 * 1024;
 /// Below this much room, a read first grows the buffer by `READ_CHUNK`.
-pub const MIN_READ: usize = 1024;
+pub(crate) const MIN_READ: usize = 1024;
 /// Read buffers kept for reuse; idle connections hold none. With
 /// `MAX_POOLED_BUFFER`, the pool holds 8 MiB at most.
-pub const BUFFER_POOL_SIZE: usize = 64;
+pub(crate) const BUFFER_POOL_SIZE: usize = 64;
 /// Larger buffers (grown by a big prebuffered body) are freed rather than
 /// pooled.
-pub const MAX_POOLED_BUFFER: usize = 2 * READ_CHUNK;
+pub(crate) const MAX_POOLED_BUFFER: usize = 2 * READ_CHUNK;
 /// Readiness events taken per wait.
-pub const EVENTS_PER_POLL: usize = 1024;
+pub(crate) const EVENTS_PER_POLL: usize = 1024;
 /// Connections accepted per listener readiness before serving others.
 pub const ACCEPT_BATCH: usize = 256;
 /// Response buffers kept for reuse (one is out per request in flight).
-pub const WRITE_BUFFER_POOL_SIZE: usize = 16;
+pub(crate) const WRITE_BUFFER_POOL_SIZE: usize = 16;
 
 const WAKE_TOKEN: Token = Token(usize::MAX);
 pub(super) const CONN_BASE: usize = 1 << 16;
@@ -182,13 +182,13 @@ impl EventLoop {
     }
 
     /// Limits how many of the serving threads may wait for slow clients.
-    pub fn set_wait_budget(&mut self, budget: Arc<WaitBudget>) {
+    pub(crate) fn set_wait_budget(&mut self, budget: Arc<WaitBudget>) {
         self.budget = Some(budget);
     }
 
     /// The waker that interrupts this loop's wait (for connections handed
     /// back by a thread that finished serving while another one leads).
-    pub fn waker(&self) -> Arc<Waker> {
+    pub(crate) fn waker(&self) -> Arc<Waker> {
         self.waker.clone()
     }
 
@@ -198,7 +198,7 @@ impl EventLoop {
     }
 
     /// Whether a request is waiting for a thread.
-    pub fn has_ready(&self) -> bool {
+    pub(crate) fn has_ready(&self) -> bool {
         !self.ready.is_empty()
     }
 

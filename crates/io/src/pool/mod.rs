@@ -56,10 +56,10 @@ use batch::Batch;
 pub use monitor::MONITOR_TICK;
 
 /// How long a thread with nothing to do waits before it ends.
-pub const FOLLOWER_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const FOLLOWER_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Stack of a serving thread: the application's Python code runs on it,
 /// so it gets what a `threading.Thread` gets by default on Linux.
-pub const THREAD_STACK_BYTES: usize = 8 << 20;
+pub(crate) const THREAD_STACK_BYTES: usize = 8 << 20;
 
 /// Makes the per-thread application side.
 pub trait HandlerFactory: Sync {

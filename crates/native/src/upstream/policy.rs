@@ -264,7 +264,7 @@ impl Policy {
 
     /// The prober could not be started (no thread): the next server marked
     /// down tries again.
-    pub fn prober_gone(&mut self) {
+    pub(crate) fn prober_gone(&mut self) {
         self.probe_at = None;
     }
 }
