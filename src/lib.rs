@@ -38,5 +38,8 @@ fn _qiao(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.py().get_type::<wsgi::input::RequestBodyError>(),
     )?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The field-parse bound is one constant (`qiao_http::limits`); the
+    // portable middleware reads it from here.
+    m.add("MAX_FIELD_PARSE", qiao_http::limits::MAX_FIELD_PARSE)?;
     Ok(())
 }

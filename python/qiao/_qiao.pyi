@@ -24,9 +24,12 @@ __all__ = [
     "Compressor",
     "RequestBodyError",
     "__version__",
+    "MAX_FIELD_PARSE",
 ]
 
 __version__: str
+#: Longest request field value the field rules parse (``qiao_http::limits``).
+MAX_FIELD_PARSE: int
 
 class RequestBodyError(OSError):
     """The request body could not be read in full."""

@@ -19,9 +19,12 @@ import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from .. import _qiao
+
 #: Longest ``Range`` or ``If-*`` value parsed; longer ones are ignored
-#: (a client cannot make the server split an arbitrarily long list).
-MAX_FIELD_PARSE = 4096
+#: (a client cannot make the server split an arbitrarily long list). One
+#: constant, the engine's (``crates/http/src/limits.rs``).
+MAX_FIELD_PARSE = _qiao.MAX_FIELD_PARSE
 
 #: Coding names that mean the same thing (RFC 9110 §8.4.1.3).
 CODING_ALIASES = {"x-gzip": "gzip"}
