@@ -13,7 +13,7 @@
 //! parse is absent, an entity-tag list that does not parse matches nothing
 //! past its error, a `Range` that does not parse asks for the whole.
 
-use super::fields::{etag_matches, parse_http_date, parse_range, Range};
+use super::fields::{etag_matches, parse_etags, parse_http_date, parse_range, Range, Tags};
 
 /// What the request's method allows of the sequence: `If-None-Match`
 /// answers 304 only to a read (412 to anything else), `If-Modified-Since`
@@ -73,7 +73,7 @@ pub enum Verdict {
 }
 
 /// RFC 9110 §13.2.2, steps 1 to 6, for a representation with entity tag
-/// `etag` (None: the route sends none, so no tag condition matches it),
+/// `etag` (None: the route sends none, so no tag condition but `*` matches it),
 /// `Last-Modified` of `mtime` (whole seconds since the epoch, earlier than
 /// 1970 too) and `size` bytes.
 ///
@@ -92,8 +92,12 @@ pub fn evaluate_preconditions(
     mtime: i64,
     size: u64,
 ) -> Verdict {
-    let listed =
-        |field: &[u8], weak: bool| etag.is_some_and(|t| etag_matches(Some(field), t, weak));
+    // `*` names any current representation, tagged or not (RFC 9110
+    // §13.1.1, §13.1.2): the file exists, so it matches with no tag sent.
+    let listed = |field: &[u8], weak: bool| match etag {
+        Some(t) => etag_matches(Some(field), t, weak),
+        None => matches!(parse_etags(field), Tags::Any),
+    };
     if let Some(field) = req.if_match {
         if !listed(field, false) {
             return Verdict::PreconditionFailed;

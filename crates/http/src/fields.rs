@@ -39,14 +39,14 @@ pub fn http_date(secs: i64) -> String {
 }
 
 /// An entity-tag list: `*`, or `(weak, opaque-tag)` pairs.
-enum Tags<'a> {
+pub(crate) enum Tags<'a> {
     Any,
     List(Vec<(bool, &'a [u8])>),
 }
 
 /// Parses an `If-Match`/`If-None-Match` list; a malformed list yields what
 /// parsed before the error (which can only make a condition fail to match).
-fn parse_etags(value: &[u8]) -> Tags<'_> {
+pub(crate) fn parse_etags(value: &[u8]) -> Tags<'_> {
     let value = trim(&value[..value.len().min(MAX_FIELD_PARSE)]);
     if value == b"*" {
         return Tags::Any;

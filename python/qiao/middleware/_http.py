@@ -274,11 +274,20 @@ class Conditions(NamedTuple):
     if_range: str | None = None
 
 
+def _listed(field: str, etag: str | None, *, weak: bool) -> bool:
+    """Whether an ``If-Match``/``If-None-Match`` list names the representation.
+    ``*`` names any current one, tagged or not (RFC 9110 §13.1.1, §13.1.2):
+    the file exists, so it matches with no tag sent."""
+    if etag is None:
+        return isinstance(parse_etags(field), str)
+    return etag_matches(field, etag, weak=weak)
+
+
 def evaluate_preconditions(
     method: str, req: Conditions, etag: str | None, mtime: int, size: int
 ) -> str | tuple[int, int]:
     """RFC 9110 §13.2.2, steps 1 to 6, for a representation with entity tag
-    ``etag`` (None: none is sent, so no tag condition matches it),
+    ``etag`` (None: none is sent, so no tag condition but ``*`` matches it),
     ``Last-Modified`` of ``mtime`` (whole seconds since the epoch, earlier
     than 1970 too) and ``size`` bytes: :data:`FULL`, ``(first, last)``,
     :data:`NOT_MODIFIED`, :data:`PRECONDITION_FAILED` or :data:`UNSATISFIABLE`.
@@ -296,7 +305,7 @@ def evaluate_preconditions(
     absent, an entity-tag list matches nothing past its error, and a
     ``Range`` that does not parse asks for the whole."""
     if req.if_match is not None:
-        if etag is None or not etag_matches(req.if_match, etag, weak=False):
+        if not _listed(req.if_match, etag, weak=False):
             return PRECONDITION_FAILED
     else:
         since = parse_http_date(req.if_unmodified_since)
@@ -304,7 +313,7 @@ def evaluate_preconditions(
             return PRECONDITION_FAILED
     read = method in READ_METHODS
     if req.if_none_match is not None:
-        current = etag is not None and etag_matches(req.if_none_match, etag, weak=True)
+        current = _listed(req.if_none_match, etag, weak=True)
     else:
         since = parse_http_date(req.if_modified_since) if read else None
         current = since is not None and mtime <= since
