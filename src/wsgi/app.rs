@@ -300,7 +300,7 @@ impl WsgiServe<'_, '_> {
         match mode {
             Some(BodyMode::Length(n)) => {
                 let want = count.min(n.saturating_sub(this.body_sent()));
-                let sent = this.output().sendfile(fd, pos, want, &mut wait)?;
+                let sent = this.output().sendfile(fd, pos, want)?;
                 this.add_body_sent(sent);
                 if sent < want {
                     return Ok(Some(Outcome::Close));

@@ -369,8 +369,7 @@ impl StartResponse {
             // Compressed, and shorter than the app's Content-Length: no
             // end of stream, no last chunk; the connection closes (see
             // `app.rs`), so the client sees it cut, as uncompressed.
-            let mut wait = super::gil_free_wait(py);
-            return self.out.end(&mut wait).map_err(PyErr::from);
+            return self.out.end().map_err(PyErr::from);
         }
         if let Some(tail) = self
             .compress
@@ -384,8 +383,7 @@ impl StartResponse {
         if self.plan.is_some_and(|p| p.mode == BodyMode::Chunked) {
             self.out.buffer().extend_from_slice(response::LAST_CHUNK);
         }
-        let mut wait = super::gil_free_wait(py);
-        self.out.end(&mut wait).map_err(PyErr::from)
+        self.out.end().map_err(PyErr::from)
     }
 
     fn set_status(&mut self, status: &Bound<'_, PyAny>) -> PyResult<()> {

@@ -242,7 +242,7 @@ impl Output {
     /// rest for the event loop (never waits), unless deferring is allowed
     /// and nothing of the response has left yet (it is all in the buffer,
     /// under [`OUTPUT_FLUSH_BYTES`]): then it is all kept.
-    pub fn end(&mut self, _waiter: Waiter) -> io::Result<()> {
+    pub fn end(&mut self) -> io::Result<()> {
         self.unpark();
         if self.park.is_some() && self.sent == 0 && !self.failed {
             return Ok(());
@@ -421,14 +421,7 @@ impl Output {
     /// descriptor and the offset) for the event loop: the file is never
     /// read into memory and no thread waits. Returns the bytes accepted,
     /// fewer than `count` only if the file was found shorter.
-    pub fn sendfile(
-        &mut self,
-        file_fd: RawFd,
-        offset: u64,
-        count: u64,
-        waiter: Waiter,
-    ) -> io::Result<u64> {
-        let _ = waiter;
+    pub fn sendfile(&mut self, file_fd: RawFd, offset: u64, count: u64) -> io::Result<u64> {
         self.unpark();
         self.wire.set_cork(true);
         let result = self

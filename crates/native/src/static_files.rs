@@ -283,7 +283,7 @@ impl NativeService for StaticFiles {
         let ok = match &reply.body {
             Some((file, first, n)) => ex
                 .out
-                .sendfile(file.as_raw_fd(), *first, *n, &mut wait)
+                .sendfile(file.as_raw_fd(), *first, *n)
                 .is_ok_and(|sent| sent == *n),
             None => ex.out.flush(&mut wait).is_ok(),
         };

@@ -203,7 +203,7 @@ fn respond_in(
         ok = ok && ex.out.push(piece, &mut wait).is_ok();
     }
     // `end`, as the WSGI ring does: the pool may write it with a batch.
-    if ok && ex.out.end(&mut wait).is_ok() && !close {
+    if ok && ex.out.end().is_ok() && !close {
         Outcome::KeepAlive
     } else {
         Outcome::Close
