@@ -32,9 +32,8 @@ import tempfile
 from importlib import metadata
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import secure as secure_bench  # noqa: E402  (bench/secure.py: TLS and HTTP/2)
-
 import native as native_bench  # noqa: E402  (bench/native.py, beside this file)
+import secure as secure_bench  # noqa: E402  (bench/secure.py: TLS and HTTP/2)
 from native import median, median_row  # noqa: E402  (shared with the native rounds)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
