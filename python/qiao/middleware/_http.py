@@ -142,8 +142,10 @@ def parse_http_date(value: str | None) -> int | None:
         return None
     month_n = _MONTH_NUMBER.get(month.lower())
     day_n = _digits(day, 2)
-    hms = [_digits(t, 2) for t in clock.split(":")]
-    if year is None or month_n is None or day_n is None or len(hms) != 3 or None in hms:
+    fields = clock.split(":")
+    # Three fields of 1-2 digits each (one that is not drops out of hms).
+    hms = [n for n in (_digits(t, 2) for t in fields) if n is not None]
+    if year is None or month_n is None or day_n is None or len(fields) != 3 or len(hms) != 3:
         return None
     hour, minute, second = hms
     if not 1 <= day_n <= _days_in_month(year, month_n) or hour > 23 or minute > 59 or second > 60:
