@@ -44,6 +44,12 @@ ACCESS_LOG_FLUSH_SECONDS = 1.0
 
 _state = {"aborted": False}
 
+#: Held while a request is given up and logged, and taken by the exit: once
+#: given up, a request no longer holds the drain back, so without it the
+#: worker could exit between giving a request up and logging it (seen
+#: under load: a second request's "aborted request" line lost).
+_giving_up = _threads._allocate_lock()  # a real lock, even under gevent
+
 
 def aborted() -> bool:
     """Whether this worker was told its request ran over ``--timeout``."""
@@ -92,6 +98,19 @@ def log_stuck(pid: int, stuck: list[heartbeat.Slot], others: bool = True) -> Non
             log.debug("Worker (pid:%d) retiring; %s was at:\n%s", pid, name, stack)
 
 
+def _give_up(control: Any, slots: tuple[Any, int, int] | None, pid: int) -> list[heartbeat.Slot]:
+    """Gives up the requests the supervisor marked; returns their slots."""
+    if slots is None:
+        return []
+    buffer, offset, threads = slots
+    try:
+        taken = control.abandon(buffer, offset, threads)
+    except (ValueError, BufferError) as e:  # a bad mapping: retire all the same
+        log.error("Worker (pid:%d): cannot read its heartbeat slots: %s", pid, e)
+        taken = []
+    return [heartbeat.read(buffer, offset + t * heartbeat.SLOT_SIZE) for t in taken]
+
+
 def flush_logs() -> None:
     for handler in logging.getLogger("qiao.error").handlers:
         with contextlib.suppress(Exception):
@@ -114,19 +133,13 @@ def abort(
     Sent again when another request runs over while the worker retires:
     that one is given up too."""
     pid = os.getpid()
-    stuck = []
-    if slots is not None:
-        buffer, offset, threads = slots
-        try:
-            taken = control.abandon(buffer, offset, threads)
-        except (ValueError, BufferError) as e:  # a bad mapping: retire all the same
-            log.error("Worker (pid:%d): cannot read its heartbeat slots: %s", pid, e)
-            taken = []
-        stuck = [heartbeat.read(buffer, offset + t * heartbeat.SLOT_SIZE) for t in taken]
-    if _state["aborted"]:
-        if stuck:
-            log_stuck(pid, stuck, others=False)
-        return
+    with _giving_up:
+        stuck = _give_up(control, slots, pid)
+        if _state["aborted"]:
+            if stuck:
+                log_stuck(pid, stuck, others=False)
+                flush_logs()
+            return
     _state["aborted"] = True
     control.drain()
     if worker is not None:
@@ -152,5 +165,6 @@ def _exit_when_drained(control: Any, deadline: float, run_exit_hook: Callable[[]
         run_exit_hook()
         accesslog.stop(ACCESS_LOG_FLUSH_SECONDS)
     finally:
+        _giving_up.acquire()  # a request being given up is logged first
         flush_logs()
         os._exit(ABORT_STATUS)
