@@ -22,13 +22,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use super::fast::{self, FastBody, Idle};
 use super::upstream::{self, Failure, Pool, Returning};
 use qiao_io::inbox::Inbox;
 use qiao_io::listener::PeerInfo;
@@ -152,8 +153,12 @@ pub struct Client {
     /// timer's view of activity).
     active: AtomicUsize,
     started: AtomicU64,
-    /// Internal connections kept for the next streams.
+    /// Internal connections kept for the next streams (with a request
+    /// body: hyper's client).
     pool: Arc<Pool>,
+    /// Internal connections kept for the next streams without a request
+    /// body (driven by hand: `fast`).
+    pub(crate) idle: Arc<Idle>,
 }
 
 impl Client {
@@ -171,16 +176,17 @@ impl Client {
             active: AtomicUsize::new(0),
             started: AtomicU64::new(0),
             pool: Arc::new(Pool::new(keepalive)),
+            idle: Arc::new(Idle::new(keepalive)),
         }
     }
 }
 
-type Body = Either<Returning<Active>, Full<Bytes>>;
+type Body = Either<Either<Returning<Active>, Full<Bytes>>, FastBody>;
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut r = Response::new(Either::Right(Full::new(Bytes::from_static(
+    let mut r = Response::new(Either::Left(Either::Right(Full::new(Bytes::from_static(
         text.as_bytes(),
-    ))));
+    )))));
     *r.status_mut() = status;
     r
 }
@@ -207,6 +213,15 @@ async fn forward(
         Ok(head) => head,
         Err(why) => return Ok(plain(StatusCode::BAD_REQUEST, why)),
     };
+    if body.is_end_stream() {
+        let head = fast::head_bytes(&parts.method, &target, &headers);
+        return Ok(
+            match fast::exchange(&client, &parts.method, &head, active).await {
+                Ok(resp) => resp.map(Either::Right),
+                Err(failure) => failed(failure),
+            },
+        );
+    }
     parts.uri = target;
     parts.headers = headers;
     parts.version = Version::HTTP_11;
@@ -225,15 +240,20 @@ async fn forward(
             h2_response_head(&mut parts.headers);
             parts.version = Version::HTTP_2;
             let body = Returning::new(body, sender, client.pool.clone(), active);
-            Response::from_parts(parts, Either::Left(body))
+            Response::from_parts(parts, Either::Left(Either::Left(body)))
         }
-        Err(Failure::Connect) => {
-            plain(StatusCode::SERVICE_UNAVAILABLE, "cannot reach the worker\n")
-        }
+        Err(failure) => failed(failure),
+    })
+}
+
+/// The stream's answer when the loop gave none.
+fn failed(failure: Failure) -> Response<Body> {
+    match failure {
+        Failure::Connect => plain(StatusCode::SERVICE_UNAVAILABLE, "cannot reach the worker\n"),
         // The loop refuses bad requests with an answer; no answer means
         // the connection failed (a reset stream, a stopping worker).
-        Err(Failure::NoAnswer) => plain(StatusCode::BAD_GATEWAY, "the worker did not answer\n"),
-    })
+        Failure::NoAnswer => plain(StatusCode::BAD_GATEWAY, "the worker did not answer\n"),
+    }
 }
 
 /// Serves HTTP/2 on `io` until the client goes, the connection has been

@@ -26,6 +26,7 @@
 //! drain there. The loop waits for the front's connections
 //! ([`qiao_io::inbox::Inbox::enter`]). Stopping drops the runtime.
 
+mod fast;
 pub mod h2;
 mod pipe;
 pub mod tls;

@@ -26,6 +26,7 @@ pub mod proxy;
 pub mod routes;
 pub mod runtime;
 pub mod static_files;
+pub mod upconn;
 pub mod upstream;
 
 use std::borrow::Cow;

@@ -27,7 +27,6 @@ mod relay;
 mod request;
 mod spawned;
 mod status;
-mod upconn;
 
 pub use status::ProxyStatus;
 

@@ -10,9 +10,9 @@
 use std::ops::Range;
 
 use super::spawned::send_plain;
-use super::upconn::UpConn;
 use super::{is_hop_by_hop, NativeProxy};
 use crate::runtime::Client;
+use crate::upconn::UpConn;
 use crate::upstream::Verdict;
 use crate::{outcome, start_with};
 use qiao_http::response::{push_chunk, BodyMode, Plan, RequestFacts, LAST_CHUNK};
@@ -100,7 +100,7 @@ impl NativeProxy {
                     if !client.write_all(buf).await {
                         return Relayed::ClientGone;
                     }
-                    if let Err(e) = conn.body_more(&mut body, self.opts.timeout).await {
+                    if let Err(e) = conn.body_more(&mut body, Some(self.opts.timeout)).await {
                         return Relayed::Upstream(e);
                     }
                     continue;

@@ -20,9 +20,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::upconn::{ReadFailure, UpConn};
 use super::{method, Failure, NativeProxy, CHUNK_SIZE, STALE_RETRIES};
 use crate::runtime::{Client, JobTask};
+use crate::upconn::{ReadFailure, UpConn};
 use crate::upstream::Verdict;
 use crate::{outcome, plain_buffered_with, request_facts};
 use qiao_http::path::Escape;
@@ -199,7 +199,7 @@ impl NativeProxy {
             };
             result = match sent {
                 Err(f) => Err(f),
-                Ok(()) => match conn.read_head(to_head, self.opts.timeout).await {
+                Ok(()) => match conn.read_head(to_head, Some(self.opts.timeout)).await {
                     Ok(resp) => Ok((resp, conn)),
                     // Closed by the upstream while idle: once more, on a new one.
                     Err(ReadFailure::Closed {

@@ -1,33 +1,38 @@
-//! One HTTP/1.1 connection to an upstream as the native proxy drives it
-//! ([`UpConn`]): a tokio `TcpStream` and its read buffer; the request head
-//! goes out with one non-blocking write, the response head is parsed in
-//! place by the HTTP ring ([`upstream_head`](qiao_http::upstream_head))
-//! and the body handed out as spans of the same buffer, decoded by the
-//! ring's [`BodyDecoder`] when it is `Content-Length` or chunked.
+//! One HTTP/1.1 client connection driven by hand ([`UpConn`]): a tokio
+//! stream and its read buffer; the request head goes out with one
+//! non-blocking write, the response head is parsed in place by the HTTP
+//! ring ([`upstream_head`](qiao_http::upstream_head)) and the body handed
+//! out as spans of the same buffer, decoded by the ring's [`BodyDecoder`]
+//! when it is `Content-Length` or chunked.
+//!
+//! Two users: the native proxy, to its upstreams over TCP, and the protocol
+//! front, to the event loop over the internal socket pairs its HTTP/2
+//! streams cross (`qiao_front`): [`Link`] is what both streams offer.
 //!
 //! Why by hand and not hyper's client: see `upstream_head`'s module doc
 //! (hyper's per-message objects and its connection task were a third of
 //! the proxied request's CPU). This module keeps only the connection's
-//! bytes; the proxy decides what to send and what to forward.
+//! bytes; its user decides what to send and what to forward.
 
+use std::future::Future;
 use std::io;
 use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::Interest;
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 
 use qiao_http::upstream_head::{self, BodyFraming, HeadError, UpstreamHead};
 use qiao_http::{BodyDecoder, Decoded, Framing};
 
 /// Bytes asked of the kernel per read from an upstream.
-pub(super) const UPSTREAM_READ_CHUNK: usize = 64 * 1024;
+pub const UPSTREAM_READ_CHUNK: usize = 64 * 1024;
 
 /// Why reading a response failed.
 #[derive(Debug)]
-pub(super) enum ReadFailure {
+pub enum ReadFailure {
     /// The upstream closed or reset the connection; `answered`: after some
     /// bytes of this response had arrived.
     Closed { answered: bool, why: String },
@@ -37,9 +42,48 @@ pub(super) enum ReadFailure {
     Timeout,
 }
 
-/// One upstream connection, between requests or carrying one.
-pub(super) struct UpConn {
-    stream: TcpStream,
+/// The stream an [`UpConn`] drives: a TCP connection to an upstream, or
+/// the front's end of an internal socket pair. tokio's readiness calls,
+/// which both types have under the same names.
+pub trait Link: AsRawFd + Send + Sync {
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+macro_rules! link {
+    ($t:ty) => {
+        impl Link for $t {
+            fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+                <$t>::try_write(self, buf)
+            }
+            fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
+                <$t>::writable(self)
+            }
+            fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+                <$t>::readable(self)
+            }
+            fn try_io<R>(
+                &self,
+                interest: Interest,
+                f: impl FnOnce() -> io::Result<R>,
+            ) -> io::Result<R> {
+                <$t>::try_io(self, interest, f)
+            }
+            fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                <$t>::poll_read_ready(self, cx)
+            }
+        }
+    };
+}
+link!(TcpStream);
+link!(UnixStream);
+
+/// One client connection, between requests or carrying one.
+pub struct UpConn<S = TcpStream> {
+    stream: S,
     buf: Vec<u8>,
     /// First byte of `buf` not consumed yet.
     pos: usize,
@@ -48,32 +92,39 @@ pub(super) struct UpConn {
 }
 
 /// Where the body of the response being read is.
-pub(super) struct BodyReader {
+pub struct BodyReader {
     framing: BodyFraming,
     decoder: Option<BodyDecoder>,
     done: bool,
 }
 
-impl UpConn {
+impl UpConn<TcpStream> {
     /// Opens a connection to `addr` (`host:port`) within `timeout`.
-    pub(super) async fn open(addr: &str, timeout: Duration) -> Result<UpConn, String> {
+    pub async fn open(addr: &str, timeout: Duration) -> Result<UpConn, String> {
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(e.to_string()),
             Err(_) => return Err(format!("timed out after {timeout:?}")),
         };
         let _ = stream.set_nodelay(true);
-        Ok(UpConn {
+        Ok(UpConn::new(stream))
+    }
+}
+
+impl<S: Link> UpConn<S> {
+    /// Drives `stream` (already connected).
+    pub fn new(stream: S) -> Self {
+        UpConn {
             stream,
             buf: Vec::new(),
             pos: 0,
             reused: false,
-        })
+        }
     }
 
     /// Whether it can carry another request: the last response was read
     /// to its end and nothing more arrived.
-    pub(super) fn is_clean(&self) -> bool {
+    pub fn is_clean(&self) -> bool {
         self.pos == self.buf.len()
     }
 
@@ -82,13 +133,13 @@ impl UpConn {
     /// send a last answer (a 408) before it closes an idle connection:
     /// taken as the next request's response, it would answer the wrong
     /// request.
-    pub(super) fn is_quiet(&self) -> bool {
+    pub fn is_quiet(&self) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
         self.stream.poll_read_ready(&mut cx).is_pending()
     }
 
     /// Writes all of `bytes` (waiting while the socket is full).
-    pub(super) async fn send(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+    pub async fn send(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
             match self.stream.try_write(bytes) {
                 Ok(n) => bytes = &bytes[n..],
@@ -135,10 +186,12 @@ impl UpConn {
 
     /// Reads the final response head (interim 1xx ones are skipped);
     /// ranges in it index [`bytes`](Self::bytes). The head is consumed.
-    pub(super) async fn read_head(
+    /// No `timeout`: as long as the peer takes (the event loop, which
+    /// has its own).
+    pub async fn read_head(
         &mut self,
         to_head: bool,
-        timeout: Duration,
+        timeout: Option<Duration>,
     ) -> Result<UpstreamHead, ReadFailure> {
         let read = async {
             let mut answered = false;
@@ -170,18 +223,21 @@ impl UpConn {
                 }
             }
         };
-        tokio::time::timeout(timeout, read)
-            .await
-            .unwrap_or(Err(ReadFailure::Timeout))
+        match timeout {
+            Some(t) => tokio::time::timeout(t, read)
+                .await
+                .unwrap_or(Err(ReadFailure::Timeout)),
+            None => read.await,
+        }
     }
 
     /// The buffer the head's ranges index (valid until the body is read).
-    pub(super) fn bytes(&self) -> &[u8] {
+    pub fn bytes(&self) -> &[u8] {
         &self.buf
     }
 
     /// A reader of the body after `head`.
-    pub(super) fn body(&self, head: &UpstreamHead) -> BodyReader {
+    pub fn body(&self, head: &UpstreamHead) -> BodyReader {
         let decoder = match head.framing {
             BodyFraming::Length(n) => Some(BodyDecoder::new(Framing::Length(n), None)),
             BodyFraming::Chunked => Some(BodyDecoder::new(Framing::Chunked, None)),
@@ -197,10 +253,7 @@ impl UpConn {
     /// The next body bytes already received, as a range of
     /// [`bytes`](Self::bytes); `Ok(None)` when none are (see
     /// [`body_done`](Self::body_done)).
-    pub(super) fn body_ready(
-        &mut self,
-        body: &mut BodyReader,
-    ) -> Result<Option<Range<usize>>, String> {
+    pub fn body_ready(&mut self, body: &mut BodyReader) -> Result<Option<Range<usize>>, String> {
         loop {
             if body.decoder.as_ref().is_some_and(BodyDecoder::is_done) {
                 // The last data span may end the body without an `End`.
@@ -229,20 +282,25 @@ impl UpConn {
 
     /// Waits for more of the body (after [`body_ready`](Self::body_ready)
     /// gave `None` and the body is not done).
-    pub(super) async fn body_more(
+    pub async fn body_more(
         &mut self,
         body: &mut BodyReader,
-        timeout: Duration,
+        timeout: Option<Duration>,
     ) -> Result<(), String> {
-        match tokio::time::timeout(timeout, self.fill()).await {
-            Err(_) => Err(format!("silent for {timeout:?}")),
-            Ok(Err(e)) => Err(e.to_string()),
-            Ok(Ok(0)) if body.framing == BodyFraming::UntilClose => {
+        let filled = match timeout {
+            Some(t) => tokio::time::timeout(t, self.fill())
+                .await
+                .map_err(|_| format!("silent for {t:?}"))?,
+            None => self.fill().await,
+        };
+        match filled {
+            Err(e) => Err(e.to_string()),
+            Ok(0) if body.framing == BodyFraming::UntilClose => {
                 body.done = true;
                 Ok(())
             }
-            Ok(Ok(0)) => Err("closed by the upstream before the end of the body".into()),
-            Ok(Ok(_)) => Ok(()),
+            Ok(0) => Err("closed by the upstream before the end of the body".into()),
+            Ok(_) => Ok(()),
         }
     }
 }
@@ -264,7 +322,7 @@ fn read_into(fd: RawFd, buf: &mut Vec<u8>) -> io::Result<usize> {
 
 impl BodyReader {
     /// The whole body has been handed out.
-    pub(super) fn is_done(&self) -> bool {
+    pub fn is_done(&self) -> bool {
         self.done
     }
 }

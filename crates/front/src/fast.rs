@@ -1,0 +1,251 @@
+//! A stream without a request body (a `GET`, a `HEAD`: most streams)
+//! forwarded to the event loop by hand: its HTTP/1.1 head written straight
+//! from the HTTP/2 request in one buffer, the loop's answer read and parsed
+//! in place by [`UpConn`] (the native proxy's client connection, over the
+//! internal socket pair instead of TCP), the body handed to the stream
+//! whole when it came with the head, else streamed through a small channel.
+//!
+//! Why not hyper's HTTP/1.1 client, which streams with a body keep
+//! (`upstream`): per request it builds a request and a response object,
+//! runs a connection task and a task to put the connection back; those
+//! were a large share of an HTTP/2 request's CPU, beside the socket pair's
+//! own system calls (perf, bench/RESULTS.md). Without a request body there
+//! is nothing to stream upwards while the answer comes down, which is the
+//! part hyper's client does for the others.
+//!
+//! Reuse follows `upstream`'s guards: a connection idle for half of
+//! `--keepalive` is not reused, nor one the loop has written to or closed
+//! since (`UpConn::is_quiet`); a reused connection found closed before any
+//! answer (the loop closed it idle meanwhile) is retried on a new one when
+//! the method is idempotent.
+
+use std::convert::Infallible;
+use std::io;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::channel::{Channel, Sender};
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Response, StatusCode, Uri};
+use tokio::net::UnixStream;
+
+use super::h2::{h2_response_head, Active, Client};
+use super::pipe;
+use super::upstream::{Failure, MAX_IDLE_INTERNAL};
+use qiao_http::upstream_head::UpstreamHead;
+use qiao_native::upconn::{BodyReader, ReadFailure, UpConn};
+use qiao_native::upstream::policy::IDEMPOTENT;
+
+/// An internal connection the front drives by hand.
+pub(crate) type Internal = UpConn<UnixStream>;
+
+/// Frames a streamed response body may run ahead of its stream: the loop's
+/// writes stop (the socket pair fills) when the client stops reading.
+pub(crate) const STREAM_FRAMES_AHEAD: usize = 2;
+
+/// A response body: whole, or streamed from the loop as it comes.
+pub(crate) type FastBody = http_body_util::Either<Whole, Channel<Bytes, io::Error>>;
+
+/// A body that came whole with its head, holding the stream's activity
+/// count until it is sent (the idle timer must not close a connection
+/// whose client is still taking an answer).
+pub(crate) struct Whole {
+    body: Option<Bytes>,
+    _active: Option<Active>,
+}
+
+impl Body for Whole {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let frame = self.body.take().filter(|b| !b.is_empty());
+        self._active = None;
+        Poll::Ready(frame.map(|b| Ok(Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.as_ref().is_none_or(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.body.as_ref().map_or(0, |b| b.len() as u64))
+    }
+}
+
+/// The idle hand-driven connections of one client connection, newest last.
+pub(crate) struct Idle {
+    conns: Mutex<Vec<(Internal, Instant)>>,
+    /// Longest idle time of a reused connection: half the loop's
+    /// keep-alive timeout, so the loop does not close it as it is reused.
+    max_idle: Duration,
+}
+
+impl Idle {
+    pub(crate) fn new(keepalive: Duration) -> Self {
+        Idle {
+            conns: Mutex::new(Vec::new()),
+            max_idle: keepalive / 2,
+        }
+    }
+
+    fn take(&self) -> Option<Internal> {
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some((c, since)) = conns.pop() {
+            if since.elapsed() < self.max_idle && c.is_quiet() {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn put(&self, conn: Internal) {
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        if conns.len() < MAX_IDLE_INTERNAL {
+            conns.push((conn, Instant::now()));
+        }
+    }
+}
+
+/// The HTTP/1.1 request head for `method`, `target` and `headers` (already
+/// mapped by `h2::h1_request_head`), in one buffer.
+pub(crate) fn head_bytes(method: &Method, target: &Uri, headers: &HeaderMap) -> Vec<u8> {
+    let target = target.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Sends a request without a body to the loop and returns its answer as
+/// the stream's response; `active` is held until the body is handed over.
+pub(crate) async fn exchange(
+    client: &Client,
+    method: &Method,
+    head: &[u8],
+    active: Active,
+) -> Result<Response<FastBody>, Failure> {
+    let to_head = method == Method::HEAD;
+    let (mut conn, answer) = loop {
+        let (mut conn, reused) = match client.idle.take() {
+            Some(c) => (c, true),
+            None => {
+                let s = pipe::connect(&client.inbox, client.peer.clone(), client.listener)
+                    .map_err(|_| Failure::Connect)?;
+                (UpConn::new(s), false)
+            }
+        };
+        let stale = match conn.send(head).await {
+            Err(_) => reused,
+            Ok(()) => match conn.read_head(to_head, None).await {
+                Ok(answer) => break (conn, answer),
+                Err(ReadFailure::Closed {
+                    answered: false, ..
+                }) => reused && IDEMPOTENT.contains(&method.as_str().as_bytes()),
+                Err(_) => false,
+            },
+        };
+        if !stale {
+            return Err(Failure::NoAnswer);
+        }
+    };
+    let empty = Whole {
+        body: None,
+        _active: None,
+    };
+    let mut resp = Response::new(FastBody::Left(empty));
+    *resp.status_mut() = StatusCode::from_u16(answer.status).map_err(|_| Failure::NoAnswer)?;
+    *resp.headers_mut() = response_headers(conn.bytes(), &answer);
+    h2_response_head(resp.headers_mut());
+    let mut body = conn.body(&answer);
+    let mut whole: Vec<u8> = Vec::new();
+    while let Some(span) = conn.body_ready(&mut body).map_err(|_| Failure::NoAnswer)? {
+        whole.extend_from_slice(&conn.bytes()[span]);
+    }
+    if body.is_done() {
+        // The usual case: the whole answer came with its head.
+        if answer.reusable && conn.is_clean() {
+            client.idle.put(conn);
+        }
+        *resp.body_mut() = FastBody::Left(Whole {
+            body: Some(Bytes::from(whole)),
+            _active: Some(active),
+        });
+        return Ok(resp);
+    }
+    let (mut tx, rx) = Channel::new(STREAM_FRAMES_AHEAD);
+    *resp.body_mut() = FastBody::Right(rx);
+    let reusable = answer.reusable;
+    let idle = client.idle.clone();
+    tokio::spawn(async move {
+        let _active = active;
+        if !whole.is_empty() && tx.send_data(Bytes::from(whole)).await.is_err() {
+            return; // the stream is gone: so is the connection (not clean)
+        }
+        if stream_rest(&mut conn, &mut body, tx).await && reusable && conn.is_clean() {
+            idle.put(conn);
+        }
+    });
+    Ok(resp)
+}
+
+/// Sends the rest of the body to the stream as it arrives; true when all
+/// of it went. A body the loop cut is cut on the stream too (reset).
+async fn stream_rest(
+    conn: &mut Internal,
+    body: &mut BodyReader,
+    mut tx: Sender<Bytes, io::Error>,
+) -> bool {
+    loop {
+        match conn.body_ready(body) {
+            Ok(Some(span)) => {
+                let data = Bytes::copy_from_slice(&conn.bytes()[span]);
+                if tx.send_data(data).await.is_err() {
+                    return false;
+                }
+            }
+            Ok(None) if body.is_done() => return true,
+            Ok(None) => {
+                if let Err(why) = conn.body_more(body, None).await {
+                    tx.abort(io::Error::other(why));
+                    return false;
+                }
+            }
+            Err(why) => {
+                tx.abort(io::Error::other(why));
+                return false;
+            }
+        }
+    }
+}
+
+/// The answer's fields as a header map (a field hyper refuses is dropped,
+/// as its client would have refused the whole answer).
+fn response_headers(buf: &[u8], answer: &UpstreamHead) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(answer.fields.len());
+    for (name, value) in &answer.fields {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(&buf[name.clone()]),
+            HeaderValue::from_bytes(&buf[value.clone()]),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    headers
+}
