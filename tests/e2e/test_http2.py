@@ -182,6 +182,22 @@ def test_large_streamed_response_read_slowly(target):
     assert total == LARGE
 
 
+def test_a_cut_response_body_resets_the_stream(target):
+    """An application that fails after its first bytes: the loop can only
+    cut the body, and the HTTP/2 client sees the stream reset, never a
+    complete response (nothing is silently truncated)."""
+    base, kwargs = target
+    got = 0
+    with client(kwargs) as c:
+        with pytest.raises(httpx.HTTPError), c.stream("GET", f"{base}/cut?300000") as r:
+            assert r.status_code == 200
+            for chunk in r.iter_raw():
+                got += len(chunk)
+        assert got <= 300_000
+        # The connection (and the internal ones) serve the next stream.
+        assert c.get(f"{base}/").text == "hello"
+
+
 @needs_curl
 def test_sigterm_finishes_an_in_flight_stream(pki, tmp_path):
     """SIGTERM while a stream is served: the worker sends GOAWAY, lets the

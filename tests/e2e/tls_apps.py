@@ -83,6 +83,8 @@ def app(environ, start_response):
         return cookies(environ, start_response)
     if path == "/fail":
         return failing(environ, start_response)
+    if path == "/cut":
+        return cut(start_response, int(query or "100000"))
     return _reply(start_response, b"hello", "text/plain")
 
 
@@ -94,3 +96,11 @@ def cookies(environ, start_response):
 
 def failing(environ, start_response):
     raise RuntimeError("boom")
+
+
+def cut(start_response, sent):
+    """`sent` bytes of a streamed body, then the application fails: the
+    response can only end cut."""
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    yield b"c" * sent
+    raise RuntimeError("the body breaks off here")

@@ -249,3 +249,35 @@ fn response_headers(buf: &[u8], answer: &UpstreamHead) -> HeaderMap {
     }
     headers
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_is_one_buffer_of_http11() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("example.com"));
+        headers.append("x-multi", HeaderValue::from_static("a"));
+        headers.append("x-multi", HeaderValue::from_static("b"));
+        let target = Uri::from_static("/p%20q?x=1&y");
+        let head = head_bytes(&Method::GET, &target, &headers);
+        assert_eq!(
+            head,
+            b"GET /p%20q?x=1&y HTTP/1.1\r\nhost: example.com\r\n\
+              x-multi: a\r\nx-multi: b\r\n\r\n"
+        );
+        // What the loop will parse: one whole head, nothing after it.
+        let mut parsed = qiao_http::RequestHead::default();
+        let limits = qiao_http::Limits::default();
+        let status = qiao_http::parse_head(&head, &limits, &mut parsed).unwrap();
+        assert!(matches!(status, qiao_http::Status::Complete(n) if n == head.len()));
+    }
+
+    #[test]
+    fn an_empty_target_is_the_root() {
+        let head = head_bytes(&Method::HEAD, &Uri::from_static("*"), &HeaderMap::new());
+        assert!(head.starts_with(b"HEAD "));
+        assert!(head.ends_with(b" HTTP/1.1\r\n\r\n"));
+    }
+}

@@ -7,8 +7,10 @@
 //! reading stops the loop's writes (the socket pair fills), and a stalled
 //! upload stalls `wsgi.input`.
 //!
-//! The internal connections are reused from stream to stream
-//! (`upstream`), up to a few per client connection.
+//! The internal connections are reused from stream to stream, up to a
+//! few per client connection. A stream without a request body (most) is
+//! forwarded by hand (`fast`: no hyper client objects or tasks per
+//! request); one with a body goes through hyper's client (`upstream`).
 //!
 //! The heads are mapped by [`h1_request_head`] and [`h2_response_head`]
 //! (sans-IO, tested below): pseudo-headers to an origin-form target and
