@@ -22,7 +22,7 @@
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -33,8 +33,7 @@ use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Response, StatusCode, Uri};
 use tokio::net::UnixStream;
 
-use super::h2::{h2_response_head, Active, Client};
-use super::pipe;
+use super::heads::h2_response_head;
 use super::upstream::{Failure, MAX_IDLE_INTERNAL};
 use qiao_http::upstream_head::UpstreamHead;
 use qiao_native::upconn::{BodyReader, ReadFailure, UpConn};
@@ -47,18 +46,19 @@ pub(crate) type Internal = UpConn<UnixStream>;
 /// writes stop (the socket pair fills) when the client stops reading.
 pub(crate) const STREAM_FRAMES_AHEAD: usize = 2;
 
-/// A response body: whole, or streamed from the loop as it comes.
-pub(crate) type FastBody = http_body_util::Either<Whole, Channel<Bytes, io::Error>>;
+/// A response body: whole, or streamed from the loop as it comes. `G`:
+/// what the stream holds until its body is sent (its activity count).
+pub(crate) type FastBody<G> = http_body_util::Either<Whole<G>, Channel<Bytes, io::Error>>;
 
 /// A body that came whole with its head, holding the stream's activity
 /// count until it is sent (the idle timer must not close a connection
 /// whose client is still taking an answer).
-pub(crate) struct Whole {
+pub(crate) struct Whole<G> {
     body: Option<Bytes>,
-    _active: Option<Active>,
+    _active: Option<G>,
 }
 
-impl Body for Whole {
+impl<G: Unpin> Body for Whole<G> {
     type Data = Bytes;
     type Error = Infallible;
 
@@ -115,7 +115,7 @@ impl Idle {
 }
 
 /// The HTTP/1.1 request head for `method`, `target` and `headers` (already
-/// mapped by `h2::h1_request_head`), in one buffer.
+/// mapped by `heads::h1_request_head`), in one buffer.
 pub(crate) fn head_bytes(method: &Method, target: &Uri, headers: &HeaderMap) -> Vec<u8> {
     let target = target.path_and_query().map_or("/", |pq| pq.as_str());
     let mut out = Vec::with_capacity(256);
@@ -133,23 +133,21 @@ pub(crate) fn head_bytes(method: &Method, target: &Uri, headers: &HeaderMap) -> 
     out
 }
 
-/// Sends a request without a body to the loop and returns its answer as
-/// the stream's response; `active` is held until the body is handed over.
-pub(crate) async fn exchange(
-    client: &Client,
+/// Sends a request without a body to the loop, over an idle connection
+/// of `idle` or one `connect` opens, and returns its answer as the
+/// stream's response; `active` is held until the body is handed over.
+pub(crate) async fn exchange<G: Send + Unpin + 'static>(
+    idle: &Arc<Idle>,
+    connect: impl Fn() -> io::Result<UnixStream>,
     method: &Method,
     head: &[u8],
-    active: Active,
-) -> Result<Response<FastBody>, Failure> {
+    active: G,
+) -> Result<Response<FastBody<G>>, Failure> {
     let to_head = method == Method::HEAD;
     let (mut conn, answer) = loop {
-        let (mut conn, reused) = match client.idle.take() {
+        let (mut conn, reused) = match idle.take() {
             Some(c) => (c, true),
-            None => {
-                let s = pipe::connect(&client.inbox, client.peer.clone(), client.listener)
-                    .map_err(|_| Failure::Connect)?;
-                (UpConn::new(s), false)
-            }
+            None => (UpConn::new(connect().map_err(|_| Failure::Connect)?), false),
         };
         let stale = match conn.send(head).await {
             Err(_) => reused,
@@ -181,7 +179,7 @@ pub(crate) async fn exchange(
     if body.is_done() {
         // The usual case: the whole answer came with its head.
         if answer.reusable && conn.is_clean() {
-            client.idle.put(conn);
+            idle.put(conn);
         }
         *resp.body_mut() = FastBody::Left(Whole {
             body: Some(Bytes::from(whole)),
@@ -192,7 +190,7 @@ pub(crate) async fn exchange(
     let (mut tx, rx) = Channel::new(STREAM_FRAMES_AHEAD);
     *resp.body_mut() = FastBody::Right(rx);
     let reusable = answer.reusable;
-    let idle = client.idle.clone();
+    let idle = idle.clone();
     tokio::spawn(async move {
         let _active = active;
         if !whole.is_empty() && tx.send_data(Bytes::from(whole)).await.is_err() {

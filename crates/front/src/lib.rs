@@ -18,8 +18,11 @@
 //! - [`tls`]: the rustls configuration and the handshake's facts.
 //! - [`pipe`]: internal connections, [`pipe::Prefixed`] streams.
 //! - [`h2`]: HTTP/2, each stream one HTTP/1.1 request to the loop.
-//! - [`upstream`]: the internal HTTP/1.1 connections those requests go
-//!   over, reused from stream to stream.
+//! - [`heads`]: a stream's head as HTTP/1.1 for the loop, and back.
+//! - [`fast`]: a stream without a request body, written to the loop and
+//!   read back by hand.
+//! - [`upstream`]: a stream with a body, through hyper's HTTP/1.1 client;
+//!   both reuse their internal connections from stream to stream.
 //!
 //! Draining (SIGTERM): the listeners close, HTTP/2 connections send
 //! GOAWAY and finish their streams; TLS connections the loop took over
@@ -28,6 +31,7 @@
 
 mod fast;
 pub mod h2;
+mod heads;
 mod pipe;
 pub mod tls;
 mod upstream;
