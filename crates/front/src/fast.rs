@@ -22,9 +22,8 @@
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::channel::{Channel, Sender};
@@ -34,7 +33,8 @@ use hyper::{Method, Response, StatusCode, Uri};
 use tokio::net::UnixStream;
 
 use super::heads::h2_response_head;
-use super::upstream::{Failure, MAX_IDLE_INTERNAL};
+use super::pipe::Idle;
+use super::upstream::Failure;
 use qiao_http::upstream_head::UpstreamHead;
 use qiao_native::upconn::{BodyReader, ReadFailure, UpConn};
 use qiao_native::upstream::policy::IDEMPOTENT;
@@ -80,39 +80,8 @@ impl<G: Unpin> Body for Whole<G> {
     }
 }
 
-/// The idle hand-driven connections of one client connection, newest last.
-pub(crate) struct Idle {
-    conns: Mutex<Vec<(Internal, Instant)>>,
-    /// Longest idle time of a reused connection: half the loop's
-    /// keep-alive timeout, so the loop does not close it as it is reused.
-    max_idle: Duration,
-}
-
-impl Idle {
-    pub(crate) fn new(keepalive: Duration) -> Self {
-        Idle {
-            conns: Mutex::new(Vec::new()),
-            max_idle: keepalive / 2,
-        }
-    }
-
-    fn take(&self) -> Option<Internal> {
-        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some((c, since)) = conns.pop() {
-            if since.elapsed() < self.max_idle && c.is_quiet() {
-                return Some(c);
-            }
-        }
-        None
-    }
-
-    fn put(&self, conn: Internal) {
-        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if conns.len() < MAX_IDLE_INTERNAL {
-            conns.push((conn, Instant::now()));
-        }
-    }
-}
+/// The idle hand-driven connections of one client connection.
+pub(crate) type IdleConns = Idle<Internal>;
 
 /// The HTTP/1.1 request head for `method`, `target` and `headers` (already
 /// mapped by `heads::h1_request_head`), in one buffer.
@@ -137,7 +106,7 @@ pub(crate) fn head_bytes(method: &Method, target: &Uri, headers: &HeaderMap) -> 
 /// of `idle` or one `connect` opens, and returns its answer as the
 /// stream's response; `active` is held until the body is handed over.
 pub(crate) async fn exchange<G: Send + Unpin + 'static>(
-    idle: &Arc<Idle>,
+    idle: &Arc<IdleConns>,
     connect: impl Fn() -> io::Result<UnixStream>,
     method: &Method,
     head: &[u8],
@@ -145,7 +114,8 @@ pub(crate) async fn exchange<G: Send + Unpin + 'static>(
 ) -> Result<Response<FastBody<G>>, Failure> {
     let to_head = method == Method::HEAD;
     let (mut conn, answer) = loop {
-        let (mut conn, reused) = match idle.take() {
+        // Quiet: the loop has neither written nor closed it while idle.
+        let (mut conn, reused) = match idle.take(Internal::is_quiet) {
             Some(c) => (c, true),
             None => (UpConn::new(connect().map_err(|_| Failure::Connect)?), false),
         };

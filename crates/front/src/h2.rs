@@ -29,7 +29,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-use super::fast::{self, FastBody, Idle};
+use super::fast::{self, FastBody, IdleConns};
 use super::heads::{h1_request_head, h2_response_head};
 use super::pipe;
 use super::upstream::{self, Failure, Pool, Returning};
@@ -65,7 +65,7 @@ pub struct Client {
     pool: Arc<Pool>,
     /// Internal connections kept for the next streams without a request
     /// body (driven by hand: `fast`).
-    pub(crate) idle: Arc<Idle>,
+    pub(crate) idle: Arc<IdleConns>,
 }
 
 impl Client {
@@ -83,7 +83,7 @@ impl Client {
             active: AtomicUsize::new(0),
             started: AtomicU64::new(0),
             pool: Arc::new(Pool::new(keepalive)),
-            idle: Arc::new(Idle::new(keepalive)),
+            idle: Arc::new(IdleConns::new(keepalive)),
         }
     }
 }

@@ -14,9 +14,9 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UnixStream;
@@ -37,6 +37,46 @@ pub(crate) fn connect(inbox: &Inbox, peer: PeerInfo, listener: usize) -> io::Res
     let ours = UnixStream::from_std(ours)?;
     inbox.push(Adopted::pair(theirs, peer, listener));
     Ok(ours)
+}
+
+/// Idle internal connections one client connection keeps at most (of each
+/// kind: hand-driven, `fast`, and hyper's, `upstream`).
+pub(crate) const MAX_IDLE_INTERNAL: usize = 16;
+
+/// The idle internal connections of one client connection, newest last.
+/// A connection idle for half of `--keepalive` is not reused: the loop
+/// could close it as it is reused.
+pub(crate) struct Idle<T> {
+    conns: Mutex<Vec<(T, Instant)>>,
+    max_idle: Duration,
+}
+
+impl<T> Idle<T> {
+    pub(crate) fn new(keepalive: Duration) -> Self {
+        Idle {
+            conns: Mutex::new(Vec::new()),
+            max_idle: keepalive / 2,
+        }
+    }
+
+    /// The newest connection young enough and `usable`; older or unusable
+    /// ones on the way are dropped.
+    pub(crate) fn take(&self, usable: impl Fn(&T) -> bool) -> Option<T> {
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some((c, since)) = conns.pop() {
+            if since.elapsed() < self.max_idle && usable(&c) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn put(&self, conn: T) {
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        if conns.len() < MAX_IDLE_INTERNAL {
+            conns.push((conn, Instant::now()));
+        }
+    }
 }
 
 /// Registers a front client connection with the inbox for its lifetime,

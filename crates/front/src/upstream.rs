@@ -12,9 +12,8 @@
 //! already partly written is never retried (its body may be half gone).
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -22,12 +21,12 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
-use super::pipe;
+use super::pipe::{self, Idle};
 use qiao_io::inbox::Inbox;
 use qiao_io::listener::PeerInfo;
 
-/// Idle internal connections one client connection keeps at most.
-pub(crate) const MAX_IDLE_INTERNAL: usize = 16;
+/// The idle hyper client connections of one client connection.
+pub(crate) type Pool = Idle<SendRequest<Incoming>>;
 
 /// Why a stream got no answer from the loop.
 #[derive(Debug)]
@@ -36,40 +35,6 @@ pub(crate) enum Failure {
     Connect,
     /// The connection failed before an answer (a stopping worker).
     NoAnswer,
-}
-
-/// The idle connections of one client connection, newest last.
-pub(crate) struct Pool {
-    idle: Mutex<Vec<(SendRequest<Incoming>, Instant)>>,
-    /// Longest idle time of a reused connection: half the loop's
-    /// keep-alive timeout, so the loop does not close it as it is reused.
-    max_idle: Duration,
-}
-
-impl Pool {
-    pub(crate) fn new(keepalive: Duration) -> Self {
-        Pool {
-            idle: Mutex::new(Vec::new()),
-            max_idle: keepalive / 2,
-        }
-    }
-
-    fn take(&self) -> Option<SendRequest<Incoming>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some((s, since)) = idle.pop() {
-            if !s.is_closed() && since.elapsed() < self.max_idle {
-                return Some(s);
-            }
-        }
-        None
-    }
-
-    fn put(&self, s: SendRequest<Incoming>) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE_INTERNAL {
-            idle.push((s, Instant::now()));
-        }
-    }
 }
 
 /// Sends `req` to the loop over an idle connection of `pool`, or a new
@@ -81,7 +46,7 @@ pub(crate) async fn send(
     listener: usize,
     mut req: Request<Incoming>,
 ) -> Result<(Response<Incoming>, SendRequest<Incoming>), Failure> {
-    while let Some(mut sender) = pool.take() {
+    while let Some(mut sender) = pool.take(|s| !s.is_closed()) {
         match sender.try_send_request(req).await {
             Ok(resp) => return Ok((resp, sender)),
             Err(mut e) => match e.take_message() {
