@@ -497,18 +497,16 @@ impl EventLoop {
         // Read into the room there is; a full buffer grows to READ_CHUNK.
         let spare = conn.buf.capacity() - conn.buf.len();
         let want = if spare >= MIN_READ { spare } else { READ_CHUNK };
-        let read = conn.wire.read_some(&mut conn.buf, want);
-        // A short read emptied the socket of data, as `WouldBlock` says
-        // it was. Not of an end of stream the same event announced: only a
-        // read sees that, and no new event will come for it. Under TLS a
-        // short read says nothing of the socket (the session may have had
-        // a record in hand): only `WouldBlock` does.
-        let tls = conn.wire.is_tls();
+        let read = conn.wire.read_emptying(&mut conn.buf, want);
+        // An emptied socket, as `WouldBlock` says it is, waits for its next
+        // readiness edge. Not so an end of stream the same event
+        // announced: only a read sees that, and no new event will come for
+        // it.
         conn.drained = !conn.read_closed
             && match &read {
-                Ok(n) => !tls && *n > 0 && *n < want,
+                Ok((_, emptied)) => *emptied,
                 Err(e) => e.kind() == io::ErrorKind::WouldBlock,
             };
-        read
+        read.map(|(n, _)| n)
     }
 }

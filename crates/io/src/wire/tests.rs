@@ -229,3 +229,42 @@ fn plaintext_is_the_socket_itself() {
     assert_eq!(wire.read_some(&mut buf, 10).unwrap(), 3);
     assert_eq!(buf, b"xyz");
 }
+
+/// Waits until the socket has something to read.
+fn readable(wire: &Wire) {
+    sock::wait(wire.fd(), sock::Interest::Read, Instant::now() + TIMEOUT).unwrap();
+}
+
+#[test]
+fn a_read_says_whether_it_emptied_the_socket() {
+    let (wire, _s, mut client) = pair();
+    // One small record, taken whole: the socket is empty.
+    client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    readable(&wire);
+    let mut buf = Vec::new();
+    assert_eq!(wire.read_emptying(&mut buf, 4096).unwrap(), (18, true));
+    // Taken in part (`max` reached): bytes wait in the session, so the
+    // socket is not said to be empty, and the rest comes without it.
+    client.write_all(b"0123456789").unwrap();
+    readable(&wire);
+    assert_eq!(wire.read_emptying(&mut buf, 4).unwrap(), (4, false));
+    assert_eq!(wire.read_emptying(&mut buf, 100).unwrap(), (6, false));
+    assert!(matches!(
+        wire.read_emptying(&mut buf, 100),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock
+    ));
+    // More than one socket read offers: not known to be empty.
+    let big = vec![7u8; 40_000];
+    client.write_all(&big).unwrap();
+    readable(&wire);
+    let (n, emptied) = wire.read_emptying(&mut buf, 100_000).unwrap();
+    assert!(n > 0 && !emptied, "{n} {emptied}");
+
+    // Plaintext: a short read empties the socket, a full one does not.
+    let (a, mut b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let plain = Wire::plain(a.as_raw_fd());
+    b.write_all(b"abcdef").unwrap();
+    assert_eq!(plain.read_emptying(&mut buf, 4).unwrap(), (4, false));
+    assert_eq!(plain.read_emptying(&mut buf, 4).unwrap(), (2, true));
+}
