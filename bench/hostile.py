@@ -17,6 +17,22 @@ attack, then while each attack below runs against the same worker:
 - ``slowloris``: 500 connections send a request head one byte a second;
 - ``slow-upload``: 50 connections send a 10 MB body at 1 KiB a second.
 
+With ``--tls`` the worker serves TLS (a throw-away self-signed P-256
+certificate), the well-behaved client and every attack above go through
+TLS (``h2-zero-window`` with ALPN ``h2``), and two attacks on the
+handshake itself are added:
+
+- ``tls-slow-hello``: 500 connections send a ClientHello one byte a
+  second (slowloris before the handshake);
+- ``tls-handshakes``: 2 processes make full handshakes back to back and
+  close each connection at once (a flood of the handshake's CPU). Processes,
+  not threads beside the well-behaved client: a busy thread of its own
+  process would hold the GIL and delay the client's own reads by up to
+  Python's switch interval (5 ms), which measures the client, not Qiao;
+  and at the lowest CPU priority (``nice`` 19), so that on a small machine
+  they take the CPU the worker and the client leave, and the client's
+  latency is the worker's doing, not the scheduler's.
+
 For each it reports the client's success rate, median and p99 latency, the
 p99 against the unattacked one (goal: 100 % and within 2x), and the
 worker's resident memory after the attack ended (a burst must not leave
@@ -28,20 +44,24 @@ machine.
     PYTHONPATH=python python3 bench/hostile.py
     PYTHONPATH=python python3 bench/hostile.py --duration 10 --out bench/RESULTS-hostile.md
     PYTHONPATH=python python3 bench/hostile.py --server-args "--threads 1"
+    PYTHONPATH=python python3 bench/hostile.py --tls --out bench/RESULTS-hostile-tls.md
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import multiprocessing
 import os
 import platform
 import select
 import shlex
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -53,10 +73,38 @@ CLIENT_TIMEOUT = 5.0
 CLIENT_GAP = 0.005
 SMALL_RCVBUF = 4096
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+#: Processes of the ``tls-handshakes`` attack.
+HANDSHAKE_PROCESSES = 2
+
+#: Set by ``--tls``: the client side of every connection (no verification:
+#: the certificate is a throw-away one), and the same with ALPN ``h2``.
+TLS: ssl.SSLContext | None = None
+TLS_H2: ssl.SSLContext | None = None
 
 
 def request(path: str, extra: bytes = b"") -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: bench\r\n".encode() + extra + b"\r\n"
+
+
+def client_context(alpn: list[str] | None = None) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def self_signed(work: str) -> list[str]:
+    """A throw-away certificate and key in `work`, as qiao options."""
+    cert, key = f"{work}/c.pem", f"{work}/k.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        + ["-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return ["--certfile", cert, "--keyfile", key]
 
 
 class Server:
@@ -96,12 +144,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def connect(port: int, rcvbuf: int | None = None) -> socket.socket:
+def connect(port: int, rcvbuf: int | None = None, ctx: ssl.SSLContext | None = None):
+    """A connection to the worker, through TLS with ``--tls`` (`ctx`
+    overrides the context)."""
     s = socket.socket()
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.connect(("127.0.0.1", port))
-    return s
+    ctx = ctx or TLS
+    return ctx.wrap_socket(s) if ctx else s
 
 
 # -- attacks: each runs until `stop` is set, then closes its sockets ------------------
@@ -148,10 +199,11 @@ def h2_zero_window(port, stop):
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
     conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
-    head = [(":method", "GET"), (":scheme", "http"), (":path", "/big"), (":authority", "bench")]
+    scheme = "https" if TLS else "http"
+    head = [(":method", "GET"), (":scheme", scheme), (":path", "/big"), (":authority", "bench")]
     for i in range(128):
         conn.send_headers(1 + 2 * i, head, end_stream=True)
-    s = connect(port)
+    s = connect(port, ctx=TLS_H2)
     s.sendall(conn.data_to_send())
     s.settimeout(0.2)
     while not stop.is_set():
@@ -195,6 +247,71 @@ def slow_upload(port, stop, n=50):
     return socks
 
 
+def client_hello() -> bytes:
+    """The bytes of a TLS ClientHello, made by Python's own client."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_context().wrap_bio(incoming, outgoing)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def tls_slow_hello(port, stop, n=500):
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.connect(("127.0.0.1", port))
+        socks.append(s)
+    hello = client_hello()
+    at = 0
+    while not stop.wait(1.0) and at < len(hello) - 1:
+        for s in socks:
+            try:
+                s.send(hello[at : at + 1])
+            except OSError:
+                pass
+        at += 1
+    return socks
+
+
+def handshake_flood(port: int, done) -> None:
+    """One process of ``tls-handshakes``: handshakes until terminated,
+    counted in `done`."""
+    os.nice(19)
+    ctx = client_context()
+    while True:
+        try:
+            connect(port, ctx=ctx).close()
+        except OSError:
+            continue
+        with done.get_lock():
+            done.value += 1
+
+
+def tls_handshakes(port, stop):
+    spawn = multiprocessing.get_context("spawn")
+    done = spawn.Value("q", 0)
+    procs = [
+        spawn.Process(target=handshake_flood, args=(port, done), daemon=True)
+        for _ in range(HANDSHAKE_PROCESSES)
+    ]
+    started = time.monotonic()
+    for p in procs:
+        p.start()
+    stop.wait()
+    for p in procs:
+        p.terminate()
+        p.join(5)
+    rate = done.value / (time.monotonic() - started)
+    print(f"tls-handshakes: {rate:.0f} handshakes a second", file=sys.stderr, flush=True)
+    return []
+
+
+#: Attacks that only make sense against a TLS port.
+TLS_ONLY = {"tls-slow-hello", "tls-handshakes"}
+
 ATTACKS = {
     "none": None,
     "pipelining": pipelining,
@@ -204,6 +321,8 @@ ATTACKS = {
     "h2-zero-window": h2_zero_window,
     "slowloris": slowloris,
     "slow-upload": slow_upload,
+    "tls-slow-hello": tls_slow_hello,
+    "tls-handshakes": tls_handshakes,
 }
 
 
@@ -221,6 +340,8 @@ def well_behaved(port: int, duration: float) -> tuple[int, list[float]]:
         try:
             if s is None:
                 s = socket.create_connection(("127.0.0.1", port), timeout=CLIENT_TIMEOUT)
+                if TLS:
+                    s = TLS.wrap_socket(s)
             s.sendall(REQUEST)
             data = b""
             while not data.endswith(b"\r\n\r\nok"):
@@ -295,7 +416,11 @@ def main() -> None:
     )
     ap.add_argument("--duration", type=float, default=5.0, help="seconds measured per attack")
     ap.add_argument("--server-args", default="", help="more options for qiao")
-    ap.add_argument("--attacks", default=",".join(ATTACKS), help="comma-separated, 'none' first")
+    ap.add_argument(
+        "--attacks",
+        help="comma-separated, 'none' first (default: all; the tls- ones need --tls)",
+    )
+    ap.add_argument("--tls", action="store_true", help="serve and attack over TLS")
     ap.add_argument("--out", help="also write the table (with date and machine) here")
     ap.add_argument(
         "--settle",
@@ -305,10 +430,18 @@ def main() -> None:
         "(idle serving threads end after 30 s)",
     )
     args = ap.parse_args()
-    names = [a for a in args.attacks.split(",") if a]
+    global TLS, TLS_H2
+    server_args = shlex.split(args.server_args)
+    if args.tls:
+        TLS, TLS_H2 = client_context(), client_context(["h2"])
+        server_args += self_signed(tempfile.mkdtemp(prefix="qiao-hostile-"))
+    default = [a for a in ATTACKS if args.tls or a not in TLS_ONLY]
+    names = [a for a in args.attacks.split(",") if a] if args.attacks else default
+    if not args.tls and TLS_ONLY & set(names):
+        raise SystemExit(f"{', '.join(sorted(TLS_ONLY & set(names)))} need --tls")
     if names[0] != "none":
         names.insert(0, "none")
-    server = Server(free_port(), shlex.split(args.server_args))
+    server = Server(free_port(), server_args)
     try:
         well_behaved(server.port, 1.0)  # warm up
         base_rss = server.worker_rss_mib()
@@ -326,6 +459,7 @@ def main() -> None:
         with open(args.out, "w") as f:
             f.write(f"# Hostile clients against one worker ({datetime.date.today()})\n\n")
             f.write(f"`python3 bench/hostile.py --duration {args.duration:g}")
+            f.write(" --tls" if args.tls else "")
             f.write(f" --server-args {shlex.quote(args.server_args)}`" if args.server_args else "`")
             machine = f"{platform.node()}, {os.cpu_count()} CPUs"
             f.write(f" on {machine}, Python {platform.python_version()}.\n\n")
