@@ -31,6 +31,10 @@ pub(crate) const MAX_SURPLUS_BYTES: u64 = 64 * 1024;
 /// Logged when an application yields more than its `Content-Length`.
 const SURPLUS_MESSAGE: &str =
     "Application yielded more than its Content-Length: the rest was not read";
+/// Logged when a response is cut because half the serving threads already
+/// wait for slow clients (`io::output`'s wait budget).
+const OVER_BUDGET_LOG: &str = "Response cut: a slow client, and half the serving threads \
+     (--threads) already wait for slow clients";
 
 /// What every serving thread shares: the app and the logging hooks.
 pub(super) struct WsgiShared {
@@ -330,6 +334,12 @@ impl WsgiServe<'_, '_> {
     fn fail(&mut self, sr: &Bound<'_, StartResponse>, msg: &str, err: PyErr) -> Outcome {
         let py = self.py;
         let mut this = sr.borrow_mut();
+        if this.output_over_budget() {
+            // Not the app's fault, but the operator's to know: the worker
+            // had no serving thread to spare for a slow client.
+            self.log(OVER_BUDGET_LOG, None);
+            return Outcome::Close;
+        }
         if this.output_failed() {
             // The client went away mid-response: not the application's fault.
             self.debug(&format!("client disconnected: {}", err.value(py)));

@@ -165,6 +165,10 @@ impl StartResponse {
         self.out.failed()
     }
 
+    pub(crate) fn output_over_budget(&self) -> bool {
+        self.out.over_budget()
+    }
+
     pub fn date(&self) -> &[u8; DATE_LEN] {
         &self.date
     }

@@ -177,6 +177,10 @@ def test_2_slow_readers_hold_no_thread(path, big_file, start_server):
             assert whole == len(readers)
         else:
             assert whole >= 1
+            # A cut is the operator's to know, not a silent disconnect.
+            cut = len(readers) - whole
+            logged = srv.stderr().count("Response cut: a slow client")
+            assert logged == cut, (logged, cut)
     finally:
         for s in readers:
             s.close()

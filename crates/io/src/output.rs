@@ -100,6 +100,9 @@ pub struct Output {
     backlog: Backlog,
     /// Shared by the worker's threads; `None`: waits are not limited.
     budget: Option<Arc<WaitBudget>>,
+    /// The output failed because the budget was spent (see
+    /// [`Output::over_budget`]).
+    over_budget: bool,
 }
 
 /// A serving thread's place for the bytes of a complete response while
@@ -163,6 +166,7 @@ impl Default for Output {
             parked: false,
             backlog: Backlog::default(),
             budget: None,
+            over_budget: false,
         }
     }
 }
@@ -178,6 +182,7 @@ impl Output {
             sent: 0,
             head: 0,
             failed: false,
+            over_budget: false,
             park,
             parked: false,
             backlog: Backlog::default(),
@@ -292,6 +297,13 @@ impl Output {
         self.failed
     }
 
+    /// Whether the output was cut because the worker's [`WaitBudget`] was
+    /// spent (a slow client, and no thread to spare to wait for it): the
+    /// operator's business, unlike a client that went away.
+    pub fn over_budget(&self) -> bool {
+        self.over_budget
+    }
+
     /// Takes the (emptied) buffer back for reuse by the next request.
     pub(crate) fn into_buffer(mut self) -> Vec<u8> {
         self.unpark();
@@ -380,7 +392,9 @@ impl Output {
     ) -> io::Result<()> {
         match waiter {
             Some(waiter) if self.backlog.len() > MAX_BACKLOG_BYTES => {
-                let _turn = self.budget.as_deref().map(WaitBudget::enter).transpose()?;
+                let budget = self.budget.as_deref().map(WaitBudget::enter).transpose();
+                self.over_budget = budget.is_err();
+                let _turn = budget?;
                 self.backlog
                     .write_until(&self.wire, MAX_BACKLOG_BYTES, self.timeout, waiter)?;
             }
