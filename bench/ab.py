@@ -63,7 +63,8 @@ def measure(compare: str, apps: str, duration: int) -> dict[str, float]:
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        rows = json.load(open(out.name))
+        with open(out.name) as f:
+            rows = json.load(f)
     return {r["app"]: float(r["rps"]) for r in rows if r.get("rps")}
 
 
