@@ -10,7 +10,8 @@
 #   2. build Qiao and install it into this Python (`pip install .`)
 #   3. cargo fmt --check
 #   4. cargo clippy --all-targets -- -D warnings (the workspace's default
-#      members: every crate), and scripts/module-cycles.py
+#      members: every crate), scripts/module-cycles.py, and cargo doc
+#      (developer docs, private items included: a broken link fails)
 #   5. ruff check and ruff format --check on the whole tree
 #   6. mypy.stubtest qiao._qiao: the stub python/qiao/_qiao.pyi matches the
 #      built engine module (names, parameters, classes)
@@ -134,6 +135,9 @@ cargo clippy --all-targets -- -D warnings
 
 section "no module cycles inside a crate (scripts/module-cycles.py)"
 "$PY" scripts/module-cycles.py
+
+section "cargo doc --document-private-items, warnings as errors (links resolve)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --document-private-items
 
 section "ruff check + ruff format --check (the whole tree, Markdown code blocks too)"
 "$PY" -m ruff check .

@@ -1,7 +1,7 @@
 //! One HTTP/1.1 client connection driven by hand ([`UpConn`]): a tokio
 //! stream and its read buffer; the request head goes out with one
 //! non-blocking write, the response head is parsed in place by the HTTP
-//! ring ([`upstream_head`](qiao_http::upstream_head)) and the body handed
+//! ring ([`qiao_http::upstream_head`]) and the body handed
 //! out as spans of the same buffer, decoded by the ring's [`BodyDecoder`]
 //! when it is `Content-Length` or chunked.
 //!
@@ -252,7 +252,7 @@ impl<S: Link> UpConn<S> {
 
     /// The next body bytes already received, as a range of
     /// [`bytes`](Self::bytes); `Ok(None)` when none are (see
-    /// [`body_done`](Self::body_done)).
+    /// [`BodyReader::is_done`]).
     pub fn body_ready(&mut self, body: &mut BodyReader) -> Result<Option<Range<usize>>, String> {
         loop {
             if body.decoder.as_ref().is_some_and(BodyDecoder::is_done) {

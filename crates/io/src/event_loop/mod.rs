@@ -95,7 +95,7 @@ pub struct EventLoop {
     events: Events,
     /// The last poll filled `events`: more may be waiting.
     events_left: bool,
-    /// When the loop last waited in the native [`LoopWaiter`].
+    /// When the loop last waited in the native [`LoopWaiter`](crate::native_service::LoopWaiter).
     waited: Instant,
     /// This wait's events: token, and whether the peer's side closed.
     tokens: Vec<(Token, bool)>,
