@@ -1,6 +1,8 @@
 //! A stream without a request body (a `GET`, a `HEAD`: most streams)
-//! forwarded to the event loop by hand: its HTTP/1.1 head written straight
-//! from the HTTP/2 request in one buffer, the loop's answer read and parsed
+//! forwarded to the event loop by hand: its HTTP/1.1 head made straight
+//! from the HTTP/2 request in one buffer and handed to the loop in memory
+//! for the internal connection (`Inbox::inject`: no write to the socket
+//! pair, no read by the loop), the loop's answer read and parsed
 //! in place by [`UpConn`] (the native proxy's client connection, over the
 //! internal socket pair instead of TCP), the body handed to the stream
 //! whole when it came with the head, else streamed through a small channel.
@@ -36,11 +38,24 @@ use super::heads::h2_response_head;
 use super::pipe::Idle;
 use super::upstream::Failure;
 use qiao_http::upstream_head::UpstreamHead;
+use qiao_io::inbox::Inbox;
 use qiao_native::upconn::{BodyReader, ReadFailure, UpConn};
 use qiao_native::upstream::policy::IDEMPOTENT;
 
-/// An internal connection the front drives by hand.
-pub(crate) type Internal = UpConn<UnixStream>;
+/// An internal connection the front drives by hand: its requests go to
+/// the loop by [`Inbox::inject`] under `id`, its answers come over the
+/// socket pair.
+pub(crate) struct Internal {
+    conn: UpConn<UnixStream>,
+    id: u64,
+}
+
+impl Internal {
+    /// The loop has neither written to nor closed it (see `UpConn`).
+    fn is_quiet(&self) -> bool {
+        self.conn.is_quiet()
+    }
+}
 
 /// Frames a streamed response body may run ahead of its stream: the loop's
 /// writes stop (the socket pair fills) when the client stops reading.
@@ -103,36 +118,43 @@ pub(crate) fn head_bytes(method: &Method, target: &Uri, headers: &HeaderMap) -> 
 }
 
 /// Sends a request without a body to the loop, over an idle connection
-/// of `idle` or one `connect` opens, and returns its answer as the
-/// stream's response; `active` is held until the body is handed over.
+/// of `idle` or one `connect` opens (with the name to inject its requests
+/// under), and returns its answer as the stream's response; `active` is
+/// held until the body is handed over.
 pub(crate) async fn exchange<G: Send + Unpin + 'static>(
+    inbox: &Inbox,
     idle: &Arc<IdleConns>,
-    connect: impl Fn() -> io::Result<UnixStream>,
+    connect: impl Fn() -> io::Result<(UnixStream, u64)>,
     method: &Method,
     head: &[u8],
     active: G,
 ) -> Result<Response<FastBody<G>>, Failure> {
     let to_head = method == Method::HEAD;
-    let (mut conn, answer) = loop {
+    let (mut internal, answer) = loop {
         // Quiet: the loop has neither written nor closed it while idle.
-        let (mut conn, reused) = match idle.take(Internal::is_quiet) {
+        let (mut internal, reused) = match idle.take(Internal::is_quiet) {
             Some(c) => (c, true),
-            None => (UpConn::new(connect().map_err(|_| Failure::Connect)?), false),
+            None => {
+                let (stream, id) = connect().map_err(|_| Failure::Connect)?;
+                let conn = UpConn::new(stream);
+                (Internal { conn, id }, false)
+            }
         };
-        let stale = match conn.send(head).await {
-            Err(_) => reused,
-            Ok(()) => match conn.read_head(to_head, None).await {
-                Ok(answer) => break (conn, answer),
-                Err(ReadFailure::Closed {
-                    answered: false, ..
-                }) => reused && IDEMPOTENT.contains(&method.as_str().as_bytes()),
-                Err(_) => false,
-            },
+        inbox.inject(internal.id, head.to_vec());
+        // A connection the loop closed meanwhile drops the request and
+        // ends: retried on a new one when that is safe.
+        let stale = match internal.conn.read_head(to_head, None).await {
+            Ok(answer) => break (internal, answer),
+            Err(ReadFailure::Closed {
+                answered: false, ..
+            }) => reused && IDEMPOTENT.contains(&method.as_str().as_bytes()),
+            Err(_) => false,
         };
         if !stale {
             return Err(Failure::NoAnswer);
         }
     };
+    let conn = &mut internal.conn;
     let empty = Whole {
         body: None,
         _active: None,
@@ -149,7 +171,7 @@ pub(crate) async fn exchange<G: Send + Unpin + 'static>(
     if body.is_done() {
         // The usual case: the whole answer came with its head.
         if answer.reusable && conn.is_clean() {
-            idle.put(conn);
+            idle.put(internal);
         }
         *resp.body_mut() = FastBody::Left(Whole {
             body: Some(Bytes::from(whole)),
@@ -166,8 +188,9 @@ pub(crate) async fn exchange<G: Send + Unpin + 'static>(
         if !whole.is_empty() && tx.send_data(Bytes::from(whole)).await.is_err() {
             return; // the stream is gone: so is the connection (not clean)
         }
-        if stream_rest(&mut conn, &mut body, tx).await && reusable && conn.is_clean() {
-            idle.put(conn);
+        let conn = &mut internal.conn;
+        if stream_rest(conn, &mut body, tx).await && reusable && conn.is_clean() {
+            idle.put(internal);
         }
     });
     Ok(resp)
@@ -176,7 +199,7 @@ pub(crate) async fn exchange<G: Send + Unpin + 'static>(
 /// Sends the rest of the body to the stream as it arrives; true when all
 /// of it went. A body the loop cut is cut on the stream too (reset).
 async fn stream_rest(
-    conn: &mut Internal,
+    conn: &mut UpConn<UnixStream>,
     body: &mut BodyReader,
     mut tx: Sender<Bytes, io::Error>,
 ) -> bool {

@@ -122,8 +122,10 @@ async fn forward(
     };
     if body.is_end_stream() {
         let head = fast::head_bytes(&parts.method, &target, &headers);
-        let connect = || pipe::connect(&client.inbox, client.peer.clone(), client.listener);
-        let sent = fast::exchange(&client.idle, connect, &parts.method, &head, active).await;
+        let connect =
+            || pipe::connect_injected(&client.inbox, client.peer.clone(), client.listener);
+        let (inbox, idle) = (&client.inbox, &client.idle);
+        let sent = fast::exchange(inbox, idle, connect, &parts.method, &head, active).await;
         return Ok(match sent {
             Ok(resp) => resp.map(Either::Right),
             Err(failure) => failed(failure),

@@ -329,6 +329,7 @@ async fn serve_tls(
         peer,
         listener: info,
         held: Some(held),
+        pair_id: None,
     });
 }
 

@@ -39,6 +39,24 @@ pub(crate) fn connect(inbox: &Inbox, peer: PeerInfo, listener: usize) -> io::Res
     Ok(ours)
 }
 
+/// [`connect`], for a connection whose requests the front hands the loop
+/// in memory ([`Inbox::inject`]) instead of writing them to the socket:
+/// also returns the name to inject them under.
+pub(crate) fn connect_injected(
+    inbox: &Inbox,
+    peer: PeerInfo,
+    listener: usize,
+) -> io::Result<(UnixStream, u64)> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    ours.set_nonblocking(true)?;
+    let ours = UnixStream::from_std(ours)?;
+    let id = inbox.pair_id();
+    let mut adopted = Adopted::pair(theirs, peer, listener);
+    adopted.pair_id = Some(id);
+    inbox.push(adopted);
+    Ok((ours, id))
+}
+
 /// Idle internal connections one client connection keeps at most (of each
 /// kind: hand-driven, `fast`, and hyper's, `upstream`).
 pub(crate) const MAX_IDLE_INTERNAL: usize = 16;

@@ -54,6 +54,9 @@ pub(crate) struct Conn {
     /// Held for the connection's life: what the front counts it by
     /// (`--max-connections`, draining) when it handed the connection over.
     pub held: Option<Box<dyn Send>>,
+    /// The name the front injects this connection's requests under
+    /// (`io::inbox`), if it does.
+    pub pair_id: Option<u64>,
 }
 
 impl Conn {
@@ -78,6 +81,7 @@ impl Conn {
             close_after_write: false,
             writable: false,
             held: None,
+            pair_id: None,
         }
     }
 

@@ -13,6 +13,14 @@
 //! - Out ([`Handoff`]): a plaintext connection whose first bytes are the
 //!   HTTP/2 preface (h2c with prior knowledge) goes to the front with the
 //!   bytes already read.
+//! - Requests ([`Inbox::inject`]): the head of a request without a body,
+//!   for an internal connection the loop already holds, handed over in
+//!   memory instead of written to the socket pair. The loop takes it as
+//!   if it had read it from that connection; the answer still comes back
+//!   over the socket. Why: per HTTP/2 stream, the front's send and the
+//!   loop's read of the pair were two of its four system calls, and the
+//!   kernel's wake-ups behind them. Several streams handed over before
+//!   the loop next looks cost one wake-up between them.
 //! - [`Inbox::enter`]/[`Inbox::leave`] count the front's client
 //!   connections, so a draining loop waits for the front's in-flight
 //!   requests (which may not have reached the loop yet) before it ends;
@@ -20,7 +28,7 @@
 
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use mio::Waker;
@@ -52,6 +60,9 @@ pub struct Adopted {
     /// Dropped when the loop closes the connection (what the front counts
     /// it by: its `--max-connections` permit, its open count).
     pub held: Option<Box<dyn Send>>,
+    /// The name requests for this (socket pair) connection are injected
+    /// under ([`Inbox::inject`]); `None`: they come over the socket.
+    pub pair_id: Option<u64>,
 }
 
 impl Adopted {
@@ -62,8 +73,18 @@ impl Adopted {
             peer,
             listener,
             held: None,
+            pair_id: None,
         }
     }
+}
+
+/// What the loop takes from the inbox at once: connections to adopt, then
+/// requests for connections it holds (a request may be for a connection
+/// adopted in the same take, so adoption comes first).
+#[derive(Default)]
+pub struct Taken {
+    pub adopted: Vec<Adopted>,
+    pub injected: Vec<(u64, Vec<u8>)>,
 }
 
 /// A plaintext connection leaving the loop for the front (h2c).
@@ -82,9 +103,11 @@ pub(crate) type HandoffSink = Box<dyn Fn(Handoff) + Send + Sync>;
 /// Shared by one event loop and its front.
 #[derive(Default)]
 pub struct Inbox {
-    queue: Mutex<Vec<Adopted>>,
+    queue: Mutex<Taken>,
     /// Something is queued: the loop looks at the queue only then.
     pending: AtomicBool,
+    /// The last [`Adopted::pair_id`] given.
+    pair_ids: AtomicU64,
     waker: OnceLock<Arc<Waker>>,
     /// Client connections the front holds open.
     open: AtomicUsize,
@@ -127,15 +150,42 @@ impl Inbox {
 
     /// Queues a connection for the loop and wakes it.
     pub fn push(&self, a: Adopted) {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push(a);
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .adopted
+            .push(a);
         self.pending.store(true, Ordering::Release);
         self.wake();
     }
 
+    /// A new [`Adopted::pair_id`]: never given before in this worker, so
+    /// a request injected for a connection the loop has closed meanwhile
+    /// can reach no other.
+    pub fn pair_id(&self) -> u64 {
+        self.pair_ids.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Hands the loop `request` (whole: a head, no body) for the adopted
+    /// connection named `pair_id`, as if it had come over its socket. The
+    /// loop is woken only if nothing else is pending: one wake-up for all
+    /// the requests queued before it looks. A connection the loop has
+    /// closed drops the request; the front sees the socket's end.
+    pub fn inject(&self, pair_id: u64, request: Vec<u8>) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .injected
+            .push((pair_id, request));
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            self.wake();
+        }
+    }
+
     /// What was queued since the last call (the loop's side).
-    pub fn take(&self) -> Vec<Adopted> {
+    pub fn take(&self) -> Taken {
         if !self.pending.swap(false, Ordering::Acquire) {
-            return Vec::new();
+            return Taken::default();
         }
         std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
     }

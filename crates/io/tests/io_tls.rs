@@ -84,6 +84,7 @@ fn adopt(inbox: &Inbox, base: usize, early: &[u8], held: Box<dyn Send>) -> TlsCl
         peer: PeerInfo::default(),
         listener: base,
         held: Some(held),
+        pair_id: None,
     });
     client
 }

@@ -1,9 +1,12 @@
 //! The loop's side of the protocol front (see `io::inbox`): adopting the
 //! internal connections the front queues (TLS and HTTP/2 requests, as
 //! plain HTTP/1.1) and handing plaintext connections that open with the
-//! HTTP/2 preface over to it. A child of `event_loop`, so it works on the
-//! loop's own state; nothing here runs unless a front is attached.
+//! HTTP/2 preface over to it; and taking the requests the front injects
+//! for the internal connections it holds (`io::inbox`). A child of
+//! `event_loop`, so it works on the loop's own state; nothing here runs
+//! unless a front is attached.
 
+use std::collections::HashMap;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +16,26 @@ use crate::conn::Conn;
 use crate::inbox::{Carrier, Handoff, Inbox};
 use crate::listener::{ListenerInfo, Stream};
 use crate::wire::Wire;
+
+/// The adopted connections the front injects requests for.
+#[derive(Default)]
+pub(super) struct Pairs {
+    /// Slot of each, by its `pair_id`.
+    slots: HashMap<u64, usize>,
+    /// Requests injected while their connection was out in a job: taken
+    /// in when it comes back (`finish_job`), as bytes read then would be.
+    pub(super) held: HashMap<usize, Vec<u8>>,
+}
+
+impl Pairs {
+    /// The connection in slot `idx` closed.
+    pub(super) fn forget(&mut self, idx: usize, pair_id: Option<u64>) {
+        if let Some(id) = pair_id {
+            self.slots.remove(&id);
+            self.held.remove(&idx);
+        }
+    }
+}
 
 impl EventLoop {
     /// Connects a front: the loop will adopt what `inbox` queues, as if
@@ -41,7 +64,8 @@ impl EventLoop {
         let Some(inbox) = &self.inbox else {
             return;
         };
-        for a in inbox.take() {
+        let taken = inbox.take();
+        for a in taken.adopted {
             if self.closed {
                 continue; // dropped: the front sees the pair close
             }
@@ -69,6 +93,10 @@ impl EventLoop {
             let mut conn = Box::new(Conn::new(stream, peer, listener, deadline));
             conn.adopted = true;
             conn.held = a.held;
+            conn.pair_id = a.pair_id;
+            if let Some(id) = a.pair_id {
+                self.pairs.slots.insert(id, idx);
+            }
             if let Some(session) = session {
                 conn.wire = Wire::tls(conn.stream.fd(), *session);
             }
@@ -82,6 +110,37 @@ impl EventLoop {
                 self.ready.push_back(idx);
             }
         }
+        for (id, request) in taken.injected {
+            // Closed meanwhile: dropped (the front sees the socket's end).
+            let Some(&idx) = self.pairs.slots.get(&id) else {
+                continue;
+            };
+            if self.conns[idx].is_none() {
+                // Out in a job (its answer is written, the thread not
+                // back yet): held until it comes back.
+                self.pairs.held.entry(idx).or_default().extend(request);
+                continue;
+            }
+            self.receive(idx, &request);
+            if let Step::Ready = self.progress(idx) {
+                self.ready.push_back(idx);
+            }
+        }
+    }
+
+    /// Takes `bytes` in as if read from connection `idx`'s socket.
+    pub(super) fn receive(&mut self, idx: usize, bytes: &[u8]) {
+        let Some(conn) = self.conns[idx].as_mut() else {
+            return;
+        };
+        if conn.buf.capacity() == 0 {
+            conn.buf = self
+                .pool
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(super::FIRST_READ_BUFFER));
+        }
+        conn.compact();
+        conn.buf.extend_from_slice(bytes);
     }
 
     /// Takes a plaintext connection out of the loop and gives it, with

@@ -241,6 +241,10 @@ impl EventLoop {
             self.close(idx);
             return;
         }
+        // A request the front injected while this one was served.
+        if let Some(request) = self.pairs.held.remove(&idx) {
+            self.receive(idx, &request);
+        }
         if let Step::Ready = self.progress(idx) {
             self.ready.push_front(idx);
         }

@@ -186,6 +186,7 @@ impl EventLoop {
             return;
         };
         let _ = self.poll.registry().deregister(conn.stream.source());
+        self.pairs.forget(idx, conn.pair_id);
         let buf = mem::take(&mut conn.buf);
         let adopted = conn.adopted;
         drop(conn);

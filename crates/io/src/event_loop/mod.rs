@@ -126,6 +126,8 @@ pub struct EventLoop {
     closed: bool,
     /// The protocol front's door, when one is attached (`front.rs`).
     inbox: Option<Arc<super::inbox::Inbox>>,
+    /// The connections the front injects requests for (`front.rs`).
+    pairs: front::Pairs,
     /// How many serving threads may wait for slow clients at once (set by
     /// the pool, which knows how many threads there are).
     budget: Option<Arc<WaitBudget>>,
@@ -177,6 +179,7 @@ impl EventLoop {
             next_sweep: Instant::now() + SWEEP_INTERVAL,
             closed: false,
             inbox: None,
+            pairs: front::Pairs::default(),
             budget: None,
         })
     }

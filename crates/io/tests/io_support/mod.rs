@@ -20,7 +20,8 @@
 //! - `/hold`: blocks until the test calls [`State::release`] (or twice
 //!   [`CLIENT_TIMEOUT`] passes: a client gives up first); answers `released`.
 //!   `/hold?spin`: the same, waiting on the CPU (a busy loop), as a
-//!   request computing something does.
+//!   request computing something does. `/answer-then-hold`: answers
+//!   first, then holds its connection out of the loop the same way.
 //! - anything else (`/noread`, `/`...): the request target as the body,
 //!   without reading the request body.
 //!
@@ -251,6 +252,14 @@ impl Serve for Fake {
             b"/hold" => {
                 self.state.hold(ex.bytes(&ex.head.query) == b"spin");
                 respond(ex, b"released", close, true)
+            }
+            b"/answer-then-hold" => {
+                let outcome = respond(ex, b"answered", close, true);
+                // Written now, not held back for a batch.
+                let mut wait = sock::wait;
+                let _ = ex.out.flush(&mut wait);
+                self.state.hold(false);
+                outcome
             }
             b"/panic" => panic!("fake application panics on purpose"),
             b"/big" => respond(ex, &(0..BIG).map(big_byte).collect::<Vec<_>>(), close, true),
