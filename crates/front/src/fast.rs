@@ -39,7 +39,7 @@ use super::pipe::Idle;
 use super::upstream::Failure;
 use qiao_http::upstream_head::UpstreamHead;
 use qiao_io::inbox::Inbox;
-use qiao_native::upconn::{BodyReader, ReadFailure, UpConn};
+use qiao_native::upconn::{BodyReader, Next, ReadFailure, UpConn};
 use qiao_native::upstream::policy::IDEMPOTENT;
 
 /// An internal connection the front drives by hand: its requests go to
@@ -204,20 +204,15 @@ async fn stream_rest(
     mut tx: Sender<Bytes, io::Error>,
 ) -> bool {
     loop {
-        match conn.body_ready(body) {
-            Ok(Some(span)) => {
+        match conn.body_next(body, None).await {
+            Ok(Next::Data(span)) => {
                 let data = Bytes::copy_from_slice(&conn.bytes()[span]);
                 if tx.send_data(data).await.is_err() {
                     return false;
                 }
             }
-            Ok(None) if body.is_done() => return true,
-            Ok(None) => {
-                if let Err(why) = conn.body_more(body, None).await {
-                    tx.abort(io::Error::other(why));
-                    return false;
-                }
-            }
+            Ok(Next::Idle) => {} // every piece went to the stream already
+            Ok(Next::End) => return true,
             Err(why) => {
                 tx.abort(io::Error::other(why));
                 return false;

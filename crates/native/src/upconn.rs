@@ -96,6 +96,19 @@ pub struct BodyReader {
     framing: BodyFraming,
     decoder: Option<BodyDecoder>,
     done: bool,
+    /// [`UpConn::body_next`] said [`Next::Idle`]: its next call waits.
+    idle: bool,
+}
+
+/// The next step of a body read by [`UpConn::body_next`].
+pub enum Next {
+    /// Received bytes, as a range of [`UpConn::bytes`].
+    Data(Range<usize>),
+    /// Nothing more has arrived: a reader that buffers flushes now; the
+    /// next call waits for more.
+    Idle,
+    /// The whole body has been handed out.
+    End,
 }
 
 impl UpConn<TcpStream> {
@@ -247,6 +260,7 @@ impl<S: Link> UpConn<S> {
             framing: head.framing,
             decoder,
             done: head.framing == BodyFraming::None,
+            idle: false,
         }
     }
 
@@ -301,6 +315,33 @@ impl<S: Link> UpConn<S> {
             }
             Ok(0) => Err("closed by the upstream before the end of the body".into()),
             Ok(_) => Ok(()),
+        }
+    }
+
+    /// The body's next step: bytes already received, else [`Next::Idle`]
+    /// once before each wait for more (within `timeout`), or the end.
+    /// Both users drive a body with it (the proxy's relay to its client,
+    /// the front's stream of an answer to HTTP/2), so the order of those
+    /// steps lives here once; only what they do with the bytes differs.
+    pub async fn body_next(
+        &mut self,
+        body: &mut BodyReader,
+        timeout: Option<Duration>,
+    ) -> Result<Next, String> {
+        loop {
+            if let Some(span) = self.body_ready(body)? {
+                body.idle = false;
+                return Ok(Next::Data(span));
+            }
+            if body.is_done() {
+                return Ok(Next::End);
+            }
+            if !body.idle {
+                body.idle = true;
+                return Ok(Next::Idle);
+            }
+            body.idle = false;
+            self.body_more(body, timeout).await?;
         }
     }
 }

@@ -12,7 +12,7 @@ use std::ops::Range;
 use super::spawned::send_plain;
 use super::{is_hop_by_hop, NativeProxy};
 use crate::runtime::Client;
-use crate::upconn::UpConn;
+use crate::upconn::{Next, UpConn};
 use crate::upstream::Verdict;
 use crate::{outcome, start_with};
 use qiao_http::response::{push_chunk, BodyMode, Plan, RequestFacts, LAST_CHUNK};
@@ -92,16 +92,16 @@ impl NativeProxy {
         payload: &mut u64,
     ) -> Relayed {
         let mut body = conn.body(head);
+        let timeout = Some(self.opts.timeout);
         loop {
-            let span = match conn.body_ready(&mut body) {
-                Ok(Some(span)) => span,
-                Ok(None) if body.is_done() => break,
-                Ok(None) => {
+            let span = match conn.body_next(&mut body, timeout).await {
+                Ok(Next::Data(span)) => span,
+                Ok(Next::End) => break,
+                Ok(Next::Idle) => {
+                    // What is buffered goes out before the upstream is
+                    // waited for.
                     if !client.write_all(buf).await {
                         return Relayed::ClientGone;
-                    }
-                    if let Err(e) = conn.body_more(&mut body, Some(self.opts.timeout)).await {
-                        return Relayed::Upstream(e);
                     }
                     continue;
                 }
