@@ -218,18 +218,23 @@ def h2_zero_window(port, stop):
     return [s]
 
 
-def slowloris(port, stop, n=500):
-    socks = [connect(port) for _ in range(n)]
-    head = request("/", b"X-Slow: " + b"a" * 64 + b"\r\n")
+def trickle(socks, data: bytes, stop, held_back: int):
+    """Sends `data` to every socket a byte a second until `stop`, never
+    its last `held_back` bytes (the message stays incomplete)."""
     at = 0
-    while not stop.wait(1.0) and at < len(head) - 4:
+    while not stop.wait(1.0) and at < len(data) - held_back:
         for s in socks:
             try:
-                s.send(head[at : at + 1])
+                s.send(data[at : at + 1])
             except OSError:
                 pass
         at += 1
     return socks
+
+
+def slowloris(port, stop, n=500):
+    socks = [connect(port) for _ in range(n)]
+    return trickle(socks, request("/", b"X-Slow: " + b"a" * 64 + b"\r\n"), stop, 4)
 
 
 def slow_upload(port, stop, n=50):
@@ -264,16 +269,7 @@ def tls_slow_hello(port, stop, n=500):
         s = socket.socket()
         s.connect(("127.0.0.1", port))
         socks.append(s)
-    hello = client_hello()
-    at = 0
-    while not stop.wait(1.0) and at < len(hello) - 1:
-        for s in socks:
-            try:
-                s.send(hello[at : at + 1])
-            except OSError:
-                pass
-        at += 1
-    return socks
+    return trickle(socks, client_hello(), stop, 1)
 
 
 def handshake_flood(port: int, done) -> None:
