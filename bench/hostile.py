@@ -111,7 +111,12 @@ class Server:
     def __init__(self, port: int, args: list[str]):
         cmd = [sys.executable, "-m", "qiao", "hostile_app:app", "--bind", f"127.0.0.1:{port}"]
         cmd += ["--workers", "1", "--io-timeout", "30", "--health-path", "/healthz", *args]
-        path = os.pathsep.join([BENCH_DIR, os.environ.get("PYTHONPATH", "")])
+        # The server runs in bench/: a relative PYTHONPATH (the docstring's
+        # `python`) is made absolute first, or the installed qiao would be
+        # measured instead of the tree's.
+        given = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        given = [os.path.abspath(p) for p in given if p]
+        path = os.pathsep.join([BENCH_DIR, *given])
         env = dict(os.environ, PYTHONPATH=path)
         self.port = port
         self.proc = subprocess.Popen(cmd, cwd=BENCH_DIR, env=env)

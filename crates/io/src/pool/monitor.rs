@@ -11,7 +11,9 @@
 //! nothing running for [`PARK_AFTER_TICKS`]
 //! it sleeps until a job starts (or a sweep interval passes), so an idle
 //! server costs no wake-ups. Signals interrupt its wait, and it runs the
-//! caller's `tick` (the Python signal handlers) at once.
+//! caller's `tick` (the Python signal handlers) at once. While it sleeps
+//! it also looks, each sweep interval, for memory a burst has freed
+//! (`alloc::IdleTrim`).
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll};
 
 use super::{HandlerFactory, Pool, NO_CLOCK};
+use crate::alloc::IdleTrim;
 use crate::event_loop::SWEEP_INTERVAL;
 use crate::shared::Shared;
 
@@ -60,6 +63,7 @@ pub(super) fn run<'scope, F: HandlerFactory>(
     let mut quiet = 0u32;
     let mut calm = 0u32;
     let mut next_signal_check = Instant::now() + SWEEP_INTERVAL;
+    let mut idle_trim = IdleTrim::default();
     let debug = std::env::var_os("QIAO_DEBUG_POOL").is_some();
     loop {
         let finished = pool.finished.load(Ordering::SeqCst);
@@ -87,6 +91,10 @@ pub(super) fn run<'scope, F: HandlerFactory>(
         let now = Instant::now();
         if now >= next_signal_check {
             next_signal_check = now + SWEEP_INTERVAL;
+            if asleep {
+                // No request for a while: memory a burst freed goes back.
+                idle_trim.check();
+            }
             if debug {
                 let f = super::lock(&pool.followers);
                 let busy = pool
