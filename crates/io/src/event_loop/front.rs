@@ -130,17 +130,9 @@ impl EventLoop {
 
     /// Takes `bytes` in as if read from connection `idx`'s socket.
     pub(super) fn receive(&mut self, idx: usize, bytes: &[u8]) {
-        let Some(conn) = self.conns[idx].as_mut() else {
-            return;
-        };
-        if conn.buf.capacity() == 0 {
-            conn.buf = self
-                .pool
-                .pop()
-                .unwrap_or_else(|| Vec::with_capacity(super::FIRST_READ_BUFFER));
+        if let Some(conn) = self.with_buffer(idx) {
+            conn.buf.extend_from_slice(bytes);
         }
-        conn.compact();
-        conn.buf.extend_from_slice(bytes);
     }
 
     /// Takes a plaintext connection out of the loop and gives it, with

@@ -486,10 +486,10 @@ impl EventLoop {
         }
     }
 
-    /// One non-blocking read into the connection's buffer (taking a pooled
-    /// buffer if it has none). `Ok(0)`: the client closed.
-    fn fill(&mut self, idx: usize) -> io::Result<usize> {
-        let conn = self.conns[idx].as_mut().expect("live connection");
+    /// Connection `idx` (if in the loop) with a buffer ready for more
+    /// bytes: a pooled one if it had none, the consumed part dropped.
+    fn with_buffer(&mut self, idx: usize) -> Option<&mut Conn> {
+        let conn = self.conns[idx].as_mut()?;
         if conn.buf.capacity() == 0 {
             conn.buf = self
                 .pool
@@ -497,6 +497,13 @@ impl EventLoop {
                 .unwrap_or_else(|| Vec::with_capacity(FIRST_READ_BUFFER));
         }
         conn.compact();
+        Some(conn)
+    }
+
+    /// One non-blocking read into the connection's buffer (taking a pooled
+    /// buffer if it has none). `Ok(0)`: the client closed.
+    fn fill(&mut self, idx: usize) -> io::Result<usize> {
+        let conn = self.with_buffer(idx).expect("live connection");
         // Read into the room there is; a full buffer grows to READ_CHUNK.
         let spare = conn.buf.capacity() - conn.buf.len();
         let want = if spare >= MIN_READ { spare } else { READ_CHUNK };
