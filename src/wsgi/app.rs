@@ -41,6 +41,8 @@ pub(super) struct WsgiShared {
     pub app: Py<PyAny>,
     /// Constant environ entries, copied per request.
     pub template: Py<PyDict>,
+    /// The same for requests that came over TLS (`environ::TLS_CONSTANT`).
+    pub tls_template: Py<PyDict>,
     /// `log_error(message, exception_or_None)`.
     pub log_error: Py<PyAny>,
     /// `log_debug(message)`.
@@ -72,7 +74,11 @@ impl Serve for WsgiServe<'_, '_> {
         if let Some(m) = &self.shared.metrics {
             m.request_started();
         }
-        let environ = match self.shared.template.bind(py).copy() {
+        let template = match ex.peer.tls {
+            Some(_) => &self.shared.tls_template,
+            None => &self.shared.template,
+        };
+        let environ = match template.bind(py).copy() {
             Ok(e) => e,
             Err(e) => return self.internal_error(ex, "cannot copy the environ template", e),
         };

@@ -48,6 +48,16 @@ pub const ALWAYS_SET: [&str; 11] = [
     "wsgi.input",
 ];
 
+/// The environ entries of every request that came over TLS, whatever its
+/// connection: they are in the TLS template (`environ_template` in
+/// `setup.rs`), so a TLS request starts with them. A trusted proxy's
+/// `X-Forwarded-Proto` may still override the scheme.
+pub const TLS_CONSTANT: [(&str, &str); 2] = [("wsgi.url_scheme", "https"), ("HTTPS", "on")];
+
+/// The keys `fill_environ` sets for every TLS request (the TLS template
+/// holds a placeholder for each, so setting them replaces, not inserts).
+pub const TLS_ALWAYS_SET: [&str; 3] = ["SSL_PROTOCOL", "SSL_CIPHER", "SSL_CLIENT_VERIFY"];
+
 /// Decodes bytes as latin-1 into a `str` (every byte is one code point).
 pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     // SAFETY: valid pointer and length; latin-1 decoding cannot fail
@@ -169,8 +179,9 @@ pub(crate) fn join_separator(name: &[u8]) -> &'static str {
     }
 }
 
-/// Fills `environ` (a copy of the template) for one HTTP request (a
-/// uwsgi one's variables are the environ: `cgi::fill_from_cgi`).
+/// Fills `environ` (a copy of the template, the TLS one for a request
+/// that came over TLS) for one HTTP request (a uwsgi one's variables are
+/// the environ: `cgi::fill_from_cgi`).
 pub fn fill_environ<'py>(
     py: Python<'py>,
     environ: &Bound<'py, PyDict>,
@@ -262,7 +273,7 @@ pub fn fill_environ<'py>(
         fields.origin(&config.trusted)
     };
     if let Some(tls) = &ex.peer.tls {
-        set_tls(py, environ, tls)?;
+        set_tls(py, environ, tls, cache)?;
     }
     let https =
         apply_origin(py, environ, &origin, cache)?.unwrap_or(config.https || ex.peer.tls.is_some());
@@ -301,17 +312,25 @@ pub fn fill_environ<'py>(
     Ok(())
 }
 
-/// The TLS facts of the connection, under mod_ssl's names (a trusted
-/// proxy's `X-Forwarded-Proto` may still override the scheme after this).
+/// The TLS facts of the connection, under mod_ssl's names: those that
+/// vary by connection ([`TLS_ALWAYS_SET`], and the client certificate's).
+/// The environ is a copy of the TLS template, which holds
+/// [`TLS_CONSTANT`].
 fn set_tls<'py>(
     py: Python<'py>,
     environ: &Bound<'py, PyDict>,
     tls: &qiao_io::listener::TlsFacts,
+    cache: &mut EnvironCache,
 ) -> PyResult<()> {
-    environ.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "https"))?;
-    environ.set_item(intern!(py, "HTTPS"), intern!(py, "on"))?;
-    environ.set_item(intern!(py, "SSL_PROTOCOL"), &tls.protocol)?;
-    environ.set_item(intern!(py, "SSL_CIPHER"), &tls.cipher)?;
+    // The same few names on every connection: from the value cache.
+    environ.set_item(
+        intern!(py, "SSL_PROTOCOL"),
+        cache.value(py, tls.protocol.as_bytes()),
+    )?;
+    environ.set_item(
+        intern!(py, "SSL_CIPHER"),
+        cache.value(py, tls.cipher.as_bytes()),
+    )?;
     let verify = match &tls.client_subject {
         Some(dn) => {
             environ.set_item(intern!(py, "SSL_CLIENT_S_DN"), dn)?;

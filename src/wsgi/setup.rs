@@ -357,7 +357,8 @@ fn wsgi_shared(
     let logging = &config.logging;
     Ok(WsgiShared {
         app,
-        template: environ_template(py, config)?.unbind(),
+        template: environ_template(py, config, false)?.unbind(),
+        tls_template: environ_template(py, config, true)?.unbind(),
         log_error: logging.log_error.clone_ref(py),
         log_debug: py.import("qiao._log")?.getattr("log_debug")?.unbind(),
         access_log: logging.access_log.as_ref().map(|f| f.clone_ref(py)),
@@ -370,8 +371,13 @@ fn wsgi_shared(
     })
 }
 
-/// The environ entries every request starts with, copied per request.
-fn environ_template<'py>(py: Python<'py>, config: &Config) -> PyResult<Bound<'py, PyDict>> {
+/// The environ entries every request starts with, copied per request;
+/// with `tls`, those of every request that came over TLS.
+fn environ_template<'py>(
+    py: Python<'py>,
+    config: &Config,
+    tls: bool,
+) -> PyResult<Bound<'py, PyDict>> {
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
     template.set_item("wsgi.url_scheme", URL_SCHEME)?;
@@ -387,6 +393,14 @@ fn environ_template<'py>(py: Python<'py>, config: &Config) -> PyResult<Bound<'py
     // per-request set replaces a value instead of inserting (and resizing).
     for key in super::environ::ALWAYS_SET {
         template.set_item(key, "")?;
+    }
+    if tls {
+        for (key, value) in super::environ::TLS_CONSTANT {
+            template.set_item(key, value)?;
+        }
+        for key in super::environ::TLS_ALWAYS_SET {
+            template.set_item(key, "")?;
+        }
     }
     // Room for the request's headers too: keys inserted then deleted stay
     // in the key table CPython's `dict.copy()` clones (it does so as long

@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from conftest import E2E_DIR, free_port, server_env
@@ -86,6 +87,42 @@ def test_environ_of_a_tls_request(tls_server, pki):
     assert env["SSL_CIPHER"]
     assert env["SSL_CLIENT_VERIFY"] == "NONE"
     assert env["SSL_CLIENT_S_DN"] is None
+
+
+def test_tls_and_plaintext_requests_of_one_worker_keep_their_own_environ(start_server, pki):
+    """A TLS request starts from the TLS environ template, a plaintext one
+    (a Unix socket stays plaintext under --certfile) from the plain one:
+    the TLS entries never leak into the other, in either order."""
+    path = os.path.join(tempfile.mkdtemp(prefix="qiao-tls-", dir="/tmp"), "plain.sock")
+    srv = start_server(
+        APP,
+        binds=[f"127.0.0.1:{free_port()}", f"unix:{path}"],
+        options=tls_options(pki, "--workers", "1"),
+    )
+
+    def plain_env() -> dict:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(path)
+            s.sendall(b"GET /env HTTP/1.0\r\nHost: x\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        return json.loads(body)
+
+    conn = https(srv, pki)
+    for _ in range(2):
+        plain = plain_env()
+        assert plain["wsgi.url_scheme"] == "http"
+        assert plain["HTTPS"] is None and plain["SSL_PROTOCOL"] is None
+        assert plain["SSL_CLIENT_VERIFY"] is None
+        secure = get_env(conn)
+        assert secure["wsgi.url_scheme"] == "https" and secure["HTTPS"] == "on"
+        assert secure["SSL_PROTOCOL"] in ("TLSv1.2", "TLSv1.3")
+        assert secure["SSL_CIPHER"] and secure["SSL_CLIENT_VERIFY"] == "NONE"
+    conn.close()
 
 
 def test_keep_alive_several_requests_on_one_connection(tls_server, pki):

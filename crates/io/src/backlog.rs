@@ -31,8 +31,6 @@ use super::wire::Wire;
 /// budget, `io::output`) before it takes the next piece from the app.
 /// The last piece of a response is always taken: the thread then moves on.
 pub(crate) const MAX_BACKLOG_BYTES: u64 = 256 * 1024;
-/// Most iovecs per `writev(2)`.
-const MAX_IOV: usize = 64;
 /// Largest `sendfile(2)` per call, as in `sock::sendfile_all`.
 const SENDFILE_PIECE: u64 = 1 << 21;
 
@@ -162,7 +160,7 @@ impl Backlog {
                     let parts: Vec<&[u8]> = self
                         .pieces
                         .iter()
-                        .take(MAX_IOV)
+                        .take(sock::MAX_IOV)
                         .take_while(|p| !matches!(p, Piece::File { .. }))
                         .map(Piece::rest)
                         .collect();

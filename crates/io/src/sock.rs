@@ -7,7 +7,7 @@
 //! itself stays owned by the event loop; `writev` and `sendfile` are not in
 //! `std` for sockets anyway.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
@@ -97,24 +97,39 @@ pub fn write_some(fd: RawFd, data: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// One non-blocking `writev(2)` of `parts` (at most 64 of them used): the
-/// bytes the socket took, 0 when it took none (`WouldBlock`).
+/// Most buffers given to one `writev(2)`: the rest wait for the next call.
+pub(crate) const MAX_IOV: usize = 64;
+
+/// One non-blocking `writev(2)` of `parts` (at most [`MAX_IOV`] of them
+/// used): the bytes the socket took, 0 when it took none (`WouldBlock`).
+/// The iovecs are built on the stack: this runs once per response.
 pub(crate) fn writev_some(fd: RawFd, parts: &[&[u8]]) -> io::Result<usize> {
-    let iov: Vec<libc::iovec> = parts
-        .iter()
-        .filter(|p| !p.is_empty())
-        .take(64)
-        .map(|p| libc::iovec {
-            iov_base: p.as_ptr() as *mut _,
-            iov_len: p.len(),
-        })
-        .collect();
-    if iov.is_empty() {
+    let mut iov = [IoSlice::new(&[]); MAX_IOV];
+    let mut count = 0;
+    for part in parts.iter().filter(|p| !p.is_empty()).take(MAX_IOV) {
+        iov[count] = IoSlice::new(part);
+        count += 1;
+    }
+    writev_slices(fd, &iov[..count])
+}
+
+/// [`writev_some`] of slices already shaped as iovecs (as rustls hands
+/// them over): no copy of the list.
+pub(crate) fn writev_slices(fd: RawFd, iov: &[IoSlice<'_>]) -> io::Result<usize> {
+    let iov = &iov[..iov.len().min(MAX_IOV)];
+    if iov.iter().all(|s| s.is_empty()) {
         return Ok(0);
     }
     loop {
-        // SAFETY: the iovecs point into `parts`, alive for this call.
-        let rc = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as libc::c_int) };
+        // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix, and
+        // the slices it points to are alive for this call.
+        let rc = unsafe {
+            libc::writev(
+                fd,
+                iov.as_ptr().cast::<libc::iovec>(),
+                iov.len() as libc::c_int,
+            )
+        };
         if rc >= 0 {
             return Ok(rc as usize);
         }
@@ -161,7 +176,6 @@ pub fn write_all_vectored(
     timeout: Duration,
     waiter: Waiter,
 ) -> io::Result<()> {
-    const MAX_IOV: usize = 64;
     let mut iov: Vec<libc::iovec> = parts
         .iter()
         .filter(|p| !p.is_empty())

@@ -239,9 +239,8 @@ impl Write for Fd {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let parts: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
-        match sock::writev_some(self.0, &parts)? {
-            0 if parts.iter().any(|p| !p.is_empty()) => Err(io::ErrorKind::WouldBlock.into()),
+        match sock::writev_slices(self.0, bufs)? {
+            0 if bufs.iter().any(|b| !b.is_empty()) => Err(io::ErrorKind::WouldBlock.into()),
             n => Ok(n),
         }
     }
@@ -266,15 +265,17 @@ fn flush_session(s: &mut ServerConnection, fd: RawFd) -> io::Result<bool> {
 /// Encrypts what the session's limit allows of `parts`, then writes.
 fn write_session(s: &mut ServerConnection, fd: RawFd, parts: &[&[u8]]) -> io::Result<usize> {
     flush_session(s, fd)?;
-    let slices: Vec<IoSlice<'_>> = parts
-        .iter()
-        .filter(|p| !p.is_empty())
-        .map(|p| IoSlice::new(p))
-        .collect();
-    if slices.is_empty() {
+    // On the stack: this runs once per response.
+    let mut slices = [IoSlice::new(&[]); sock::MAX_IOV];
+    let mut count = 0;
+    for part in parts.iter().filter(|p| !p.is_empty()).take(sock::MAX_IOV) {
+        slices[count] = IoSlice::new(part);
+        count += 1;
+    }
+    if count == 0 {
         return Ok(0);
     }
-    let n = s.writer().write_vectored(&slices)?;
+    let n = s.writer().write_vectored(&slices[..count])?;
     flush_session(s, fd)?;
     Ok(n)
 }
