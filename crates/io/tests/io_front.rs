@@ -25,22 +25,10 @@ fn front_info() -> ListenerInfo {
     }
 }
 
-/// A server with an inbox attached; returns the loop's index of the
-/// front's listener info.
-fn server_with_inbox(inbox: &Arc<Inbox>) -> (Server, usize) {
-    let base = Arc::new(Mutex::new(0));
-    let (b, i) = (base.clone(), inbox.clone());
-    let srv = Server::attached(move |lp| {
-        *b.lock().unwrap() = lp.attach_inbox(i, vec![front_info()]);
-    });
-    let base = *base.lock().unwrap();
-    (srv, base)
-}
-
 #[test]
 fn adopted_connections_are_served_with_keep_alive() {
     let inbox = Arc::new(Inbox::default());
-    let (_srv, base) = server_with_inbox(&inbox);
+    let (_srv, base) = Server::with_inbox(&inbox, front_info());
     let (ours, theirs) = UnixStream::pair().unwrap();
     ours.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
     inbox.push(Adopted::pair(
@@ -67,7 +55,7 @@ fn adopted_connections_are_served_with_keep_alive() {
 #[test]
 fn bytes_sent_before_adoption_are_not_lost() {
     let inbox = Arc::new(Inbox::default());
-    let (_srv, base) = server_with_inbox(&inbox);
+    let (_srv, base) = Server::with_inbox(&inbox, front_info());
     let (mut ours, theirs) = UnixStream::pair().unwrap();
     ours.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
     ours.write_all(b"GET /early HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -85,7 +73,7 @@ fn h2c_server() -> (Server, mpsc::Receiver<Handoff>) {
     inbox.set_h2c(Box::new(move |h| {
         let _ = tx.lock().unwrap().send(h);
     }));
-    (server_with_inbox(&inbox).0, rx)
+    (Server::with_inbox(&inbox, front_info()).0, rx)
 }
 
 #[test]
@@ -145,7 +133,7 @@ fn http11_is_untouched_when_h2c_is_served() {
 #[test]
 fn draining_waits_for_the_fronts_connections() {
     let inbox = Arc::new(Inbox::default());
-    let (srv, _) = server_with_inbox(&inbox);
+    let (srv, _) = Server::with_inbox(&inbox, front_info());
     inbox.enter();
     srv.drain();
     // No connection in the loop, but one in the front: the loop goes on.

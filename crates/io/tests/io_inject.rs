@@ -10,7 +10,7 @@ mod io_support;
 
 use std::io::BufReader;
 use std::os::unix::net::UnixStream;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 
 use io_support::{read_response as response, Server, CLIENT_TIMEOUT};
 use qiao_io::inbox::{Adopted, Inbox};
@@ -18,18 +18,12 @@ use qiao_io::{ListenerInfo, PeerInfo};
 
 /// A server with an inbox attached; the loop's index of its listener info.
 fn server_with_inbox(inbox: &Arc<Inbox>) -> (Server, usize) {
-    let base = Arc::new(Mutex::new(0));
-    let (b, i) = (base.clone(), inbox.clone());
-    let srv = Server::attached(move |lp| {
-        let info = ListenerInfo {
-            server_name: "front".into(),
-            server_port: "8443".into(),
-            uwsgi: false,
-        };
-        *b.lock().unwrap() = lp.attach_inbox(i, vec![info]);
-    });
-    let base = *base.lock().unwrap();
-    (srv, base)
+    let info = ListenerInfo {
+        server_name: "front".into(),
+        server_port: "8443".into(),
+        uwsgi: false,
+    };
+    Server::with_inbox(inbox, info)
 }
 
 /// Says on `tx` when the loop lets go of the connection holding it.

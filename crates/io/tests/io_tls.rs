@@ -11,7 +11,7 @@ mod tls_pki;
 
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread;
 
 use io_support::{big_byte, read_response, Server, BIG, CLIENT_TIMEOUT};
@@ -26,17 +26,12 @@ type TlsClient = rustls::StreamOwned<ClientConnection, TcpStream>;
 /// A loop with an inbox; the loop's index of the front's listener info.
 fn server() -> (Server, Arc<Inbox>, usize) {
     let inbox = Arc::new(Inbox::default());
-    let base = Arc::new(Mutex::new(0));
-    let (b, i) = (base.clone(), inbox.clone());
-    let srv = Server::attached(move |lp| {
-        let info = ListenerInfo {
-            server_name: "tls".into(),
-            server_port: "443".into(),
-            uwsgi: false,
-        };
-        *b.lock().unwrap() = lp.attach_inbox(i, vec![info]);
-    });
-    let base = *base.lock().unwrap();
+    let info = ListenerInfo {
+        server_name: "tls".into(),
+        server_port: "443".into(),
+        uwsgi: false,
+    };
+    let (srv, base) = Server::with_inbox(&inbox, info);
     (srv, inbox, base)
 }
 

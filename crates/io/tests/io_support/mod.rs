@@ -43,9 +43,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use qiao_http::Limits;
+use qiao_io::inbox::Inbox;
 use qiao_io::{
-    pool, sock, BodyError, EventLoop, Exchange, Handler, HandlerFactory, Listener, LoopConfig,
-    Outcome, Serve, Shared,
+    pool, sock, BodyError, EventLoop, Exchange, Handler, HandlerFactory, Listener, ListenerInfo,
+    LoopConfig, Outcome, Serve, Shared,
 };
 
 /// Size of the `/big` response.
@@ -353,6 +354,19 @@ impl Server {
     /// attach a protocol front's inbox).
     pub fn attached(attach: impl FnOnce(&mut EventLoop)) -> Server {
         Server::start_full_with(TEST_THREADS, |_| {}, |_| (), attach).0
+    }
+
+    /// A server with a protocol front's `inbox` attached, the front's
+    /// listener described by `info`; with the loop's index of that info
+    /// (what an adopted connection names as its listener).
+    pub fn with_inbox(inbox: &Arc<Inbox>, info: ListenerInfo) -> (Server, usize) {
+        let base = Arc::new(Mutex::new(0));
+        let (b, i) = (base.clone(), inbox.clone());
+        let srv = Server::attached(move |lp| {
+            *b.lock().unwrap() = lp.attach_inbox(i, vec![info]);
+        });
+        let base = *base.lock().unwrap();
+        (srv, base)
     }
 
     /// A server whose pool grows to `threads` at most, with `tweak`.
