@@ -7,6 +7,8 @@ expected answer per step, on a fake clock."""
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,7 @@ def test_defaults():
     assert policy.MAX_FAILS == upstream.MAX_FAILS == d["max_fails"]
     assert policy.PROBE_INTERVAL == upstream.PROBE_INTERVAL == d["probe_interval"]
     assert policy.PROBE_FAILING_STATUS == d["probe_failing_status"]
+    assert policy.PROBE_MAX_INTERIM == d["probe_max_interim"]
     assert upstream.CONNECT_TIMEOUT == d["connect_timeout"]
     assert proxy.TIMEOUT == d["timeout"]
     assert proxy.STALE_RETRIES == d["stale_retries"]
@@ -95,3 +98,34 @@ def test_after_failure(case):
 @pytest.mark.parametrize("case", TABLE["probe_status"], ids=ids(TABLE["probe_status"], "up"))
 def test_probe_status(case):
     assert policy.probe_status_up(case["status"]) is case["up"]
+
+
+def health_of(answer: str) -> int | None:
+    """The status the probe reads from ``answer``, sent by a server that
+    then ends the connection (after reading the probe's request head)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def serve():
+            conn, _ = listener.accept()
+            with conn:
+                head = b""
+                while not head.endswith(b"\r\n\r\n") and (byte := conn.recv(1)):
+                    head += byte
+                conn.sendall(answer.encode("latin-1"))
+                conn.shutdown(socket.SHUT_WR)
+                conn.recv(1)  # open until the probe is done reading (no reset)
+
+        server = threading.Thread(target=serve)
+        server.start()
+        with socket.create_connection(listener.getsockname(), timeout=5) as s:
+            status = upstream.health_status(s, "up:1", "/health")
+        server.join()
+    return status
+
+
+HEALTH = TABLE["health_answers"]
+
+
+@pytest.mark.parametrize("case", HEALTH, ids=[c["name"] for c in HEALTH])
+def test_health_answers(case):
+    assert health_of(case["answer"]) == case["status"]

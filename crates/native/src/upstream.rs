@@ -190,10 +190,12 @@ impl Upstreams {
     }
 }
 
-/// The status a `GET` of `target` gets on `stream` (None: no valid
-/// response head within `timeout` per read or write, as the portable
-/// probe's `http.client` with its timeout).
-pub(crate) fn health_status(
+/// The status of the final answer a `GET` of `target` gets on `stream`:
+/// interim (1xx) heads skipped, up to [`policy::PROBE_MAX_INTERIM`]. None:
+/// no valid final head within `timeout` per read or write. The portable
+/// probe (`upstream.health_status`) answers the same; both run the
+/// `health_answers` cases of `tests/cases/upstream.json`.
+pub fn health_status(
     mut stream: TcpStream,
     host: &str,
     target: &str,
@@ -207,14 +209,18 @@ pub(crate) fn health_status(
     );
     stream.write_all(request.as_bytes()).ok()?;
     // The head as the proxy reads an upstream's (the HTTP ring's parser,
-    // its limits): a complete, valid head, interim ones skipped, as the
-    // portable probe's `http.client` requires.
+    // its limits): a complete, valid head.
     let mut buf = Vec::new();
     let mut piece = [0u8; 1024];
+    let mut interim = 0;
     loop {
         while let Some(head) = upstream_head::parse(&buf, false).ok()? {
             if !head.is_interim() {
                 return Some(head.status);
+            }
+            interim += 1;
+            if interim > policy::PROBE_MAX_INTERIM {
+                return None;
             }
             buf.drain(..head.len);
         }

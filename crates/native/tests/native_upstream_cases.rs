@@ -4,14 +4,16 @@
 //! twin is `tests/e2e/test_upstream_cases.py`): two implementations, one
 //! expected answer per step, on a fake clock.
 
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use qiao_native::proxy::{STALE_RETRIES, TIMEOUT};
 use qiao_native::upstream::policy::{
     after_failure, probe_status_up, AfterFailure, Balance, Failed, Policy, ProbeStep, State,
-    Verdict, IDEMPOTENT, MAX_FAILS, PROBE_FAILING_STATUS, PROBE_INTERVAL,
+    Verdict, IDEMPOTENT, MAX_FAILS, PROBE_FAILING_STATUS, PROBE_INTERVAL, PROBE_MAX_INTERIM,
 };
-use qiao_native::upstream::CONNECT_TIMEOUT;
+use qiao_native::upstream::{health_status, CONNECT_TIMEOUT};
 use serde_json::{json, Value};
 
 fn table() -> Value {
@@ -48,6 +50,7 @@ fn defaults() {
     assert_eq!(u64::from(MAX_FAILS), d["max_fails"].as_u64().unwrap());
     assert_eq!(PROBE_INTERVAL, secs(&d["probe_interval"]));
     assert_eq!(u64::from(PROBE_FAILING_STATUS), d["probe_failing_status"]);
+    assert_eq!(PROBE_MAX_INTERIM as u64, d["probe_max_interim"]);
     assert_eq!(CONNECT_TIMEOUT, secs(&d["connect_timeout"]));
     assert_eq!(TIMEOUT, secs(&d["timeout"]));
     assert_eq!(STALE_RETRIES as u64, d["stale_retries"]);
@@ -166,5 +169,37 @@ fn probe_answers() {
     for c in cases("probe_status") {
         let status = c["status"].as_u64().unwrap() as u16;
         assert_eq!(probe_status_up(status), c["up"].as_bool().unwrap(), "{c}");
+    }
+}
+
+/// The status the probe reads from `answer`, sent by a server that then
+/// ends the connection (after reading the probe's request head).
+fn health_of(answer: &str) -> Option<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let answer = answer.as_bytes().to_vec();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        let _ = conn.write_all(&answer);
+        let _ = conn.shutdown(Shutdown::Write);
+        // Kept open until the probe is done reading (no reset).
+        let _ = conn.read(&mut byte);
+    });
+    let stream = TcpStream::connect(addr).unwrap();
+    let status = health_status(stream, "up:1", "/health", Duration::from_secs(5));
+    server.join().unwrap();
+    status
+}
+
+#[test]
+fn health_answers() {
+    for c in cases("health_answers") {
+        let want = c["status"].as_u64().map(|s| s as u16);
+        assert_eq!(health_of(c["answer"].as_str().unwrap()), want, "{c}");
     }
 }

@@ -42,6 +42,9 @@ PROBE_INTERVAL = 5.0
 #: Status from which a health probe's answer counts as a failure: a 404 still
 #: shows a server that answers, a 5xx one that is not well.
 PROBE_FAILING_STATUS = 500
+#: Interim (1xx) heads a health probe skips before the final one; past them
+#: the probe fails (an upstream that only ever says "wait" is not up).
+PROBE_MAX_INTERIM = 8
 #: Methods that may be sent twice (RFC 9110 §9.2.2).
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 #: How a server is picked: each in turn, or the fewest requests in flight

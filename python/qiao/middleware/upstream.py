@@ -18,11 +18,13 @@ import select
 import socket
 import threading
 import time
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from ._upstream_policy import (
     MAX_FAILS,
     PROBE_INTERVAL,
+    PROBE_MAX_INTERIM,
     Policy,
     Probe,
     State,
@@ -176,16 +178,52 @@ class Upstreams:
             if self.health_path is None:
                 socket.create_connection((server.host, server.port), self.connect_timeout).close()
                 return True
-            conn = http.client.HTTPConnection(
-                server.host, server.port, timeout=self.connect_timeout
-            )
-            try:
-                conn.request("GET", server.base_path + self.health_path)
-                return probe_status_up(conn.getresponse().status)
-            finally:
-                conn.close()
-        except (OSError, http.client.HTTPException):
+            with socket.create_connection((server.host, server.port), self.connect_timeout) as s:
+                status = health_status(s, server.netloc, server.base_path + self.health_path)
+            return status is not None and probe_status_up(status)
+        except OSError:
             return False
+
+
+class _OneReader:
+    """A socket stand-in for :class:`http.client.HTTPResponse`: every
+    response made on it reads from the same buffered file, each from where
+    the one before stopped."""
+
+    def __init__(self, fp: BinaryIO):
+        self._fp = fp
+
+    def makefile(self, mode: str) -> BinaryIO:
+        return self._fp
+
+
+def health_status(sock: socket.socket, host: str, target: str) -> int | None:
+    """The status of the final answer to a ``GET target`` on ``sock``:
+    interim (1xx) heads skipped, up to ``PROBE_MAX_INTERIM``. None: no
+    valid final head (within the socket's timeout per read). Heads are
+    parsed by ``http.client``, with its limits; it skips only ``100
+    Continue`` itself, so a ``103 Early Hints`` would otherwise stand for
+    the answer. The native probe (``crates/native/src/upstream.rs``)
+    answers the same; both run the ``health_answers`` cases of
+    ``tests/cases/upstream.json``."""
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: identity\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    try:
+        sock.sendall(request.encode("latin-1"))
+        with sock.makefile("rb") as fp:
+            # Kept until the end: a response's finalizer closes the shared file.
+            heads: list[http.client.HTTPResponse] = []
+            while len(heads) <= PROBE_MAX_INTERIM:
+                head = http.client.HTTPResponse(_OneReader(fp), method="GET")  # type: ignore[arg-type]
+                heads.append(head)
+                head.begin()
+                if not 100 <= head.status < 200:
+                    return head.status
+            return None
+    except (OSError, http.client.HTTPException):
+        return None
 
 
 def _quiet(conn: http.client.HTTPConnection) -> bool:

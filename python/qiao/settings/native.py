@@ -221,7 +221,8 @@ SETTINGS = section(
             ("--proxy-health-path",),
             None,
             "Probe a down --proxy upstream with a GET of its URL's path plus this one, "
-            "answered below 500, instead of a TCP connect. Off by default.",
+            "answered below 500 (interim 1xx answers skipped), instead of a TCP connect. "
+            "Off by default.",
             type=health_path,
             metavar="PATH",
             gunicorn=False,

@@ -39,6 +39,9 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 /// Status from which a health probe's answer counts as a failure: a 404
 /// still shows a server that answers, a 5xx one that is not well.
 pub const PROBE_FAILING_STATUS: u16 = 500;
+/// Interim (1xx) heads a health probe skips before the final one; past
+/// them the probe fails (an upstream that only ever says "wait" is not up).
+pub const PROBE_MAX_INTERIM: usize = 8;
 /// Methods that may be sent twice (RFC 9110 §9.2.2).
 pub const IDEMPOTENT: [&[u8]; 6] = [b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"];
 
