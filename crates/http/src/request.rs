@@ -468,10 +468,41 @@ fn classify_version(request_line: &[u8]) -> ParseError {
     }
 }
 
-/// RFC 9110 §5.6.2 tchar.
+/// RFC 9110 §5.6.2 tchar. A table: this runs for every byte of every
+/// response header name (`start_response`) and trailer name.
+#[inline]
 pub fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
+
+/// [`is_tchar`]'s answer for each byte.
+static TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
 
 fn skip_empty_lines(buf: &[u8]) -> usize {
     let mut i = 0;

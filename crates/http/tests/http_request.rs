@@ -444,3 +444,14 @@ fn h2_preface() {
         assert_eq!(match_h2_preface(bytes), want, "{name}");
     }
 }
+
+/// `is_tchar` (a table) against RFC 9110 §5.6.2 spelled out, every byte.
+#[test]
+fn tchar_is_rfc_9110_token_character() {
+    let rfc =
+        |b: u8| b.is_ascii_digit() || b.is_ascii_alphabetic() || b"!#$%&'*+-.^_`|~".contains(&b);
+    for b in 0..=255u8 {
+        assert_eq!(qiao_http::request::is_tchar(b), rfc(b), "byte {b:#04x}");
+    }
+    assert_eq!((0..=255u8).filter(|&b| rfc(b)).count(), 62 + 15);
+}
