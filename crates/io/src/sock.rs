@@ -8,6 +8,7 @@
 //! `std` for sockets anyway.
 
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
@@ -102,15 +103,25 @@ pub(crate) const MAX_IOV: usize = 64;
 
 /// One non-blocking `writev(2)` of `parts` (at most [`MAX_IOV`] of them
 /// used): the bytes the socket took, 0 when it took none (`WouldBlock`).
-/// The iovecs are built on the stack: this runs once per response.
 pub(crate) fn writev_some(fd: RawFd, parts: &[&[u8]]) -> io::Result<usize> {
-    let mut iov = [IoSlice::new(&[]); MAX_IOV];
+    with_iovecs(parts, |iov| writev_slices(fd, iov))
+}
+
+/// Calls `f` with the non-empty `parts` (the first [`MAX_IOV`]) as
+/// iovecs. They are built on the stack and only as many slots as are used
+/// are written: this runs once per response, where an allocation, or
+/// filling all 64 slots, each cost more than the rest of the call.
+pub(crate) fn with_iovecs<R>(parts: &[&[u8]], f: impl FnOnce(&[IoSlice<'_>]) -> R) -> R {
+    let mut slots = [const { MaybeUninit::<IoSlice<'_>>::uninit() }; MAX_IOV];
     let mut count = 0;
     for part in parts.iter().filter(|p| !p.is_empty()).take(MAX_IOV) {
-        iov[count] = IoSlice::new(part);
+        slots[count].write(IoSlice::new(part));
         count += 1;
     }
-    writev_slices(fd, &iov[..count])
+    // SAFETY: the first `count` slots were written just above, and
+    // `MaybeUninit<T>` has `T`'s layout.
+    let iov = unsafe { std::slice::from_raw_parts(slots.as_ptr().cast::<IoSlice<'_>>(), count) };
+    f(iov)
 }
 
 /// [`writev_some`] of slices already shaped as iovecs (as rustls hands

@@ -265,17 +265,10 @@ fn flush_session(s: &mut ServerConnection, fd: RawFd) -> io::Result<bool> {
 /// Encrypts what the session's limit allows of `parts`, then writes.
 fn write_session(s: &mut ServerConnection, fd: RawFd, parts: &[&[u8]]) -> io::Result<usize> {
     flush_session(s, fd)?;
-    // On the stack: this runs once per response.
-    let mut slices = [IoSlice::new(&[]); sock::MAX_IOV];
-    let mut count = 0;
-    for part in parts.iter().filter(|p| !p.is_empty()).take(sock::MAX_IOV) {
-        slices[count] = IoSlice::new(part);
-        count += 1;
-    }
-    if count == 0 {
-        return Ok(0);
-    }
-    let n = s.writer().write_vectored(&slices[..count])?;
+    let n = sock::with_iovecs(parts, |iov| match iov {
+        [] => Ok(0),
+        _ => s.writer().write_vectored(iov),
+    })?;
     flush_session(s, fd)?;
     Ok(n)
 }

@@ -268,3 +268,35 @@ fn a_read_says_whether_it_emptied_the_socket() {
     assert_eq!(plain.read_emptying(&mut buf, 4).unwrap(), (4, false));
     assert_eq!(plain.read_emptying(&mut buf, 4).unwrap(), (2, true));
 }
+
+/// A vectored write takes the non-empty parts in order, the first
+/// `sock::MAX_IOV` of them at most (the rest wait for the next call),
+/// in plaintext and under TLS alike.
+#[test]
+fn a_vectored_write_takes_the_first_non_empty_parts_in_order() {
+    let owned: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; usize::from(i % 3)]).collect();
+    let parts: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+    let taken: Vec<u8> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .take(sock::MAX_IOV)
+        .flat_map(|p| p.iter().copied())
+        .collect();
+    assert!(parts.iter().filter(|p| !p.is_empty()).count() > sock::MAX_IOV);
+
+    let (a, mut b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let plain = Wire::plain(a.as_raw_fd());
+    assert_eq!(plain.writev_some(&parts).unwrap(), taken.len());
+    assert_eq!(plain.writev_some(&[b"", b""]).unwrap(), 0);
+    let mut got = vec![0; taken.len()];
+    b.read_exact(&mut got).unwrap();
+    assert_eq!(got, taken);
+
+    let (wire, _s, mut client) = pair();
+    assert_eq!(wire.writev_some(&parts).unwrap(), taken.len());
+    assert_eq!(wire.writev_some(&[b""]).unwrap(), 0);
+    let mut got = vec![0; taken.len()];
+    client.read_exact(&mut got).unwrap();
+    assert_eq!(got, taken);
+}
