@@ -18,22 +18,23 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 
+mod accept;
 mod config;
 mod front;
 mod health;
 mod job;
 mod lifecycle;
+mod read;
 mod trust;
 
 pub use config::LoopConfig;
 pub use job::Job;
 
-use super::conn::{Conn, Phase};
-use super::listener::{Listener, ListenerInfo, Stream};
+use super::conn::Conn;
+use super::listener::{Listener, ListenerInfo};
 use super::output::WaitBudget;
 pub use super::service::{Exchange, Handler, Outcome, Serve};
 pub use super::shared::Shared;
-use qiao_http::conn::{advance, Rules, Step as Advance};
 use qiao_http::date::DateCache;
 
 /// How often deadlines are checked (and, on the main thread, signals).
@@ -292,231 +293,5 @@ impl EventLoop {
             self.next_sweep = now + SWEEP_INTERVAL;
         }
         Ok(Turn::Continue)
-    }
-
-    /// A slot for a new connection, its socket registered for reading;
-    /// `None` (the slot given back) when registration fails.
-    fn register(&mut self, stream: &mut Stream) -> Option<usize> {
-        let idx = self.free.pop().unwrap_or_else(|| {
-            self.conns.push(None);
-            self.missed.push(None);
-            self.conns.len() - 1
-        });
-        self.missed[idx] = None;
-        let registered = self.poll.registry().register(
-            stream.source(),
-            Token(CONN_BASE + idx),
-            Interest::READABLE,
-        );
-        if registered.is_err() {
-            self.free.push(idx);
-            return None;
-        }
-        Some(idx)
-    }
-
-    fn accept(&mut self, li: usize) {
-        if self.drain_until.is_some() {
-            return;
-        }
-        let batch = self.config.accept_batch.clamp(1, ACCEPT_BATCH);
-        for n in 0..batch {
-            if self.live >= self.config.max_connections {
-                self.accept_paused = true;
-                return;
-            }
-            let (mut stream, mut peer) = match self.listeners[li].accept() {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
-                Err(_) => {
-                    // Out of descriptors or memory: no new edge will come
-                    // for what is queued, so retry when a connection
-                    // closes or at the next sweep.
-                    self.accept_paused = true;
-                    return;
-                }
-            };
-            if !self.admit(li, &mut peer) {
-                continue; // closed at once, before registration
-            }
-            let Some(idx) = self.register(&mut stream) else {
-                continue;
-            };
-            let deadline = Instant::now() + self.config.header_timeout;
-            let mut conn = Box::new(Conn::new(stream, peer, li, deadline));
-            if self.config.proxy_protocol {
-                conn.phase = Phase::Proxy;
-            }
-            self.conns[idx] = Some(conn);
-            self.live += 1;
-            if let Some(m) = &self.config.metrics {
-                m.connection_opened();
-            }
-            if n + 1 == batch {
-                // Stopping before WouldBlock: the registration is
-                // edge-triggered, so re-arm it for what is still queued
-                // (any loop watching this socket will be woken).
-                let _ = self.poll.registry().reregister(
-                    self.listeners[li].source(),
-                    Token(li),
-                    Interest::READABLE,
-                );
-            }
-        }
-    }
-
-    /// Advances a connection as far as the received bytes allow, reading
-    /// until the socket has nothing more (the registration is edge-triggered).
-    fn progress(&mut self, idx: usize) -> Step {
-        loop {
-            let Some(conn) = self.conns.get_mut(idx).and_then(Option::as_mut) else {
-                return Step::Closed;
-            };
-            if conn.output_pending() {
-                // Backpressure: nothing more is read or parsed until the
-                // client has taken what it was sent.
-                if !self.write_backlog(idx) {
-                    return match self.conns[idx] {
-                        Some(_) => Step::Wait,
-                        None => Step::Closed,
-                    };
-                }
-                continue;
-            }
-            let rules = Rules {
-                limits: &self.config.limits,
-                uwsgi: self.infos[conn.listener].uwsgi,
-                // Asked only where the answer matters (the hot path builds
-                // these rules at every step).
-                h2c: conn.served == 0
-                    && matches!(conn.phase, Phase::Head { started: false })
-                    && front::h2c_candidate(
-                        &self.inbox,
-                        &self.infos,
-                        conn.listener,
-                        &conn.stream,
-                        &conn.wire,
-                    ),
-                proxy_allowed: matches!(conn.phase, Phase::Proxy)
-                    && self.config.proxy_allow.admits(conn.peer.ip),
-                health_path: self.config.health_path.as_deref(),
-            };
-            let first = conn.served == 0;
-            let input = &conn.buf[conn.start..];
-            match advance(&mut conn.phase, input, first, &rules, &mut conn.head) {
-                Advance::NeedMore => {}
-                Advance::Ready => return Step::Ready,
-                Advance::HeadStarted => {
-                    conn.deadline = Instant::now() + self.config.header_timeout;
-                    continue;
-                }
-                Advance::Proxy { len, client } => {
-                    if let Some(c) = client {
-                        trust::proxied(&mut conn.peer, &c, &self.config.trusted);
-                    }
-                    conn.consume(len);
-                    continue;
-                }
-                Advance::Head { len, body } => {
-                    conn.head_len = len;
-                    if body {
-                        conn.deadline = Instant::now() + self.config.io_timeout;
-                    }
-                    continue;
-                }
-                Advance::Probe { len } => {
-                    conn.head_len = len;
-                    self.answer_probe(idx);
-                    continue;
-                }
-                Advance::H2c => {
-                    self.hand_off_h2c(idx);
-                    return Step::Closed;
-                }
-                Advance::Refuse(e) => {
-                    self.refuse(idx, e);
-                    continue;
-                }
-                Advance::Discard(n) => {
-                    conn.start += n;
-                    conn.consume(0);
-                    continue;
-                }
-                Advance::Close => {
-                    self.close(idx);
-                    return Step::Closed;
-                }
-            }
-            if self.conns[idx].as_ref().is_some_and(|c| c.drained) {
-                self.park(idx);
-                return Step::Wait;
-            }
-            match self.fill(idx) {
-                Ok(0) => {
-                    if matches!(
-                        self.conns[idx].as_ref().map(|c| &c.phase),
-                        Some(Phase::Body { .. })
-                    ) {
-                        // Half-closed before the announced body was complete:
-                        // say so (the client may still read) rather than vanish.
-                        self.respond_and_close(idx, 400, "incomplete request body");
-                    }
-                    self.close(idx);
-                    return Step::Closed;
-                }
-                Ok(_) => {
-                    let io_timeout = self.config.io_timeout;
-                    if let Some(conn) = self.conns[idx].as_mut() {
-                        if matches!(conn.phase, Phase::Body { .. } | Phase::Drain { .. }) {
-                            // The I/O timeout bounds a stall, not the transfer.
-                            conn.deadline = Instant::now() + io_timeout;
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.park(idx);
-                    return Step::Wait;
-                }
-                Err(_) => {
-                    self.close(idx);
-                    return Step::Closed;
-                }
-            }
-        }
-    }
-
-    /// Connection `idx` (if in the loop) with a buffer ready for more
-    /// bytes: a pooled one if it had none, the consumed part dropped.
-    fn with_buffer(&mut self, idx: usize) -> Option<&mut Conn> {
-        let conn = self.conns[idx].as_mut()?;
-        if conn.buf.capacity() == 0 {
-            conn.buf = self
-                .pool
-                .pop()
-                .unwrap_or_else(|| Vec::with_capacity(FIRST_READ_BUFFER));
-        }
-        conn.compact();
-        Some(conn)
-    }
-
-    /// One non-blocking read into the connection's buffer (taking a pooled
-    /// buffer if it has none). `Ok(0)`: the client closed.
-    fn fill(&mut self, idx: usize) -> io::Result<usize> {
-        let conn = self.with_buffer(idx).expect("live connection");
-        // Read into the room there is; a full buffer grows to READ_CHUNK.
-        let spare = conn.buf.capacity() - conn.buf.len();
-        let want = if spare >= MIN_READ { spare } else { READ_CHUNK };
-        let read = conn.wire.read_emptying(&mut conn.buf, want);
-        // An emptied socket, as `WouldBlock` says it is, waits for its next
-        // readiness edge. Not so an end of stream the same event
-        // announced: only a read sees that, and no new event will come for
-        // it.
-        conn.drained = !conn.read_closed
-            && match &read {
-                Ok((_, emptied)) => *emptied,
-                Err(e) => e.kind() == io::ErrorKind::WouldBlock,
-            };
-        read.map(|(n, _)| n)
     }
 }
