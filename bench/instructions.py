@@ -35,6 +35,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from hostile import self_signed  # noqa: E402  (bench/hostile.py, beside this file)
+
 APPS_DIR = os.path.join(HERE, os.pardir, os.pardir, "shared", "bench")
 #: Seconds a server under valgrind may take to start answering.
 START_TIMEOUT = 120
@@ -44,17 +47,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def self_signed(work: str) -> list[str]:
-    cert, key = f"{work}/c.pem", f"{work}/k.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
-        + ["-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )
-    return ["--certfile", cert, "--keyfile", key]
 
 
 def load(url: str, requests: int, conns: int) -> None:
