@@ -2,7 +2,8 @@
 against the one table of cases the native proxy's
 ``crates/native/src/upstream/policy.rs`` runs too (``tests/cases/upstream.json``; its
 Rust twin is ``crates/native/tests/native_upstream_cases.rs``): two implementations, one
-expected answer per step, on a fake clock."""
+expected answer per step, on a fake clock. Also the health probe's reading of an
+answer (``upstream.health_status``), from a real socket."""
 
 from __future__ import annotations
 

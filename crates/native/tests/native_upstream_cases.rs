@@ -2,7 +2,8 @@
 //! against the one table of cases the portable middleware's
 //! `_upstream_policy.py` runs too (`tests/cases/upstream.json`; its Python
 //! twin is `tests/e2e/test_upstream_cases.py`): two implementations, one
-//! expected answer per step, on a fake clock.
+//! expected answer per step, on a fake clock. Also the health probe's
+//! reading of an answer (`upstream::health_status`), from a real socket.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
