@@ -28,7 +28,6 @@ import glob
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,17 +35,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from hostile import self_signed  # noqa: E402  (bench/hostile.py, beside this file)
+from hostile import free_port, self_signed  # noqa: E402  (bench/hostile.py, beside this file)
 
 APPS_DIR = os.path.join(HERE, os.pardir, os.pardir, "shared", "bench")
 #: Seconds a server under valgrind may take to start answering.
 START_TIMEOUT = 120
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load(url: str, requests: int, conns: int) -> None:

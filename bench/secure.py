@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 
+from hostile import self_signed
 from native import Running, median, nginx_cmd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -117,29 +118,7 @@ def run(args, protos: list[str]) -> tuple[str, bool]:
     """The rounds; the Markdown section and whether everything ran."""
     h2tls = load_h2tls(args.compare)
     work = tempfile.mkdtemp(prefix="qiao-secure-bench-")
-    cert, key = f"{work}/c.pem", f"{work}/k.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            key,
-            "-out",
-            cert,
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    _, cert, _, key = self_signed(work)
     print(f"TLS/HTTP/2 rounds (logs in {work})", file=sys.stderr, flush=True)
     entries = [(p, a, s) for p in protos for a in APPS for s in SERVERS]
     if "h1tls" in protos:
