@@ -19,6 +19,7 @@ use super::environ::{fill_environ, EnvironCache, EnvironConfig};
 use super::file_wrapper::FileWrapper;
 use super::reuse::Spare;
 use super::start_response::StartResponse;
+use super::tls_environ::TlsTemplate;
 use qiao_http::response::{simple_response, BodyMode, RequestFacts};
 use qiao_io::sock::{self, Interest};
 use qiao_io::{BodyError, Exchange, Outcome, Output, Serve};
@@ -41,8 +42,9 @@ pub(super) struct WsgiShared {
     pub app: Py<PyAny>,
     /// Constant environ entries, copied per request.
     pub template: Py<PyDict>,
-    /// The same for requests that came over TLS (`environ::TLS_CONSTANT`).
-    pub tls_template: Py<PyDict>,
+    /// The same for requests that came over TLS, with what it learned of
+    /// their connections (`tls_environ`).
+    pub tls_template: TlsTemplate,
     /// `log_error(message, exception_or_None)`.
     pub log_error: Py<PyAny>,
     /// `log_debug(message)`.
@@ -74,11 +76,11 @@ impl Serve for WsgiServe<'_, '_> {
         if let Some(m) = &self.shared.metrics {
             m.request_started();
         }
-        let template = match ex.peer.tls {
-            Some(_) => &self.shared.tls_template,
-            None => &self.shared.template,
+        let environ = match &ex.peer.tls {
+            Some(tls) => self.shared.tls_template.environ_for(py, tls, self.cache),
+            None => self.shared.template.bind(py).copy(),
         };
-        let environ = match template.bind(py).copy() {
+        let environ = match environ {
             Ok(e) => e,
             Err(e) => return self.internal_error(ex, "cannot copy the environ template", e),
         };

@@ -48,16 +48,6 @@ pub const ALWAYS_SET: [&str; 11] = [
     "wsgi.input",
 ];
 
-/// The environ entries of every request that came over TLS, whatever its
-/// connection: they are in the TLS template (`environ_template` in
-/// `setup.rs`), so a TLS request starts with them. A trusted proxy's
-/// `X-Forwarded-Proto` may still override the scheme.
-pub const TLS_CONSTANT: [(&str, &str); 2] = [("wsgi.url_scheme", "https"), ("HTTPS", "on")];
-
-/// The keys `fill_environ` sets for every TLS request (the TLS template
-/// holds a placeholder for each, so setting them replaces, not inserts).
-pub const TLS_ALWAYS_SET: [&str; 3] = ["SSL_PROTOCOL", "SSL_CIPHER", "SSL_CLIENT_VERIFY"];
-
 /// Decodes bytes as latin-1 into a `str` (every byte is one code point).
 pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     // SAFETY: valid pointer and length; latin-1 decoding cannot fail
@@ -272,9 +262,6 @@ pub fn fill_environ<'py>(
     } else {
         fields.origin(&config.trusted)
     };
-    if let Some(tls) = &ex.peer.tls {
-        set_tls(py, environ, tls, cache)?;
-    }
     let https =
         apply_origin(py, environ, &origin, cache)?.unwrap_or(config.https || ex.peer.tls.is_some());
     let host = origin.host.or_else(|| {
@@ -308,39 +295,6 @@ pub fn fill_environ<'py>(
             cache.value(py, port)
         };
         environ.set_item(intern!(py, "SERVER_PORT"), port)?;
-    }
-    Ok(())
-}
-
-/// The TLS facts of the connection, under mod_ssl's names: those that
-/// vary by connection ([`TLS_ALWAYS_SET`], and the client certificate's).
-/// The environ is a copy of the TLS template, which holds
-/// [`TLS_CONSTANT`].
-fn set_tls<'py>(
-    py: Python<'py>,
-    environ: &Bound<'py, PyDict>,
-    tls: &qiao_io::listener::TlsFacts,
-    cache: &mut EnvironCache,
-) -> PyResult<()> {
-    // The same few names on every connection: from the value cache.
-    environ.set_item(
-        intern!(py, "SSL_PROTOCOL"),
-        cache.value(py, tls.protocol.as_bytes()),
-    )?;
-    environ.set_item(
-        intern!(py, "SSL_CIPHER"),
-        cache.value(py, tls.cipher.as_bytes()),
-    )?;
-    let verify = match &tls.client_subject {
-        Some(dn) => {
-            environ.set_item(intern!(py, "SSL_CLIENT_S_DN"), dn)?;
-            intern!(py, "SUCCESS")
-        }
-        None => intern!(py, "NONE"),
-    };
-    environ.set_item(intern!(py, "SSL_CLIENT_VERIFY"), verify)?;
-    if let Some(pem) = &tls.client_cert_pem {
-        environ.set_item(intern!(py, "SSL_CLIENT_CERT"), pem)?;
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ pub mod server;
 pub mod setup;
 pub mod start_response;
 mod threads;
+pub mod tls_environ;
 
 use std::os::fd::RawFd;
 use std::time::Instant;

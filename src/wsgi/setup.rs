@@ -18,6 +18,7 @@ use super::environ::EnvironConfig;
 use super::file_wrapper::FileWrapper;
 use super::native_access::AccessDrain;
 use super::threads::{block_signals, WsgiThreads};
+use super::tls_environ::TlsTemplate;
 use qiao_front::{tls, Front, FrontConfig};
 use qiao_io::heartbeat::{Heartbeat, SLOT_SIZE};
 use qiao_io::inbox::Inbox;
@@ -358,7 +359,7 @@ fn wsgi_shared(
     Ok(WsgiShared {
         app,
         template: environ_template(py, config, false)?.unbind(),
-        tls_template: environ_template(py, config, true)?.unbind(),
+        tls_template: TlsTemplate::new(environ_template(py, config, true)?.unbind()),
         log_error: logging.log_error.clone_ref(py),
         log_debug: py.import("qiao._log")?.getattr("log_debug")?.unbind(),
         access_log: logging.access_log.as_ref().map(|f| f.clone_ref(py)),
@@ -395,10 +396,10 @@ fn environ_template<'py>(
         template.set_item(key, "")?;
     }
     if tls {
-        for (key, value) in super::environ::TLS_CONSTANT {
+        for (key, value) in super::tls_environ::TLS_CONSTANT {
             template.set_item(key, value)?;
         }
-        for key in super::environ::TLS_ALWAYS_SET {
+        for key in super::tls_environ::TLS_LEARNED {
             template.set_item(key, "")?;
         }
     }

@@ -125,6 +125,45 @@ def test_tls_and_plaintext_requests_of_one_worker_keep_their_own_environ(start_s
     conn.close()
 
 
+def test_connections_that_differ_in_protocol_cipher_or_certificate_each_see_their_own(
+    start_server, pki
+):
+    """The TLS environ template holds the protocol and cipher of the last
+    connection that differed (src/wsgi/tls_environ.rs): in one worker,
+    connections that differ in TLS version, cipher suite or client
+    certificate take turns, twice, and each request sees its own."""
+    options = ["--ca-certs", str(pki.ca), "--cert-reqs", "optional", "--workers", "1"]
+    srv = start_server(APP, options=tls_options(pki, *options))
+
+    def tls12(cipher: str) -> ssl.SSLContext:
+        ctx = context(pki, maximum_version=ssl.TLSVersion.TLSv1_2)
+        ctx.set_ciphers(cipher)
+        return ctx
+
+    # (version, part of the cipher's name, client context, sends a certificate)
+    kinds = [
+        ("TLSv1.3", "", context(pki, minimum_version=ssl.TLSVersion.TLSv1_3), False),
+        ("TLSv1.2", "_AES_128_GCM_", tls12("ECDHE-ECDSA-AES128-GCM-SHA256"), False),
+        ("TLSv1.2", "_AES_256_GCM_", tls12("ECDHE-ECDSA-AES256-GCM-SHA384"), False),
+        ("TLSv1.3", "", context(pki, pki.client_cert, pki.client_key), True),
+        ("TLSv1.3", "", context(pki), False),
+    ]
+    for _ in range(2):
+        for version, cipher_part, ctx, sends in kinds:
+            conn = https(srv, pki, ctx)
+            envs = [get_env(conn), get_env(conn)]
+            assert conn.sock.version() == version
+            # TLS 1.3 suites have one name; OpenSSL names TLS 1.2's its own way.
+            cipher = cipher_part or conn.sock.cipher()[0]
+            conn.close()
+            for env in envs:
+                assert env["SSL_PROTOCOL"] == version, env
+                assert cipher in env["SSL_CIPHER"], env
+                assert env["wsgi.url_scheme"] == "https" and env["HTTPS"] == "on"
+                assert env["SSL_CLIENT_VERIFY"] == ("SUCCESS" if sends else "NONE"), env
+                assert (env["SSL_CLIENT_S_DN"] is not None) == sends, env
+
+
 def test_keep_alive_several_requests_on_one_connection(tls_server, pki):
     conn = https(tls_server, pki)
     ports = {get_env(conn)["REMOTE_PORT"] for _ in range(5)}

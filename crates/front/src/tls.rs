@@ -127,16 +127,25 @@ pub(crate) fn protocol_name(v: Option<ProtocolVersion>) -> String {
     }
 }
 
+/// `SSL_CIPHER`'s value: the suite's IANA name. rustls names its TLS 1.3
+/// suites `TLS13_…`; IANA, and OpenSSL (so mod_ssl), `TLS_…`.
+pub(crate) fn cipher_name(id: rustls::CipherSuite) -> String {
+    match id.as_str() {
+        Some(name) => match name.strip_prefix("TLS13_") {
+            Some(rest) => format!("TLS_{rest}"),
+            None => name.to_owned(),
+        },
+        None => format!("{id:?}"),
+    }
+}
+
 /// The environ's facts of an established connection. The client
 /// certificate (if any) was verified by the handshake, or there would be
 /// no connection.
 pub fn facts(conn: &ServerConnection) -> TlsFacts {
     let cipher = conn
         .negotiated_cipher_suite()
-        .map(|s| {
-            let id = s.suite();
-            id.as_str().map_or_else(|| format!("{id:?}"), str::to_owned)
-        })
+        .map(|s| cipher_name(s.suite()))
         .unwrap_or_default();
     let cert = conn.peer_certificates().and_then(|c| c.first());
     TlsFacts {
@@ -205,6 +214,24 @@ mod tests {
         assert_eq!(protocol_name(Some(ProtocolVersion::TLSv1_3)), "TLSv1.3");
         assert_eq!(protocol_name(Some(ProtocolVersion::TLSv1_2)), "TLSv1.2");
         assert_eq!(protocol_name(None), "");
+    }
+
+    #[test]
+    fn cipher_names_are_iana_names() {
+        use rustls::CipherSuite as S;
+        for (id, want) in [
+            (S::TLS13_AES_256_GCM_SHA384, "TLS_AES_256_GCM_SHA384"),
+            (
+                S::TLS13_CHACHA20_POLY1305_SHA256,
+                "TLS_CHACHA20_POLY1305_SHA256",
+            ),
+            (
+                S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            ),
+        ] {
+            assert_eq!(cipher_name(id), want);
+        }
     }
 
     #[test]

@@ -1,0 +1,110 @@
+//! The environ entries of a request that came over TLS (mod_ssl's names),
+//! and the template a TLS request's environ is copied from.
+//!
+//! Why a template of its own, and why it learns: every TLS request carries
+//! `HTTPS`, the https scheme, `SSL_PROTOCOL`, `SSL_CIPHER` and
+//! `SSL_CLIENT_VERIFY`. Setting five keys per request costs a dict
+//! lookup and insert each, on top of the copy; in a worker nearly every
+//! connection negotiates the same protocol and cipher suite, and most
+//! send no client certificate. So the TLS template holds the constant
+//! entries and `SSL_CLIENT_VERIFY=NONE` from the start, and the protocol
+//! and cipher of the last connection that differed: a request whose
+//! connection matches sets none of them. A request over another
+//! connection (an older client on TLS 1.2, another cipher suite) first
+//! makes the template its own (two sets, what every request used to
+//! cost), and one with a client certificate sets its entries over the
+//! copy, so what the application sees is always its own connection's
+//! facts (`tests/e2e/test_tls.py` mixes them in one worker).
+//! The copy of a template is shallow and its values are immutable `str`s,
+//! so sharing them between environs is invisible to the application.
+
+use pyo3::intern;
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use qiao_io::listener::TlsFacts;
+
+use super::environ::EnvironCache;
+
+/// The environ entries of every request that came over TLS, whatever its
+/// connection: they are in the TLS template (`environ_template` in
+/// `setup.rs`), so a TLS request starts with them. A trusted proxy's
+/// `X-Forwarded-Proto` may still override the scheme; a client
+/// certificate turns `SSL_CLIENT_VERIFY` into `SUCCESS`.
+pub const TLS_CONSTANT: [(&str, &str); 3] = [
+    ("wsgi.url_scheme", "https"),
+    ("HTTPS", "on"),
+    ("SSL_CLIENT_VERIFY", "NONE"),
+];
+
+/// The entries every TLS request has whose value depends on the
+/// connection: placeholders in the template until the first TLS request
+/// fills them in ([`TlsTemplate::environ_for`]).
+pub const TLS_LEARNED: [&str; 2] = ["SSL_PROTOCOL", "SSL_CIPHER"];
+
+/// The TLS environ template, and the connection facts it holds.
+pub struct TlsTemplate {
+    dict: Py<PyDict>,
+    /// `(SSL_PROTOCOL, SSL_CIPHER)` as the template holds them: those of
+    /// the last request whose connection differed (empty before the
+    /// first). Only taken with the GIL held, so never contended; a mutex
+    /// because the template is shared by the serving threads.
+    holds: Mutex<(String, String)>,
+}
+
+impl TlsTemplate {
+    /// `dict` holds [`TLS_CONSTANT`] and a placeholder for each of
+    /// [`TLS_LEARNED`].
+    pub fn new(dict: Py<PyDict>) -> TlsTemplate {
+        TlsTemplate {
+            dict,
+            holds: Mutex::new((String::new(), String::new())),
+        }
+    }
+
+    /// A new environ for a request over the connection `tls`: a copy of
+    /// the template, made to hold this connection's protocol and cipher
+    /// first if it held another's, with the client certificate's entries
+    /// if there is one. The copy is made under the lock, so no other
+    /// thread changes the template between the two.
+    pub fn environ_for<'py>(
+        &self,
+        py: Python<'py>,
+        tls: &TlsFacts,
+        cache: &mut EnvironCache,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let dict = self.dict.bind(py);
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        if holds.0 != tls.protocol || holds.1 != tls.cipher {
+            // The same few names on every connection: from the value cache.
+            let protocol = cache.value(py, tls.protocol.as_bytes());
+            dict.set_item(intern!(py, "SSL_PROTOCOL"), protocol)?;
+            let cipher = cache.value(py, tls.cipher.as_bytes());
+            dict.set_item(intern!(py, "SSL_CIPHER"), cipher)?;
+            holds.0.clone_from(&tls.protocol);
+            holds.1.clone_from(&tls.cipher);
+        }
+        let environ = dict.copy()?;
+        drop(holds);
+        set_client_cert(py, &environ, tls)?;
+        Ok(environ)
+    }
+}
+
+/// The client certificate's entries, when the client sent one.
+fn set_client_cert<'py>(
+    py: Python<'py>,
+    environ: &Bound<'py, PyDict>,
+    tls: &TlsFacts,
+) -> PyResult<()> {
+    if let Some(dn) = &tls.client_subject {
+        environ.set_item(intern!(py, "SSL_CLIENT_S_DN"), dn)?;
+        environ.set_item(intern!(py, "SSL_CLIENT_VERIFY"), intern!(py, "SUCCESS"))?;
+    }
+    if let Some(pem) = &tls.client_cert_pem {
+        environ.set_item(intern!(py, "SSL_CLIENT_CERT"), pem)?;
+    }
+    Ok(())
+}
