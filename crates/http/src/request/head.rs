@@ -1,105 +1,20 @@
-//! Request-head parsing: bytes in, a [`RequestHead`] of byte ranges out.
+//! The request-head parser: [`parse_head`] and the RFC 9112 checks it adds
+//! to httparse (sizes decided by position, version, Host count, framing,
+//! target forms, keep-alive / 100-continue), with the translation of
+//! httparse's errors into our refusals.
 //!
-//! `httparse` does the tokenizing (it is SIMD-accelerated, fuzzed and well
-//! kept); this module adds what httparse leaves to its caller and RFC 9112
-//! makes a MUST: size limits with their 414/431 answers, the 505 for other
-//! versions, exactly one Host on HTTP/1.1, strict Content-Length and
-//! Transfer-Encoding rules (the request-smuggling surface), request-target
-//! forms, and the keep-alive / 100-continue decisions.
-//!
-//! The head is described by ranges into the caller's buffer instead of
-//! copied strings: the WSGI ring turns them straight into Python `str`s, so
-//! no byte of the head is copied twice.
+//! Separate from the head's types (in `request`) because those are what
+//! the rest of the ring reads (`conn`, `uwsgi`, `response`, the WSGI
+//! environ), while this is how bytes become a head: nothing here but
+//! [`parse_head`] is seen outside, and it is re-exported by `request`.
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use super::error::ParseError;
-use super::limits::Limits;
-
-/// Result of feeding a buffer to a parser: done, or more bytes needed.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Status<T> {
-    Complete(T),
-    Partial,
-}
-
-/// The HTTP versions we serve (others get a 505).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Version {
-    Http10,
-    Http11,
-}
-
-impl Version {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Version::Http10 => "HTTP/1.0",
-            Version::Http11 => "HTTP/1.1",
-        }
-    }
-}
-
-/// How the request body is delimited (RFC 9112 §6.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Framing {
-    /// No body.
-    Empty,
-    /// `Content-Length: n`, n > 0.
-    Length(u64),
-    /// `Transfer-Encoding: chunked`.
-    Chunked,
-}
-
-/// A parsed request head: ranges index the buffer given to [`parse_head`].
-#[derive(Clone, Debug)]
-pub struct RequestHead {
-    /// Bytes of the head, including leading empty lines and the final CRLF.
-    pub head_len: usize,
-    pub method: Range<usize>,
-    /// The whole request target as sent.
-    pub target: Range<usize>,
-    /// The path part, still percent-encoded. Empty for an absolute-form
-    /// target without a path (meaning `/`).
-    pub path: Range<usize>,
-    /// The query without `?`; empty when there is none.
-    pub query: Range<usize>,
-    /// Authority of an absolute-form target (it overrides Host, RFC 9112 §3.2.2).
-    pub authority: Option<Range<usize>>,
-    pub version: Version,
-    /// (name, value) of every field in order; values trimmed of SP/HTAB.
-    pub headers: Vec<(Range<usize>, Range<usize>)>,
-    /// Value of the one Host field, if any.
-    pub host: Option<Range<usize>>,
-    pub framing: Framing,
-    /// Whether the connection may carry another request after this one.
-    pub keep_alive: bool,
-    /// HTTP/1.1 `Expect: 100-continue` was sent.
-    pub expect_continue: bool,
-    /// The request came by the uwsgi protocol: `headers` are its CGI
-    /// variables (name, value), to be used in the environ as they are.
-    pub cgi: bool,
-}
-
-impl Default for RequestHead {
-    fn default() -> Self {
-        RequestHead {
-            head_len: 0,
-            method: 0..0,
-            target: 0..0,
-            path: 0..0,
-            query: 0..0,
-            authority: None,
-            version: Version::Http11,
-            headers: Vec::with_capacity(16),
-            host: None,
-            framing: Framing::Empty,
-            keep_alive: true,
-            expect_continue: false,
-            cgi: false,
-        }
-    }
-}
+use super::grammar::{is_tchar, parse_content_length, trim_ows, valid_host};
+use super::{Framing, RequestHead, Status, Version};
+use crate::error::ParseError;
+use crate::limits::Limits;
 
 /// Headers parsed on the stack when the field limit allows: the common case
 /// costs no allocation.
@@ -134,7 +49,7 @@ fn parse_with<'b>(
     storage: &mut [MaybeUninit<httparse::Header<'b>>],
 ) -> Result<Status<usize>, ParseError> {
     let line_start = skip_empty_lines(buf);
-    if line_start > super::limits::MAX_LEADING_EMPTY_BYTES {
+    if line_start > crate::limits::MAX_LEADING_EMPTY_BYTES {
         return Err(ParseError::BadRequestLine);
     }
     let line_end = memchr(b'\n', &buf[line_start..]).map_or(buf.len(), |i| line_start + i);
@@ -345,49 +260,6 @@ impl TransferCodings {
     }
 }
 
-/// `1*DIGIT`, or a list of identical such values (RFC 9110 §8.6).
-pub(crate) fn parse_content_length(value: &[u8]) -> Result<u64, ParseError> {
-    let mut result = None;
-    for item in value.split(|&b| b == b',').map(trim_ows) {
-        if item.is_empty()
-            || item.len() > super::limits::MAX_CONTENT_LENGTH_DIGITS
-            || !item.iter().all(u8::is_ascii_digit)
-        {
-            return Err(ParseError::BadContentLength);
-        }
-        let n = item.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
-        if result.is_some_and(|prev| prev != n) {
-            return Err(ParseError::ConflictingContentLength);
-        }
-        result = Some(n);
-    }
-    result.ok_or(ParseError::BadContentLength)
-}
-
-/// RFC 3986 `host [":" port]`: reg-name, IPv4 or an IP literal in brackets.
-pub(crate) fn valid_host(value: &[u8]) -> bool {
-    value.iter().all(|&b| HOST_BYTES[b as usize])
-}
-
-/// Bytes allowed in a Host value (RFC 3986 reg-name, IP literal, port),
-/// as a table: checked for every request.
-static HOST_BYTES: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        t[i] = b.is_ascii_alphanumeric();
-        i += 1;
-    }
-    let extra = b"-._~!$&'()*+,;=:%[]";
-    let mut j = 0;
-    while j < extra.len() {
-        t[extra[j] as usize] = true;
-        j += 1;
-    }
-    t
-};
-
 /// The first place where the head passes a limit: the request line over
 /// `request_line` bytes, a field line over `field_size` (CRLF not counted),
 /// or a field line beyond `header_fields`, as `(index of the first byte
@@ -468,42 +340,6 @@ fn classify_version(request_line: &[u8]) -> ParseError {
     }
 }
 
-/// RFC 9110 §5.6.2 tchar. A table: this runs for every byte of every
-/// response header name (`start_response`) and trailer name.
-#[inline]
-pub fn is_tchar(b: u8) -> bool {
-    TCHAR[usize::from(b)]
-}
-
-/// [`is_tchar`]'s answer for each byte.
-static TCHAR: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        b += 1;
-    }
-    table
-};
-
 fn skip_empty_lines(buf: &[u8]) -> usize {
     let mut i = 0;
     while i < buf.len() {
@@ -516,17 +352,6 @@ fn skip_empty_lines(buf: &[u8]) -> usize {
     i
 }
 
-/// Strips SP and HTAB (and nothing else: no Unicode whitespace) at both ends.
-pub fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
 fn strip_prefix_ignore_case<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix))
         .then(|| &s[prefix.len()..])
@@ -534,49 +359,4 @@ fn strip_prefix_ignore_case<'a>(s: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> 
 
 pub(crate) fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     memchr::memchr(needle, haystack)
-}
-
-/// Decodes `%XX` escapes into `out`; a `%` not followed by two hex digits is
-/// kept as is (as gunicorn and waitress do), never an error.
-pub fn percent_decode(src: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    out.reserve(src.len());
-    let mut i = 0;
-    while i < src.len() {
-        if src[i] == b'%' && i + 2 < src.len() {
-            if let (Some(h), Some(l)) = (hex_val(src[i + 1]), hex_val(src[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(src[i]);
-        i += 1;
-    }
-}
-
-pub(crate) fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// The client connection preface of HTTP/2 (RFC 9113 §3.4): what a client
-/// with prior knowledge (h2c) sends first instead of an HTTP/1.1 request.
-pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// Whether `buf` starts with the HTTP/2 preface: `None` if it cannot,
-/// `Partial` while it still may, `Complete` once it does.
-pub fn match_h2_preface(buf: &[u8]) -> Option<Status<()>> {
-    let n = buf.len().min(H2_PREFACE.len());
-    if buf[..n] != H2_PREFACE[..n] {
-        None
-    } else if n < H2_PREFACE.len() {
-        Some(Status::Partial)
-    } else {
-        Some(Status::Complete(()))
-    }
 }
