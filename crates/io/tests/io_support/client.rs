@@ -193,6 +193,11 @@ pub fn get(target: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
 }
 
+/// GETs `target` on `c` and returns the response body as text.
+pub fn ask(c: &mut Client, target: &str) -> String {
+    c.roundtrip(&get(target), Feed::Whole).text()
+}
+
 /// A POST with a Content-Length body.
 pub fn post(target: &str, body: &[u8]) -> Vec<u8> {
     let mut r = format!(

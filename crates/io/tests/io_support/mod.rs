@@ -1,8 +1,9 @@
-//! Harness for `crates/io/tests/io_loop.rs`: a real [`EventLoop`] on a loopback
-//! listener, run on its own thread with a fake, Python-free application
-//! ([`Fake`]) that answers according to the request path, plus a small
-//! blocking HTTP client (raw bytes in, parsed responses out) with the three
-//! feeding modes the project asks for: whole, byte by byte, random splits.
+//! Harness for the io integration tests (`crates/io/tests/io_*.rs`): a
+//! real [`EventLoop`] on a loopback listener, run on its own thread with a
+//! fake, Python-free application ([`Fake`]) that answers according to the
+//! request path, plus a small blocking HTTP client (raw bytes in, parsed
+//! responses out) with the three feeding modes the project asks for:
+//! whole, byte by byte, random splits.
 //!
 //! The fake application and its routes are in `fake.rs`, the client in
 //! `client.rs`.
