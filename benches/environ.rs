@@ -34,7 +34,7 @@ use qiao_io::{BodyReader, Exchange, ListenerInfo, Output, PeerInfo};
 mod common;
 
 /// The template dict `serve` builds with the default settings
-/// (`environ_template` in src/wsgi/setup.rs); keep the two in step.
+/// (`environ_template` in src/wsgi/setup/python.rs); keep the two in step.
 fn template(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;

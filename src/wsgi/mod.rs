@@ -2,7 +2,7 @@
 //! environ, `wsgi.input`, `start_response`/`write`, `wsgi.file_wrapper`,
 //! calling the application and sending its result, `--compress`, and the
 //! `serve` entry point (`server.rs`) that reads its configuration once
-//! (`config.rs`), builds the server (`setup.rs`) and runs the I/O ring's
+//! (`config.rs`), builds the server (`setup/`) and runs the I/O ring's
 //! loops with the GIL released.
 
 mod app;

@@ -1,6 +1,6 @@
 //! The Python entry point `_qiao.serve(...)`: reads the configuration
 //! (`config.rs`), builds the worker's event loop over the listening
-//! sockets Python bound (`setup.rs`) and serves it with the I/O ring's
+//! sockets Python bound (`setup/`) and serves it with the I/O ring's
 //! thread pool, the GIL released; the calling (main) thread
 //! runs the pool's monitor and Python's signal handlers. Returns when a
 //! signal handler raised, or the server was stopped or drained.

@@ -2,7 +2,7 @@
 //! (its environ cache and spare objects, a Python session per run of
 //! requests) and the factory the I/O ring's pool starts them with, and the
 //! signal mask every thread the engine starts applies. Apart from
-//! `server.rs` (the Python entry points) and `setup.rs` (building the
+//! `server.rs` (the Python entry points) and `setup/` (building the
 //! server), which both use it.
 
 use std::sync::Arc;

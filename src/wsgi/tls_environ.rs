@@ -30,7 +30,7 @@ use super::environ::EnvironCache;
 
 /// The environ entries of every request that came over TLS, whatever its
 /// connection: they are in the TLS template (`environ_template` in
-/// `setup.rs`), so a TLS request starts with them. A trusted proxy's
+/// `setup/python.rs`), so a TLS request starts with them. A trusted proxy's
 /// `X-Forwarded-Proto` may still override the scheme; a client
 /// certificate turns `SSL_CLIENT_VERIFY` into `SUCCESS`.
 pub const TLS_CONSTANT: [(&str, &str); 3] = [
