@@ -3,7 +3,7 @@
 //! (Content-Length, chunked, until close), `--compress`'s encoder on the
 //! way, and the flushes, parking and end of the response. Apart from the
 //! state it works on (`mod.rs`) and from what the app calls (`call.rs`):
-//! this is the part `app.rs` drives, and the one that writes to the
+//! this is the part `app/run.rs` drives, and the one that writes to the
 //! connection's `Output`.
 
 use pyo3::exceptions::PyAssertionError;
@@ -190,7 +190,7 @@ impl StartResponse {
         if self.body_short() {
             // Compressed, and shorter than the app's Content-Length: no
             // end of stream, no last chunk; the connection closes (see
-            // `app.rs`), so the client sees it cut, as uncompressed.
+            // `app/run.rs`), so the client sees it cut, as uncompressed.
             return self.out.end().map_err(PyErr::from);
         }
         if let Some(tail) = self

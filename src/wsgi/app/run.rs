@@ -1,28 +1,25 @@
-//! One request through the application: environ in, `app(environ,
-//! start_response)` called, its result sent (lists with a known length,
-//! `wsgi.file_wrapper` files by `sendfile`, any other iterable chunk by
-//! chunk, no further than [`MAX_SURPLUS_BYTES`] past its end), `close()`
-//! always called, failures answered with a 500 and logged with their
-//! traceback.
+//! The application called and its result sent: `app(environ,
+//! start_response)`, then a list or tuple with its length known, a
+//! `wsgi.file_wrapper` file by `sendfile`, or any other iterable chunk by
+//! chunk, no further than [`MAX_SURPLUS_BYTES`] past its body's end;
+//! `close()` called however it ended, and the app's failures answered (a
+//! 500, the client's 4xx for a bad request body, or the connection cut).
+//! Apart from the request around the call (`mod.rs`): this is the part
+//! that drives `start_response`'s sending side, and decides how the
+//! connection goes on.
 
 use std::os::fd::RawFd;
-use std::time::Instant;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use super::cgi::fill_from_cgi;
-use super::compress::Compression;
-use super::environ::{fill_environ, EnvironCache, EnvironConfig};
-use super::file_wrapper::FileWrapper;
-use super::reuse::Spare;
-use super::start_response::StartResponse;
-use super::tls_environ::TlsTemplate;
-use qiao_http::response::{simple_response, BodyMode, RequestFacts};
-use qiao_io::sock::{self, Interest};
-use qiao_io::{BodyError, Exchange, Outcome, Output, Serve};
+use super::{send_simple, WsgiServe};
+use crate::wsgi::file_wrapper::FileWrapper;
+use crate::wsgi::start_response::StartResponse;
+use qiao_http::response::BodyMode;
+use qiao_io::{BodyError, Outcome};
 
 /// Bytes an application may yield past its body's end (its announced
 /// `Content-Length`, or any body where none is sent, as to HEAD) before the
@@ -37,129 +34,12 @@ const SURPLUS_MESSAGE: &str =
 const OVER_BUDGET_LOG: &str = "Response cut: a slow client, and half the serving threads \
      (--threads) already wait for slow clients";
 
-/// What every serving thread shares: the app and the logging hooks.
-pub(super) struct WsgiShared {
-    pub app: Py<PyAny>,
-    /// Constant environ entries, copied per request.
-    pub template: Py<PyDict>,
-    /// The same for requests that came over TLS, with what it learned of
-    /// their connections (`tls_environ`).
-    pub tls_template: TlsTemplate,
-    /// `log_error(message, exception_or_None)`.
-    pub log_error: Py<PyAny>,
-    /// `log_debug(message)`.
-    pub log_debug: Py<PyAny>,
-    /// `access(environ, status, bytes, seconds)` or None when disabled.
-    pub access_log: Option<Py<PyAny>>,
-    /// Settings the environ builder needs.
-    pub environ: EnvironConfig,
-    /// The worker's metrics block (`--metrics-bind`), if any.
-    pub metrics: Option<std::sync::Arc<qiao_io::metrics::Metrics>>,
-    /// `--compress` settings, if on.
-    pub compress: Option<std::sync::Arc<qiao_http::compress::CompressConfig>>,
-}
-
-/// A serving session: one GIL hold on one thread.
-pub(super) struct WsgiServe<'a, 'py> {
-    pub py: Python<'py>,
-    pub shared: &'a WsgiShared,
-    pub cache: &'a mut EnvironCache,
-    /// The thread's `wsgi.input` and `start_response` to reuse.
-    pub spare: &'a mut Spare,
-}
-
-impl Serve for WsgiServe<'_, '_> {
-    fn serve(&mut self, ex: &mut Exchange<'_>) -> Outcome {
-        let py = self.py;
-        let timed = self.shared.access_log.is_some() || self.shared.metrics.is_some();
-        let started = timed.then(Instant::now);
-        if let Some(m) = &self.shared.metrics {
-            m.request_started();
-        }
-        let environ = match &ex.peer.tls {
-            Some(tls) => self.shared.tls_template.environ_for(py, tls, self.cache),
-            None => self.shared.template.bind(py).copy(),
-        };
-        let environ = match environ {
-            Ok(e) => e,
-            Err(e) => return self.internal_error(ex, "cannot copy the environ template", e),
-        };
-        let config = &self.shared.environ;
-        let filled = if ex.head.cgi {
-            fill_from_cgi(py, &environ, ex, self.cache, config)
-        } else {
-            fill_environ(py, &environ, ex, self.cache, config)
-        };
-        if let Err(e) = filled {
-            return self.internal_error(ex, "cannot build the environ", e);
-        }
-        let req = RequestFacts {
-            version: ex.head.version,
-            is_head: ex.bytes(&ex.head.method) == b"HEAD",
-            keep_alive: ex.head.keep_alive,
-        };
-        // Negotiated before the body reader (which holds the head) moves out.
-        let compress = self
-            .shared
-            .compress
-            .as_ref()
-            .map(|c| Compression::new(c, ex));
-        let input = match self.spare.input(py, std::mem::take(ex.body)) {
-            Ok(i) => i,
-            Err(e) => return self.internal_error(ex, "cannot create wsgi.input", e),
-        };
-        let out = std::mem::take(ex.out);
-        let sr =
-            match self
-                .spare
-                .start_response(py, out, req, ex.date, input.clone_ref(py), compress)
-            {
-                Ok(sr) => sr,
-                Err(e) => {
-                    *ex.body = input.borrow_mut(py).take_reader();
-                    return self.internal_error(ex, "cannot create start_response", e);
-                }
-            };
-        let outcome = match environ.set_item(intern!(py, "wsgi.input"), &input) {
-            Ok(()) => self.run_app(&environ, &sr),
-            Err(e) => self.fail(&sr, "cannot set wsgi.input", e),
-        };
-        let (status, sent) = {
-            let sr = sr.borrow();
-            (
-                if sr.headers_sent() {
-                    sr.status_code()
-                } else {
-                    500
-                },
-                sr.body_sent(),
-            )
-        };
-        *ex.out = sr.borrow_mut().take_output();
-        *ex.body = input.borrow_mut(py).take_reader();
-        if let (Some(m), Some(t0)) = (&self.shared.metrics, started) {
-            let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
-            let method = ex.bytes(&ex.head.method);
-            m.request_done(method, status, micros, ex.body.received(), sent);
-        }
-        if let (Some(log), Some(t0)) = (&self.shared.access_log, started) {
-            let secs = t0.elapsed().as_secs_f64();
-            if let Err(e) = log.bind(py).call1((&environ, status, sent, secs)) {
-                self.log(&format!("access log failed: {e}"), None);
-            }
-        }
-        drop(environ);
-        self.spare.keep(input, sr);
-        outcome
-    }
-
-    fn wait(&mut self, fd: RawFd, interest: Interest, deadline: Instant) -> std::io::Result<()> {
-        self.py.detach(|| sock::wait(fd, interest, deadline))
-    }
-}
-
 impl WsgiServe<'_, '_> {
-    fn run_app(&mut self, environ: &Bound<'_, PyDict>, sr: &Bound<'_, StartResponse>) -> Outcome {
+    pub(super) fn run_app(
+        &mut self,
+        environ: &Bound<'_, PyDict>,
+        sr: &Bound<'_, StartResponse>,
+    ) -> Outcome {
         let py = self.py;
         let result = match self.shared.app.bind(py).call1((environ, sr)) {
             Ok(r) => r,
@@ -308,7 +188,7 @@ impl WsgiServe<'_, '_> {
             this.send_file_head(py, count)?;
         }
         let mode = this.plan().map(|p| p.mode);
-        let mut wait = super::gil_free_wait(py);
+        let mut wait = crate::wsgi::gil_free_wait(py);
         match mode {
             Some(BodyMode::Length(n)) => {
                 let want = count.min(n.saturating_sub(this.body_sent()));
@@ -339,7 +219,7 @@ impl WsgiServe<'_, '_> {
 
     /// The app failed: log with traceback; answer 500 if nothing was sent,
     /// else cut the connection so the client sees an incomplete response.
-    fn fail(&mut self, sr: &Bound<'_, StartResponse>, msg: &str, err: PyErr) -> Outcome {
+    pub(super) fn fail(&mut self, sr: &Bound<'_, StartResponse>, msg: &str, err: PyErr) -> Outcome {
         let py = self.py;
         let mut this = sr.borrow_mut();
         if this.output_over_budget() {
@@ -378,46 +258,6 @@ impl WsgiServe<'_, '_> {
         }
         Outcome::Close
     }
-
-    fn internal_error(&mut self, ex: &mut Exchange<'_>, msg: &str, err: PyErr) -> Outcome {
-        self.log(msg, Some(err));
-        send_simple(
-            self.py,
-            ex.out,
-            500,
-            "Internal Server Error",
-            ex.date,
-            false,
-        );
-        Outcome::Close
-    }
-
-    fn debug(&self, msg: &str) {
-        let _ = self.shared.log_debug.bind(self.py).call1((msg,));
-    }
-
-    fn log(&self, msg: &str, err: Option<PyErr>) {
-        let py = self.py;
-        let exc = err.map(|e| e.into_value(py).into_any());
-        if self.shared.log_error.bind(py).call1((msg, exc)).is_err() {
-            log::error!("{msg}");
-        }
-    }
-}
-
-/// Replaces whatever is buffered with a complete response of the server's
-/// own (nothing of the app's response has been sent) and writes it out.
-fn send_simple(
-    py: Python<'_>,
-    out: &mut Output,
-    status: u16,
-    text: &str,
-    date: &[u8],
-    is_head: bool,
-) {
-    out.buffer().clear();
-    simple_response(out.buffer(), status, text, date, false, is_head);
-    let _ = out.flush(&mut super::gil_free_wait(py));
 }
 
 /// The status answering a request whose body could not be read.
