@@ -153,7 +153,7 @@ section "mypy.stubtest qiao._qiao"
 section "mypy: the public API (qiao.serve, qiao.middleware) is typed"
 # Every function annotated (--disallow-untyped-defs), checked against the
 # engine's stub; modules these import are read for types, not checked.
-(cd python && "$PY" -m mypy qiao/__init__.py qiao/server.py qiao/middleware \
+(cd python && "$PY" -m mypy qiao/__init__.py qiao/server.py qiao/listeners.py qiao/middleware \
     --disallow-untyped-defs --ignore-missing-imports --follow-imports=silent) \
     || die "mypy: the public API has a type error or an unannotated function"
 
