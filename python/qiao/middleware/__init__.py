@@ -8,8 +8,8 @@ Qiao or not.
   moved to ``SCRIPT_NAME``.
 * :class:`Static` (``static.py``): files from directories, with validators,
   ranges and precompressed siblings.
-* :class:`Proxy` (``proxy.py``, ``upstream.py``): a load-balancing reverse
-  proxy to HTTP upstreams.
+* :class:`Proxy` (``proxy.py``, ``_proxy_request.py``, ``upstream.py``): a
+  load-balancing reverse proxy to HTTP upstreams.
 * :class:`Compress` (``compress.py``): streaming zstd/brotli/gzip (the codec
   is Rust).
 * :class:`Transform` (``transform.py``): whole-body rewriting by content type.

@@ -5,8 +5,9 @@ What it owns: turning the environ into an upstream request (the path below
 ``SCRIPT_NAME``, raw as the client sent it when the server says how, dot
 segments removed, refused if it resolves outside (``_paths.py``);
 end-to-end headers only; ``X-Forwarded-For/-Proto/-Host`` and ``Forwarded``,
-the client's own replaced), streaming the
-request body (``Content-Length`` kept, else chunked) and the response body
+the client's own replaced: the target and the header rules are
+``_proxy_request.py``'s, imported here), streaming the request body
+(``Content-Length`` kept, else chunked) and the response body
 (:data:`CHUNK_SIZE` pieces, as they arrive), retrying, and the 502/504
 answers. Choosing an upstream, pooling and health are ``upstream.py``'s.
 
@@ -37,15 +38,19 @@ from __future__ import annotations
 
 import http
 import http.client
-import ipaddress
 import socket
 from collections.abc import Iterable, Iterator
-from urllib.parse import quote
 
-from ._paths import PathEscape, below_prefix
+from ._paths import PathEscape
+from ._proxy_request import (
+    HOP_BY_HOP,
+    confined_rest,
+    connection_tokens,
+    forwarded_element,
+    request_target,
+)
 from ._upstream_policy import AfterFailure, Failed, after_failure
 from ._wsgi import Headers, StartResponse, plain
-from .static import raw_path
 from .upstream import CONNECT_TIMEOUT, MAX_FAILS, POOL_SIZE, PROBE_INTERVAL, Upstream, Upstreams
 
 #: Bytes read per step from ``wsgi.input`` and from an upstream response.
@@ -53,25 +58,6 @@ CHUNK_SIZE = 64 * 1024
 #: Seconds an upstream may stay silent: waiting for the response head (then
 #: 504) and between two pieces of the body (then the response is cut).
 TIMEOUT = 30.0
-#: Fields that concern one connection, never forwarded (RFC 9110 §7.6.1),
-#: plus those named in ``Connection``. ``Expect`` is the server's business:
-#: it has answered ``100 Continue`` already when the body is read.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "expect",
-    }
-)
-#: Characters left as they are when a decoded path must be quoted again.
-PATH_SAFE = "/:@!$&'()*+,;=-._~"
 #: Times a request without a body is sent again, on a new connection to the
 #: same upstream, when the pooled one it used turns out closed by the upstream.
 STALE_RETRIES = 1
@@ -91,73 +77,6 @@ class _Failed(Exception):
     def __init__(self, server: Upstream, reason: str, failed: Failed):
         super().__init__(reason)
         self.server, self.reason, self.failed = server, reason, failed
-
-
-def forwarded_element(client: str, proto: str, host: str) -> str:
-    """One RFC 7239 ``Forwarded`` element for a request this proxy forwards
-    (the engine's ``forwarded_element``): the client's own ``Forwarded`` is
-    dropped, as its ``X-Forwarded-Proto/-Host`` are, so an application
-    reading ``Forwarded`` sees only what this proxy says."""
-    try:
-        ip = ipaddress.ip_address(client)
-    except ValueError:
-        node = "unknown"
-    else:
-        node = f'"[{client}]"' if ip.version == 6 else client
-    element = f"for={node};proto={proto}"
-    if host:
-        quoted = host.replace("\\", "\\\\").replace('"', '\\"')
-        element += f';host="{quoted}"'
-    return element
-
-
-def connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
-    return {
-        t.strip().lower() for k, v in headers if k.lower() == "connection" for t in v.split(",")
-    }
-
-
-def _raw_rest(raw: str, script: str, path: str) -> str | None:
-    """The part of the raw path ``raw`` that decodes to ``path``, if ``raw``
-    decodes to ``script + path`` (the server's decoding: ``%XX`` → a byte)."""
-    want, decoded, i, cut = (script + path).encode("latin-1"), bytearray(), 0, None
-    while True:
-        if cut is None and len(decoded) == len(script):
-            cut = i
-        if i >= len(raw):
-            break
-        token = raw[i : i + 3]
-        if len(token) == 3 and token[0] == "%" and _is_hex(token[1:]):
-            decoded.append(int(token[1:], 16))
-            i += 3
-        else:
-            decoded += raw[i].encode("latin-1", "replace")
-            i += 1
-    return raw[cut:] if cut is not None and bytes(decoded) == want else None
-
-
-def _is_hex(text: str) -> bool:
-    return all(c in "0123456789abcdefABCDEF" for c in text)
-
-
-def confined_rest(environ: dict) -> str:
-    """The path below ``SCRIPT_NAME`` to forward: undecoded when
-    ``RAW_URI``/``REQUEST_URI`` allows (so ``%2F`` stays ``%2F``), without
-    dot segments. Raises :class:`PathEscape` if it resolves outside."""
-    script, path = environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", "")
-    raw = raw_path(environ)
-    rest = _raw_rest(raw, script, path) if raw is not None else None
-    if rest is None:
-        rest = quote(path.encode("latin-1"), safe=PATH_SAFE)
-    return below_prefix(script + path, script, rest)
-
-
-def request_target(environ: dict, base_path: str) -> str:
-    """The upstream's request target: ``base_path``, then the path below
-    ``SCRIPT_NAME`` (:func:`confined_rest`), then the query string."""
-    target = base_path + confined_rest(environ) or "/"
-    query = environ.get("QUERY_STRING")
-    return f"{target}?{query}" if query else target
 
 
 class Proxy:
