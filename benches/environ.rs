@@ -24,38 +24,23 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
-use qiao::wsgi::environ::{fill_environ, EnvironCache, EnvironConfig, ALWAYS_SET};
-use qiao::wsgi::file_wrapper::FileWrapper;
-use qiao::wsgi::setup::TEMPLATE_HEADROOM;
+use pyo3::types::PyDict;
+use qiao::wsgi::environ::{fill_environ, EnvironCache, EnvironConfig};
+use qiao::wsgi::setup::{environ_template, TemplateShape};
 use qiao_http::{parse_head, BodyDecoder, Limits, RequestHead, Status};
 use qiao_io::{BodyReader, Exchange, ListenerInfo, Output, PeerInfo};
 
 mod common;
 
-/// The template dict `serve` builds with the default settings
-/// (`environ_template` in src/wsgi/setup/python.rs); keep the two in step.
+/// The template dict `serve` builds with the default settings (threads,
+/// one process, no script name), by the server's own function.
 fn template(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let template = PyDict::new(py);
-    template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
-    template.set_item("wsgi.url_scheme", "http")?;
-    template.set_item("wsgi.errors", py.import("sys")?.getattr("stderr")?)?;
-    template.set_item("wsgi.multithread", true)?;
-    template.set_item("wsgi.multiprocess", false)?;
-    template.set_item("wsgi.run_once", false)?;
-    template.set_item("wsgi.input_terminated", true)?;
-    template.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
-    template.set_item("SCRIPT_NAME", "")?;
-    for key in ALWAYS_SET {
-        template.set_item(key, "")?;
-    }
-    for i in 0..TEMPLATE_HEADROOM {
-        template.set_item(format!("qiao.headroom.{i}"), "")?;
-    }
-    for i in 0..TEMPLATE_HEADROOM {
-        template.del_item(format!("qiao.headroom.{i}"))?;
-    }
-    Ok(template)
+    let shape = TemplateShape {
+        multithread: true,
+        multiprocess: false,
+        script_name: "",
+    };
+    environ_template(py, &shape, false)
 }
 
 /// What the event loop hands the WSGI ring for one request, minus the

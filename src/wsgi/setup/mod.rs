@@ -31,7 +31,7 @@ use qiao_io::heartbeat::{Heartbeat, SLOT_SIZE};
 use qiao_io::metrics::{Metrics, METRICS_BLOCK};
 use qiao_io::{EventLoop, Shared};
 
-pub use python::TEMPLATE_HEADROOM;
+pub use python::{environ_template, TemplateShape};
 
 /// Alignment the supervisor's shared blocks must have (their words are
 /// atomics).

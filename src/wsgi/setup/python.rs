@@ -27,7 +27,7 @@ use qiao_io::record::AccessQueue;
 /// request headers in each copy before CPython resizes it. Half the
 /// template's live entries at most, or `dict.copy()` stops cloning the key
 /// table and inserts one key at a time.
-pub const TEMPLATE_HEADROOM: usize = 10;
+const TEMPLATE_HEADROOM: usize = 10;
 
 /// Where the engine's messages go (`io::notice`): a thread writes each
 /// line queued through `qiao._log.log_engine` at its level (the loop
@@ -93,10 +93,11 @@ pub(super) fn wsgi_shared(
     metrics: Option<Arc<Metrics>>,
 ) -> PyResult<WsgiShared> {
     let logging = &config.logging;
+    let shape = TemplateShape::of(config);
     Ok(WsgiShared {
         app,
-        template: environ_template(py, config, false)?.unbind(),
-        tls_template: TlsTemplate::new(environ_template(py, config, true)?.unbind()),
+        template: environ_template(py, &shape, false)?.unbind(),
+        tls_template: TlsTemplate::new(environ_template(py, &shape, true)?.unbind()),
         log_error: logging.log_error.clone_ref(py),
         log_debug: py.import("qiao._log")?.getattr("log_debug")?.unbind(),
         access_log: logging.access_log.as_ref().map(|f| f.clone_ref(py)),
@@ -109,23 +110,42 @@ pub(super) fn wsgi_shared(
     })
 }
 
+/// What the environ template depends on in the configuration.
+pub struct TemplateShape<'a> {
+    /// `wsgi.multithread`: more than one serving thread.
+    pub multithread: bool,
+    pub multiprocess: bool,
+    pub script_name: &'a str,
+}
+
+impl TemplateShape<'_> {
+    fn of(config: &Config) -> TemplateShape<'_> {
+        TemplateShape {
+            multithread: config.threads > 1,
+            multiprocess: config.multiprocess,
+            script_name: &config.script_name,
+        }
+    }
+}
+
 /// The environ entries every request starts with, copied per request;
-/// with `tls`, those of every request that came over TLS.
-fn environ_template<'py>(
+/// with `tls`, those of every request that came over TLS. Public for
+/// `benches/environ.rs`, which measures copying it.
+pub fn environ_template<'py>(
     py: Python<'py>,
-    config: &Config,
+    shape: &TemplateShape<'_>,
     tls: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let template = PyDict::new(py);
     template.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
     template.set_item("wsgi.url_scheme", URL_SCHEME)?;
     template.set_item("wsgi.errors", py.import("sys")?.getattr("stderr")?)?;
-    template.set_item("wsgi.multithread", config.threads > 1)?;
-    template.set_item("wsgi.multiprocess", config.multiprocess)?;
+    template.set_item("wsgi.multithread", shape.multithread)?;
+    template.set_item("wsgi.multiprocess", shape.multiprocess)?;
     template.set_item("wsgi.run_once", false)?;
     template.set_item("wsgi.input_terminated", true)?;
     template.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
-    template.set_item("SCRIPT_NAME", &config.script_name)?;
+    template.set_item("SCRIPT_NAME", shape.script_name)?;
     // Keys set for every request get a placeholder here, so copying the
     // template clones a key table big enough for the whole environ and each
     // per-request set replaces a value instead of inserting (and resizing).
