@@ -1,21 +1,15 @@
-//! `--compress` decisions in `qiao_http::compress`, as tables: the coding
-//! an `Accept-Encoding` chooses (q-values, `*`, identity, aliases, several
-//! fields, malformed values, the parse limit), which content types are
-//! compressible, which responses are candidates, the exact head rewrite,
-//! and the body stream (flushes make the prefix decodable). The rules are
-//! the portable `qiao.middleware.Compress`'s; the e2e suite
+//! `--compress` decisions on a response in `qiao_http::compress`, as
+//! tables: which content types are compressible, which responses are
+//! candidates, and the exact head rewrite. The rules are the portable
+//! `qiao.middleware.Compress`'s; the e2e suite
 //! (`tests/e2e/test_middleware_compress.py`) checks both agree on the wire.
-
-use std::io::Read;
 
 use qiao_http::codec::Kind;
 use qiao_http::compress::{
-    decide, rewrite_head, AcceptEncoding, BodyEncoder, CompressConfig, Decision, FieldRanges,
-    DEFAULT_CODINGS, STREAM_FLUSH_BYTES,
+    decide, rewrite_head, CompressConfig, Decision, FieldRanges, DEFAULT_CODINGS,
 };
-use qiao_http::limits::MAX_FIELD_PARSE;
 
-use Kind::{Brotli as Br, Gzip, Zstd};
+use Kind::{Gzip, Zstd};
 
 /// The portable class's default types.
 const TYPES: &[&str] = &[
@@ -34,91 +28,6 @@ const TYPES: &[&str] = &[
 
 fn config() -> CompressConfig {
     CompressConfig::new(1024, TYPES, &DEFAULT_CODINGS)
-}
-
-fn choose(fields: &[&str], codings: &[Kind]) -> Option<Kind> {
-    let mut accept = AcceptEncoding::default();
-    for f in fields {
-        accept.add(f.as_bytes());
-    }
-    accept.choose(codings)
-}
-
-#[rustfmt::skip]
-const ACCEPT: &[(&[&str], Option<Kind>)] = &[
-    // The e2e suite's cases.
-    (&["gzip;q=0.5, br;q=0.9"], Some(Br)),
-    (&["br;q=0, gzip"], Some(Gzip)),
-    (&["gzip, zstd;q=0.1"], Some(Gzip)),
-    (&["zstd, br, gzip"], Some(Zstd)),
-    (&["gzip, deflate, br"], Some(Br)),
-    (&["*"], Some(Zstd)),
-    (&["*;q=0.5, gzip;q=0.8"], Some(Gzip)),
-    (&["GZIP"], Some(Gzip)),
-    (&["x-gzip"], Some(Gzip)),
-    (&["*;q=0"], None),
-    (&["identity"], None),
-    (&["gzip;q=0.3, identity;q=0.9"], None),
-    (&[""], None),
-    (&[], None),
-    // Ties go to the server's order; identity must beat the best, not tie it.
-    (&["gzip, br"], Some(Br)),
-    (&["gzip;q=0.5, identity;q=0.5"], Some(Gzip)),
-    (&["identity;q=1, *;q=0.5"], None),
-    // `*` covers only codings not named.
-    (&["*, zstd;q=0"], Some(Br)),
-    (&["*;q=0.1, br;q=0.2"], Some(Br)),
-    // Whitespace, parameters, case.
-    (&["  gzip ; q = 0.7 ,br;level=1;q=0.6"], Some(Gzip)),
-    (&["Br;Q=1"], Some(Br)),
-    (&["gzip;Q=0"], None),
-    // Malformed or out-of-range q: malformed is 0, others clamp to 0..1.
-    (&["gzip;q=abc"], None),
-    (&["gzip;q=", "br;q=0.1"], Some(Br)),
-    (&["gzip;q=5, br;q=0.9"], Some(Gzip)),
-    (&["gzip;q=-1"], None),
-    (&["gzip;q=nan"], None),
-    (&["gzip;q=1e-1, br;q=.05"], Some(Gzip)),
-    // A name listed twice keeps its highest q.
-    (&["gzip;q=0, gzip;q=0.4"], Some(Gzip)),
-    // Several fields count as one list.
-    (&["gzip;q=0.2", "br;q=0.3"], Some(Br)),
-    (&["", "gzip"], Some(Gzip)),
-    // Unknown names only.
-    (&["deflate, compress"], None),
-    (&[",,, ;q=1"], None),
-];
-
-#[test]
-fn accept_encoding_table() {
-    for (fields, want) in ACCEPT {
-        assert_eq!(choose(fields, &DEFAULT_CODINGS), *want, "{fields:?}");
-    }
-}
-
-#[test]
-fn accept_encoding_respects_the_codings_offered() {
-    assert_eq!(choose(&["zstd, br, gzip"], &[Gzip]), Some(Gzip));
-    assert_eq!(choose(&["zstd"], &[Gzip, Br]), None);
-    assert_eq!(choose(&["*"], &[Br, Gzip]), Some(Br));
-    assert_eq!(choose(&["gzip, br"], &[Gzip, Br]), Some(Gzip));
-    assert_eq!(choose(&["gzip"], &[]), None);
-}
-
-#[test]
-fn accept_encoding_parses_only_the_first_bytes() {
-    let pad = " ".repeat(MAX_FIELD_PARSE - 6);
-    // "gzip" ends exactly at the limit: parsed.
-    assert_eq!(
-        choose(&[&format!("{pad}, gzip")], &DEFAULT_CODINGS),
-        Some(Gzip)
-    );
-    // One byte further: cut to "gzi", not a coding.
-    assert_eq!(choose(&[&format!("{pad},  gzip")], &DEFAULT_CODINGS), None);
-    // The limit counts the joined fields, separators included.
-    let long = " ".repeat(MAX_FIELD_PARSE - 3);
-    assert_eq!(choose(&[&long, "br"], &DEFAULT_CODINGS), None);
-    assert_eq!(choose(&[&long[1..], "br"], &DEFAULT_CODINGS), Some(Br));
 }
 
 #[rustfmt::skip]
@@ -340,73 +249,4 @@ fn rewrite_head_exact() {
         rewritten(&[TEXT, ("Vary", "*")], encode(false)),
         pairs(&[TEXT, ("Vary", "*"), ("Content-Encoding", "zstd")])
     );
-}
-
-fn decode(kind: Kind, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    match kind {
-        Kind::Gzip => {
-            // A flushed but unfinished stream: read what decodes.
-            let mut d = flate2::read::MultiGzDecoder::new(data);
-            let _ = d.read_to_end(&mut out);
-        }
-        Kind::Brotli => {
-            let _ = brotli::Decompressor::new(data, 4096).read_to_end(&mut out);
-        }
-        Kind::Zstd => {
-            let mut d = zstd::stream::read::Decoder::new(data).unwrap();
-            let _ = d.read_to_end(&mut out);
-        }
-    }
-    out
-}
-
-fn sample(n: usize) -> Vec<u8> {
-    (0..n)
-        .map(|i| b"abcdefghij klmnop"[(i * 7 + i / 13) % 17])
-        .collect()
-}
-
-#[test]
-fn body_stream_flushes_every_stream_flush_bytes() {
-    let input = sample(STREAM_FLUSH_BYTES * 3 + 100);
-    for kind in [Gzip, Br, Zstd] {
-        let mut enc = BodyEncoder::new(kind, kind.levels().2, None).unwrap();
-        let mut out = Vec::new();
-        let mut fed = 0;
-        for piece in input.chunks(STREAM_FLUSH_BYTES / 4) {
-            out.extend(enc.feed(piece).unwrap());
-            fed += piece.len();
-            if fed % STREAM_FLUSH_BYTES == 0 {
-                // Just flushed: everything fed so far decodes.
-                assert_eq!(decode(kind, &out), input[..fed], "{kind:?} at {fed}");
-            }
-        }
-        assert!(enc.feed(b"").unwrap().is_empty());
-        out.extend(enc.finish().unwrap());
-        assert_eq!(decode(kind, &out), input, "{kind:?}");
-    }
-}
-
-#[test]
-fn body_stream_keeps_to_the_declared_length() {
-    for kind in [Gzip, Br, Zstd] {
-        // Exactly as declared: complete, never short.
-        let mut enc = BodyEncoder::new(kind, kind.levels().2, Some(10)).unwrap();
-        assert!(enc.is_short() && !enc.is_complete());
-        let mut out = enc.feed(b"0123456789").unwrap();
-        assert!(enc.is_complete() && !enc.is_short());
-        // Past it: dropped, as from an uncompressed body.
-        assert!(enc.feed(b"surplus").unwrap().is_empty());
-        out.extend(enc.finish().unwrap());
-        assert_eq!(decode(kind, &out), b"0123456789", "{kind:?}");
-        // Short of it: short, for the server to leave the body cut.
-        let mut enc = BodyEncoder::new(kind, kind.levels().2, Some(4096)).unwrap();
-        enc.feed(&[b'x'; 100]).unwrap();
-        assert!(enc.is_short() && !enc.is_complete(), "{kind:?}");
-        // Nothing declared: never either.
-        let mut enc = BodyEncoder::new(kind, kind.levels().2, None).unwrap();
-        enc.feed(b"abc").unwrap();
-        assert!(!enc.is_short() && !enc.is_complete(), "{kind:?}");
-    }
 }
