@@ -1,9 +1,8 @@
 //! Response framing in `qiao_http::response`: the `plan` truth table
 //! (HEAD, 1xx/204/304, HTTP/1.0 vs 1.1, the app's Content-Length, a known
-//! total length, `Connection: close` from either side), the exact bytes of
-//! `write_head` (Server/Date added unless set, the app's hop-by-hop framing
-//! fields replaced, Connection rules), `chunk_header`, the constants, and
-//! `simple_response` for every status the server produces itself.
+//! total length, `Connection: close` from either side) and the exact bytes
+//! of `write_head` (Server/Date added unless set, the app's hop-by-hop
+//! framing fields replaced, Connection rules).
 
 #![allow(
     clippy::print_stdout,
@@ -11,11 +10,8 @@
     reason = "a test's own summary and skip lines, shown with --nocapture"
 )]
 
-use qiao_http::response::{
-    chunk_header, plan, push_chunk, reason, simple_response, write_head, AppFacts, BodyMode, Plan,
-    RequestFacts, CHUNK_END, CONTINUE, LAST_CHUNK, SERVER_NAME,
-};
-use qiao_http::{BodyDecoder, Decoded, Framing, Version};
+use qiao_http::response::{plan, write_head, AppFacts, BodyMode, Plan, RequestFacts};
+use qiao_http::Version;
 
 const DATE: &[u8] = b"Sun, 06 Nov 1994 08:49:37 GMT";
 
@@ -279,131 +275,4 @@ fn write_head_output() {
         app(304, None, None, false),
     );
     assert_eq!(got, format!("HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nServer: qiao\r\n{D}Connection: keep-alive\r\n\r\n"));
-}
-
-#[test]
-fn push_chunk_frames_data_and_skips_empty() {
-    let mut out = Vec::new();
-    push_chunk(b"", &mut out);
-    assert!(out.is_empty(), "an empty chunk would end the body");
-    push_chunk(b"hello world, 17 b", &mut out);
-    assert_eq!(out, b"11\r\nhello world, 17 b\r\n");
-}
-
-#[test]
-fn chunk_headers() {
-    let cases: &[(usize, &str)] = &[
-        (1, "1\r\n"),
-        (9, "9\r\n"),
-        (10, "a\r\n"),
-        (15, "f\r\n"),
-        (16, "10\r\n"),
-        (255, "ff\r\n"),
-        (4096, "1000\r\n"),
-        (65535, "ffff\r\n"),
-        (0xdead_beef, "deadbeef\r\n"),
-        (usize::MAX, "ffffffffffffffff\r\n"),
-    ];
-    for (len, want) in cases {
-        let mut out = b"x".to_vec();
-        chunk_header(*len, &mut out);
-        assert_eq!(std::str::from_utf8(&out[1..]).unwrap(), *want, "{len}");
-    }
-    assert_eq!(CHUNK_END, b"\r\n");
-    assert_eq!(LAST_CHUNK, b"0\r\n\r\n");
-    assert_eq!(CONTINUE, b"HTTP/1.1 100 Continue\r\n\r\n");
-    assert_eq!(SERVER_NAME, b"qiao");
-}
-
-#[test]
-fn chunked_frames_decode() {
-    let parts: &[&[u8]] = &[b"hello", b" ", b"world of chunks", &[0xff; 300]];
-    let mut wire = Vec::new();
-    for p in parts {
-        chunk_header(p.len(), &mut wire);
-        wire.extend_from_slice(p);
-        wire.extend_from_slice(CHUNK_END);
-    }
-    wire.extend_from_slice(LAST_CHUNK);
-    let mut dec = BodyDecoder::new(Framing::Chunked, None);
-    let (mut pos, mut body) = (0, Vec::new());
-    loop {
-        match dec.decode(&wire[pos..]).unwrap() {
-            (n, Decoded::Data(r)) => {
-                body.extend_from_slice(&wire[pos..][r]);
-                pos += n;
-            }
-            (n, Decoded::End) => break assert_eq!(pos + n, wire.len()),
-            (_, Decoded::NeedMore) => panic!("truncated"),
-        }
-    }
-    assert_eq!(body, parts.concat());
-}
-
-#[test]
-fn reasons() {
-    let cases: &[(u16, &str)] = &[
-        (400, "Bad Request"),
-        (408, "Request Timeout"),
-        (413, "Content Too Large"),
-        (414, "URI Too Long"),
-        (431, "Request Header Fields Too Large"),
-        (500, "Internal Server Error"),
-        (501, "Not Implemented"),
-        (503, "Service Unavailable"),
-        (505, "HTTP Version Not Supported"),
-        (200, "OK"),
-        (404, "Not Found"),
-        (502, "Bad Gateway"),
-        (504, "Gateway Timeout"),
-        (418, "Error"),
-    ];
-    for (status, want) in cases {
-        assert_eq!(reason(*status), *want);
-    }
-}
-
-fn simple(status: u16, msg: &str, keep_alive: bool, is_head: bool) -> String {
-    let mut out = Vec::new();
-    simple_response(&mut out, status, msg, DATE, keep_alive, is_head);
-    String::from_utf8(out).unwrap()
-}
-
-#[test]
-fn simple_responses() {
-    let base = |line: &str, len: usize| {
-        format!("HTTP/1.1 {line}\r\nServer: qiao\r\n{D}Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len}\r\n")
-    };
-    let msg = "malformed request line";
-    assert_eq!(
-        simple(400, msg, false, false),
-        format!(
-            "{}Connection: close\r\n\r\n{msg}\n",
-            base("400 Bad Request", 23)
-        )
-    );
-    assert_eq!(
-        simple(400, msg, false, true),
-        format!("{}Connection: close\r\n\r\n", base("400 Bad Request", 23))
-    );
-    assert_eq!(
-        simple(500, "boom", true, false),
-        format!("{}\r\nboom\n", base("500 Internal Server Error", 5))
-    );
-    assert_eq!(
-        simple(503, "", true, true),
-        format!("{}\r\n", base("503 Service Unavailable", 1))
-    );
-    for status in [400, 408, 413, 414, 431, 500, 501, 503, 505] {
-        let s = simple(status, "why", false, false);
-        assert!(
-            s.starts_with(&format!("HTTP/1.1 {status} {}\r\n", reason(status))),
-            "{s}"
-        );
-        let (head, body) = s.split_once("\r\n\r\n").unwrap();
-        assert_eq!(body, "why\n");
-        assert!(head.contains("\r\nContent-Length: 4") && head.ends_with("Connection: close"));
-    }
-    // UTF-8 messages: the length counts bytes.
-    assert!(simple(400, "é", true, false).contains("Content-Length: 3\r\n"));
 }
