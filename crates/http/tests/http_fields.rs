@@ -11,18 +11,11 @@ use qiao_http::fields::{
 };
 use serde_json::Value;
 
-fn table() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/cases/http_fields.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).expect("the case table")).unwrap()
-}
+#[path = "common/json_table.rs"]
+mod json_table;
 
 fn cases(name: &str) -> Vec<Value> {
-    let cases = table()[name].as_array().expect(name).clone();
-    assert!(!cases.is_empty(), "no {name} cases");
-    cases
+    json_table::cases("http_fields.json", name)
 }
 
 fn bytes(v: &Value) -> Option<&[u8]> {

@@ -17,18 +17,15 @@ use qiao_native::upstream::policy::{
 use qiao_native::upstream::{health_status, CONNECT_TIMEOUT};
 use serde_json::{json, Value};
 
+#[path = "../../http/tests/common/json_table.rs"]
+mod json_table;
+
 fn table() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/cases/upstream.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).expect("the case table")).unwrap()
+    json_table::table("upstream.json")
 }
 
 fn cases(name: &str) -> Vec<Value> {
-    let cases = table()[name].as_array().expect(name).clone();
-    assert!(!cases.is_empty(), "no {name} cases");
-    cases
+    json_table::cases("upstream.json", name)
 }
 
 fn secs(v: &Value) -> Duration {

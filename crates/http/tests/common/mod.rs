@@ -5,6 +5,8 @@
 //! own state machine (`http::conn`) from any sequence of reads. The feeding
 //! modes are here; the heads (`head`), the head tables (`head_table`), the
 //! bodies (`body`) and the connection (`conn`) are submodules, re-exported.
+//! (`json_table.rs` beside them is no part of it: the suites that read a
+//! JSON case table under `tests/cases/` include it on its own, by path.)
 
 // Shared by several test binaries, each using a part: `pub` here is
 // the support's interface, not the crate's.
