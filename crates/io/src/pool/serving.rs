@@ -104,8 +104,9 @@ enum After<'a> {
 /// Serves `job`, then the next ready jobs of the same kind while the loop
 /// is free: application jobs with `serve` (in the session the caller
 /// holds), native ones without (`None`; a native service may take a job
-/// over and send its connection back through [`DoneSink`] later). Short
-/// application responses may be held back and written together
+/// over and send its connection back through
+/// [`DoneSink`](crate::handoff::DoneSink) later). Short application
+/// responses may be held back and written together
 /// (`batch.rs`); every return path writes them first.
 fn serve_run<'scope, F: HandlerFactory>(
     pool: &'scope Pool,
