@@ -14,7 +14,7 @@
 //! makes the template its own (two sets, what every request used to
 //! cost), and one with a client certificate sets its entries over the
 //! copy, so what the application sees is always its own connection's
-//! facts (`tests/e2e/test_tls.py` mixes them in one worker).
+//! facts (`tests/e2e/test_tls_requests.py` mixes them in one worker).
 //! The copy of a template is shallow and its values are immutable `str`s,
 //! so sharing them between environs is invisible to the application.
 

@@ -122,3 +122,10 @@ def make_pki(directory: Path) -> Pki:
         rogue_cert=paths["rogue"][0],
         rogue_key=paths["rogue"][1],
     )
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A fixture for the TLS and HTTP/2 test modules to import: the
+    certificates of one test module."""
+    return make_pki(tmp_path_factory.mktemp("pki"))

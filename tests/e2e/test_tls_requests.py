@@ -1,38 +1,28 @@
-"""TLS (``--certfile``/``--keyfile``/``--ca-certs``/``--cert-reqs``) end to
-end, with real clients (curl, Python's ``ssl`` and ``http.client``) and
-certificates made at test time (``tls_support``): the environ of a TLS
-request, bodies both ways, keep-alive, TLS 1.2 and 1.3, client
-certificates, plain HTTP on a TLS port, and refused settings."""
+"""TLS (``--certfile``/``--keyfile``) end to end, with real clients (curl,
+Python's ``ssl`` and ``http.client``) and certificates made at test time
+(``tls_support``), for what is served over it: the environ of a TLS request
+(beside plaintext requests, and over connections that differ), bodies both
+ways, keep-alive, TLS 1.2 and 1.3, plain HTTP on a TLS port, a broken
+handshake, and ``wsgi.file_wrapper``."""
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
-import shutil
 import socket
 import ssl
-import subprocess
-import sys
 import tempfile
 
 import pytest
-from conftest import E2E_DIR, free_port, server_env
-from tls_support import CLIENT_CN, make_pki
+from conftest import free_port
+from tls_client_support import APP, context, curl, get_env, https, needs_curl, tls_options
+
+# Fixtures, imported as themselves (an explicit re-export, which the linter
+# does not take for an unused import): one instance per test module.
+from tls_support import pki as pki
 
 pytestmark = pytest.mark.qiao_only
-APP = "tls_apps:app"
-needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-def tls_options(pki, *extra):
-    return ["--certfile", str(pki.cert), "--keyfile", str(pki.key), *extra]
 
 
 @pytest.fixture(scope="module")
@@ -42,34 +32,6 @@ def tls_server(pki):
     srv = Server(APP, options=tls_options(pki)).start()
     yield srv
     srv.cleanup()
-
-
-def context(pki, cert=None, key=None, **versions) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=str(pki.ca))
-    for name, value in versions.items():
-        setattr(ctx, name, value)
-    if cert:
-        ctx.load_cert_chain(str(cert), str(key))
-    return ctx
-
-
-def https(srv, pki, ctx=None) -> http.client.HTTPSConnection:
-    return http.client.HTTPSConnection(
-        "localhost", srv.port, context=ctx or context(pki), timeout=10
-    )
-
-
-def get_env(conn: http.client.HTTPSConnection) -> dict:
-    conn.request("GET", "/env")
-    r = conn.getresponse()
-    assert r.status == 200
-    return json.loads(r.read())
-
-
-def curl(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["curl", "-sS", "--max-time", "20", *args], capture_output=True, timeout=30
-    )
 
 
 def test_environ_of_a_tls_request(tls_server, pki):
@@ -287,203 +249,6 @@ def test_handshake_garbage_closes_the_connection(tls_server, pki):
         assert get_env(conn)["wsgi.url_scheme"] == "https"
     finally:
         conn.close()
-
-
-@pytest.fixture(scope="module")
-def mtls_required(pki):
-    from conftest import Server
-
-    options = tls_options(pki, "--ca-certs", str(pki.ca), "--cert-reqs", "required")
-    srv = Server(APP, options=options).start()
-    yield srv
-    srv.cleanup()
-
-
-@pytest.fixture(scope="module")
-def mtls_optional(pki):
-    from conftest import Server
-
-    options = tls_options(pki, "--ca-certs", str(pki.ca), "--cert-reqs", "optional")
-    srv = Server(APP, options=options).start()
-    yield srv
-    srv.cleanup()
-
-
-def refused(srv, ctx) -> bool:
-    """Whether a request with ``ctx`` fails in the handshake (TLS 1.3
-    reports a refused client certificate at the first read)."""
-    conn = http.client.HTTPSConnection("localhost", srv.port, context=ctx, timeout=10)
-    try:
-        conn.request("GET", "/env")
-        conn.getresponse().read()
-    except (ssl.SSLError, ConnectionError, http.client.RemoteDisconnected):
-        return True
-    finally:
-        conn.close()
-    return False
-
-
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
-def test_client_certificate_required(mtls_required, pki, version):
-    pins = dict(minimum_version=version, maximum_version=version)
-    assert refused(mtls_required, context(pki, **pins))
-    assert refused(mtls_required, context(pki, pki.rogue_cert, pki.rogue_key, **pins))
-    conn = https(mtls_required, pki, context(pki, pki.client_cert, pki.client_key, **pins))
-    env = get_env(conn)
-    conn.close()
-    assert env["SSL_CLIENT_VERIFY"] == "SUCCESS"
-    assert f"CN={CLIENT_CN}" in env["SSL_CLIENT_S_DN"]
-    assert env["SSL_CLIENT_CERT"].startswith("-----BEGIN CERTIFICATE-----\n")
-    assert env["SSL_CLIENT_CERT"].strip() == pki.client_cert.read_text().strip()
-
-
-@needs_curl
-def test_client_certificate_with_curl(mtls_required, pki):
-    url = f"https://localhost:{mtls_required.port}/env"
-    assert curl("--cacert", str(pki.ca), url).returncode != 0
-    r = curl(
-        "--cacert", str(pki.ca), "--cert", str(pki.client_cert), "--key", str(pki.client_key), url
-    )
-    assert r.returncode == 0, r.stderr
-    assert f"CN={CLIENT_CN}" in json.loads(r.stdout)["SSL_CLIENT_S_DN"]
-
-
-def test_client_certificate_optional(mtls_optional, pki):
-    conn = https(mtls_optional, pki)
-    assert get_env(conn)["SSL_CLIENT_VERIFY"] == "NONE"
-    conn.close()
-    conn = https(mtls_optional, pki, context(pki, pki.client_cert, pki.client_key))
-    env = get_env(conn)
-    conn.close()
-    assert env["SSL_CLIENT_VERIFY"] == "SUCCESS"
-    assert f"CN={CLIENT_CN}" in env["SSL_CLIENT_S_DN"]
-    # A certificate no trusted CA signed is refused, even when optional.
-    assert refused(mtls_optional, context(pki, pki.rogue_cert, pki.rogue_key))
-
-
-def run_qiao(*args) -> subprocess.CompletedProcess:
-    bind = f"127.0.0.1:{free_port()}"
-    return subprocess.run(
-        [sys.executable, "-m", "qiao", "--bind", bind, *args, APP],
-        cwd=E2E_DIR,
-        env=server_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-
-
-def test_unreadable_certfile_is_a_clear_error(pki, tmp_path):
-    missing = tmp_path / "missing.pem"
-    r = run_qiao("--certfile", str(missing), "--keyfile", str(pki.key))
-    assert r.returncode != 0
-    assert "certfile" in r.stderr and str(missing) in r.stderr
-
-
-def test_certfile_that_is_not_pem_is_a_clear_error(pki, tmp_path):
-    junk = tmp_path / "junk.pem"
-    junk.write_text("not a certificate\n")
-    r = run_qiao("--certfile", str(junk), "--keyfile", str(pki.key))
-    assert r.returncode != 0
-    assert "certfile" in r.stderr and str(junk) in r.stderr
-
-
-def test_cert_reqs_without_ca_is_a_clear_error(pki):
-    r = run_qiao(*tls_options(pki), "--cert-reqs", "required")
-    assert r.returncode != 0
-    assert "ca_certs" in r.stderr
-
-
-def test_key_read_from_the_certfile_when_no_keyfile(start_server, pki, tmp_path):
-    both = tmp_path / "both.pem"
-    both.write_text(pki.cert.read_text() + pki.key.read_text())
-    srv = start_server(APP, options=["--certfile", str(both)])
-    conn = https(srv, pki)
-    assert get_env(conn)["wsgi.url_scheme"] == "https"
-    conn.close()
-
-
-def test_sigterm_finishes_an_in_flight_tls_request(start_server, pki, tmp_path):
-    import signal
-    import threading
-    import time
-
-    srv = start_server(APP, options=tls_options(pki))
-    arrived, release = tmp_path / "arrived", tmp_path / "release"
-    result = {}
-
-    def request():
-        conn = https(srv, pki)
-        conn.request("GET", f"/slow?{arrived},{release}")
-        r = conn.getresponse()
-        result["status"], result["body"] = r.status, r.read()
-        conn.close()
-
-    t = threading.Thread(target=request)
-    t.start()
-    deadline = time.monotonic() + 20
-    while not arrived.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert arrived.exists(), srv.stderr()
-    srv.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.3)  # the drain has begun; the request is still served
-    release.write_text("go")
-    t.join(30)
-    assert result == {"status": 200, "body": b"finished"}
-    assert srv.proc.wait(20) == 0
-
-
-def test_proxy_protocol_header_before_the_handshake(start_server, pki):
-    """--proxy-protocol on a TLS bind (a TCP load balancer passing TLS
-    through): the PROXY header comes first, then the handshake."""
-    srv = start_server(APP, options=tls_options(pki, "--proxy-protocol"))
-    raw = socket.create_connection((srv.host, srv.port), timeout=10)
-    raw.sendall(b"PROXY TCP4 203.0.113.7 127.0.0.1 5555 443\r\n")
-    with context(pki).wrap_socket(raw, server_hostname="localhost") as s:
-        s.sendall(b"GET /env HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        out = b""
-        while chunk := s.recv(65536):
-            out += chunk
-    head, body = out.split(b"\r\n\r\n", 1)
-    assert head.startswith(b"HTTP/1.1 200")
-    env = json.loads(body)
-    assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("203.0.113.7", "5555")
-    assert env["wsgi.url_scheme"] == "https"
-    # Without the header, the connection is closed.
-    with socket.create_connection((srv.host, srv.port), timeout=10) as s:
-        s.sendall(b"\x16\x03\x01\x00\x05hello")
-        assert s.recv(100) == b""
-
-
-def test_sighup_puts_renewed_certificates_in_service(start_server, pki, tmp_path):
-    """Workers load the certificate when they start: after the files are
-    replaced, SIGHUP (new workers) serves the new certificate."""
-    import shutil as sh
-    import signal
-    import time
-
-    (tmp_path / "renewed").mkdir()
-    renewed = make_pki(tmp_path / "renewed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    sh.copy(pki.cert, cert)
-    sh.copy(pki.key, key)
-    srv = start_server(APP, options=["--certfile", str(cert), "--keyfile", str(key)])
-    conn = https(srv, pki)
-    assert get_env(conn)["wsgi.url_scheme"] == "https"
-    conn.close()
-    sh.copy(renewed.cert, cert)
-    sh.copy(renewed.key, key)
-    srv.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            conn = https(srv, renewed)
-            get_env(conn)
-            conn.close()
-            break
-        except ssl.SSLError:
-            assert time.monotonic() < deadline, "the renewed certificate was never served"
-            time.sleep(0.1)
 
 
 def test_file_wrapper_over_tls_http11(tls_server, pki, tmp_path):
