@@ -36,7 +36,7 @@ from corpus_cases import CASES, GUNICORN_DIFFERS, MAX_BODY, SPLIT_CASES
 
 QUICK = ("--header-timeout", "1", "--io-timeout", "1")
 # --no-http2: the table expects 505 for the HTTP/2 preface (h2c is tested
-# in test_http2.py).
+# in test_http2_clients.py and test_http2_connection.py).
 TABLE_OPTIONS = () if IS_GUNICORN else ("--max-body-size", str(MAX_BODY), "--no-http2", *QUICK)
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared/conformance/gunicorn-requests.json"
 
