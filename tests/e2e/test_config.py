@@ -121,7 +121,7 @@ def test_every_setting_from_env_and_file(tmp_path):
     for s in SETTINGS:
         shown = None
         if s.python_only:
-            continue  # hooks and dictionaries: see test_gunicorn_config.py
+            continue  # hooks and dictionaries: see test_gunicorn_config_files.py
         if s.is_flag or s.action == "store_const":
             text, shown = "yes", "true"
         elif s.name in list_samples:
