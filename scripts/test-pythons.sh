@@ -26,10 +26,10 @@ SUBSET=(
     tests/e2e/test_wsgi.py
     tests/e2e/test_slow_clients.py
     tests/e2e/test_config.py
-    "tests/e2e/test_process.py::test_sighup_reloads_code_with_zero_failures"
-    "tests/e2e/test_process.py::test_sigterm_finishes_request_in_flight"
-    "tests/e2e/test_process.py::test_ttin_adds_and_ttou_removes_a_worker"
-    "tests/e2e/test_process.py::test_dying_worker_replaced"
+    "tests/e2e/test_process_supervisor.py::test_sighup_reloads_code_with_zero_failures"
+    "tests/e2e/test_process_supervisor.py::test_sigterm_finishes_request_in_flight"
+    "tests/e2e/test_process_supervisor.py::test_ttin_adds_and_ttou_removes_a_worker"
+    "tests/e2e/test_process_workers.py::test_dying_worker_replaced"
 )
 DEPS=(pytest pytest-timeout requests flask django falcon bottle h2)
 

@@ -1,4 +1,5 @@
-"""WSGI test application for the process-model tests (``test_process.py``).
+"""WSGI test application for the process-model tests
+(``test_process_workers.py``, ``test_process_supervisor.py``).
 
 ``app`` dispatches on PATH_INFO:
 
