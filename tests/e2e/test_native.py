@@ -1,5 +1,5 @@
 """The native routes' own settings, beyond what the shared middleware suites
-check (``test_middleware_static_*.py``/``test_middleware_proxy.py`` with the
+check (``test_middleware_static_*.py``/``test_middleware_proxy_*.py`` with the
 ``native`` kind): bad values refused at start with one line, every setting
 from a config file, the app and both kinds of routes in one server, and the
 native requests counted in the metrics."""
