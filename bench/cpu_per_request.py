@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
 
 from hostile import free_port, self_signed
 from native import Running, median
-from secure import load_h2tls
+from secure import load_h2tls, wrk_report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMPARE = os.path.join(HERE, os.pardir, os.pardir, "shared", "bench", "compare.py")
@@ -63,12 +62,7 @@ def group_cpu(pgid: int) -> tuple[int, int]:
 
 def wrk(url: str, conns: int, seconds: int) -> tuple[int, float]:
     """(requests, requests per second) of one wrk run pinned to CPU 1."""
-    out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", url],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-    ).stdout
+    out = wrk_report(url, conns, seconds)
     done = re.search(r"(\d+) requests in", out)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     return (int(done.group(1)) if done else 0), (float(rate.group(1)) if rate else 0.0)

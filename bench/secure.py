@@ -44,24 +44,16 @@ def load_h2tls(compare_path: str):
     return module
 
 
+def wrk_report(url: str, conns: int, seconds: int, *options: str) -> str:
+    """wrk's report of one run pinned to CPU 1 (one thread, `conns`
+    connections)."""
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", *options, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+
+
 def wrk_p99(port: int, duration: int, conns: int) -> tuple[float, float | None]:
     """HTTP/1.1 over TLS with wrk --latency: (req/s, p99 in ms)."""
-    out = subprocess.run(
-        [
-            "taskset",
-            "-c",
-            "1",
-            "wrk",
-            "-t1",
-            f"-c{conns}",
-            f"-d{duration}s",
-            "--latency",
-            f"https://127.0.0.1:{port}/",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=duration + 60,
-    ).stdout
+    out = wrk_report(f"https://127.0.0.1:{port}/", conns, duration, "--latency")
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     ms = None
