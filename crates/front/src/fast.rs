@@ -2,9 +2,10 @@
 //! forwarded to the event loop by hand: its HTTP/1.1 head made straight
 //! from the HTTP/2 request in one buffer and handed to the loop in memory
 //! for the internal connection (`Inbox::inject`: no write to the socket
-//! pair, no read by the loop), the loop's answer read and parsed
-//! in place by [`UpConn`] (the native proxy's client connection, over the
-//! internal socket pair instead of TCP), the body handed to the stream
+//! pair, no read by the loop), the loop's answer taken in memory too
+//! ([`Answered`]: the socket pair carries only its end, and what did not
+//! fit) and parsed in place by [`UpConn`] (the native proxy's client
+//! connection), the body handed to the stream
 //! whole when it came with the head, else streamed through a small channel.
 //!
 //! Why not hyper's HTTP/1.1 client, which streams with a body keep
@@ -32,10 +33,9 @@ use http_body_util::channel::{Channel, Sender};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Response, StatusCode, Uri};
-use tokio::net::UnixStream;
 
 use super::heads::h2_response_head;
-use super::pipe::Idle;
+use super::pipe::{Answered, Idle};
 use super::upstream::Failure;
 use qiao_http::upstream_head::UpstreamHead;
 use qiao_io::inbox::Inbox;
@@ -43,10 +43,10 @@ use qiao_native::upconn::{BodyReader, Next, ReadFailure, UpConn};
 use qiao_native::upstream::policy::IDEMPOTENT;
 
 /// An internal connection the front drives by hand: its requests go to
-/// the loop by [`Inbox::inject`] under `id`, its answers come over the
-/// socket pair.
+/// the loop by [`Inbox::inject`] under `id`, its answers in memory (or,
+/// past what memory holds, over the socket pair: [`Answered`]).
 pub(crate) struct Internal {
-    conn: UpConn<UnixStream>,
+    conn: UpConn<Answered>,
     id: u64,
 }
 
@@ -58,7 +58,8 @@ impl Internal {
 }
 
 /// Frames a streamed response body may run ahead of its stream: the loop's
-/// writes stop (the socket pair fills) when the client stops reading.
+/// writes stop (the memory, then the socket pair, fills) when the client
+/// stops reading.
 pub(crate) const STREAM_FRAMES_AHEAD: usize = 2;
 
 /// A response body: whole, or streamed from the loop as it comes. `G`:
@@ -124,7 +125,7 @@ pub(crate) fn head_bytes(method: &Method, target: &Uri, headers: &HeaderMap) -> 
 pub(crate) async fn exchange<G: Send + Unpin + 'static>(
     inbox: &Inbox,
     idle: &Arc<IdleConns>,
-    connect: impl Fn() -> io::Result<(UnixStream, u64)>,
+    connect: impl Fn() -> io::Result<(Answered, u64)>,
     method: &Method,
     head: &[u8],
     active: G,
@@ -199,7 +200,7 @@ pub(crate) async fn exchange<G: Send + Unpin + 'static>(
 /// Sends the rest of the body to the stream as it arrives; true when all
 /// of it went. A body the loop cut is cut on the stream too (reset).
 async fn stream_rest(
-    conn: &mut UpConn<UnixStream>,
+    conn: &mut UpConn<Answered>,
     body: &mut BodyReader,
     mut tx: Sender<Bytes, io::Error>,
 ) -> bool {

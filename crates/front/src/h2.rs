@@ -4,7 +4,7 @@
 //! (hyper's HTTP/1.1 client), request and response bodies streamed both
 //! ways. Both bodies are pulled only as the other side takes them, so
 //! HTTP/2 flow control reaches the application: a client that stops
-//! reading stops the loop's writes (the socket pair fills), and a stalled
+//! reading stops the loop's writes (the internal connection fills), and a stalled
 //! upload stalls `wsgi.input`.
 //!
 //! The internal connections are reused from stream to stream, up to a

@@ -8,7 +8,9 @@
 //!   [`qiao_io::wire`]. One hop per connection, none per request.
 //! - HTTP/2 (ALPN `h2`, or h2c with prior knowledge handed over by the
 //!   loop): served here, each stream one HTTP/1.1 request to the loop
-//!   over internal connections ([`pipe`], [`upstream`]).
+//!   over internal connections ([`pipe`], [`upstream`]); a stream
+//!   without a body is handed over in memory and its answer comes back in
+//!   memory ([`fast`], `qiao_io::answer`).
 //!
 //! Why the handshake stays here: it is the one slow, multi-round part of
 //! TLS, with its own timeout and refusals, and running it as a task keeps
@@ -107,6 +109,9 @@ impl Front {
                 tx.send_replace(true);
             }));
         }
+        // The loop's answers to HTTP/2 streams wake their readers when
+        // the runtime next runs (`qiao_io::answer::Wakes`).
+        rt.run_wakes(inbox.wakes().clone());
         let keepalive = config.keepalive;
         // One permit per client connection held (`--max-connections`).
         let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
@@ -330,6 +335,7 @@ async fn serve_tls(
         listener: info,
         held: Some(held),
         pair_id: None,
+        answer: None,
     });
 }
 

@@ -16,11 +16,11 @@
 //! - Requests ([`Inbox::inject`]): the head of a request without a body,
 //!   for an internal connection the loop already holds, handed over in
 //!   memory instead of written to the socket pair. The loop takes it as
-//!   if it had read it from that connection; the answer still comes back
-//!   over the socket. Why: per HTTP/2 stream, the front's send and the
-//!   loop's read of the pair were two of its four system calls, and the
-//!   kernel's wake-ups behind them. Several streams handed over before
-//!   the loop next looks cost one wake-up between them.
+//!   if it had read it from that connection; the answer comes back in
+//!   memory too ([`crate::answer`]). Why: per HTTP/2 stream, the front's
+//!   send and the loop's read of the pair were two of its four system
+//!   calls, and the kernel's wake-ups behind them. Several streams handed
+//!   over before the loop next looks cost one wake-up between them.
 //! - [`Inbox::enter`]/[`Inbox::leave`] count the front's client
 //!   connections, so a draining loop waits for the front's in-flight
 //!   requests (which may not have reached the loop yet) before it ends;
@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use mio::Waker;
 use rustls::ServerConnection;
 
+use super::answer::{Answer, Wakes};
 use super::listener::PeerInfo;
 use super::metrics::Metrics;
 
@@ -63,6 +64,9 @@ pub struct Adopted {
     /// The name requests for this (socket pair) connection are injected
     /// under ([`Inbox::inject`]); `None`: they come over the socket.
     pub pair_id: Option<u64>,
+    /// Where the loop writes its answers on this (socket pair) connection
+    /// instead of the socket ([`crate::answer`]); `None`: to the socket.
+    pub answer: Option<Arc<Answer>>,
 }
 
 impl Adopted {
@@ -74,6 +78,7 @@ impl Adopted {
             listener,
             held: None,
             pair_id: None,
+            answer: None,
         }
     }
 }
@@ -115,6 +120,9 @@ pub struct Inbox {
     /// The worker's metrics: the front's client connections are the open
     /// connections it counts (not the internal ones the loop adopts).
     metrics: Option<Arc<Metrics>>,
+    /// The front's readers of answers in memory, woken by the front's
+    /// runtime ([`crate::answer::Wakes`]).
+    wakes: Arc<Wakes>,
 }
 
 impl Inbox {
@@ -124,6 +132,12 @@ impl Inbox {
             metrics,
             ..Inbox::default()
         }
+    }
+
+    /// Where the wake-ups of the answers' readers wait for the front's
+    /// runtime.
+    pub fn wakes(&self) -> &Arc<Wakes> {
+        &self.wakes
     }
 
     /// Called once by the loop the inbox feeds.

@@ -11,6 +11,7 @@
 //! GIL, or handed to the proxy's tasks, which run while a thread leads.
 
 pub mod alloc;
+pub mod answer;
 pub mod backlog;
 pub mod body;
 mod conn;

@@ -20,6 +20,10 @@
 //! ([`TLS_PENDING_LIMIT`]). Files go through a copy under TLS (this kernel
 //! family may lack kernel TLS; see the module of `front::tls`).
 //!
+//! The front's internal connections for HTTP/2 streams write their
+//! answers to memory instead ([`crate::answer`]), spilling to the socket
+//! only when that fills.
+//!
 //! The session is behind a mutex only because the response's park
 //! (`output::Park`) may be written by the monitor thread; a connection is
 //! otherwise used by one thread at a time, so the lock is never contended.
@@ -31,6 +35,7 @@ use std::time::Duration;
 
 use rustls::ServerConnection;
 
+use super::answer::Answer;
 use super::sock::{self, Interest, Waiter};
 
 /// Encrypted bytes a session may hold that the socket has not taken; past
@@ -44,6 +49,9 @@ pub(crate) const TLS_FILE_PIECE: usize = 64 * 1024;
 pub struct Wire {
     fd: RawFd,
     tls: Option<Arc<Mutex<ServerConnection>>>,
+    /// Where the answers go instead of the socket (an internal
+    /// connection of the front's, never under TLS).
+    answer: Option<Arc<Answer>>,
 }
 
 impl Default for Wire {
@@ -56,7 +64,20 @@ impl Default for Wire {
 impl Wire {
     /// A plaintext connection.
     pub fn plain(fd: RawFd) -> Wire {
-        Wire { fd, tls: None }
+        Wire {
+            fd,
+            tls: None,
+            answer: None,
+        }
+    }
+
+    /// An internal connection whose writes go to `answer` first.
+    pub fn answered(fd: RawFd, answer: Arc<Answer>) -> Wire {
+        Wire {
+            fd,
+            tls: None,
+            answer: Some(answer),
+        }
     }
 
     /// A connection whose handshake is done: `session` encrypts from now on.
@@ -65,6 +86,7 @@ impl Wire {
         Wire {
             fd,
             tls: Some(Arc::new(Mutex::new(session))),
+            answer: None,
         }
     }
 
@@ -120,54 +142,56 @@ impl Wire {
     /// One non-blocking write of `data`: the bytes taken, `WouldBlock`
     /// when none.
     pub fn write_some(&self, data: &[u8]) -> io::Result<usize> {
-        match self.session() {
-            None => sock::write_some(self.fd, data),
-            Some(mut s) => match write_session(&mut s, self.fd, &[data])? {
-                0 if !data.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
-                n => Ok(n),
-            },
+        let n = match (self.session(), &self.answer) {
+            (Some(mut s), _) => write_session(&mut s, self.fd, &[data])?,
+            (None, Some(a)) => a.writev(self.fd, &[data])?,
+            (None, None) => return sock::write_some(self.fd, data),
+        };
+        match n {
+            0 if !data.is_empty() => Err(io::ErrorKind::WouldBlock.into()),
+            n => Ok(n),
         }
     }
 
     /// One non-blocking vectored write: the bytes taken, 0 when none.
     pub(crate) fn writev_some(&self, parts: &[&[u8]]) -> io::Result<usize> {
-        match self.session() {
-            None => sock::writev_some(self.fd, parts),
-            Some(mut s) => write_session(&mut s, self.fd, parts),
+        match (self.session(), &self.answer) {
+            (Some(mut s), _) => write_session(&mut s, self.fd, parts),
+            (None, Some(a)) => a.writev(self.fd, parts),
+            (None, None) => sock::writev_some(self.fd, parts),
         }
     }
 
     /// Up to `count` bytes of `file_fd` from `offset`: `Some(sent)` (0: the
     /// file ended), `None` when the socket took nothing. `sendfile(2)` in
-    /// plaintext; under TLS a read and an encrypted write.
+    /// plaintext; under TLS (or to an answer in memory) a read and a write.
     pub fn sendfile_some(
         &self,
         file_fd: RawFd,
         offset: u64,
         count: u64,
     ) -> io::Result<Option<u64>> {
+        if let Some(a) = self.answer.as_ref().filter(|a| !a.spilled()) {
+            return match file_piece(file_fd, offset, count)? {
+                None => Ok(Some(0)),
+                Some(piece) => match a.writev(self.fd, &[&piece])? {
+                    0 => Ok(None),
+                    n => Ok(Some(n as u64)),
+                },
+            };
+        }
         let Some(mut s) = self.session() else {
             return sock::sendfile_some(self.fd, file_fd, offset, count);
         };
         if !flush_session(&mut s, self.fd)? {
             return Ok(None);
         }
-        let want = (count as usize).min(TLS_FILE_PIECE);
-        // Not zero-filled: `pread` writes what `set_len` then exposes.
-        let mut piece: Vec<u8> = Vec::with_capacity(want);
-        // SAFETY: reads at most `want` bytes into the reserved capacity.
-        let rc = unsafe { libc::pread(file_fd, piece.as_mut_ptr().cast(), want, offset as i64) };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if rc == 0 {
-            return Ok(Some(0));
-        }
-        // SAFETY: the kernel initialised `rc` bytes.
-        unsafe { piece.set_len(rc as usize) };
-        match write_session(&mut s, self.fd, &[&piece])? {
-            0 => Ok(None),
-            n => Ok(Some(n as u64)),
+        match file_piece(file_fd, offset, count)? {
+            None => Ok(Some(0)),
+            Some(piece) => match write_session(&mut s, self.fd, &[&piece])? {
+                0 => Ok(None),
+                n => Ok(Some(n as u64)),
+            },
         }
     }
 
@@ -203,6 +227,26 @@ impl Wire {
     pub fn set_cork(&self, on: bool) {
         sock::set_cork(self.fd, on);
     }
+}
+
+/// Up to [`TLS_FILE_PIECE`] bytes of `file_fd` from `offset` (at most
+/// `count`), read for a write that cannot be a `sendfile(2)`; `None` at
+/// the file's end.
+fn file_piece(file_fd: RawFd, offset: u64, count: u64) -> io::Result<Option<Vec<u8>>> {
+    let want = (count as usize).min(TLS_FILE_PIECE);
+    // Not zero-filled: `pread` writes what `set_len` then exposes.
+    let mut piece: Vec<u8> = Vec::with_capacity(want);
+    // SAFETY: reads at most `want` bytes into the reserved capacity.
+    let rc = unsafe { libc::pread(file_fd, piece.as_mut_ptr().cast(), want, offset as i64) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if rc == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the kernel initialised `rc` bytes.
+    unsafe { piece.set_len(rc as usize) };
+    Ok(Some(piece))
 }
 
 /// The socket as `io::Write` for rustls: one system call each,

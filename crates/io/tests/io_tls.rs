@@ -80,6 +80,7 @@ fn adopt(inbox: &Inbox, base: usize, early: &[u8], held: Box<dyn Send>) -> TlsCl
         listener: base,
         held: Some(held),
         pair_id: None,
+        answer: None,
     });
     client
 }

@@ -21,6 +21,7 @@
 //! This module owns what they share: looking up request fields and writing
 //! a response head or a short plain-text answer through the [`Exchange`].
 
+mod link;
 mod mime;
 pub mod proxy;
 pub mod routes;

@@ -23,12 +23,13 @@
 use std::future::Future;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
+use qiao_io::answer::Wakes;
 use qiao_io::handoff::{DoneSink, OpenJob};
 use qiao_io::native_service::LoopWaiter;
 use qiao_io::service::Outcome;
@@ -44,6 +45,8 @@ pub struct NativeRuntime {
     loop_fd: Mutex<Option<Arc<AsyncFd<Fd>>>>,
     /// Tasks spawned while no thread was inside the runtime.
     held: Mutex<Held>,
+    /// Wake-ups put off until the runtime runs (`qiao_io::answer`).
+    wakes: OnceLock<Arc<Wakes>>,
 }
 
 /// [`NativeRuntime::held`]: the flag is read and written under the same
@@ -64,7 +67,14 @@ impl NativeRuntime {
                 .build()?,
             loop_fd: Mutex::new(None),
             held: Mutex::new(Held::default()),
+            wakes: OnceLock::new(),
         })
+    }
+
+    /// Wake-ups to give on every entry (the front's answers in memory):
+    /// set once.
+    pub fn run_wakes(&self, wakes: Arc<Wakes>) {
+        let _ = self.wakes.set(wakes);
     }
 
     /// The runtime's handle: for registering sockets with it (inside
@@ -86,26 +96,35 @@ impl NativeRuntime {
     }
 
     /// Runs `body` inside the runtime, the held tasks spawned first (from
-    /// inside, so onto its own queue, with no wake-up).
-    fn enter<F: Future<Output = ()>>(&self, body: F) {
+    /// inside, so onto its own queue, with no wake-up), and the wake-ups
+    /// put off given. `parks`: `body` waits (wake-ups must then reach it).
+    fn enter<F: Future<Output = ()>>(&self, parks: bool, body: F) {
         let tasks = {
             let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
             held.inside = true;
             std::mem::take(&mut held.tasks)
         };
+        let wakes = self.wakes.get();
         self.rt.block_on(async {
             for task in tasks {
                 tokio::spawn(task);
             }
+            if let Some(w) = wakes {
+                w.park(parks);
+                w.run();
+            }
             body.await
         });
+        if let Some(w) = wakes.filter(|_| parks) {
+            w.park(false);
+        }
         self.held.lock().unwrap_or_else(|e| e.into_inner()).inside = false;
     }
 }
 
 impl LoopWaiter for NativeRuntime {
     fn wait(&self, poll_fd: RawFd, timeout: Duration) {
-        self.enter(async {
+        self.enter(true, async {
             let registered = {
                 let mut slot = self.loop_fd.lock().unwrap_or_else(|e| e.into_inner());
                 match &*slot {
@@ -158,7 +177,7 @@ impl LoopWaiter for NativeRuntime {
 impl NativeRuntime {
     /// Lets every ready task run once (and the runtime poll its sockets).
     fn run_ready(&self) {
-        self.enter(tokio::task::yield_now());
+        self.enter(false, tokio::task::yield_now());
     }
 }
 

@@ -7,25 +7,29 @@
 //!
 //! Two users: the native proxy, to its upstreams over TCP, and the protocol
 //! front, to the event loop over the internal socket pairs its HTTP/2
-//! streams cross (`qiao_front`): [`Link`] is what both streams offer.
+//! streams cross (`qiao_front`): [`Link`] is what both streams offer. The
+//! loop's answers on an internal connection come in memory first
+//! (`qiao_io::answer`): [`Link::take_answer`] and [`Link::poll_answer`],
+//! which a plain socket does not have.
 //!
 //! Why by hand and not hyper's client: see `upstream_head`'s module doc
 //! (hyper's per-message objects and its connection task were a third of
 //! the proxied request's CPU). This module keeps only the connection's
 //! bytes; its user decides what to send and what to forward.
 
-use std::future::Future;
 use std::io;
 use std::ops::Range;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::Interest;
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::TcpStream;
 
 use qiao_http::upstream_head::{self, BodyFraming, HeadError, UpstreamHead};
 use qiao_http::{BodyDecoder, Decoded, Framing};
+
+pub use super::link::Link;
 
 /// Bytes asked of the kernel per read from an upstream.
 pub const UPSTREAM_READ_CHUNK: usize = 64 * 1024;
@@ -41,45 +45,6 @@ pub enum ReadFailure {
     /// Nothing within the timeout.
     Timeout,
 }
-
-/// The stream an [`UpConn`] drives: a TCP connection to an upstream, or
-/// the front's end of an internal socket pair. tokio's readiness calls,
-/// which both types have under the same names.
-pub trait Link: AsRawFd + Send + Sync {
-    fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
-    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
-    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
-    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
-}
-
-macro_rules! link {
-    ($t:ty) => {
-        impl Link for $t {
-            fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-                <$t>::try_write(self, buf)
-            }
-            fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
-                <$t>::writable(self)
-            }
-            fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
-                <$t>::readable(self)
-            }
-            fn try_io<R>(
-                &self,
-                interest: Interest,
-                f: impl FnOnce() -> io::Result<R>,
-            ) -> io::Result<R> {
-                <$t>::try_io(self, interest, f)
-            }
-            fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                <$t>::poll_read_ready(self, cx)
-            }
-        }
-    };
-}
-link!(TcpStream);
-link!(UnixStream);
 
 /// One client connection, between requests or carrying one.
 pub struct UpConn<S = TcpStream> {
@@ -148,7 +113,7 @@ impl<S: Link> UpConn<S> {
     /// request.
     pub fn is_quiet(&self) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
-        self.stream.poll_read_ready(&mut cx).is_pending()
+        !self.stream.has_answer() && self.stream.poll_read_ready(&mut cx).is_pending()
     }
 
     /// Writes all of `bytes` (waiting while the socket is full).
@@ -171,9 +136,21 @@ impl<S: Link> UpConn<S> {
             self.buf.clear();
             self.pos = 0;
         }
-        self.buf.reserve(UPSTREAM_READ_CHUNK);
         loop {
-            self.stream.readable().await?;
+            let n = self.stream.take_answer(&mut self.buf);
+            if n > 0 {
+                return Ok(n);
+            }
+            let in_memory = std::future::poll_fn(|cx| match self.stream.poll_answer(cx) {
+                Poll::Ready(()) => Poll::Ready(Ok(true)),
+                Poll::Pending => self.stream.poll_read_ready(cx).map_ok(|()| false),
+            })
+            .await?;
+            if in_memory {
+                continue;
+            }
+            self.buf.reserve(UPSTREAM_READ_CHUNK);
+            let start = self.buf.len();
             let (fd, buf) = (self.stream.as_raw_fd(), &mut self.buf);
             let mut got = None;
             let result = self.stream.try_io(Interest::READABLE, || {
@@ -189,12 +166,24 @@ impl<S: Link> UpConn<S> {
                 Ok(())
             });
             match (got, result) {
-                (Some(n), _) => return Ok(n),
+                (Some(n), _) => return Ok(n + self.answer_first(start)),
                 (None, Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
                 (None, Err(e)) => return Err(e),
                 (None, Ok(())) => unreachable!("a successful read sets `got`"),
             }
         }
+    }
+
+    /// After a socket read appended at `start`: bytes the writer put in
+    /// memory before it spilled to the socket (it may have, between our
+    /// look at the memory and the read) go before them. How many.
+    fn answer_first(&mut self, start: usize) -> usize {
+        let mut early = Vec::new();
+        let n = self.stream.take_answer(&mut early);
+        if n > 0 {
+            self.buf.splice(start..start, early);
+        }
+        n
     }
 
     /// Reads the final response head (interim 1xx ones are skipped);

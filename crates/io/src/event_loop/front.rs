@@ -99,6 +99,8 @@ impl EventLoop {
             }
             if let Some(session) = session {
                 conn.wire = Wire::tls(conn.stream.fd(), *session);
+            } else if let Some(answer) = a.answer {
+                conn.wire = Wire::answered(conn.stream.fd(), answer);
             }
             self.conns[idx] = Some(conn);
             // Counted live (the loop holds it), not in the metrics: the
