@@ -139,10 +139,13 @@ impl Answer {
                 }
             }
             let all = taken == parts.iter().map(|p| p.len()).sum::<usize>();
-            // Full with bytes still to write: the socket takes them from
-            // now on (after this call, so `taken` keeps its order).
+            // Nothing fits, and there are bytes to write: from now on the
+            // socket takes them all. (A write that fits in part returns
+            // what it appended first, so those bytes stay ahead.)
             s.spilled = !all && taken == 0;
-            let reader = s.reader.take();
+            // Nothing appended, nothing to wake for: spilled bytes wake
+            // the reader through the socket.
+            let reader = if taken > 0 { s.reader.take() } else { None };
             let spill = s.spilled;
             drop(s);
             match (reader, &self.wakes) {

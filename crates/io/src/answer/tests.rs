@@ -225,3 +225,22 @@ fn a_wake_deferred_while_the_runtime_parks_is_not_lost() {
         assert_eq!(count.0.load(Ordering::SeqCst), 100);
     }
 }
+
+#[test]
+fn a_write_that_appends_nothing_wakes_nobody() {
+    let (wire, answer, _ours, _theirs) = answered();
+    let count = Arc::new(Count::default());
+    let waker = Waker::from(count.clone());
+    assert!(answer
+        .poll_bytes(&mut Context::from_waker(&waker))
+        .is_pending());
+    assert_eq!(wire.writev_some(&[]).unwrap(), 0);
+    assert_eq!(wire.writev_some(&[b""]).unwrap(), 0);
+    assert_eq!(count.0.load(Ordering::SeqCst), 0);
+    wire.write_some(b"x").unwrap();
+    assert_eq!(
+        count.0.load(Ordering::SeqCst),
+        1,
+        "the waker was kept for this"
+    );
+}
