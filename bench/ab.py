@@ -2,8 +2,9 @@
 """Before/after of Qiao itself: two builds, interleaved, one machine.
 
 A change that must cost no speed (a refactoring, a new layer) is measured
-here: each round serves the same apps from build A, then from build B, with
-``../shared/bench/compare.py`` (one worker pinned to CPU 0, wrk on CPU 1).
+here: each round serves the same apps from build A and from build B (the
+order alternating by round), with ``../shared/bench/compare.py`` (one
+worker pinned to CPU 0, wrk on CPU 1).
 A build is a directory holding a whole ``qiao`` package (its Python files
 and its ``_qiao*.so``); this script puts it in place of the installed
 package for its runs (a fresh copy, moved in whole, never overwritten while
@@ -84,7 +85,11 @@ def main() -> int:
     rates: dict[str, dict[str, list[float]]] = {"A": {}, "B": {}}
     try:
         for n in range(args.rounds):
-            for name, build in (("A", args.a), ("B", args.b)):
+            # The order alternates by round: whichever build runs second in
+            # a round was measured ~3% apart from its place alone
+            # (bench/RESULTS.md, 2026-12-05 18:00 UTC).
+            builds = (("A", args.a), ("B", args.b))
+            for name, build in builds if n % 2 == 0 else builds[::-1]:
                 put(build, target)
                 for app, rps in measure(args.compare, args.apps, args.duration).items():
                     rates[name].setdefault(app, []).append(rps)
