@@ -160,6 +160,33 @@ def test_large_streamed_response_read_slowly(target):
     assert total == LARGE
 
 
+def big_body(size: int) -> bytes:
+    """What ``/big?size`` answers (``tls_apps.app``): 64 KiB pieces, each of
+    one letter, the letters counting down from the end."""
+    out, left = [], size
+    while left:
+        n = min(left, 65536)
+        left -= n
+        out.append(bytes([97 + left % 26]) * n)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_answers_past_the_in_memory_limit_arrive_whole_and_in_order(target, method):
+    """The loop hands a stream's answer to the front in memory, up to
+    64 KiB unread, then over the internal socket pair. Both ways of
+    forwarding a stream (without a request body by hand, with one through
+    hyper's client) get every byte in order, answer after answer on the
+    same connections, small ones after a large one too."""
+    base, kwargs = target
+    body = b"x" * 1000 if method == "POST" else None
+    with client(kwargs) as c:
+        for size in (300_000, 10, 200_000, 70_000, 5):
+            r = c.request(method, f"{base}/big?{size}", content=body)
+            assert r.http_version == "HTTP/2"
+            assert r.content == big_body(size), f"{method} /big?{size}"
+
+
 def test_a_cut_response_body_resets_the_stream(target):
     """An application that fails after its first bytes: the loop can only
     cut the body, and the HTTP/2 client sees the stream reset, never a

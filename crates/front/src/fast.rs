@@ -34,8 +34,9 @@ use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Response, StatusCode, Uri};
 
+use super::answered::Answered;
 use super::heads::h2_response_head;
-use super::pipe::{Answered, Idle};
+use super::pipe::Idle;
 use super::upstream::Failure;
 use qiao_http::upstream_head::UpstreamHead;
 use qiao_io::inbox::Inbox;

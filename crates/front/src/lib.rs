@@ -9,8 +9,8 @@
 //! - HTTP/2 (ALPN `h2`, or h2c with prior knowledge handed over by the
 //!   loop): served here, each stream one HTTP/1.1 request to the loop
 //!   over internal connections ([`pipe`], [`upstream`]); a stream
-//!   without a body is handed over in memory and its answer comes back in
-//!   memory ([`fast`], `qiao_io::answer`).
+//!   without a body is handed over in memory ([`fast`]), and every
+//!   answer comes back in memory ([`answered`], `qiao_io::answer`).
 //!
 //! Why the handshake stays here: it is the one slow, multi-round part of
 //! TLS, with its own timeout and refusals, and running it as a task keeps
@@ -19,6 +19,8 @@
 //!
 //! - [`tls`]: the rustls configuration and the handshake's facts.
 //! - [`pipe`]: internal connections, [`pipe::Prefixed`] streams.
+//! - [`answered`]: the front's end of an internal connection, the loop's
+//!   answers taken in memory first.
 //! - [`h2`]: HTTP/2, each stream one HTTP/1.1 request to the loop.
 //! - [`heads`]: a stream's head as HTTP/1.1 for the loop, and back.
 //! - [`fast`]: a stream without a request body, written to the loop and
@@ -31,6 +33,7 @@
 //! drain there. The loop waits for the front's connections
 //! ([`qiao_io::inbox::Inbox::enter`]). Stopping drops the runtime.
 
+mod answered;
 mod fast;
 pub mod h2;
 mod heads;

@@ -12,21 +12,19 @@
 //! reading the socket; and [`Open`], a client connection's place in the
 //! front's open count.
 
-use std::future::Future;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UnixStream;
 
+use super::answered::Answered;
 use qiao_io::answer::Answer;
 use qiao_io::inbox::{Adopted, Inbox};
 use qiao_io::listener::PeerInfo;
-use qiao_native::upconn::Link;
 
 /// After the answer to plain HTTP on a TLS port, how long the client may
 /// still send before the connection is dropped; a close with unread data
@@ -34,78 +32,40 @@ use qiao_native::upconn::Link;
 pub(crate) const PIPE_LINGER: Duration = Duration::from_secs(2);
 
 /// Opens an internal connection to the loop for a client described by
-/// `peer`, which came in on the loop's listener info `listener`.
-pub(crate) fn connect(inbox: &Inbox, peer: PeerInfo, listener: usize) -> io::Result<UnixStream> {
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
-    ours.set_nonblocking(true)?;
-    let ours = UnixStream::from_std(ours)?;
-    inbox.push(Adopted::pair(theirs, peer, listener));
-    Ok(ours)
+/// `peer`, which came in on the loop's listener info `listener`. The
+/// loop's answers on it come back in memory first ([`Answered`]).
+pub(crate) fn connect(inbox: &Inbox, peer: PeerInfo, listener: usize) -> io::Result<Answered> {
+    open(inbox, peer, listener, None)
 }
 
 /// [`connect`], for a connection whose requests the front hands the loop
-/// in memory ([`Inbox::inject`]) and whose answers come back in memory
-/// ([`Answer`]) instead of over the socket: also returns the name to
-/// inject its requests under.
+/// in memory ([`Inbox::inject`]) instead of writing them to the socket:
+/// also returns the name to inject them under.
 pub(crate) fn connect_injected(
     inbox: &Inbox,
     peer: PeerInfo,
     listener: usize,
 ) -> io::Result<(Answered, u64)> {
+    let id = inbox.pair_id();
+    Ok((open(inbox, peer, listener, Some(id))?, id))
+}
+
+/// A socket pair with an [`Answer`], its loop end queued for the loop.
+fn open(
+    inbox: &Inbox,
+    peer: PeerInfo,
+    listener: usize,
+    pair_id: Option<u64>,
+) -> io::Result<Answered> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
     ours.set_nonblocking(true)?;
     let sock = UnixStream::from_std(ours)?;
-    let id = inbox.pair_id();
     let answer = Arc::new(Answer::deferring(inbox.wakes().clone()));
     let mut adopted = Adopted::pair(theirs, peer, listener);
-    adopted.pair_id = Some(id);
+    adopted.pair_id = pair_id;
     adopted.answer = Some(answer.clone());
     inbox.push(adopted);
-    Ok((Answered { sock, answer }, id))
-}
-
-/// The front's end of an internal connection whose answers come in
-/// memory first: the socket still carries its end, and the answers once
-/// the memory filled ([`qiao_io::answer`]).
-pub(crate) struct Answered {
-    sock: UnixStream,
-    answer: Arc<Answer>,
-}
-
-impl Drop for Answered {
-    fn drop(&mut self) {
-        self.answer.close();
-    }
-}
-
-impl AsRawFd for Answered {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
-    }
-}
-
-impl Link for Answered {
-    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.try_write(buf)
-    }
-    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
-        self.sock.writable()
-    }
-    fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
-        self.sock.try_io(interest, f)
-    }
-    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.sock.poll_read_ready(cx)
-    }
-    fn take_answer(&self, buf: &mut Vec<u8>) -> usize {
-        self.answer.take_into(buf)
-    }
-    fn poll_answer(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.answer.poll_bytes(cx)
-    }
-    fn has_answer(&self) -> bool {
-        self.answer.has_bytes()
-    }
+    Ok(Answered::new(sock, answer))
 }
 
 /// Idle internal connections one client connection keeps at most (of each
@@ -231,149 +191,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// The loop's side writes a response larger than the memory (so it
-    /// spills mid-body) from another thread while the front's side reads
-    /// it: every byte arrives, in order, and then the end.
-    #[test]
-    fn an_answer_that_spills_arrives_whole_and_in_order() {
-        use qiao_io::sock;
-        use qiao_native::upconn::{Next, UpConn};
-        use std::os::fd::AsRawFd;
-
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-        ours.set_nonblocking(true).unwrap();
-        theirs.set_nonblocking(true).unwrap();
-        let answer = Arc::new(Answer::default());
-        let body: Vec<u8> = (0..5 * qiao_io::answer::ANSWER_MEMORY_LIMIT)
-            .map(|i| (i % 253) as u8)
-            .collect();
-        let writer = {
-            let (answer, body) = (answer.clone(), body.clone());
-            std::thread::spawn(move || {
-                let wire = qiao_io::wire::Wire::answered(theirs.as_raw_fd(), answer);
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
-                let timeout = Duration::from_secs(10);
-                let mut wait = |fd, interest, deadline| sock::wait(fd, interest, deadline);
-                wire.write_all(head.as_bytes(), timeout, &mut wait).unwrap();
-                for piece in body.chunks(7_000) {
-                    wire.write_all(piece, timeout, &mut wait).unwrap();
-                }
-                theirs
-            })
-        };
-        let got = rt.block_on(async {
-            let sock = UnixStream::from_std(ours).unwrap();
-            let mut conn = UpConn::new(Answered {
-                sock,
-                answer: answer.clone(),
-            });
-            let head = conn.read_head(false, None).await.unwrap();
-            let mut reader = conn.body(&head);
-            let mut got = Vec::new();
-            loop {
-                match conn.body_next(&mut reader, None).await.unwrap() {
-                    Next::Data(span) => got.extend_from_slice(&conn.bytes()[span]),
-                    Next::Idle => {}
-                    Next::End => break,
-                }
-            }
-            got
-        });
-        drop(writer.join().unwrap());
-        assert!(answer.spilled(), "the test must cross the spill");
-        assert_eq!(got.len(), body.len());
-        assert!(got == body, "the bytes arrive in the order written");
-    }
-
-    /// [`Answered`] that misses the memory's bytes at its first look, as
-    /// a reader does when the writer fills the memory and spills right
-    /// after that look.
-    struct LateLook {
-        inner: Answered,
-        looked: std::sync::atomic::AtomicBool,
-    }
-
-    impl AsRawFd for LateLook {
-        fn as_raw_fd(&self) -> RawFd {
-            self.inner.as_raw_fd()
-        }
-    }
-
-    impl Link for LateLook {
-        fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-            self.inner.try_write(buf)
-        }
-        fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
-            self.inner.writable()
-        }
-        fn try_io<R>(&self, i: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
-            self.inner.try_io(i, f)
-        }
-        fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            self.inner.poll_read_ready(cx)
-        }
-        fn take_answer(&self, buf: &mut Vec<u8>) -> usize {
-            use std::sync::atomic::Ordering;
-            if self.looked.swap(true, Ordering::SeqCst) {
-                self.inner.take_answer(buf)
-            } else {
-                0
-            }
-        }
-        fn poll_answer(&self, _cx: &mut Context<'_>) -> Poll<()> {
-            Poll::Pending
-        }
-    }
-
-    /// The race [`an_answer_that_spills_arrives_whole_and_in_order`] can
-    /// only stumble on, made certain: the memory looked empty, then the
-    /// writer filled it and spilled; the socket read finds the spilled
-    /// bytes, and the memory's still go first.
-    #[test]
-    fn bytes_in_memory_go_before_those_spilled_while_the_reader_looked_away() {
-        use qiao_native::upconn::UpConn;
-        use std::os::fd::AsRawFd;
-
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-        ours.set_nonblocking(true).unwrap();
-        theirs.set_nonblocking(true).unwrap();
-        let answer = Arc::new(Answer::default());
-        let wire = qiao_io::wire::Wire::answered(theirs.as_raw_fd(), answer.clone());
-        let body = vec![b'm'; qiao_io::answer::ANSWER_MEMORY_LIMIT - 42];
-        let head = format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
-            body.len() + 7
-        );
-        assert_eq!(head.len(), 42, "the head and body fill the memory exactly");
-        assert_eq!(wire.write_some(head.as_bytes()).unwrap(), head.len());
-        assert_eq!(wire.write_some(&body).unwrap(), body.len());
-        assert_eq!(wire.write_some(b"spilled").unwrap(), 7);
-        assert!(answer.spilled());
-        rt.block_on(async {
-            let sock = UnixStream::from_std(ours).unwrap();
-            let inner = Answered { sock, answer };
-            let looked = std::sync::atomic::AtomicBool::new(false);
-            let mut conn = UpConn::new(LateLook { inner, looked });
-            let head = conn.read_head(false, None).await.unwrap();
-            assert_eq!(head.status, 200);
-            let mut reader = conn.body(&head);
-            let mut got = Vec::new();
-            while let Some(span) = conn.body_ready(&mut reader).unwrap() {
-                got.extend_from_slice(&conn.bytes()[span]);
-            }
-            assert!(got.starts_with(&body) && got.ends_with(b"spilled"));
-        });
-        drop(theirs);
-    }
 
     #[test]
     fn prefixed_yields_prefix_then_stream() {

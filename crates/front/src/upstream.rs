@@ -1,6 +1,7 @@
 //! The internal HTTP/1.1 connections the streams of one HTTP/2 client
 //! connection are forwarded over (hyper's HTTP/1.1 client on socket
-//! pairs, see `pipe::connect`), kept for reuse: a stream takes an idle
+//! pairs, see `pipe::connect`, the loop's answers read in memory first:
+//! `answered`), kept for reuse: a stream takes an idle
 //! one, or opens one, and gives it back once its response has been read
 //! to the end and the connection is ready for the next request.
 //!

@@ -1,11 +1,11 @@
 //! The loop's answers to the front's HTTP/2 streams, handed over in
 //! memory: the return path of [`crate::inbox::Inbox::inject`].
 //!
-//! An internal connection (a socket pair, `inbox`) whose requests the
-//! front injects also gets an [`Answer`]: the loop's writes to it (the
-//! response head and body, through [`crate::wire::Wire`]) are appended
-//! here instead of written to the socket, and the front's task that reads
-//! the answer is woken. Why: the socket pair's `writev` on the loop's side
+//! Every internal connection of the front's (a socket pair, `inbox`: its
+//! requests injected, or with a body written to the socket) gets an
+//! [`Answer`]: the loop's writes to it (the response head and body,
+//! through [`crate::wire::Wire`]) are appended here instead of written to
+//! the socket, and the front's task that reads the answer is woken. Why: the socket pair's `writev` on the loop's side
 //! and `recv` on the front's were ~20% of an HTTP/2 request's CPU (perf,
 //! `bench/RESULTS.md`, 2026-12-05 18:00 entry): a socket buffer allocated,
 //! filled, woken for and freed per answer, on the thread that also runs
@@ -36,6 +36,10 @@ use super::sock;
 /// Unread answer bytes held in memory for one internal connection; a
 /// write beyond spills to the socket.
 pub const ANSWER_MEMORY_LIMIT: usize = 64 * 1024;
+/// Room an emptied answer keeps for the next one; a larger buffer is let
+/// go (an idle internal connection would otherwise hold the largest
+/// answer it ever carried, and a client keeps up to 16 of them).
+pub const ANSWER_KEPT_CAPACITY: usize = 8 * 1024;
 
 /// One internal connection's answer bytes in memory (see the module).
 #[derive(Default)]
@@ -177,6 +181,24 @@ impl Answer {
         } else {
             buf.extend_from_slice(&s.bytes);
             s.bytes.clear();
+        }
+        if s.bytes.capacity() > ANSWER_KEPT_CAPACITY {
+            s.bytes = Vec::new();
+        }
+        n
+    }
+
+    /// The reader's side, a part at a time: `take` is shown the bytes in
+    /// memory and says how many it took (those are dropped); how many.
+    pub fn take_with(&self, take: impl FnOnce(&[u8]) -> usize) -> usize {
+        let mut s = self.lock();
+        if s.bytes.is_empty() {
+            return 0;
+        }
+        let n = take(&s.bytes).min(s.bytes.len());
+        s.bytes.drain(..n);
+        if s.bytes.is_empty() && s.bytes.capacity() > ANSWER_KEPT_CAPACITY {
+            s.bytes = Vec::new();
         }
         n
     }

@@ -244,3 +244,19 @@ fn a_write_that_appends_nothing_wakes_nobody() {
         "the waker was kept for this"
     );
 }
+
+#[test]
+fn an_emptied_answer_keeps_only_a_small_buffer() {
+    let (wire, answer, _ours, _theirs) = answered();
+    let big = vec![b'b'; ANSWER_MEMORY_LIMIT];
+    assert_eq!(wire.write_some(&big).unwrap(), big.len());
+    let mut got = Vec::with_capacity(1);
+    got.push(b'>');
+    answer.take_into(&mut got);
+    assert_eq!(got.len(), big.len() + 1);
+    assert!(answer.lock().bytes.capacity() <= ANSWER_KEPT_CAPACITY);
+    // A small answer's room is kept for the next one.
+    wire.write_some(b"small").unwrap();
+    answer.take_into(&mut Vec::with_capacity(64));
+    assert!(answer.lock().bytes.capacity() > 0);
+}
