@@ -139,6 +139,20 @@ impl AsyncWrite for Answered {
         Pin::new(&mut self.sock).poll_write(cx, data)
     }
 
+    /// Vectored, so hyper's client writes a request's head and body
+    /// chunks as they are instead of copying them into one buffer first.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        parts: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.sock).poll_write_vectored(cx, parts)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.sock.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.sock).poll_flush(cx)
     }
