@@ -70,7 +70,19 @@ impl Input {
             Some(n) if line => self
                 .reader
                 .read_line(&mut self.scratch, n as usize, &mut wait),
-            Some(n) => self.reader.read(&mut self.scratch, n as usize, &mut wait),
+            Some(0) => Ok(0),
+            Some(n) => {
+                // Most reads are served by one run of the buffer: made
+                // into the bytes object straight from there.
+                let n = n as usize;
+                match self.reader.read_run(n, &mut wait).map_err(to_pyerr)? {
+                    Some(run) if run.len() == n => return Ok(PyBytes::new(py, run)),
+                    Some(run) => self.scratch.extend_from_slice(run),
+                    None => return Ok(PyBytes::new(py, b"")),
+                }
+                let got = self.scratch.len();
+                self.reader.read(&mut self.scratch, n - got, &mut wait)
+            }
             None if line => self
                 .reader
                 .read_line(&mut self.scratch, usize::MAX, &mut wait),

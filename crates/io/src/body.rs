@@ -176,6 +176,13 @@ impl BodyReader {
         self.read_until(out, max, Some(b'\n'), waiter)
     }
 
+    /// The next run of body bytes in place, at most `max` long (`None` at
+    /// the end): what [`read`](Self::read) would append first, without
+    /// the copy. A run as long as asked is the whole of such a read.
+    pub fn read_run(&mut self, max: usize, waiter: Waiter) -> Result<Option<&[u8]>, BodyError> {
+        Ok(self.take(max, waiter)?.map(|span| &self.buf[span]))
+    }
+
     fn read_until(
         &mut self,
         out: &mut Vec<u8>,
