@@ -123,17 +123,26 @@ impl EventLoop {
                 self.pairs.held.entry(idx).or_default().extend(request);
                 continue;
             }
-            self.receive(idx, &request);
+            self.receive(idx, request);
             if let Step::Ready = self.progress(idx) {
                 self.ready.push_back(idx);
             }
         }
     }
 
-    /// Takes `bytes` in as if read from connection `idx`'s socket.
-    pub(super) fn receive(&mut self, idx: usize, bytes: &[u8]) {
-        if let Some(conn) = self.with_buffer(idx) {
-            conn.buf.extend_from_slice(bytes);
+    /// Takes `bytes` in as if read from connection `idx`'s socket. When
+    /// nothing is left unread, `bytes` becomes the buffer (an HTTP/2
+    /// request with its body is one buffer, not copied again).
+    pub(super) fn receive(&mut self, idx: usize, bytes: Vec<u8>) {
+        let Some(conn) = self.conns[idx].as_mut() else {
+            return;
+        };
+        if conn.start == conn.buf.len() && bytes.len() > conn.buf.capacity() {
+            let old = std::mem::replace(&mut conn.buf, bytes);
+            conn.start = 0;
+            self.recycle(old);
+        } else if let Some(conn) = self.with_buffer(idx) {
+            conn.buf.extend_from_slice(&bytes);
         }
     }
 

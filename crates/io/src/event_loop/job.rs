@@ -243,7 +243,7 @@ impl EventLoop {
         }
         // A request the front injected while this one was served.
         if let Some(request) = self.pairs.held.remove(&idx) {
-            self.receive(idx, &request);
+            self.receive(idx, request);
         }
         if let Step::Ready = self.progress(idx) {
             self.ready.push_front(idx);
