@@ -1,6 +1,7 @@
-//! A stream without a request body (a `GET`, a `HEAD`: most streams)
+//! A stream whose whole request is in memory (one without a body: a
+//! `GET`, a `HEAD`, most streams; or one whose body `upload` took in)
 //! forwarded to the event loop by hand: its HTTP/1.1 head made straight
-//! from the HTTP/2 request in one buffer and handed to the loop in memory
+//! from the HTTP/2 request in one buffer, the body after it, handed to the loop in memory
 //! for the internal connection (`Inbox::inject`: no write to the socket
 //! pair, no read by the loop), the loop's answer taken in memory too
 //! ([`Answered`]: the socket pair carries only its end, and what did not
@@ -12,9 +13,9 @@
 //! (`upstream`): per request it builds a request and a response object,
 //! runs a connection task and a task to put the connection back; those
 //! were a large share of an HTTP/2 request's CPU, beside the socket pair's
-//! own system calls (perf, bench/RESULTS.md). Without a request body there
-//! is nothing to stream upwards while the answer comes down, which is the
-//! part hyper's client does for the others.
+//! own system calls (perf, bench/RESULTS.md). With the whole request in
+//! memory there is nothing to stream upwards while the answer comes down,
+//! which is the part hyper's client does for the others.
 //!
 //! Reuse follows `upstream`'s guards: a connection idle for half of
 //! `--keepalive` is not reused, nor one the loop has written to or closed
@@ -119,19 +120,20 @@ pub(crate) fn head_bytes(method: &Method, target: &Uri, headers: &HeaderMap) -> 
     out
 }
 
-/// Sends a request without a body to the loop, over an idle connection
-/// of `idle` or one `connect` opens (with the name to inject its requests
-/// under), and returns its answer as the stream's response; `active` is
-/// held until the body is handed over.
+/// Sends a whole request (its head, and its body if any) to the loop,
+/// over an idle connection of `idle` or one `connect` opens (with the
+/// name to inject its requests under), and returns its answer as the
+/// stream's response; `active` is held until the body is handed over.
 pub(crate) async fn exchange<G: Send + Unpin + 'static>(
     inbox: &Inbox,
     idle: &Arc<IdleConns>,
     connect: impl Fn() -> io::Result<(Answered, u64)>,
     method: &Method,
-    head: &[u8],
+    request: Vec<u8>,
     active: G,
 ) -> Result<Response<FastBody<G>>, Failure> {
     let to_head = method == Method::HEAD;
+    let mut request = Some(request);
     let (mut internal, answer) = loop {
         // Quiet: the loop has neither written nor closed it while idle.
         let (mut internal, reused) = match idle.take(Internal::is_quiet) {
@@ -142,14 +144,23 @@ pub(crate) async fn exchange<G: Send + Unpin + 'static>(
                 (Internal { conn, id }, false)
             }
         };
-        inbox.inject(internal.id, head.to_vec());
+        // Kept for a retry only when one may come.
+        let retry = reused && IDEMPOTENT.contains(&method.as_str().as_bytes());
+        match (retry, request.take()) {
+            (true, Some(r)) => {
+                inbox.inject(internal.id, r.clone());
+                request = Some(r);
+            }
+            (_, Some(r)) => inbox.inject(internal.id, r),
+            (_, None) => return Err(Failure::NoAnswer),
+        }
         // A connection the loop closed meanwhile drops the request and
         // ends: retried on a new one when that is safe.
         let stale = match internal.conn.read_head(to_head, None).await {
             Ok(answer) => break (internal, answer),
             Err(ReadFailure::Closed {
                 answered: false, ..
-            }) => reused && IDEMPOTENT.contains(&method.as_str().as_bytes()),
+            }) => retry,
             Err(_) => false,
         };
         if !stale {

@@ -8,9 +8,12 @@
 //! upload stalls `wsgi.input`.
 //!
 //! The internal connections are reused from stream to stream, up to a
-//! few per client connection. A stream without a request body (most) is
-//! forwarded by hand (`fast`: no hyper client objects or tasks per
-//! request); one with a body goes through hyper's client (`upstream`).
+//! few per client connection. A stream whose whole request can be handed
+//! over at once is forwarded by hand (`fast`: no hyper client objects or
+//! tasks per request): one without a body (most), and one whose declared
+//! body (at most 256 KiB) came whole soon enough, taken into memory first
+//! (`upload`). The others go through hyper's client (`upstream`), their
+//! body streamed: what was taken of it first, then the rest.
 //!
 //! The heads are mapped by `heads` (sans-IO): pseudo-headers to an
 //! origin-form target and `Host`, and the connection-specific fields
@@ -24,7 +27,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::{Body as _, Incoming};
-use hyper::{Request, Response, StatusCode, Version};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -32,6 +35,7 @@ use tokio::sync::watch;
 use super::fast::{self, FastBody, IdleConns};
 use super::heads::{h1_request_head, h2_response_head};
 use super::pipe;
+use super::upload::{self, Budget, Taken, Upload};
 use super::upstream::{self, Failure, Pool, Returning};
 use qiao_io::inbox::Inbox;
 use qiao_io::listener::PeerInfo;
@@ -66,6 +70,8 @@ pub struct Client {
     /// Internal connections kept for the next streams without a request
     /// body (driven by hand: `fast`).
     pub(crate) idle: Arc<IdleConns>,
+    /// Request bodies taken into memory, not yet handed over (`upload`).
+    bodies: Budget,
 }
 
 impl Client {
@@ -84,6 +90,7 @@ impl Client {
             started: AtomicU64::new(0),
             pool: Arc::new(Pool::new(keepalive)),
             idle: Arc::new(IdleConns::new(keepalive)),
+            bodies: Budget::default(),
         }
     }
 }
@@ -115,26 +122,46 @@ async fn forward(
     client.active.fetch_add(1, Ordering::Relaxed);
     client.started.fetch_add(1, Ordering::Relaxed);
     let active = Active(client.clone());
-    let (mut parts, body) = req.into_parts();
+    let (mut parts, mut body) = req.into_parts();
     let (target, headers) = match h1_request_head(&parts.uri, &parts.headers) {
         Ok(head) => head,
         Err(why) => return Ok(plain(StatusCode::BAD_REQUEST, why)),
     };
+    let by_hand = |request: Vec<u8>, method: Method, active: Active| {
+        let client = client.clone();
+        async move {
+            let connect =
+                || pipe::connect_injected(&client.inbox, client.peer.clone(), client.listener);
+            let (inbox, idle) = (&client.inbox, &client.idle);
+            match fast::exchange(inbox, idle, connect, &method, request, active).await {
+                Ok(resp) => resp.map(Either::Right),
+                Err(failure) => failed(failure),
+            }
+        }
+    };
     if body.is_end_stream() {
         let head = fast::head_bytes(&parts.method, &target, &headers);
-        let connect =
-            || pipe::connect_injected(&client.inbox, client.peer.clone(), client.listener);
-        let (inbox, idle) = (&client.inbox, &client.idle);
-        let sent = fast::exchange(inbox, idle, connect, &parts.method, &head, active).await;
-        return Ok(match sent {
-            Ok(resp) => resp.map(Either::Right),
-            Err(failure) => failed(failure),
-        });
+        return Ok(by_hand(head, parts.method, active).await);
+    }
+    // A body that comes whole soon enough goes with its head, by hand too.
+    let mut first = Bytes::new();
+    let length = upload::in_memory_length(&headers);
+    if let Some((length, held)) = length.and_then(|n| Some((n, client.bodies.reserve(n)?))) {
+        let mut request = fast::head_bytes(&parts.method, &target, &headers);
+        let head = request.len();
+        match upload::take(&mut body, length, upload::BODY_WAIT, &mut request).await {
+            Taken::Whole => {
+                drop(held); // the loop holds it from here
+                return Ok(by_hand(request, parts.method, active).await);
+            }
+            Taken::Partial => first = Bytes::from(request).slice(head..),
+            Taken::Failed => return Ok(plain(StatusCode::BAD_REQUEST, "request body failed\n")),
+        }
     }
     parts.uri = target;
     parts.headers = headers;
     parts.version = Version::HTTP_11;
-    let req = Request::from_parts(parts, body);
+    let req = Request::from_parts(parts, Upload::new(first, body));
     let sent = upstream::send(
         &client.pool,
         &client.inbox,

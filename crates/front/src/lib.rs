@@ -9,8 +9,9 @@
 //! - HTTP/2 (ALPN `h2`, or h2c with prior knowledge handed over by the
 //!   loop): served here, each stream one HTTP/1.1 request to the loop
 //!   over internal connections ([`pipe`], [`upstream`]); a stream
-//!   without a body is handed over in memory ([`fast`]), and every
-//!   answer comes back in memory ([`answered`], `qiao_io::answer`).
+//!   without a body, or whose body was taken in first ([`upload`]), is
+//!   handed over in memory ([`fast`]), and every answer comes back in
+//!   memory ([`answered`], `qiao_io::answer`).
 //!
 //! Why the handshake stays here: it is the one slow, multi-round part of
 //! TLS, with its own timeout and refusals, and running it as a task keeps
@@ -23,10 +24,13 @@
 //!   answers taken in memory first.
 //! - [`h2`]: HTTP/2, each stream one HTTP/1.1 request to the loop.
 //! - [`heads`]: a stream's head as HTTP/1.1 for the loop, and back.
-//! - [`fast`]: a stream without a request body, written to the loop and
-//!   read back by hand.
-//! - [`upstream`]: a stream with a body, through hyper's HTTP/1.1 client;
-//!   both reuse their internal connections from stream to stream.
+//! - [`upload`]: a request body taken into memory, or streamed after
+//!   what was taken.
+//! - [`fast`]: a stream whose whole request is in memory, written to the
+//!   loop and read back by hand.
+//! - [`upstream`]: a stream whose body is streamed, through hyper's
+//!   HTTP/1.1 client; both reuse their internal connections from stream
+//!   to stream.
 //!
 //! Draining (SIGTERM): the listeners close, HTTP/2 connections send
 //! GOAWAY and finish their streams; TLS connections the loop took over
@@ -39,6 +43,7 @@ pub mod h2;
 mod heads;
 mod pipe;
 pub mod tls;
+mod upload;
 mod upstream;
 
 use std::net::TcpListener as StdTcpListener;

@@ -1,9 +1,11 @@
-//! The internal HTTP/1.1 connections the streams of one HTTP/2 client
-//! connection are forwarded over (hyper's HTTP/1.1 client on socket
-//! pairs, see `pipe::connect`, the loop's answers read in memory first:
-//! `answered`), kept for reuse: a stream takes an idle
-//! one, or opens one, and gives it back once its response has been read
-//! to the end and the connection is ready for the next request.
+//! The internal HTTP/1.1 connections that the streams of one HTTP/2
+//! client connection whose request bodies are streamed (`upload`: too
+//! large, no declared length, `100-continue`, or slow) are forwarded over
+//! (hyper's HTTP/1.1 client on socket pairs, see `pipe::connect`, the
+//! loop's answers read in memory first: `answered`), kept for reuse: a
+//! stream takes an idle one, or opens one, and gives it back once its
+//! response has been read to the end and the connection is ready for the
+//! next request.
 //!
 //! Reuse would race with the loop closing an idle connection (its
 //! `--keepalive` timer, or draining). Two guards: a connection idle for
@@ -23,11 +25,12 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
 use super::pipe::{self, Idle};
+use super::upload::Upload;
 use qiao_io::inbox::Inbox;
 use qiao_io::listener::PeerInfo;
 
 /// The idle hyper client connections of one client connection.
-pub(crate) type Pool = Idle<SendRequest<Incoming>>;
+pub(crate) type Pool = Idle<SendRequest<Upload>>;
 
 /// Why a stream got no answer from the loop.
 #[derive(Debug)]
@@ -45,8 +48,8 @@ pub(crate) async fn send(
     inbox: &Inbox,
     peer: &PeerInfo,
     listener: usize,
-    mut req: Request<Incoming>,
-) -> Result<(Response<Incoming>, SendRequest<Incoming>), Failure> {
+    mut req: Request<Upload>,
+) -> Result<(Response<Incoming>, SendRequest<Upload>), Failure> {
     while let Some(mut sender) = pool.take(|s| !s.is_closed()) {
         match sender.try_send_request(req).await {
             Ok(resp) => return Ok((resp, sender)),
@@ -71,7 +74,7 @@ pub(crate) async fn send(
 /// pool once read to the end (and the connection is ready again).
 pub(crate) struct Returning<G> {
     body: Incoming,
-    back: Option<(SendRequest<Incoming>, Arc<Pool>)>,
+    back: Option<(SendRequest<Upload>, Arc<Pool>)>,
     /// Held for the body's life (the stream's activity count).
     _guard: G,
 }
@@ -79,7 +82,7 @@ pub(crate) struct Returning<G> {
 impl<G> Returning<G> {
     pub(crate) fn new(
         body: Incoming,
-        sender: SendRequest<Incoming>,
+        sender: SendRequest<Upload>,
         pool: Arc<Pool>,
         guard: G,
     ) -> Self {

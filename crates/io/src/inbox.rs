@@ -13,9 +13,10 @@
 //! - Out ([`Handoff`]): a plaintext connection whose first bytes are the
 //!   HTTP/2 preface (h2c with prior knowledge) goes to the front with the
 //!   bytes already read.
-//! - Requests ([`Inbox::inject`]): the head of a request without a body,
-//!   for an internal connection the loop already holds, handed over in
-//!   memory instead of written to the socket pair. The loop takes it as
+//! - Requests ([`Inbox::inject`]): a whole request (its head, and its
+//!   body when the front took that in first), for an internal connection
+//!   the loop already holds, handed over in memory instead of written to
+//!   the socket pair. The loop takes it as
 //!   if it had read it from that connection; the answer comes back in
 //!   memory too ([`crate::answer`]). Why: per HTTP/2 stream, the front's
 //!   send and the loop's read of the pair were two of its four system
@@ -180,11 +181,12 @@ impl Inbox {
         self.pair_ids.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Hands the loop `request` (whole: a head, no body) for the adopted
-    /// connection named `pair_id`, as if it had come over its socket. The
-    /// loop is woken only if nothing else is pending: one wake-up for all
-    /// the requests queued before it looks. A connection the loop has
-    /// closed drops the request; the front sees the socket's end.
+    /// Hands the loop `request` (whole: a head, and the body it announces)
+    /// for the adopted connection named `pair_id`, as if it had come over
+    /// its socket. The loop is woken only if nothing else is pending: one
+    /// wake-up for all the requests queued before it looks. A connection
+    /// the loop has closed drops the request; the front sees the socket's
+    /// end.
     pub fn inject(&self, pair_id: u64, request: Vec<u8>) {
         self.queue
             .lock()
