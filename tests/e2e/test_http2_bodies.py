@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -189,3 +190,24 @@ def test_a_body_shorter_than_declared_ends_its_stream_only(plain_server):
     assert got[1][0].get(b":status") != b"200"
     head, body, _ = got[3]
     assert head[b":status"] == b"200" and json.loads(body) == facts_of(b"hello")
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load not installed")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_more_uploads_than_threads_all_finish(start_server, tmp_path, threads):
+    """Sixteen streams uploading 1 MiB at once over two connections, more
+    than the worker has threads: every thread ends up in an application
+    reading a body only the front (HTTP/2) can deliver, and the front runs
+    while a thread leads the loop. The pool's monitor runs it then; and
+    each stream's flow-control window is its own (the connection's has
+    room for them all), so a stream waiting for a thread holds no window
+    a running one needs. Either missing stalled every stream until
+    ``--io-timeout``. (h2load: ``httpx`` sends one stream's body at a time,
+    so it waits on a stream no thread reads yet, whatever the server.)"""
+    srv = start_server(APP, options=["--threads", str(threads)])
+    body = tmp_path / "body"
+    body.write_bytes(os.urandom(1 << 20))
+    url = f"http://127.0.0.1:{srv.port}/echo"
+    cmd = ["h2load", "-c", "2", "-m", "8", "-n", "32", "-d", str(body), url]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=25)
+    assert "32 succeeded" in r.stdout, r.stdout

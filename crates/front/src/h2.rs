@@ -42,6 +42,16 @@ use qiao_io::listener::PeerInfo;
 
 /// Streams one client connection may have open at once.
 pub(crate) const H2_MAX_CONCURRENT_STREAMS: u32 = 128;
+/// How much of a stream's request body a client may send ahead of what
+/// the stream has taken (HTTP/2's per-stream flow-control window): a body
+/// the front may take into memory (`upload::BODY_IN_MEMORY`) comes in one
+/// flight.
+pub(crate) const H2_STREAM_WINDOW: u32 = 256 * 1024;
+/// The same for all of a connection's streams together: room for every
+/// stream's window, so a stream waiting for a thread (its body unread)
+/// never holds window a running one needs. Also the most of its bodies a
+/// connection can make a worker hold unread.
+pub(crate) const H2_CONNECTION_WINDOW: u32 = H2_STREAM_WINDOW * H2_MAX_CONCURRENT_STREAMS;
 /// Largest header list accepted from a client (as `--limit-request-*`
 /// bound the HTTP/1.1 head; the loop applies those too, after mapping).
 pub(crate) const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
@@ -205,6 +215,8 @@ where
     let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS)
         .max_header_list_size(H2_MAX_HEADER_LIST)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
         .serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let mut idle = tokio::time::interval(keepalive.max(H2_MIN_IDLE_CHECK));

@@ -95,6 +95,12 @@ impl NativeRoutes {
             .filter(|w| !self.routes.is_empty() || w.busy())
     }
 
+    /// The waiter, busy or not: what the pool's monitor runs when no
+    /// thread can lead (`pool::monitor`).
+    pub fn any_waiter(&self) -> Option<Arc<dyn LoopWaiter>> {
+        self.waiter.clone()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
     }

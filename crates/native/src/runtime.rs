@@ -55,8 +55,10 @@ pub struct NativeRuntime {
 #[derive(Default)]
 struct Held {
     tasks: Vec<Task>,
-    /// A thread is inside `wait` or `tick` (it took `tasks` on entry).
-    inside: bool,
+    /// Threads inside `wait` or `tick` (each took `tasks` on entry): the
+    /// leader, and the pool's monitor when every thread is busy
+    /// (`qiao_io::pool`).
+    inside: usize,
 }
 
 impl NativeRuntime {
@@ -87,7 +89,7 @@ impl NativeRuntime {
     /// until a thread enters the runtime, see the module doc.
     pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if held.inside {
+        if held.inside > 0 {
             drop(held);
             self.rt.spawn(task);
         } else {
@@ -101,7 +103,7 @@ impl NativeRuntime {
     fn enter<F: Future<Output = ()>>(&self, parks: bool, body: F) {
         let tasks = {
             let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-            held.inside = true;
+            held.inside += 1;
             std::mem::take(&mut held.tasks)
         };
         let wakes = self.wakes.get();
@@ -110,7 +112,12 @@ impl NativeRuntime {
                 tokio::spawn(task);
             }
             if let Some(w) = wakes {
-                w.park(parks);
+                // Only a thread that waits says so: another that only
+                // ticks (the monitor) must not clear the flag of one
+                // waiting meanwhile.
+                if parks {
+                    w.park(true);
+                }
                 w.run();
             }
             body.await
@@ -118,7 +125,7 @@ impl NativeRuntime {
         if let Some(w) = wakes.filter(|_| parks) {
             w.park(false);
         }
-        self.held.lock().unwrap_or_else(|e| e.into_inner()).inside = false;
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).inside -= 1;
     }
 }
 

@@ -190,6 +190,12 @@ impl EventLoop {
         self.budget = Some(budget);
     }
 
+    /// What the loop waits in when it has a waiter (the protocol front's
+    /// runtime), busy or not.
+    pub(crate) fn any_waiter(&self) -> Option<Arc<dyn crate::native_service::LoopWaiter>> {
+        self.config.native.as_ref().and_then(|n| n.any_waiter())
+    }
+
     /// The waker that interrupts this loop's wait (for connections handed
     /// back by a thread that finished serving while another one leads).
     pub(crate) fn waker(&self) -> Arc<Waker> {

@@ -55,6 +55,7 @@ use mio::{Poll, Token, Waker};
 use super::event_loop::EventLoop;
 use super::handoff::{Done, DoneSink};
 use super::heartbeat::Heartbeat;
+use super::native_service::LoopWaiter;
 use super::output::{Park, WaitBudget};
 use super::service::Handler;
 use batch::Batch;
@@ -154,6 +155,9 @@ struct Pool {
     /// The monitor waits long (nothing runs); a job start must wake it.
     monitor_asleep: AtomicBool,
     monitor_waker: Waker,
+    /// The protocol front's runtime, which runs only while a thread leads
+    /// the loop; the monitor runs it when no thread can (see `monitor`).
+    front: Option<Arc<dyn LoopWaiter>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -181,7 +185,9 @@ pub fn run<F: HandlerFactory>(
     lp.set_wait_budget(Arc::new(WaitBudget::new(max_threads)));
     let stop = lp.shared().clone();
     let returns = Arc::new(Mutex::new(Vec::new()));
+    let front = lp.any_waiter();
     let pool = Pool {
+        front,
         sink: DoneSink::new(returns.clone(), lp.waker()),
         lp: Mutex::new(lp),
         returns,
@@ -281,23 +287,24 @@ impl Pool {
     }
 
     /// Gets a thread to lead: an idle follower, else a new thread.
+    /// Gets a thread to lead: an idle follower, or a new thread. False
+    /// when there is none (at `max_threads`, or out of threads): the
+    /// request waits for one of the running ones.
     fn promote<'scope, F: HandlerFactory>(
         &'scope self,
         factory: &'scope F,
         scope: &'scope Scope<'scope, '_>,
-    ) {
+    ) -> bool {
         {
             let mut f = lock(&self.followers);
             if f.idle > f.wakeups {
                 f.wakeups += 1;
                 self.standby.fetch_add(1, Ordering::SeqCst);
                 self.wake_follower.notify_one();
-                return;
+                return true;
             }
         }
-        // At the limit (or out of threads), the request waits for one of
-        // the running ones.
-        let _ = spawn(self, factory, scope);
+        spawn(self, factory, scope).is_ok()
     }
 
     /// The loop is over: every thread ends once it is done.

@@ -11,7 +11,9 @@
 //! nothing running for [`PARK_AFTER_TICKS`]
 //! it sleeps until a job starts (or a sweep interval passes), so an idle
 //! server costs no wake-ups. Signals interrupt its wait, and it runs the
-//! caller's `tick` (the Python signal handlers) at once. While it sleeps
+//! caller's `tick` (the Python signal handlers) at once. When every
+//! thread is taken and none leads, it runs the protocol front's ready
+//! work itself ([`run_front`]). While it sleeps
 //! it also looks, each sweep interval, for memory a burst has freed
 //! (`alloc::IdleTrim`).
 
@@ -131,9 +133,12 @@ pub(super) fn run<'scope, F: HandlerFactory>(
             pool.eager_until
                 .store(t + EAGER_HOLD_TICKS, Ordering::Relaxed);
         }
-        if stuck && !pool.leading.load(Ordering::SeqCst) && pool.standby.load(Ordering::SeqCst) == 0
+        if stuck
+            && !pool.leading.load(Ordering::SeqCst)
+            && pool.standby.load(Ordering::SeqCst) == 0
+            && !pool.promote(factory, scope)
         {
-            pool.promote(factory, scope);
+            run_front(pool);
         }
         if busy {
             quiet = 0;
@@ -149,6 +154,19 @@ pub(super) fn run<'scope, F: HandlerFactory>(
                 }
             }
         }
+    }
+}
+
+/// Every thread is taken and none leads: runs what is ready in the
+/// protocol front's runtime from here, once a tick. Why: its tasks (an
+/// HTTP/2 connection's) run only while a thread leads the loop, and every
+/// thread may be waiting on them: an application reading a stream's
+/// request body, or writing an answer the front has to send on. Sixteen
+/// 1 MiB uploads on one thread stalled until `--io-timeout` without it
+/// (`tests/e2e/test_http2_bodies.py`).
+fn run_front(pool: &Pool) {
+    if let Some(front) = pool.front.as_ref().filter(|f| f.busy()) {
+        front.tick();
     }
 }
 
