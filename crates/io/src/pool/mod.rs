@@ -286,7 +286,6 @@ impl Pool {
         }
     }
 
-    /// Gets a thread to lead: an idle follower, else a new thread.
     /// Gets a thread to lead: an idle follower, or a new thread. False
     /// when there is none (at `max_threads`, or out of threads): the
     /// request waits for one of the running ones.
