@@ -138,7 +138,7 @@ async fn forward(
         Err(why) => return Ok(plain(StatusCode::BAD_REQUEST, why)),
     };
     let by_hand = |request: Vec<u8>, method: Method, active: Active| {
-        let client = client.clone();
+        let client = &client;
         async move {
             let connect =
                 || pipe::connect_injected(&client.inbox, client.peer.clone(), client.listener);
