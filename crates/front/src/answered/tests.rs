@@ -2,23 +2,31 @@ use super::*;
 use qiao_io::sock;
 use std::time::Duration;
 
+type Pair = std::os::unix::net::UnixStream;
+
+/// What each test starts from: a current-thread runtime, a socket pair
+/// (non-blocking; the first end is the front's, the second the loop's)
+/// and the connection's answer memory.
+fn set_up() -> (tokio::runtime::Runtime, Pair, Pair, Arc<Answer>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ours, theirs) = Pair::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    theirs.set_nonblocking(true).unwrap();
+    (rt, ours, theirs, Arc::new(Answer::default()))
+}
+
 /// The loop's side writes a response larger than the memory (so it
 /// spills mid-body) from another thread while the front's side reads
 /// it: every byte arrives, in order, and then the end.
 #[test]
 fn an_answer_that_spills_arrives_whole_and_in_order() {
-    use qiao_io::sock;
     use qiao_native::upconn::{Next, UpConn};
     use std::os::fd::AsRawFd;
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-    ours.set_nonblocking(true).unwrap();
-    theirs.set_nonblocking(true).unwrap();
-    let answer = Arc::new(Answer::default());
+    let (rt, ours, theirs, answer) = set_up();
     let body: Vec<u8> = (0..5 * qiao_io::answer::ANSWER_MEMORY_LIMIT)
         .map(|i| (i % 253) as u8)
         .collect();
@@ -106,14 +114,7 @@ fn bytes_in_memory_go_before_those_spilled_while_the_reader_looked_away() {
     use qiao_native::upconn::UpConn;
     use std::os::fd::AsRawFd;
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-    ours.set_nonblocking(true).unwrap();
-    theirs.set_nonblocking(true).unwrap();
-    let answer = Arc::new(Answer::default());
+    let (rt, ours, theirs, answer) = set_up();
     let wire = qiao_io::wire::Wire::answered(theirs.as_raw_fd(), answer.clone());
     let body = vec![b'm'; qiao_io::answer::ANSWER_MEMORY_LIMIT - 42];
     let head = format!(
@@ -148,14 +149,7 @@ fn bytes_in_memory_go_before_those_spilled_while_the_reader_looked_away() {
 fn an_answer_that_spills_reads_whole_and_in_order_through_async_read() {
     use tokio::io::AsyncReadExt;
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-    ours.set_nonblocking(true).unwrap();
-    theirs.set_nonblocking(true).unwrap();
-    let answer = Arc::new(Answer::default());
+    let (rt, ours, theirs, answer) = set_up();
     let bytes: Vec<u8> = (0..3 * qiao_io::answer::ANSWER_MEMORY_LIMIT + 17)
         .map(|i| (i % 241) as u8)
         .collect();
@@ -197,13 +191,7 @@ fn an_answer_that_spills_reads_whole_and_in_order_through_async_read() {
 fn async_read_puts_memory_before_bytes_already_on_the_socket() {
     use tokio::io::AsyncReadExt;
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-    ours.set_nonblocking(true).unwrap();
-    let answer = Arc::new(Answer::default());
+    let (rt, ours, theirs, answer) = set_up();
     let wire = qiao_io::wire::Wire::answered(theirs.as_raw_fd(), answer.clone());
     let first = vec![b'm'; qiao_io::answer::ANSWER_MEMORY_LIMIT];
     assert_eq!(wire.write_some(&first).unwrap(), first.len());
