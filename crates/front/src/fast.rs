@@ -129,11 +129,10 @@ pub(crate) async fn exchange<G: Send + Unpin + 'static>(
     idle: &Arc<IdleConns>,
     connect: impl Fn() -> io::Result<(Answered, u64)>,
     method: &Method,
-    request: Vec<u8>,
+    mut request: Vec<u8>,
     active: G,
 ) -> Result<Response<FastBody<G>>, Failure> {
     let to_head = method == Method::HEAD;
-    let mut request = Some(request);
     let (mut internal, answer) = loop {
         // Quiet: the loop has neither written nor closed it while idle.
         let (mut internal, reused) = match idle.take(Internal::is_quiet) {
@@ -144,16 +143,15 @@ pub(crate) async fn exchange<G: Send + Unpin + 'static>(
                 (Internal { conn, id }, false)
             }
         };
-        // Kept for a retry only when one may come.
+        // Kept for a retry only when one may come (without one, this
+        // attempt is the last).
         let retry = reused && IDEMPOTENT.contains(&method.as_str().as_bytes());
-        match (retry, request.take()) {
-            (true, Some(r)) => {
-                inbox.inject(internal.id, r.clone());
-                request = Some(r);
-            }
-            (_, Some(r)) => inbox.inject(internal.id, r),
-            (_, None) => return Err(Failure::NoAnswer),
-        }
+        let sent = if retry {
+            request.clone()
+        } else {
+            std::mem::take(&mut request)
+        };
+        inbox.inject(internal.id, sent);
         // A connection the loop closed meanwhile drops the request and
         // ends: retried on a new one when that is safe.
         let stale = match internal.conn.read_head(to_head, None).await {
